@@ -1,0 +1,102 @@
+"""Wiring: settings, network, database, dispatcher, senders and transports in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.dispatcher import Clock, Dispatcher, system_clock
+from bot.i18n import check_catalogs
+from bot.network import Network, load_network
+from bot.sender import OutboxSender
+from bot.transports.base import Transport
+from storage.database import create_engine, session_factory, upgrade_database
+from storage.models import Handle, Person
+
+log = logging.getLogger("lotse")
+
+
+@dataclass
+class Lotse:
+    settings: Settings
+    network: Network
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    dispatcher: Dispatcher
+    sender: OutboxSender
+    transports: dict[str, Transport] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings, database_url: str | None = None, clock: Clock = system_clock) -> Lotse:
+        """Checks catalogs and network, then creates or upgrades the database; any problem raises one line."""
+        check_catalogs()
+        network = load_network(settings.network_file)
+        engine = create_engine(database_url or settings.resolved_database_url)
+        try:
+            await upgrade_database(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        sessions = session_factory(engine)
+        dispatcher = Dispatcher(sessions, network, idle=timedelta(minutes=settings.idle_minutes), clock=clock)
+        sender = OutboxSender(sessions, {}, clock=clock)
+        return cls(settings, network, engine, sessions, dispatcher, sender)
+
+    def add_transport(self, transport: Transport) -> None:
+        self.transports[transport.name] = transport
+        self.sender.transports[transport.name] = transport
+
+    async def close(self) -> None:
+        for transport in self.transports.values():
+            with contextlib.suppress(Exception):
+                await transport.stop()
+        await self.engine.dispose()
+
+    async def drain(self) -> None:
+        """Handles every pending inbound event and delivers every due message (used at startup and by the console)."""
+        while await self.dispatcher.process_pending():
+            pass
+        for name in self.transports:
+            while await self.sender.deliver_pending(name):
+                pass
+
+    async def ensure_personas(self) -> None:
+        """Creates the network file's demo personas on the console transport, once."""
+        async with self.sessions() as session, session.begin():
+            existing = set((await session.scalars(select(Person.persona).where(Person.persona.is_not(None)))).all())
+            for persona in self.network.personas:
+                if persona.name in existing:
+                    continue
+                person = Person(role=persona.role, display_name=persona.display_name, locale=persona.locale,
+                                organisation=persona.organisation, district=persona.district, persona=persona.name)
+                session.add(person)
+                await session.flush()
+                session.add(Handle(person_id=person.id, transport="console", platform_id=persona.name,
+                                   chat_id=persona.name))
+
+    async def run_workers(self, stop: asyncio.Event) -> None:
+        """Background loops for real transports: inbox processing and one sender per transport."""
+
+        async def inbox() -> None:
+            while not stop.is_set():
+                await self.dispatcher.process_pending()
+                self.dispatcher.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.dispatcher.wakeup.wait(), timeout=1.0)
+
+        async def outbox() -> None:
+            while not stop.is_set():
+                for name in list(self.transports):
+                    await self.sender.deliver_pending(name)
+                self.dispatcher.outbox_ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.dispatcher.outbox_ready.wait(), timeout=0.5)
+
+        await asyncio.gather(inbox(), outbox())

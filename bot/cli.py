@@ -1,0 +1,112 @@
+"""The `lotse` command. Every operator-facing failure is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.app import Lotse
+from bot.config import Settings, SettingsError, load_settings
+from bot.i18n import CatalogMissing
+from bot.network import NetworkError, load_network
+from bot.transports.console import ConsoleSession, ConsoleTransport
+from storage.database import StorageError, create_engine, upgrade_database
+
+OPERATOR_ERRORS = (SettingsError, NetworkError, StorageError, CatalogMissing)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+
+
+def _persona_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo-persona"
+
+
+async def demo(settings: Settings) -> None:
+    url = settings.database_url or f"sqlite+aiosqlite:///{settings.data_dir / 'demo.sqlite3'}"
+    app = await Lotse.open(settings, database_url=url)
+    try:
+        console = ConsoleTransport()
+        app.add_transport(console)
+        await app.ensure_personas()
+        await app.drain()  # whatever a crash left in the inbox or outbox is handled first
+        personas = {p.name: p.role for p in app.network.personas}
+        remembered = _persona_file(settings)
+        current = remembered.read_text().strip() if remembered.is_file() else ""
+        if current not in personas:
+            current = next(iter(personas), "guest")
+            personas.setdefault(current, "participant")
+
+        async def remember(name: str) -> None:
+            remembered.write_text(name)
+
+        session = ConsoleSession(receive=app.dispatcher.receive, after_each=app.drain, personas=personas,
+                                 current=current, on_switch=remember)
+        await session.run()
+    finally:
+        await app.close()
+
+
+async def db_upgrade(settings: Settings) -> None:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        applied = await upgrade_database(engine)
+        logging.getLogger("lotse").info("database: at the latest schema (%d migration(s) applied)", len(applied))
+    finally:
+        await engine.dispose()
+
+
+async def run(settings: Settings) -> None:
+    if not (settings.telegram_token or settings.matrix_homeserver):
+        raise SettingsError("no transport configured: set LOTSE_TELEGRAM_TOKEN or LOTSE_MATRIX_HOMESERVER "
+                            "(or try the console with `lotse demo`)")
+    raise SettingsError("this version of Lotse ships the console transport only; "
+                        "unset LOTSE_TELEGRAM_TOKEN and LOTSE_MATRIX_HOMESERVER or use `lotse demo`")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lotse", description="Lotse: the integration network's chat assistant")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="console chat on a local SQLite file with the example network")
+    commands.add_parser("run", help="start every configured transport")
+    database = commands.add_parser("db", help="database administration")
+    database.add_argument("action", choices=["upgrade"])
+    network = commands.add_parser("network", help="check a network file")
+    network.add_argument("action", choices=["check"])
+    network.add_argument("file", type=Path, nargs="?")
+    catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
+    catalogs.add_argument("action", choices=["update"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        _logging(settings.log_level)
+        if args.command == "demo":
+            asyncio.run(demo(settings))
+        elif args.command == "run":
+            asyncio.run(run(settings))
+        elif args.command == "db":
+            asyncio.run(db_upgrade(settings))
+        elif args.command == "catalogs":
+            from bot.catalogs import update
+
+            update()
+        elif args.command == "network":
+            loaded = load_network(args.file or settings.network_file)
+            print(f"network {loaded.name!r}: {len(loaded.districts)} districts, {len(loaded.topics)} topics, "
+                  f"{len(loaded.organisations)} organisations, {len(loaded.responsibilities)} rules: valid")
+    except OPERATOR_ERRORS as error:
+        print(f"lotse: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

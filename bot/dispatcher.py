@@ -1,0 +1,145 @@
+"""Inbox -> flow -> outbox. Stored first, processed in one transaction, never answered twice.
+
+`receive` commits the inbound event before the transport acknowledges it. `process_pending` then handles each
+stored event in its own transaction: the person's state change, the domain rows and the outgoing messages
+commit together with the inbox row's `processed_at`. A crash at any point leaves either the event still
+pending (handled on restart) or everything committed (nothing to redo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
+
+from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
+from bot.messages import Incoming, Outgoing
+from bot.network import Network
+from flows import conversation
+from flows.engine import Turn
+from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
+from storage.repositories import find_handle, load_person, pending_inbox_ids, store_inbound
+
+log = logging.getLogger("lotse.dispatcher")
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Dispatcher:
+    sessions: async_sessionmaker[AsyncSession]
+    network: Network
+    idle: timedelta = timedelta(minutes=60)
+    clock: Clock = system_clock
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    latencies: list[float] | None = None
+
+    async def receive(self, incoming: Incoming) -> bool:
+        """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
+        async with self.sessions() as session, session.begin():
+            stored = await store_inbound(
+                session, incoming.transport, incoming.event_id, incoming.handle, incoming.to_json(), self.clock()
+            )
+        if stored:
+            self.wakeup.set()
+        else:
+            log.info("inbox: dropped duplicate %s event %s", incoming.transport, incoming.event_id)
+        return stored
+
+    async def process_pending(self, limit: int = 200) -> int:
+        """Handles stored events in arrival order; returns how many were handled."""
+        async with self.sessions() as session:
+            ids = await pending_inbox_ids(session, limit)
+        for entry_id in ids:
+            await self.process_one(entry_id)
+        if ids:
+            self.outbox_ready.set()
+        return len(ids)
+
+    async def process_one(self, entry_id: int) -> None:
+        started = time.perf_counter()
+        try:
+            async with self.sessions() as session, session.begin():
+                entry = await session.get(InboxEntry, entry_id, with_for_update=True)
+                if entry is None or entry.processed_at is not None:
+                    return
+                await self._handle(session, entry)
+                entry.processed_at = self.clock()
+        except Exception as error:  # a bug in a flow must not block everyone's inbox
+            log.error("inbox %s: could not be handled (%s: %s)", entry_id, type(error).__name__, error)
+            log.debug("inbox %s: traceback", entry_id, exc_info=True)
+            await self._mark_failed(entry_id, error)
+        if self.latencies is not None:
+            self.latencies.append(time.perf_counter() - started)
+
+    async def _handle(self, session: AsyncSession, entry: InboxEntry) -> None:
+        if entry.payload.get("redacted"):
+            return
+        incoming = Incoming.from_json(entry.payload)
+        now = self.clock()
+        handle = await find_handle(session, incoming.transport, incoming.handle)
+        if handle is None:
+            person = Person(role="participant", display_name=(incoming.display_name or None) and
+                            incoming.display_name[:200], locale=None)
+            session.add(person)
+            await session.flush()
+            handle = Handle(person_id=person.id, transport=incoming.transport, platform_id=incoming.handle,
+                            chat_id=incoming.chat)
+            state = Conversation(person_id=person.id, state={}, updated_at=now)
+            session.add_all([handle, state])
+            last_activity = None
+        else:
+            person, found = await load_person(session, handle.person_id)
+            state = found or Conversation(person_id=person.id, state={}, updated_at=now)
+            if found is None:
+                session.add(state)
+            last_activity = state.updated_at
+            if handle.chat_id != incoming.chat:
+                handle.chat_id = incoming.chat
+        locale = person.locale or negotiate(incoming.language_hint) or DEFAULT_LOCALE
+        turn = Turn(session=session, person=person, handle=handle, conversation=state, incoming=incoming,
+                    network=self.network, now=now, translator=Translator(locale, person.time_zone))
+        await conversation.handle(turn, self.idle, last_activity)
+        rows = [OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now)
+                for m in turn.outgoing]
+        session.add_all(rows)
+        if turn.deleted:
+            return
+        await session.flush()
+        if turn.prompt_index is not None:
+            state.state["prompt_outbox"] = rows[turn.prompt_index].id
+        state.updated_at = now
+        flag_modified(state, "state")
+
+    async def _mark_failed(self, entry_id: int, error: Exception) -> None:
+        """Records the failure and tells the person, so a bug never leaves them without an answer."""
+        async with self.sessions() as session, session.begin():
+            entry = await session.get(InboxEntry, entry_id)
+            if entry is None:
+                return
+            entry.processed_at = self.clock()
+            entry.error = f"{type(error).__name__}: {error}"[:2000]
+            if entry.payload.get("redacted"):
+                return
+            incoming = Incoming.from_json(entry.payload)
+            handle = await find_handle(session, incoming.transport, incoming.handle)
+            locale = DEFAULT_LOCALE
+            if handle is not None:
+                person = await session.get(Person, handle.person_id)
+                locale = (person.locale if person else None) or locale
+            t = Translator(locale)
+            message = Outgoing(transport=incoming.transport, chat=incoming.chat, locale=locale, rtl=t.rtl,
+                               text=t(N_("Sorry, something went wrong on our side. Please try again, "
+                                         "or write /menu.")))
+            session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json()))

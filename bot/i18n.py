@@ -1,0 +1,146 @@
+"""Languages, catalogs and locale-aware formatting.
+
+Catalogs are read from the committed `.po` files and compiled in memory with Babel, so an install needs no
+build step and a fresh clone never runs with stale `.mo` files.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from babel import Locale, negotiate_locale
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+log = logging.getLogger("lotse.i18n")
+
+LOCALES_DIR: Final = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN: Final = "messages"
+
+# Each language under its own name, in the order the picker shows them.
+LANGUAGES: Final[dict[str, str]] = {
+    "de": "Deutsch",
+    "en": "English",
+    "ar": "العربية",
+    "fa": "فارسی / دری",
+    "ps": "پښتو",
+    "ku": "Kurdî (Kurmancî)",
+    "ti": "ትግርኛ",
+    "uk": "Українська",
+    "ru": "Русский",
+    "tr": "Türkçe",
+}
+DEFAULT_LOCALE: Final = "en"
+STAFF_LOCALES: Final = ("de", "en")
+
+# Platform hints that Babel cannot negotiate on its own: Dari, Kurmanji, and Telegram's odd codes.
+_HINT_ALIASES: Final = {"prs": "fa", "fa-af": "fa", "kmr": "ku", "ckb": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps"}
+
+FSI: Final = "\u2068"
+PDI: Final = "\u2069"
+
+
+def N_(message: str) -> str:
+    """Marks a catalog message for extraction; it is translated later, per person."""
+    return message
+
+
+def NP_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a plural catalog message for extraction."""
+    return singular, plural
+
+
+class CatalogMissing(Exception):
+    pass
+
+
+@cache
+def _translations(locale: str) -> gettext.GNUTranslations:
+    path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.is_file():
+        # Babel's Translations.load() would silently fall back to msgids; a missing catalog is a broken install.
+        raise CatalogMissing(f"the catalog for language {locale!r} is missing: {path}")
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def check_catalogs() -> None:
+    """Loads every shipped catalog once, so a missing one stops startup instead of a conversation."""
+    for code in LANGUAGES:
+        _translations(code)
+
+
+def negotiate(hint: str | None) -> str | None:
+    """Maps a platform's language hint (e.g. Telegram's `uk-UA`) to a shipped language, if any."""
+    if not hint:
+        return None
+    cleaned = hint.strip().lower().replace("_", "-")
+    if cleaned in _HINT_ALIASES:
+        return _HINT_ALIASES[cleaned]
+    return negotiate_locale([cleaned], list(LANGUAGES), sep="-")
+
+
+def is_rtl(locale: str) -> bool:
+    return bool(Locale.parse(locale).text_direction == "rtl")
+
+
+@dataclass(frozen=True, slots=True)
+class Translator:
+    """Everything one person reads goes through here: their language, their time zone, their direction."""
+
+    locale: str
+    time_zone: str = "Europe/Berlin"
+
+    @property
+    def rtl(self) -> bool:
+        return is_rtl(self.locale)
+
+    def isolate(self, value: object) -> str:
+        """Wraps an interpolated value in Unicode isolates in right-to-left text."""
+        text = str(value)
+        return f"{FSI}{text}{PDI}" if self.rtl and text else text
+
+    def _format(self, template: str, fallback: str, values: dict[str, object]) -> str:
+        isolated = {key: self.isolate(value) for key, value in values.items()}
+        try:
+            return template.format(**isolated)
+        except (KeyError, IndexError, ValueError):
+            log.error("catalog %s: placeholders of %r do not match; showing the source text", self.locale, fallback)
+            return fallback.format(**isolated)
+
+    def __call__(self, message: str, **values: object) -> str:
+        return self._format(_translations(self.locale).gettext(message), message, values)
+
+    def plural(self, forms: tuple[str, str], count: int, **values: object) -> str:
+        singular, plural = forms
+        template = _translations(self.locale).ngettext(singular, plural, count)
+        values.setdefault("count", self.number(count))
+        return self._format(template, plural if count != 1 else singular, values)
+
+    def number(self, value: int | float) -> str:
+        return str(format_decimal(value, locale=self.locale))
+
+    def datetime(self, moment: datetime, width: str = "medium") -> str:
+        return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))
+
+    def date(self, day: date | datetime, width: str = "long") -> str:
+        if isinstance(day, datetime):
+            day = day.astimezone(ZoneInfo(self.time_zone)).date()
+        return str(format_date(day, width, locale=self.locale))
+
+    def time(self, moment: datetime, width: str = "short") -> str:
+        return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))

@@ -1,0 +1,93 @@
+"""The core message model every transport converts to and from.
+
+Transports only translate native updates into `Incoming` and render `Outgoing`; everything that decides
+lives behind the dispatcher. Both types serialise to plain JSON so that inbox and outbox rows can hold them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Selection = Literal["none", "single", "multiple"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file the person sent: kept as a platform reference, fetched only when a service needs the bytes."""
+
+    kind: Literal["photo", "document", "voice", "video", "other"]
+    reference: str
+    mime_type: str | None = None
+    file_name: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One inbound event, as stored in the inbox before anything else happens."""
+
+    transport: str
+    event_id: str
+    handle: str
+    chat: str
+    text: str | None = None
+    choice: str | None = None
+    attachment: Attachment | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    language_hint: str | None = None
+    display_name: str | None = None
+    undecodable: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Incoming:
+        values = dict(data)
+        if values.get("attachment") is not None:
+            values["attachment"] = Attachment(**values["attachment"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One option; `key` travels back (callback data or matched label), `label` is shown."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to send, or an edit of an earlier one (`edit_of` names the outbox id it replaces)."""
+
+    transport: str
+    chat: str
+    text: str
+    choices: tuple[Choice, ...] = ()
+    selection: Selection = "none"
+    selected: tuple[str, ...] = ()
+    edit_of: int | None = None
+    locale: str = "en"
+    rtl: bool = False
+    done_label: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outgoing:
+        values = dict(data)
+        values["choices"] = tuple(Choice(**c) for c in values.get("choices", ()))
+        values["selected"] = tuple(values.get("selected", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a transport reports after sending: its platform message id, for later edits."""
+
+    platform_message_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,34 @@
+"""The contract between a transport and the rest of Lotse."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.messages import Delivery, Incoming, Outgoing
+
+Receive = Callable[[Incoming], Awaitable[bool]]
+"""Stores an inbound event; returns False for a duplicate. A transport acknowledges only after it returns."""
+
+
+class DeliveryError(Exception):
+    """A send failed. `retry_after` (seconds) asks the sender to wait; `permanent` means never retry."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    """Edges only: converts native updates to `Incoming` and `Outgoing` to native calls. Never decides."""
+
+    name: str
+
+    async def start(self, receive: Receive) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        """Send (or, with `edit_platform_id`, edit) one message; raise `DeliveryError` on failure."""
+        ...

@@ -1,0 +1,123 @@
+"""The console transport behind `lotse demo`: personas type lines, Lotse's answers print with their addressee.
+
+Reading and printing only. `/as NAME` is the console's own way of saying which handle is typing, the
+equivalent of picking up another phone; everything else becomes an `Incoming` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO, TextIO
+
+from bot.messages import Delivery, Incoming, Outgoing
+from bot.transports.base import Receive
+
+NAME = "console"
+PERSONA_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+@dataclass
+class ConsoleTransport:
+    """Renders messages as text; numbered options stand in for buttons."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    name: str = NAME
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self, receive: Receive) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        self.out.write(render(message, edited=edit_platform_id is not None) + "\n")
+        self.out.flush()
+        return Delivery(platform_message_id=str(next(self._ids)))
+
+
+def render(message: Outgoing, edited: bool = False) -> str:
+    header = f"── Lotse → {message.chat}{' (updated)' if edited else ''} ──"
+    lines = [header, message.text]
+    for number, choice in enumerate(message.choices, start=1):
+        mark = ""
+        if message.selection == "multiple":
+            mark = "[x] " if choice.key in message.selected else "[ ] "
+        lines.append(f"  {number}. {mark}{choice.label}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ConsoleSession:
+    """Reads lines from stdin (a terminal or a script) and turns them into events for the current persona."""
+
+    receive: Receive
+    after_each: Callable[[], Awaitable[None]]
+    personas: dict[str, str]
+    current: str
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    stdin: BinaryIO = field(default_factory=lambda: sys.stdin.buffer)
+    on_switch: Callable[[str], Awaitable[None]] | None = None
+
+    @property
+    def interactive(self) -> bool:
+        return self.stdin.isatty()
+
+    def _note(self, text: str) -> None:
+        self.out.write(f"(demo) {text}\n")
+        self.out.flush()
+
+    async def run(self) -> None:
+        self._note(f"You are {self.current} ({self.personas.get(self.current, 'participant')}). "
+                   f"Switch with /as NAME: {', '.join(self.personas)}. Leave with /quit or Ctrl-D.")
+        while True:
+            if self.interactive:
+                self.out.write(f"{self.current}> ")
+                self.out.flush()
+            raw = await asyncio.to_thread(self.stdin.readline)
+            if not raw:
+                return
+            if not await self.line(raw.rstrip(b"\r\n")):
+                return
+
+    async def line(self, raw: bytes) -> bool:
+        """Handles one line; returns False when the person asked to leave."""
+        try:
+            text, undecodable = raw.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, undecodable = "", True
+        if not self.interactive and not undecodable:
+            self.out.write(f"{self.current} › {text}\n")
+        stripped = text.strip()
+        if stripped in ("/quit", "/exit"):
+            return False
+        if stripped == "/as" or stripped.startswith("/as "):
+            await self._switch(stripped[3:].strip().lower())
+            return True
+        event = Incoming(transport=NAME, event_id=uuid.uuid4().hex, handle=self.current, chat=self.current,
+                         text=None if undecodable else text, undecodable=undecodable,
+                         display_name=self.current)
+        await self.receive(event)
+        await self.after_each()
+        return True
+
+    async def _switch(self, name: str) -> None:
+        if not name:
+            self._note(f"Personas: {', '.join(f'{n} ({r})' for n, r in self.personas.items())}.")
+            return
+        if not PERSONA_NAME.match(name):
+            self._note("A persona name is 1 to 32 small letters, digits, - or _, starting with a letter.")
+            return
+        if name not in self.personas:
+            self.personas[name] = "participant"
+            self._note(f"New participant persona {name}.")
+        self.current = name
+        if self.on_switch is not None:
+            await self.on_switch(name)
+        self._note(f"You are now {name} ({self.personas[name]}).")

@@ -1,0 +1,220 @@
+"""Runs one inbound event through the person's conversation: commands, answers, transitions, idle return."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.i18n import N_
+from flows.access import may_start, needs_consent
+from flows.engine import (
+    DONE_KEY,
+    Flow,
+    Goto,
+    Invalid,
+    Next,
+    Stale,
+    Step,
+    Toggle,
+    Turn,
+    parse_answer,
+    render_prompt,
+)
+from flows.menu import HELP_TEXT, MENU
+from flows.onboarding import LANGUAGE, ONBOARDING
+
+FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, LANGUAGE, MENU)}
+"""Every declared flow by name; later capabilities register theirs with `register`."""
+
+COMMANDS = ("start", "menu", "cancel", "back", "language", "help")
+_COMMAND = re.compile(r"^[/!]([A-Za-z_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+
+
+def register(flow: Flow) -> None:
+    FLOWS[flow.name] = flow
+
+
+def parse_command(text: str | None) -> tuple[str, str] | None:
+    """`/name arg` or `!name arg` (Element swallows unknown slash commands); None for ordinary text."""
+    if not text:
+        return None
+    match = _COMMAND.match(text.strip())
+    if not match:
+        return None
+    return match.group(1).lower(), (match.group(2) or "").strip()
+
+
+def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
+    return {key: state[key] for key in ("flow", "step", "data", "trail") if key in state}
+
+
+def _enter(turn: Turn, flow: Flow, step: Step, data: dict[str, Any], trail: list[str]) -> None:
+    state = turn.state
+    state.update(flow=flow.name, step=step.name, data=data, trail=trail)
+    state["seq"] = int(state.get("seq", 0)) + 1
+    render_prompt(turn, step)
+
+
+def start_flow(turn: Turn, name: str) -> None:
+    """Starts a flow at its first step, or falls back to what this person may do."""
+    if name == "__resume__":
+        resume = turn.state.pop("resume", None)
+        if resume and resume.get("flow") in FLOWS:
+            flow = FLOWS[resume["flow"]]
+            if may_start(turn.person, flow) or not flow.needs_consent:
+                _enter(turn, flow, flow.step(resume["step"]), resume.get("data", {}), resume.get("trail", []))
+                return
+        name = "menu"
+    if needs_consent(turn.person) and name != "language":
+        name = "onboarding"
+    flow = FLOWS[name]
+    if not may_start(turn.person, flow):
+        turn.say(N_("This is not available for you."))
+        flow = MENU
+    if flow.name != "language":
+        turn.state.pop("resume", None)
+    step = flow.first
+    if flow is ONBOARDING and turn.person.locale and turn.state.get("flow") != "onboarding":
+        step = flow.step("privacy")  # asked again after a new notice: the language is known
+    _enter(turn, flow, step, {}, [step.name])
+
+
+def reprompt(turn: Turn) -> None:
+    flow_name, step_name = turn.state.get("flow"), turn.state.get("step")
+    if flow_name in FLOWS and step_name:
+        flow = FLOWS[flow_name]
+        if may_start(turn.person, flow) or not flow.needs_consent:
+            render_prompt(turn, flow.step(step_name))
+            return
+    start_flow(turn, "menu")
+
+
+def _idle(turn: Turn, idle: timedelta, last: datetime | None) -> bool:
+    flow = turn.state.get("flow")
+    return last is not None and flow not in (None, "menu") and turn.now - last > idle
+
+
+async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) -> None:
+    """The single entry point: decide what this inbound event means for this person, and answer."""
+    command = parse_command(turn.incoming.text)
+    if _idle(turn, idle, last_activity):
+        turn.state.pop("resume", None)
+        turn.say(N_("Welcome back! It has been a while, so we start again from the menu."))
+        if command is None:
+            start_flow(turn, "menu")
+            return
+        turn.state.update(flow=None, step=None)
+    if command is not None:
+        await _command(turn, *command)
+        return
+    if not turn.state.get("flow") or turn.state["flow"] not in FLOWS:
+        start_flow(turn, "menu")
+        return
+    await _answer(turn, FLOWS[turn.state["flow"]])
+
+
+async def _command(turn: Turn, name: str, argument: str) -> None:
+    in_flow = turn.state.get("flow") not in (None, "menu")
+    if name == "start":
+        if turn.state.get("flow") == "onboarding" and turn.state.get("step") == "privacy":
+            reprompt(turn)
+        else:
+            start_flow(turn, "menu")
+    elif name in ("menu", "cancel"):
+        if needs_consent(turn.person):
+            turn.say(N_("First, please choose your language and answer the privacy question."))
+            reprompt(turn)
+            return
+        if name == "cancel" and in_flow:
+            turn.say(N_("Stopped. Here is the menu."))
+        turn.state.pop("resume", None)
+        start_flow(turn, "menu")
+    elif name == "back":
+        _back(turn)
+    elif name == "language":
+        if turn.state.get("flow") not in (None, "language"):
+            turn.state["resume"] = _snapshot(turn.state)
+        start_flow(turn, "language")
+    elif name == "help":
+        turn.say(HELP_TEXT)
+        reprompt(turn)
+    else:
+        turn.say(N_("I do not know the command /{command}. Write /help to see what I understand."),
+                 command=name[:32])
+        reprompt(turn)
+
+
+def _back(turn: Turn) -> None:
+    trail: list[str] = list(turn.state.get("trail", []))
+    flow_name = turn.state.get("flow")
+    if flow_name not in FLOWS or len(trail) < 2:
+        turn.say(N_("This is the first question, there is nothing to go back to."))
+        reprompt(turn)
+        return
+    trail.pop()
+    previous = trail[-1]
+    data = dict(turn.state.get("data", {}))
+    data.pop(previous, None)
+    data.pop(f"_selected:{previous}", None)
+    flow = FLOWS[flow_name]
+    _enter(turn, flow, flow.step(previous), data, trail)
+
+
+async def _answer(turn: Turn, flow: Flow) -> None:
+    step = flow.step(turn.state["step"])
+    try:
+        value = parse_answer(turn, step)
+        if step.validate is not None and value is not None:
+            value = step.validate(turn, value)
+    except Stale:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    except Toggle as toggle:
+        _toggle(turn, step, toggle.key)
+        return
+    except Invalid as invalid:
+        turn.say(invalid.hint, **invalid.values)
+        render_prompt(turn, step)
+        return
+    turn.data[step.name] = value
+    turn.data.pop(f"_selected:{step.name}", None)
+    destination: Next = step.next
+    if step.on_answer is not None:
+        decided = await step.on_answer(turn, value)
+        if decided is not None:
+            destination = decided
+    if turn.deleted:
+        return
+    _go(turn, flow, destination)
+
+
+def _go(turn: Turn, flow: Flow, destination: Next) -> None:
+    if isinstance(destination, str):
+        trail = [*turn.state.get("trail", []), destination]
+        _enter(turn, flow, flow.step(destination), turn.data, trail)
+    elif isinstance(destination, Goto):
+        start_flow(turn, destination.flow)
+    else:
+        start_flow(turn, "__resume__" if turn.state.get("resume") else "menu")
+
+
+def _toggle(turn: Turn, step: Step, key: str) -> None:
+    """Flips one option of a multiple choice and redraws the same question in place."""
+    slot = f"_selected:{step.name}"
+    selected: list[str] = list(turn.data.get(slot, []))
+    if key in selected:
+        selected.remove(key)
+    elif key != DONE_KEY:
+        selected.append(key)
+    turn.data[slot] = selected
+    render_prompt(turn, step)
+    turn.outgoing[-1] = _as_edit(turn)
+
+
+def _as_edit(turn: Turn) -> Any:
+    from dataclasses import replace
+
+    last = turn.outgoing[-1]
+    target = turn.state.get("prompt_outbox")
+    return replace(last, edit_of=int(target)) if target else last

@@ -1,0 +1,381 @@
+"""The small flow engine: flows are declared as steps; the engine parses input, re-prompts and persists state.
+
+A flow never calls a transport. It reads the `Turn` (who, what they sent, in which language) and adds
+messages to it; the dispatcher commits the state change and those messages in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.i18n import N_, Translator
+from bot.messages import Choice, Incoming, Outgoing
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.network import Network
+    from storage.models import Conversation, Handle, Person
+
+
+class InputKind(StrEnum):
+    TEXT = "text"
+    CHOICE = "choice"
+    MULTI = "multi"
+    YES_NO = "yes_no"
+    DATETIME = "datetime"
+    ATTACHMENT = "attachment"
+
+
+class Invalid(Exception):
+    """Raised by a parser or validator: `hint` is a catalog message shown before the prompt again."""
+
+    def __init__(self, hint: str, **values: object) -> None:
+        super().__init__(hint)
+        self.hint = hint
+        self.values = values
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    """Where a step leads when it is not the next step of the same flow: another flow, or the menu."""
+
+    flow: str
+
+
+END = Goto("menu")
+DONE_KEY = "__done__"
+YES, NO = "yes", "no"
+
+Next = str | Goto | None
+OptionsFn = Callable[["Turn"], Sequence[Choice]]
+ValuesFn = Callable[["Turn"], dict[str, object]]
+Hook = Callable[["Turn", Any], Awaitable[Next]]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One question. `next` is the following step name, a `Goto`, or a hook deciding from the answer."""
+
+    name: str
+    prompt: str
+    kind: InputKind
+    options: OptionsFn | None = None
+    prompt_values: ValuesFn | None = None
+    text: Callable[[Turn], str] | None = None
+    validate: Callable[[Turn, Any], Any] | None = None
+    on_answer: Hook | None = None
+    next: Next = None
+    optional: bool = False
+    max_length: int = 1000
+    describe: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    steps: tuple[Step, ...]
+    roles: frozenset[str] = frozenset({"participant", "volunteer", "coordinator", "admin"})
+    needs_consent: bool = True
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"flow {self.name} has no step {name}")
+
+    @property
+    def first(self) -> Step:
+        return self.steps[0]
+
+
+@dataclass
+class Turn:
+    """Everything a flow may touch while handling one inbound event."""
+
+    session: AsyncSession
+    person: Person
+    handle: Handle
+    conversation: Conversation
+    incoming: Incoming
+    network: Network
+    now: datetime
+    translator: Translator
+    outgoing: list[Outgoing] = field(default_factory=list)
+    prompt_index: int | None = None
+    deleted: bool = False
+
+    @property
+    def t(self) -> Translator:
+        return self.translator
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.conversation.state
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.state.setdefault("data", {})
+        return data
+
+    def use_locale(self, locale: str) -> None:
+        self.translator = Translator(locale, self.person.time_zone)
+
+    def say(self, message: str, **values: object) -> None:
+        self.send(self.t(message, **values))
+
+    def send(self, text: str, choices: Sequence[Choice] = (), selection: str = "none",
+             selected: Sequence[str] = (), hint: str | None = None, done_label: str | None = None) -> None:
+        body = text if hint is None else f"{text}\n\n{hint}"
+        self.outgoing.append(
+            Outgoing(
+                transport=self.handle.transport,
+                chat=self.handle.chat_id,
+                text=body,
+                choices=tuple(choices),
+                selection=selection,  # type: ignore[arg-type]
+                selected=tuple(selected),
+                locale=self.t.locale,
+                rtl=self.t.rtl,
+                done_label=done_label,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing what people type
+
+
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def clean_text(raw: str) -> str:
+    """Removes control, bidi-override and zero-width characters, keeps line breaks, normalises to NFC."""
+    text = unicodedata.normalize("NFC", raw)
+    text = _INVISIBLE.sub("", text)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return text.replace("\t", " ").strip()
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form for matching labels ("türkçe" == "TURKCE")."""
+    decomposed = unicodedata.normalize("NFKD", clean_text(text).casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[\s.!?,;:'\"()\[\]-]+", " ", stripped).strip()
+
+
+_NUMBER = re.compile(r"^\d{1,6}$")
+
+
+def _pick_one(text: str, options: Sequence[Choice]) -> Choice | None:
+    folded = fold(text)
+    if _NUMBER.match(folded):  # int() reads Arabic-Indic and Persian digits too
+        index = int(folded)
+        return options[index - 1] if 1 <= index <= len(options) else None
+    for option in options:
+        if folded in (fold(option.label), fold(option.key)):
+            return option
+    return None
+
+
+def parse_single(text: str, options: Sequence[Choice]) -> Choice:
+    choice = _pick_one(text, options)
+    if choice is None:
+        raise Invalid(N_("Please answer with a number from 1 to {count}."), count=len(options))
+    return choice
+
+
+_SEPARATORS = re.compile(r"[,;،؛\s]+")
+
+
+def parse_multiple(text: str, options: Sequence[Choice]) -> list[Choice]:
+    """Reads "1, 3 5", "1,3", or labels separated by commas."""
+    chosen: list[Choice] = []
+    parts = [p for p in _SEPARATORS.split(fold(text)) if p]
+    if parts and all(_NUMBER.match(p) for p in parts):
+        candidates = [_pick_one(p, options) for p in parts]
+    else:
+        candidates = [_pick_one(p, options) for p in re.split(r"[,;،؛\n]+", text) if p.strip()]
+    for candidate in candidates:
+        if candidate is None:
+            raise Invalid(N_("Please answer with one or more numbers from 1 to {count}, like 1, 3."),
+                          count=len(options))
+        if candidate not in chosen:
+            chosen.append(candidate)
+    if not chosen:
+        raise Invalid(N_("Please answer with one or more numbers from 1 to {count}, like 1, 3."),
+                      count=len(options))
+    return chosen
+
+
+_DATE_FORMS = (
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), ("y", "m", "d")),
+    (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"), ("d", "m", "y")),
+    (re.compile(r"^(\d{1,2})\.(\d{1,2})\.?$"), ("d", "m")),
+    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$"), ("d", "m", "y")),
+)
+_TIME_FORM = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(?:uhr|h)?$")
+
+
+def parse_datetime(text: str, now: datetime, time_zone: str) -> datetime:
+    """Reads "24.11.2026 10:30", "24.11. 10:30", "2026-11-24 10:30" in the person's zone; returns UTC."""
+    folded = clean_text(text).lower()
+    match = re.match(r"^(\S+)(?:\s+(.+))?$", folded)
+    if not match:
+        raise Invalid(N_("Please write a date and time like 24.11.2026 10:30."))
+    date_part, time_part = match.group(1), match.group(2)
+    zone = ZoneInfo(time_zone)
+    local_now = now.astimezone(zone)
+    day: date | None = None
+    for pattern, order in _DATE_FORMS:
+        found = pattern.match(date_part)
+        if found:
+            parts = dict(zip(order, (int(g) for g in found.groups()), strict=True))
+            year = parts.get("y", local_now.year)
+            try:
+                day = date(year, parts["m"], parts["d"])
+            except ValueError:
+                raise Invalid(N_("There is no such date. Please check the day and the month.")) from None
+            if "y" not in parts and day < local_now.date():
+                day = day.replace(year=year + 1)
+            break
+    if day is None:
+        raise Invalid(N_("Please write a date and time like 24.11.2026 10:30."))
+    clock = time(9, 0)
+    if time_part:
+        found_time = _TIME_FORM.match(time_part.strip())
+        if not found_time:
+            raise Invalid(N_("Please write a date and time like 24.11.2026 10:30."))
+        hour, minute = int(found_time.group(1)), int(found_time.group(2) or 0)
+        if hour > 23 or minute > 59:
+            raise Invalid(N_("There is no such time. Please use hours 0 to 23 and minutes 0 to 59."))
+        clock = time(hour, minute)
+    if not 2000 <= day.year <= local_now.year + 5:
+        raise Invalid(N_("Please choose a date within the next five years."))
+    moment = datetime.combine(day, clock, tzinfo=zone)
+    # A wall time that does not exist (the spring DST gap) is moved forward by the gap, as clocks do.
+    return moment.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering and answering steps
+
+
+def yes_no_options(turn: Turn) -> list[Choice]:
+    return [Choice(YES, turn.t(N_("Yes"))), Choice(NO, turn.t(N_("No")))]
+
+
+def step_options(turn: Turn, step: Step) -> list[Choice]:
+    if step.kind is InputKind.YES_NO:
+        return yes_no_options(turn)
+    return list(step.options(turn)) if step.options else []
+
+
+def _skip_option(turn: Turn) -> Choice:
+    return Choice("__skip__", turn.t(N_("Skip")))
+
+
+def render_prompt(turn: Turn, step: Step) -> None:
+    """Sends the step's question with its options, in the person's language."""
+    if step.text is not None:
+        text = step.text(turn)
+    else:
+        values = step.prompt_values(turn) if step.prompt_values else {}
+        text = turn.t(step.prompt, **values)
+    options = step_options(turn, step)
+    hint: str | None = None
+    if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
+        if step.optional:
+            options.append(_skip_option(turn))
+        hint = turn.t(N_("Write the number of your answer."))
+        selection = "single"
+    elif step.kind is InputKind.MULTI:
+        hint = turn.t(N_("Write the numbers of all that fit, like 1, 3."))
+        selection = "multiple"
+    else:
+        selection = "none"
+        if step.optional:
+            options.append(_skip_option(turn))
+            selection = "single"
+    selected = turn.data.get(f"_selected:{step.name}", [])
+    turn.prompt_index = len(turn.outgoing)
+    turn.send(text, options, selection, selected, hint=hint,
+              done_label=turn.t(N_("Done")) if step.kind is InputKind.MULTI else None)
+
+
+def parse_answer(turn: Turn, step: Step) -> Any:
+    """Turns the inbound event into the step's value, or raises `Invalid` with a hint."""
+    incoming = turn.incoming
+    if incoming.undecodable:
+        raise Invalid(N_("I could not read that message. Please write it again."))
+    options = step_options(turn, step)
+    if step.optional and step.kind is not InputKind.MULTI:
+        options.append(_skip_option(turn))
+    if incoming.choice is not None:
+        seq, _, key = incoming.choice.partition(":")
+        if seq != str(turn.state.get("seq")):
+            raise Stale()
+        if step.kind is InputKind.MULTI and key == DONE_KEY:
+            chosen = turn.data.get(f"_selected:{step.name}", [])
+            if not chosen:
+                raise Invalid(N_("Please choose at least one option, then press Done."))
+            return chosen
+        for option in options:
+            if option.key == key:
+                if option.key == "__skip__":
+                    return None
+                if step.kind is InputKind.MULTI:
+                    raise Toggle(option.key)
+                return option.key
+        raise Stale()
+    if step.kind is InputKind.ATTACHMENT:
+        if incoming.attachment is None:
+            raise Invalid(N_("Please send a photo or a file."))
+        return {"kind": incoming.attachment.kind, "reference": incoming.attachment.reference}
+    text = clean_text(incoming.text or "")
+    if incoming.attachment is not None and not text:
+        raise Invalid(N_("Please answer with text, not a file."))
+    if not text:
+        raise Invalid(N_("Your message was empty. Please write your answer."))
+    if len(text) > step.max_length:
+        raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=step.max_length)
+    if step.optional and fold(text) in (fold(turn.t(N_("Skip"))), "skip", "-"):
+        return None
+    if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
+        choice = _match_yes_no(turn, text) if step.kind is InputKind.YES_NO else None
+        return (choice or parse_single(text, options)).key
+    if step.kind is InputKind.MULTI:
+        return [c.key for c in parse_multiple(text, options)]
+    if step.kind is InputKind.DATETIME:
+        return parse_datetime(text, turn.now, turn.person.time_zone).isoformat()
+    return text
+
+
+def _match_yes_no(turn: Turn, text: str) -> Choice | None:
+    folded = fold(text)
+    yes_words = {fold(turn.t(N_("Yes"))), "yes", "y", "ja", "j"}
+    no_words = {fold(turn.t(N_("No"))), "no", "n", "nein"}
+    if folded in yes_words:
+        return Choice(YES, "")
+    if folded in no_words:
+        return Choice(NO, "")
+    return None
+
+
+class Stale(Exception):
+    """A button from an earlier question, or callback data that does not belong to this conversation."""
+
+
+class Toggle(Exception):
+    """A multiple-choice button was pressed: flip it and show the question again."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key

@@ -1,0 +1,90 @@
+"""The main menu: only entries that work for this person's role; later capabilities add theirs here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.i18n import N_
+from bot.messages import Choice
+from flows.engine import Flow, Goto, InputKind, Next, Step, Turn
+from flows.onboarding import privacy_notice
+from storage.models import Consent
+
+ALL_ROLES = frozenset({"participant", "volunteer", "coordinator", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    key: str
+    label: str
+    flow: str | None = None
+    action: Callable[[Turn], Awaitable[None]] | None = None
+    roles: frozenset[str] = ALL_ROLES
+
+
+HELP_TEXT = N_(
+    "You can write these commands at any time:\n"
+    "/menu – the main menu\n"
+    "/back – the previous question\n"
+    "/cancel – stop what you are doing\n"
+    "/language – change the language\n"
+    "/help – this help"
+)
+
+
+async def show_help(turn: Turn) -> None:
+    turn.say(HELP_TEXT)
+
+
+async def show_privacy(turn: Turn) -> None:
+    notice = privacy_notice(turn).rsplit("\n\n", 1)[0]
+    turn.send(notice)
+    consent = await turn.session.scalar(
+        Consent.__table__.select()
+        .with_only_columns(Consent.at)
+        .where(Consent.person_id == turn.person.id, Consent.kind == "privacy", Consent.given.is_(True))
+        .order_by(Consent.at.desc())
+        .limit(1)
+    )
+    if consent is not None:
+        turn.say(N_("You agreed on {date}."), date=turn.t.date(consent))
+
+
+MENU_ENTRIES: list[MenuEntry] = [
+    MenuEntry("language", N_("Change language"), flow="language"),
+    MenuEntry("privacy", N_("About your data"), action=show_privacy),
+    MenuEntry("help", N_("Help"), action=show_help),
+]
+
+
+def entries_for(turn: Turn) -> list[MenuEntry]:
+    return [entry for entry in MENU_ENTRIES if turn.person.role in entry.roles]
+
+
+def menu_options(turn: Turn) -> list[Choice]:
+    return [Choice(entry.key, turn.t(entry.label)) for entry in entries_for(turn)]
+
+
+async def _chosen(turn: Turn, key: Any) -> Next:
+    entry = next(entry for entry in entries_for(turn) if entry.key == key)
+    if entry.action is not None:
+        await entry.action(turn)
+        return Goto("menu")
+    return Goto(entry.flow or "menu")
+
+
+MENU = Flow(
+    name="menu",
+    steps=(
+        Step(
+            name="menu",
+            prompt=N_("What would you like to do?"),
+            kind=InputKind.CHOICE,
+            options=menu_options,
+            on_answer=_chosen,
+            describe="entries for the person's role",
+        ),
+    ),
+)

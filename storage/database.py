@@ -1,0 +1,100 @@
+"""Database setup: engine with the SQLite PRAGMAs, migrations at startup, and a clear refusal when unusable."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger("lotse.storage")
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message is one line for the operator."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The PRAGMAs mautrix uses: integrity, concurrent readers, fewer fsyncs, and waiting instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _describe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _upgrade(connection: Connection) -> list[str]:
+    """Brings the schema to head in this connection's transaction; returns the revisions applied."""
+    from alembic import command
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # we log one line per migration ourselves
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+    current = MigrationContext.configure(connection).get_current_heads()
+    known = {rev.revision for rev in script.walk_revisions()}
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        raise StorageError(
+            f"the database is at schema revision {unknown[0]}, newer than this Lotse knows "
+            f"(latest {script.get_current_head()}): upgrade Lotse before using this database"
+        )
+    pending = [
+        rev for rev in reversed(list(script.iterate_revisions(script.get_current_head(), current[0] if current else None)))
+    ]
+    for rev in pending:
+        log.info("database: applying migration %s (%s)", rev.revision, (rev.doc or "").strip())
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    return [rev.revision for rev in pending]
+
+
+async def upgrade_database(engine: AsyncEngine) -> list[str]:
+    """Creates or upgrades the schema; raises `StorageError` with one clear line when it cannot."""
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        async with engine.begin() as connection:
+            if engine.dialect.name == "sqlite":
+                # A write probe: a read-only or locked file fails here, not in the middle of a conversation.
+                await connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS lotse_write_probe (x INTEGER)")
+                await connection.exec_driver_sql("DROP TABLE lotse_write_probe")
+            return await connection.run_sync(_upgrade)
+    except StorageError:
+        raise
+    except (exc.DBAPIError, OSError) as error:
+        reason = getattr(error, "orig", None) or error
+        raise StorageError(f"cannot use the database {_describe(url)}: {reason}") from error

@@ -1,0 +1,58 @@
+"""Queries the rest of Lotse uses, so that flows and services never write SQL of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
+
+
+async def store_inbound(session: AsyncSession, transport: str, event_id: str, sender: str,
+                        payload: dict[str, Any], now: datetime) -> bool:
+    """Inserts one inbound event; False when that event id was stored before (a redelivery)."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(InboxEntry)
+        .values(transport=transport, event_id=event_id, sender=sender, payload=payload, received_at=now)
+        .on_conflict_do_nothing(index_elements=["transport", "event_id"])
+        .returning(InboxEntry.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def pending_inbox_ids(session: AsyncSession, limit: int) -> Sequence[int]:
+    statement = select(InboxEntry.id).where(InboxEntry.processed_at.is_(None)).order_by(InboxEntry.id).limit(limit)
+    return (await session.scalars(statement)).all()
+
+
+async def find_handle(session: AsyncSession, transport: str, platform_id: str) -> Handle | None:
+    statement = select(Handle).where(Handle.transport == transport, Handle.platform_id == platform_id)
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def load_person(session: AsyncSession, person_id: int) -> tuple[Person, Conversation | None]:
+    person = await session.get_one(Person, person_id)
+    conversation = await session.get(Conversation, person_id)
+    return person, conversation
+
+
+async def pending_outbox(session: AsyncSession, transport: str, now: datetime, limit: int) -> Sequence[OutboxEntry]:
+    statement = (
+        select(OutboxEntry)
+        .where(OutboxEntry.transport == transport, OutboxEntry.status == "pending")
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
+    rows = (await session.scalars(statement)).all()
+    return [row for row in rows if row.not_before is None or row.not_before <= now] if rows else rows
+
+
+async def platform_message_id(session: AsyncSession, outbox_id: int) -> str | None:
+    return await session.scalar(select(OutboxEntry.platform_message_id).where(OutboxEntry.id == outbox_id))
