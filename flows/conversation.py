@@ -27,7 +27,15 @@ from flows.onboarding import LANGUAGE, ONBOARDING
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, LANGUAGE, MENU)}
 """Every declared flow by name; later capabilities register theirs with `register`."""
 
-COMMANDS = ("start", "menu", "cancel", "back", "language", "help")
+COMMANDS: dict[str, str] = {
+    "start": N_("Start or start again"),
+    "menu": N_("Main menu"),
+    "back": N_("Previous question"),
+    "cancel": N_("Stop what you are doing"),
+    "language": N_("Change the language"),
+    "help": N_("What you can write"),
+}
+"""Commands that work in every step, with the description platforms show in their command menu."""
 _COMMAND = re.compile(r"^[/!]([A-Za-z_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 
 

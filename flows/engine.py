@@ -52,6 +52,8 @@ class Goto:
 
 END = Goto("menu")
 DONE_KEY = "__done__"
+MAX_ATTACHMENT_BYTES = 20_000_000
+"""Telegram lets bots download files up to 20 MB; the same limit everywhere keeps the answer consistent."""
 YES, NO = "yes", "no"
 
 Next = str | Goto | None
@@ -338,6 +340,9 @@ def parse_answer(turn: Turn, step: Step) -> Any:
     if step.kind is InputKind.ATTACHMENT:
         if incoming.attachment is None:
             raise Invalid(N_("Please send a photo or a file."))
+        if (incoming.attachment.size or 0) > MAX_ATTACHMENT_BYTES:
+            raise Invalid(N_("This file is too big. Please send a file smaller than {limit} MB, "
+                             "or a photo of the page."), limit=MAX_ATTACHMENT_BYTES // 1_000_000)
         return {"kind": incoming.attachment.kind, "reference": incoming.attachment.reference}
     text = clean_text(incoming.text or "")
     if incoming.attachment is not None and not text:
