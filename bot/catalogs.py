@@ -33,7 +33,8 @@ PLURAL_FORMS = {
 
 def extract() -> Catalog:
     """A fresh template from the source: the strings the code uses now."""
-    catalog = Catalog(project="lotse", version="0.1", msgid_bugs_address="", charset="utf-8")
+    catalog = Catalog(project="lotse", version="0.1", msgid_bugs_address="translations@proconnect.example",
+                      copyright_holder="pro:connect e.V.", charset="utf-8")
     method_map = [("bot/**.py", "python"), ("flows/**.py", "python"), ("storage/**.py", "python")]
     for filename, lineno, message, comments, context in extract_from_dir(
         str(ROOT), method_map=method_map, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True
@@ -66,6 +67,12 @@ def update() -> None:
         catalog.update(copy.deepcopy(template), no_fuzzy_matching=True)
         catalog.obsolete.clear()
         catalog.fuzzy = False
+        catalog.last_translator = "Lotse translators <translations@proconnect.example>"
+        catalog.language_team = f"{LANGUAGES[code]} <translations@proconnect.example>"
+        catalog.copyright_holder = "pro:connect e.V."
+        catalog.msgid_bugs_address = "translations@proconnect.example"
+        if catalog.revision_date is None or isinstance(catalog.revision_date, str):
+            catalog.revision_date = catalog.creation_date
         headers = [(k, v) for k, v in catalog.mime_headers if k.lower() != "plural-forms"]
         catalog.mime_headers = [*headers, ("Plural-Forms", PLURAL_FORMS[code])]
         if code == "en":  # the source language: msgstr is the msgid

@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     network.add_argument("file", type=Path, nargs="?")
     catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
     catalogs.add_argument("action", choices=["update"])
+    commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -96,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.catalogs import update
 
             update()
+        elif args.command == "diagrams":
+            from flows.conversation import FLOWS
+            from flows.diagrams import write_all
+
+            for path in write_all(FLOWS):
+                print(path)
         elif args.command == "network":
             loaded = load_network(args.file or settings.network_file)
             print(f"network {loaded.name!r}: {len(loaded.districts)} districts, {len(loaded.topics)} topics, "

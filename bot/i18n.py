@@ -111,6 +111,8 @@ class Translator:
 
     def isolate(self, value: object) -> str:
         """Wraps an interpolated value in Unicode isolates in right-to-left text."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = self.number(value)
         text = str(value)
         return f"{FSI}{text}{PDI}" if self.rtl and text else text
 
@@ -120,7 +122,11 @@ class Translator:
             return template.format(**isolated)
         except (KeyError, IndexError, ValueError):
             log.error("catalog %s: placeholders of %r do not match; showing the source text", self.locale, fallback)
+        try:
             return fallback.format(**isolated)
+        except (KeyError, IndexError, ValueError):
+            log.error("message %r was given the wrong values %s", fallback, sorted(values))
+            return fallback
 
     def __call__(self, message: str, **values: object) -> str:
         return self._format(_translations(self.locale).gettext(message), message, values)
@@ -128,7 +134,7 @@ class Translator:
     def plural(self, forms: tuple[str, str], count: int, **values: object) -> str:
         singular, plural = forms
         template = _translations(self.locale).ngettext(singular, plural, count)
-        values.setdefault("count", self.number(count))
+        values.setdefault("count", count)
         return self._format(template, plural if count != 1 else singular, values)
 
     def number(self, value: int | float) -> str:

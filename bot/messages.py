@@ -73,6 +73,7 @@ class Outgoing:
     locale: str = "en"
     rtl: bool = False
     done_label: str | None = None
+    done_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

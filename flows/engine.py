@@ -78,6 +78,8 @@ class Step:
     optional: bool = False
     max_length: int = 1000
     describe: str = ""
+    branches: tuple[tuple[str, str], ...] = ()
+    """Other destinations `on_answer` may choose, as (label, step or flow name): drawn in the diagram."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,8 @@ class Turn:
         self.send(self.t(message, **values))
 
     def send(self, text: str, choices: Sequence[Choice] = (), selection: str = "none",
-             selected: Sequence[str] = (), hint: str | None = None, done_label: str | None = None) -> None:
+             selected: Sequence[str] = (), hint: str | None = None, done_label: str | None = None,
+             done_key: str | None = None) -> None:
         body = text if hint is None else f"{text}\n\n{hint}"
         self.outgoing.append(
             Outgoing(
@@ -147,6 +150,7 @@ class Turn:
                 locale=self.t.locale,
                 rtl=self.t.rtl,
                 done_label=done_label,
+                done_key=done_key,
             )
         )
 
@@ -174,17 +178,29 @@ def fold(text: str) -> str:
 
 
 _NUMBER = re.compile(r"^\d{1,6}$")
+_NUMERIC_LOOKING = re.compile(r"^[-+]?\d[\d.,]*$")
 
 
 def _pick_one(text: str, options: Sequence[Choice]) -> Choice | None:
-    folded = fold(text)
-    if _NUMBER.match(folded):  # int() reads Arabic-Indic and Persian digits too
-        index = int(folded)
+    raw = clean_text(text).rstrip(".)")
+    if _NUMBER.match(raw):  # int() reads Arabic-Indic and Persian digits too
+        index = int(raw)
         return options[index - 1] if 1 <= index <= len(options) else None
+    if _NUMERIC_LOOKING.match(raw):  # "-1", "1.5", "+3": a number, but not one of ours
+        return None
+    folded = fold(text)
     for option in options:
-        if folded in (fold(option.label), fold(option.key)):
+        if folded in (fold(option.label), fold(option.key), fold(_UMLAUTS.sub(_digraph, option.label))):
             return option
     return None
+
+
+_UMLAUTS = re.compile("[äöüÄÖÜß]")
+
+
+def _digraph(match: re.Match[str]) -> str:
+    """People without a German keyboard write "gruen" for "grün"."""
+    return {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}[match.group(0)]
 
 
 def parse_single(text: str, options: Sequence[Choice]) -> Choice:
@@ -306,10 +322,15 @@ def render_prompt(turn: Turn, step: Step) -> None:
         if step.optional:
             options.append(_skip_option(turn))
             selection = "single"
-    selected = turn.data.get(f"_selected:{step.name}", [])
+    # Keys carry the question's sequence number: a button only ever answers the question it came with.
+    seq = turn.state.get("seq", 0)
+    keyed = [Choice(f"{seq}:{option.key}", option.label) for option in options]
+    selected = [f"{seq}:{key}" for key in turn.data.get(f"_selected:{step.name}", [])]
+    multiple = step.kind is InputKind.MULTI
     turn.prompt_index = len(turn.outgoing)
-    turn.send(text, options, selection, selected, hint=hint,
-              done_label=turn.t(N_("Done")) if step.kind is InputKind.MULTI else None)
+    turn.send(text, keyed, selection, selected, hint=hint,
+              done_label=turn.t(N_("Done")) if multiple else None,
+              done_key=f"{seq}:{DONE_KEY}" if multiple else None)
 
 
 def parse_answer(turn: Turn, step: Step) -> Any:

@@ -85,6 +85,7 @@ MENU = Flow(
             options=menu_options,
             on_answer=_chosen,
             describe="entries for the person's role",
+            branches=tuple((entry.key, entry.flow or "menu") for entry in MENU_ENTRIES),
         ),
     ),
 )

@@ -116,7 +116,8 @@ ONBOARDING = Flow(
             text=privacy_notice,
             on_answer=_consent_answered,
             next=END,
-            describe="privacy notice, consent yes/no (no: delete everything, goodbye)",
+            describe="privacy notice, consent yes/no",
+            branches=(("no: delete everything, goodbye", "goodbye"),),
         ),
     ),
 )
@@ -133,6 +134,7 @@ LANGUAGE = Flow(
             text=language_prompt,
             on_answer=_language_changed,
             describe="choose language, then back to where the person was",
+            branches=(("then", "__resume__"),),
         ),
     ),
 )

@@ -1,0 +1,115 @@
+"""A fake chat client: sends text and clicks buttons the way a person would, and shows what they see."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.app import Lotse
+from bot.messages import Attachment, Delivery, Incoming, Outgoing
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class RecordingTransport:
+    """Delivers into memory: what each chat has been sent, with edits applied in place."""
+
+    name: str = "test"
+    sent: dict[str, list[Outgoing]] = field(default_factory=dict)
+    by_platform_id: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self, receive: object) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        history = self.sent.setdefault(message.chat, [])
+        if edit_platform_id is not None:
+            chat, index = self.by_platform_id[edit_platform_id]
+            self.sent[chat][index] = message
+            return Delivery(platform_message_id=edit_platform_id)
+        platform_id = str(next(self._ids))
+        self.by_platform_id[platform_id] = (message.chat, len(history))
+        history.append(message)
+        return Delivery(platform_message_id=platform_id)
+
+
+@dataclass
+class Chat:
+    """One person's phone. `send` and `click` return the messages that arrived in answer."""
+
+    app: Lotse
+    transport: RecordingTransport
+    handle: str
+    language_hint: str | None = None
+
+    @property
+    def history(self) -> list[Outgoing]:
+        return self.transport.sent.get(self.handle, [])
+
+    @property
+    def last(self) -> Outgoing:
+        return self.history[-1]
+
+    @property
+    def last_text(self) -> str:
+        return self.last.text
+
+    async def _deliver(self, incoming: Incoming) -> list[Outgoing]:
+        before = len(self.history)
+        await self.app.dispatcher.receive(incoming)
+        await self.app.drain()
+        return self.history[before:]
+
+    def _event(self, **values: object) -> Incoming:
+        return Incoming(transport=self.transport.name, event_id=uuid.uuid4().hex, handle=self.handle,
+                        chat=self.handle, language_hint=self.language_hint, **values)  # type: ignore[arg-type]
+
+    async def send(self, text: str) -> list[Outgoing]:
+        return await self._deliver(self._event(text=text))
+
+    async def send_unreadable(self) -> list[Outgoing]:
+        return await self._deliver(self._event(undecodable=True))
+
+    async def send_file(self, kind: str = "photo", size: int = 1000) -> list[Outgoing]:
+        attachment = Attachment(kind=kind, reference=f"file-{uuid.uuid4().hex[:8]}", size=size)  # type: ignore[arg-type]
+        return await self._deliver(self._event(attachment=attachment))
+
+    def buttons(self) -> list[str]:
+        for message in reversed(self.history):
+            if message.choices:
+                return [choice.label for choice in message.choices]
+        return []
+
+    def button_key(self, label: str) -> str:
+        for message in reversed(self.history):
+            for choice in message.choices:
+                if choice.label == label:
+                    return choice.key
+        raise AssertionError(f"no button {label!r}; the last buttons were {self.buttons()}")
+
+    async def click(self, label: str) -> list[Outgoing]:
+        return await self._deliver(self._event(choice=self.button_key(label)))
+
+    async def press_raw(self, data: str) -> list[Outgoing]:
+        """Sends callback data as a forged or stale button would."""
+        return await self._deliver(self._event(choice=data))
+
+
+def texts(messages: list[Outgoing]) -> str:
+    return "\n---\n".join(message.text for message in messages)

@@ -1,0 +1,219 @@
+"""Onboarding as a person meets it: language, privacy notice, consent, menu; and the ways out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from bot.app import Lotse
+from bot.config import load_settings
+from bot.i18n import LANGUAGES, Translator
+from flows.access import PRIVACY_VERSION
+from storage.models import Consent, Handle, InboxEntry, Person
+from tests.chat import Chat, FakeClock, RecordingTransport, texts
+
+FSI, PDI = "\u2068", "\u2069"
+
+
+async def count(app: Lotse, model: type) -> int:
+    async with app.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_first_contact_offers_every_language_under_its_own_name(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    [picker] = await amal.send("hello")
+    assert [choice.label for choice in picker.choices] == list(LANGUAGES.values())
+    for code in LANGUAGES:  # the question itself is asked in every language
+        assert Translator(code)("Please choose your language.") in picker.text
+
+
+async def test_platform_hint_puts_that_language_first(chat: Callable[..., Chat]) -> None:
+    olena = chat("olena", hint="uk-UA")
+    [picker] = await olena.send("/start")
+    assert picker.choices[0].label == "Українська"
+    assert picker.text.splitlines()[0] == Translator("uk")("Please choose your language.")
+
+
+async def test_consent_yes_records_version_and_opens_the_menu(app: Lotse, chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    [notice] = await amal.click("English")
+    assert "pro:connect e.V., Oldenburg" in notice.text
+    assert "12 months after your last message" in notice.text
+    assert "datenschutz@proconnect.example" in notice.text
+    assert notice.text.rstrip().endswith("Write the number of your answer.")
+    assert [c.label for c in notice.choices] == ["Yes", "No"]
+    thanks, menu = await amal.click("Yes")
+    assert thanks.text == "Thank you. Your consent was recorded on November 23, 2026."
+    assert [c.label for c in menu.choices] == ["Change language", "About your data", "Help"]
+    async with app.sessions() as session:
+        consent = (await session.scalars(select(Consent))).one()
+        person = await session.get_one(Person, consent.person_id)
+    assert (consent.kind, consent.version, consent.given) == ("privacy", PRIVACY_VERSION, True)
+    assert person.locale == "en" and person.privacy_version == PRIVACY_VERSION
+
+
+async def test_answers_by_number_or_by_label_ignoring_case_and_accents(chat: Callable[..., Chat]) -> None:
+    yonas = chat("yonas")
+    await yonas.send("hello")
+    [notice] = await yonas.send("  turkce ")
+    assert notice.locale == "tr"
+    await yonas.send("/language")
+    changed, notice = await yonas.send("ENGLISH")
+    assert changed.text == "From now on I will write to you in English." and notice.locale == "en"
+    await yonas.send("/language")
+    changed, notice = await yonas.send("١")  # Arabic-Indic digit one: Deutsch
+    assert notice.locale == "de"
+    [*_, menu] = await yonas.send("JA")
+    assert menu.locale == "de"
+
+
+async def test_declining_keeps_nothing_and_start_begins_again(app: Lotse, chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("Mein Name ist Amal, ich wohne in Oldenburg")
+    await amal.click("Deutsch")
+    [goodbye] = await amal.send("2")
+    assert "/start" in goodbye.text and not goodbye.choices
+    assert await count(app, Person) == 0
+    assert await count(app, Handle) == 0
+    assert await count(app, Consent) == 0
+    async with app.sessions() as session:
+        payloads = (await session.scalars(select(InboxEntry.payload))).all()
+    assert payloads and all(payload == {"redacted": True} for payload in payloads)
+    [picker] = await amal.send("/start")
+    assert len(picker.choices) == len(LANGUAGES)
+
+
+async def test_language_can_change_mid_question_and_the_question_returns(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    await amal.click("English")
+    await amal.send("/language")
+    confirmation, notice = await amal.click("العربية")
+    assert confirmation.rtl and notice.rtl and notice.locale == "ar"
+    assert f"{FSI}العربية{PDI}" in confirmation.text
+    assert "(Datenschutz)" in notice.text  # the same step again, now in Arabic
+    assert [c.label for c in notice.choices] == [Translator("ar")("Yes"), Translator("ar")("No")]
+
+
+async def test_back_help_and_unknown_commands_keep_the_current_question(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    first = await amal.send("/back")
+    assert first[0].text == "This is the first question, there is nothing to go back to."
+    assert len(first[1].choices) == len(LANGUAGES)
+    await amal.click("English")
+    [picker] = await amal.send("/back")
+    assert len(picker.choices) == len(LANGUAGES)
+    await amal.click("English")
+    help_text, again = await amal.send("/help")
+    assert "/language – change the language" in help_text.text
+    assert [c.label for c in again.choices] == ["Yes", "No"]
+    unknown, again = await amal.send("/teleport now")
+    assert unknown.text == "I do not know the command /teleport. Write /help to see what I understand."
+    assert [c.label for c in again.choices] == ["Yes", "No"]
+    blocked, again = await amal.send("/menu")
+    assert blocked.text == "First, please choose your language and answer the privacy question."
+    assert [c.label for c in again.choices] == ["Yes", "No"]
+
+
+async def test_matrix_style_bang_commands_work_too(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    await amal.click("English")
+    await amal.click("Yes")
+    [picker] = await amal.send("!language")
+    assert len(picker.choices) == len(LANGUAGES)
+
+
+async def test_stale_and_forged_buttons_change_nothing(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    old_english = amal.button_key("English")
+    await amal.click("English")
+    [notice] = await amal.press_raw(old_english)
+    assert notice.text == "This button belongs to an earlier question and no longer works."
+    [notice] = await amal.press_raw("99999:yes")
+    assert notice.text == "This button belongs to an earlier question and no longer works."
+    [notice] = await amal.press_raw("x" * 64)
+    assert notice.text == "This button belongs to an earlier question and no longer works."
+    thanks, _menu = await amal.click("Yes")  # the real question still waits
+    assert thanks.text.startswith("Thank you.")
+
+
+async def test_buttons_of_one_person_cannot_answer_for_another(chat: Callable[..., Chat]) -> None:
+    amal, yonas = chat("amal"), chat("yonas")
+    await amal.send("hi")
+    await yonas.send("hi")
+    await amal.click("English")
+    amal_yes = amal.button_key("Yes")
+    [reply] = await yonas.press_raw(amal_yes)  # yonas is still at the language question
+    assert reply.text == "This button belongs to an earlier question and no longer works."
+
+
+async def test_idle_conversation_returns_to_the_menu_with_one_line(chat: Callable[..., Chat], clock: FakeClock) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    await amal.click("English")
+    await amal.click("Yes")
+    await amal.send("/language")
+    clock.advance(minutes=31)
+    welcome, menu = await amal.send("2")
+    assert welcome.text == "Welcome back! It has been a while, so we start again from the menu."
+    assert menu.text.startswith("What would you like to do?")
+
+
+async def test_about_your_data_shows_notice_and_consent_date(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    await amal.click("Deutsch")
+    await amal.send("1")
+    notice, agreed, menu = await amal.send("2")
+    assert "datenschutz@proconnect.example" in notice.text
+    assert "23. November 2026" in agreed.text
+    assert len(menu.choices) == 3
+
+
+async def test_arabic_isolates_left_to_right_values(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    [notice] = await amal.click("العربية")
+    assert notice.rtl
+    assert f"{FSI}datenschutz@proconnect.example{PDI}" in notice.text
+    assert f"{FSI}١٢{PDI}" in notice.text or f"{FSI}12{PDI}" in notice.text
+    thanks, _ = await amal.click(Translator("ar")("Yes"))
+    assert FSI in thanks.text and PDI in thanks.text
+
+
+async def test_a_restart_resumes_the_conversation_at_its_step(
+    app: Lotse, chat: Callable[..., Chat], database_url: str, clock: FakeClock, tmp_path: object
+) -> None:
+    amal = chat("amal")
+    await amal.send("hi")
+    await amal.click("ትግርኛ")
+    await app.close()
+    transport = RecordingTransport()
+    restarted = await Lotse.open(load_settings(data_dir=tmp_path), database_url=database_url, clock=clock)
+    restarted.add_transport(transport)
+    try:
+        again = Chat(restarted, transport, "amal")
+        replies = await again.send("1")  # "yes" to the privacy question asked before the restart
+        assert replies[0].locale == "ti"
+        thanks_in_tigrinya = Translator("ti")("Thank you. Your consent was recorded on {date}.", date="@")
+        assert replies[0].text.startswith(thanks_in_tigrinya.split("@")[0])
+        assert len(replies[-1].choices) == 3
+    finally:
+        await restarted.close()
+
+
+async def test_staff_need_no_consent_flow(app: Lotse, chat: Callable[..., Chat]) -> None:
+    await app.ensure_personas()
+    tom = Chat(app, app.transports["test"], "tom")  # type: ignore[arg-type]
+    async with app.sessions() as session, session.begin():
+        person = (await session.scalars(select(Person).where(Person.persona == "tom"))).one()
+        session.add(Handle(person_id=person.id, transport="test", platform_id="tom", chat_id="tom"))
+    [menu] = await tom.send("hello")
+    assert menu.locale == "en" and menu.text.startswith("What would you like to do?")
+    assert "first" not in texts([menu]).lower()
