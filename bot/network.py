@@ -148,6 +148,9 @@ def load_network(path: Path | None = None) -> Network:
         return Network.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"] if part != "names")
+        key = ""
+        for part in first["loc"]:
+            if part != "names":
+                key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
         message = first["msg"].removeprefix("Value error, ")
-        raise NetworkError(f"network file {path}: {key or 'top level'}: {message}") from None
+        raise NetworkError(f"network file {path}: {key + ': ' if key else ''}{message}") from None

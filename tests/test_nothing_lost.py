@@ -1,0 +1,117 @@
+"""Stored before acknowledged, one transaction per step, delivered and marked: crashes lose nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.app import Lotse
+from bot.config import load_settings
+from bot.messages import Delivery, Incoming, Outgoing
+from bot.transports.base import DeliveryError
+from storage.models import InboxEntry, OutboxEntry
+from tests.chat import Chat, FakeClock, RecordingTransport
+
+
+def event(event_id: str, text: str, handle: str = "amal") -> Incoming:
+    return Incoming(transport="test", event_id=event_id, handle=handle, chat=handle, text=text)
+
+
+async def reopen(database_url: str, clock: FakeClock, tmp_path: Path) -> tuple[Lotse, RecordingTransport]:
+    app = await Lotse.open(load_settings(data_dir=tmp_path), database_url=database_url, clock=clock)
+    transport = RecordingTransport()
+    app.add_transport(transport)
+    return app, transport
+
+
+async def test_a_redelivered_event_is_answered_once(app: Lotse, transport: RecordingTransport) -> None:
+    assert await app.dispatcher.receive(event("update-1", "hello"))
+    assert not await app.dispatcher.receive(event("update-1", "hello"))
+    await app.drain()
+    assert len(transport.sent["amal"]) == 1
+
+
+async def test_crash_after_storing_before_handling(app: Lotse, database_url: str, clock: FakeClock,
+                                                   tmp_path: Path) -> None:
+    await app.dispatcher.receive(event("e1", "hello"))
+    await app.close()  # the process dies here: stored, acknowledged, not yet handled
+    restarted, transport = await reopen(database_url, clock, tmp_path)
+    try:
+        await restarted.drain()
+        assert len(transport.sent["amal"]) == 1 and len(transport.sent["amal"][0].choices) == 10
+        await restarted.drain()
+        assert len(transport.sent["amal"]) == 1  # and never twice
+    finally:
+        await restarted.close()
+
+
+async def test_crash_after_handling_before_sending(app: Lotse, database_url: str, clock: FakeClock,
+                                                   tmp_path: Path) -> None:
+    await app.dispatcher.receive(event("e1", "hello"))
+    await app.dispatcher.process_pending()  # state and outbox committed, nothing sent yet
+    await app.close()
+    restarted, transport = await reopen(database_url, clock, tmp_path)
+    try:
+        await restarted.drain()
+        assert [len(m.choices) for m in transport.sent["amal"]] == [10]
+        async with restarted.sessions() as session:
+            assert await session.scalar(select(func.count()).where(InboxEntry.processed_at.is_(None))) == 0
+            statuses = (await session.scalars(select(OutboxEntry.status))).all()
+        assert statuses == ["sent"]
+    finally:
+        await restarted.close()
+
+
+class FlakyTransport(RecordingTransport):
+    """Fails the way platforms do: first a rate limit, then a network error, then it works."""
+
+    failures: list[Exception]
+
+    async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        if self.failures:
+            raise self.failures.pop(0)
+        return await super().send(message, edit_platform_id)
+
+
+async def test_rate_limits_and_errors_are_retried_in_order(app: Lotse, clock: FakeClock) -> None:
+    flaky = FlakyTransport(name="test")
+    flaky.failures = [DeliveryError("429", retry_after=3), ConnectionError("reset")]
+    app.add_transport(flaky)
+    await app.dispatcher.receive(event("e1", "hello"))
+    await app.dispatcher.receive(event("e2", "2"))
+    await app.drain()
+    assert flaky.sent == {}  # the first message waits; the second must not overtake it
+    clock.advance(seconds=3)
+    await app.drain()
+    assert flaky.sent == {}
+    clock.advance(seconds=5)
+    await app.drain()
+    assert [len(m.choices) for m in flaky.sent["amal"]] == [10, 2]
+
+
+async def test_a_blocked_chat_is_given_up_without_blocking_others(app: Lotse) -> None:
+    flaky = FlakyTransport(name="test")
+    flaky.failures = [DeliveryError("403 blocked by the user", permanent=True)]
+    app.add_transport(flaky)
+    await app.dispatcher.receive(event("e1", "hello", handle="blocked"))
+    await app.dispatcher.receive(event("e2", "hello", handle="yonas"))
+    await app.drain()
+    assert list(flaky.sent) == ["yonas"]
+    async with app.sessions() as session:
+        failed = (await session.scalars(select(OutboxEntry).where(OutboxEntry.status == "failed"))).one()
+    assert failed.chat == "blocked" and "403" in (failed.last_error or "")
+
+
+async def test_many_people_at_once_each_get_their_own_answers(app: Lotse, chat: Callable[..., Chat]) -> None:
+    people = [chat(f"p{i}") for i in range(20)]
+    for index, person in enumerate(people):
+        await app.dispatcher.receive(event(f"a{index}", "hi", handle=person.handle))
+    await app.drain()
+    for index, person in enumerate(people):
+        await app.dispatcher.receive(event(f"b{index}", str(index % 10 + 1), handle=person.handle))
+    await app.drain()
+    for index, person in enumerate(people):
+        assert len(person.history) == 2
+        assert person.history[1].choices and person.history[1].selection == "single"
