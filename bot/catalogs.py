@@ -77,7 +77,8 @@ def update() -> None:
         catalog.mime_headers = [*headers, ("Plural-Forms", PLURAL_FORMS[code])]
         if code == "en":  # the source language: msgstr is the msgid
             for message in catalog:
-                if message.id and not message.string or (isinstance(message.string, tuple) and not any(message.string)):
+                untranslated = not message.string or (isinstance(message.string, tuple) and not any(message.string))
+                if message.id and untranslated:
                     message.string = message.id
         with path.open("wb") as handle:
             write_po(handle, catalog, width=0)

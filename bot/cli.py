@@ -36,7 +36,7 @@ async def demo(settings: Settings) -> None:
         app.add_transport(console)
         await app.ensure_personas()
         await app.drain()  # whatever a crash left in the inbox or outbox is handled first
-        personas = {p.name: p.role for p in app.network.personas}
+        personas: dict[str, str] = {p.name: p.role for p in app.network.personas}
         remembered = _persona_file(settings)
         current = remembered.read_text().strip() if remembered.is_file() else ""
         if current not in personas:

@@ -6,11 +6,11 @@ build step and a fresh clone never runs with stale `.mo` files.
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import io
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -140,13 +140,13 @@ class Translator:
     def number(self, value: int | float) -> str:
         return str(format_decimal(value, locale=self.locale))
 
-    def datetime(self, moment: datetime, width: str = "medium") -> str:
+    def datetime(self, moment: dt.datetime, width: str = "medium") -> str:
         return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))
 
-    def date(self, day: date | datetime, width: str = "long") -> str:
-        if isinstance(day, datetime):
+    def date(self, day: dt.date | dt.datetime, width: str = "long") -> str:
+        if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
         return str(format_date(day, width, locale=self.locale))
 
-    def time(self, moment: datetime, width: str = "short") -> str:
+    def time(self, moment: dt.datetime, width: str = "short") -> str:
         return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))

@@ -73,9 +73,8 @@ def _upgrade(connection: Connection) -> list[str]:
             f"the database is at schema revision {unknown[0]}, newer than this Lotse knows "
             f"(latest {script.get_current_head()}): upgrade Lotse before using this database"
         )
-    pending = [
-        rev for rev in reversed(list(script.iterate_revisions(script.get_current_head(), current[0] if current else None)))
-    ]
+    base = current[0] if current else None
+    pending = list(reversed(list(script.iterate_revisions(script.get_current_head(), base))))
     for rev in pending:
         log.info("database: applying migration %s (%s)", rev.revision, (rev.doc or "").strip())
     config.attributes["connection"] = connection

@@ -17,7 +17,7 @@ from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
 async def store_inbound(session: AsyncSession, transport: str, event_id: str, sender: str,
                         payload: dict[str, Any], now: datetime) -> bool:
     """Inserts one inbound event; False when that event id was stored before (a redelivery)."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(InboxEntry)
         .values(transport=transport, event_id=event_id, sender=sender, payload=payload, received_at=now)

@@ -57,7 +57,8 @@ async def test_bad_answers_to_the_consent_question_store_nothing(app: Lotse, cha
     await amal.send("hi")
     await amal.click("English")
     hint, notice = await amal.send(line)
-    assert hint.text in ("Please answer with a number from 1 to 2.", "Your message was empty. Please write your answer.",
+    assert hint.text in ("Please answer with a number from 1 to 2.",
+                         "Your message was empty. Please write your answer.",
                          "That is too long. Please write at most 1,000 characters.")
     assert [c.label for c in notice.choices] == ["Yes", "No"]
     async with app.sessions() as session:
@@ -129,6 +130,7 @@ async def test_free_text_keeps_what_people_write_and_refuses_what_is_not_text(
     hint, _ = await amal.send("1, 7")
     assert hint.text == "Please answer with one or more numbers from 1 to 3, like 1, 3."
     [when] = await amal.send("gruen, BLAU")
+    assert when.text.startswith("When?")
     hint, _ = await amal.send("31.02.2027 10:00")
     assert hint.text == "There is no such date. Please check the day and the month."
     hint, _ = await amal.send("24.11.2026 25:00")
@@ -140,9 +142,12 @@ async def test_free_text_keeps_what_people_write_and_refuses_what_is_not_text(
     hint, _ = await amal.send("here it is")
     assert hint.text == "Please send a photo or a file."
     [sure] = await amal.send_file(kind="document")
+    assert sure.text.startswith("Sure?")
     await amal.send("/back")
     [sure] = await amal.click("Skip")
+    assert sure.text.startswith("Sure?")
     saved, menu = await amal.click("Yes")
+    assert saved.text.startswith("saved: ")
     assert SEEN[-1]["note"] == "'; DROP TABLE persons; -- 🙂 سلام X"
     assert SEEN[-1]["colours"] == ["green", "blue"]
     assert SEEN[-1]["when"] == "2026-11-24T09:30:00+00:00"

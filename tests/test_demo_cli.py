@@ -65,7 +65,7 @@ def test_kill_9_in_the_middle_and_a_restart_continues_at_the_same_step(tmp_path:
     assert notice.encode() in seen
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    result = lotse(["demo"], tmp_path, "1\n".encode())  # "yes" to the question asked before the kill
+    result = lotse(["demo"], tmp_path, b"1\n")  # "yes" to the question asked before the kill
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
     assert "You are olena" in out  # the console remembers who was typing

@@ -112,6 +112,6 @@ async def test_many_people_at_once_each_get_their_own_answers(app: Lotse, chat: 
     for index, person in enumerate(people):
         await app.dispatcher.receive(event(f"b{index}", str(index % 10 + 1), handle=person.handle))
     await app.drain()
-    for index, person in enumerate(people):
+    for person in people:
         assert len(person.history) == 2
         assert person.history[1].choices and person.history[1].selection == "single"

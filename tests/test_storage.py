@@ -97,8 +97,8 @@ async def test_postgres_stores_the_same_way(database_url: str) -> None:
     try:
         await upgrade_database(engine)
         async with engine.connect() as connection:
-            tables = set((await connection.run_sync(
-                lambda sync: sync.dialect.get_table_names(sync))))
+            tables = set(await connection.run_sync(
+                lambda sync: sync.dialect.get_table_names(sync)))
     finally:
         await engine.dispose()
     assert {"persons", "handles", "conversations", "inbox", "outbox", "consents", "audit_log"} <= tables
