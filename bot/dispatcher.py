@@ -24,7 +24,7 @@ from bot.network import Network
 from flows import conversation
 from flows.engine import Turn
 from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
-from storage.repositories import find_handle, load_person, pending_inbox_ids, store_inbound
+from storage.repositories import find_handle, find_person, pending_inbox_ids, store_inbound
 
 log = logging.getLogger("lotse.dispatcher")
 
@@ -88,8 +88,8 @@ class Dispatcher:
             return
         incoming = Incoming.from_json(entry.payload)
         now = self.clock()
-        handle = await find_handle(session, incoming.transport, incoming.handle)
-        if handle is None:
+        found_person = await find_person(session, incoming.transport, incoming.handle)
+        if found_person is None:
             person = Person(role="participant", display_name=(incoming.display_name or None) and
                             incoming.display_name[:200], locale=None)
             session.add(person)
@@ -100,7 +100,7 @@ class Dispatcher:
             session.add_all([handle, state])
             last_activity = None
         else:
-            person, found = await load_person(session, handle.person_id)
+            handle, person, found = found_person
             state = found or Conversation(person_id=person.id, state={}, updated_at=now)
             if found is None:
                 session.add(state)

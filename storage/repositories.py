@@ -37,10 +37,17 @@ async def find_handle(session: AsyncSession, transport: str, platform_id: str) -
     return (await session.scalars(statement)).one_or_none()
 
 
-async def load_person(session: AsyncSession, person_id: int) -> tuple[Person, Conversation | None]:
-    person = await session.get_one(Person, person_id)
-    conversation = await session.get(Conversation, person_id)
-    return person, conversation
+async def find_person(session: AsyncSession, transport: str,
+                      platform_id: str) -> tuple[Handle, Person, Conversation | None] | None:
+    """The handle, its person and their conversation in one round trip: this runs for every inbound event."""
+    statement = (
+        select(Handle, Person, Conversation)
+        .join(Person, Person.id == Handle.person_id)
+        .outerjoin(Conversation, Conversation.person_id == Person.id)
+        .where(Handle.transport == transport, Handle.platform_id == platform_id)
+    )
+    row = (await session.execute(statement)).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def pending_outbox(session: AsyncSession, transport: str, now: datetime, limit: int) -> Sequence[OutboxEntry]:
