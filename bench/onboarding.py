@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Lotse  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.messages import Incoming  # noqa: E402
-from bot.transports.console import ConsoleTransport  # noqa: E402
+from bot.app import Lotse
+from bot.config import load_settings
+from bot.messages import Incoming
+from bot.transports.console import ConsoleTransport
 
 SCRIPT = ("hello", "2", "1")  # first contact, English, yes: the menu
 

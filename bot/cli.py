@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,11 +68,32 @@ async def run(settings: Settings) -> None:
     if not (settings.telegram_token or settings.matrix_homeserver):
         raise SettingsError("no transport configured: set LOTSE_TELEGRAM_TOKEN or LOTSE_MATRIX_HOMESERVER "
                             "(or try the console with `lotse demo`)")
-    raise SettingsError("this version of Lotse ships the console transport only; "
-                        "unset LOTSE_TELEGRAM_TOKEN and LOTSE_MATRIX_HOMESERVER or use `lotse demo`")
+    if not settings.telegram_token:
+        raise SettingsError("this version of Lotse has no Matrix transport yet; set LOTSE_TELEGRAM_TOKEN")
+    from telegram.error import InvalidToken
+
+    from bot.transports.telegram import TelegramTransport
+
+    app = await Lotse.open(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    try:
+        telegram = TelegramTransport(settings.telegram_token, base_url=settings.telegram_base_url,
+                                     webhook_url=settings.telegram_webhook_url)
+        app.add_transport(telegram)
+        try:
+            await telegram.start(app.dispatcher.receive)
+        except InvalidToken as error:
+            raise SettingsError("setting LOTSE_TELEGRAM_TOKEN: Telegram does not accept this token") from error
+        await app.run_workers(stop)  # also finishes whatever a crash left in the inbox and outbox
+    finally:
+        await app.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot 22: timedeltas, no deprecation noise
     parser = argparse.ArgumentParser(prog="lotse", description="Lotse: the integration network's chat assistant")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="console chat on a local SQLite file with the example network")

@@ -1,0 +1,458 @@
+"""The Telegram transport: Bot API updates in, inline keyboards out, through python-telegram-bot's `Bot`.
+
+Edges only. An update becomes an `Incoming` event and is stored through `receive` before Telegram hears that it
+arrived: in polling mode the next `getUpdates` call confirms the offset only after `receive` returned, in webhook
+mode the HTTP answer goes out only after it returned. A crash in between makes Telegram deliver the update again,
+and the inbox drops it by its event id (the update id).
+
+Sending is rate-limited here (about 30 messages a second overall, one a second per chat) and failures are
+translated for the sender: 429 -> retry after Telegram's delay, 403 (blocked, deactivated) -> permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import math
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
+from bot.messages import Attachment, Delivery, Incoming, Outgoing
+from bot.transports.base import DeliveryError, Receive
+from flows.conversation import COMMANDS
+
+log = logging.getLogger("lotse.telegram")
+
+NAME: Final = "telegram"
+DEFAULT_BASE_URL: Final = "https://api.telegram.org/bot"
+MAX_TEXT: Final = 4096
+"""Telegram's limit per message, counted in UTF-16 code units."""
+MAX_CALLBACK_BYTES: Final = 64
+DONE_SUFFIX: Final = ":__done__"
+SELECTED_MARK: Final = "✅ "
+ALLOWED_UPDATES: Final = ["message", "callback_query"]
+SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
+EMPTY_TEXT: Final = "…"
+"""Telegram refuses an empty text; a message that is only buttons still needs one."""
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def file_url_for(base_url: str) -> str:
+    """`https://host/bot` -> `https://host/file/bot`, the way the Bot API lays out file downloads."""
+    trimmed = base_url.rstrip("/")
+    if trimmed.endswith("/bot"):
+        return trimmed[: -len("/bot")] + "/file/bot"
+    return trimmed + "/file/bot"
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cuts a text into parts of at most `limit` UTF-16 units, preferring line breaks, then spaces."""
+    if utf16_length(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while utf16_length(rest) > limit:
+        units = 0
+        cut = 0
+        for index, character in enumerate(rest):
+            units += 2 if ord(character) > 0xFFFF else 1
+            if units > limit:
+                cut = index
+                break
+        window = rest[:cut]
+        for separator in ("\n", " "):
+            position = window.rfind(separator)
+            if position >= cut // 2:
+                cut = position + 1
+                break
+        parts.append(rest[:cut].rstrip("\n") or rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def callback_fits(data: str) -> bool:
+    return 0 < len(data.encode("utf-8")) <= MAX_CALLBACK_BYTES
+
+
+def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+    """One button per row; ticks on selected options and a Done row for multiple selection."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for choice in message.choices:
+        if not callback_fits(choice.key):
+            log.error("callback data of %r is %d bytes, over Telegram's %d: button left out",
+                      choice.label, len(choice.key.encode("utf-8")), MAX_CALLBACK_BYTES)
+            continue
+        label = choice.label
+        if message.selection == "multiple" and choice.key in message.selected:
+            label = SELECTED_MARK + label
+        rows.append([InlineKeyboardButton(label, callback_data=choice.key)])
+    if message.selection == "multiple" and message.done_label and message.done_key:
+        if callback_fits(message.done_key):
+            rows.append([InlineKeyboardButton(message.done_label, callback_data=message.done_key)])
+        else:
+            log.error("callback data of the Done button is over %d bytes: button left out", MAX_CALLBACK_BYTES)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def has_done_row(markup: InlineKeyboardMarkup | None, message: Outgoing) -> bool:
+    if markup is None or not message.done_key:
+        return False
+    return any(button.callback_data == message.done_key for row in markup.inline_keyboard for button in row)
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the attribute will become a timedelta
+        warnings.simplefilter("ignore")
+        value: Any = error.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """Converts one update; None for kinds Lotse does not read (channel posts, edits, service messages)."""
+    event_id = str(update.update_id)
+    query = update.callback_query
+    if query is not None:
+        user = query.from_user
+        if query.message is None or query.data is None:
+            return None
+        return Incoming(transport=NAME, event_id=event_id, handle=str(user.id), chat=str(query.message.chat.id),
+                        choice=query.data, message_id=str(query.message.message_id),
+                        language_hint=user.language_code, display_name=user.first_name)
+    message = update.message
+    if message is None or message.from_user is None:
+        return None
+    user = message.from_user
+    text = message.text if message.text is not None else message.caption
+    return Incoming(transport=NAME, event_id=event_id, handle=str(user.id), chat=str(message.chat.id),
+                    text=text, attachment=attachment_of(message), message_id=str(message.message_id),
+                    reply_to=str(message.reply_to_message.message_id) if message.reply_to_message else None,
+                    language_hint=user.language_code, display_name=user.first_name)
+
+
+def attachment_of(message: Message) -> Attachment | None:
+    if message.photo:
+        largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
+        return Attachment(kind="photo", reference=largest.file_id, mime_type="image/jpeg", size=largest.file_size)
+    if message.document is not None:
+        document = message.document
+        return Attachment(kind="document", reference=document.file_id, mime_type=document.mime_type,
+                          file_name=document.file_name, size=document.file_size)
+    if message.voice is not None:
+        voice = message.voice
+        return Attachment(kind="voice", reference=voice.file_id, mime_type=voice.mime_type, size=voice.file_size)
+    if message.video is not None:
+        video = message.video
+        return Attachment(kind="video", reference=video.file_id, mime_type=video.mime_type,
+                          file_name=video.file_name, size=video.file_size)
+    if message.audio is not None:
+        audio = message.audio
+        return Attachment(kind="other", reference=audio.file_id, mime_type=audio.mime_type,
+                          file_name=audio.file_name, size=audio.file_size)
+    return None
+
+
+class RateLimiter:
+    """At most `per_second` sends overall and one per `per_chat_interval` seconds per chat; waits, never fails.
+
+    Each call reserves the earliest moment that keeps both limits, then sleeps until it: chats do not wait for
+    each other beyond the overall spacing.
+    """
+
+    def __init__(self, per_second: float = 30.0, per_chat_interval: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self.spacing = 1.0 / per_second if per_second > 0 else 0.0
+        self.per_chat_interval = per_chat_interval
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._next_overall = -math.inf
+        self._next_chat: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def wait(self, chat: str) -> float:
+        """Returns how long it waited."""
+        async with self._lock:
+            now = self.monotonic()
+            slot = max(now, self._next_overall, self._next_chat.get(chat, -math.inf))
+            self._next_overall = slot + self.spacing
+            self._next_chat[chat] = slot + self.per_chat_interval
+            if len(self._next_chat) > 10_000:
+                self._next_chat = {key: value for key, value in self._next_chat.items() if value > now}
+        delay = slot - now
+        if delay > 0:
+            await self.sleep(delay)
+        return max(delay, 0.0)
+
+
+class TelegramTransport:
+    """Long polling by default; webhook mode when `webhook_url` is given."""
+
+    name: str = NAME
+
+    def __init__(self, token: str, *, base_url: str | None = None, base_file_url: str | None = None,
+                 webhook_url: str | None = None, webhook_secret: str | None = None,
+                 webhook_host: str = "127.0.0.1", webhook_port: int = 8443, poll_timeout: int = 25,
+                 rate_per_second: float = 30.0, per_chat_interval: float = 1.0,
+                 retry_delay: float = 2.0, bot: Bot | None = None) -> None:
+        api = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.bot = bot or Bot(token, base_url=api, base_file_url=base_file_url or file_url_for(api),
+                              request=HTTPXRequest(connection_pool_size=16),
+                              get_updates_request=HTTPXRequest(connection_pool_size=1))
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret or hmac.new(token.encode(), b"lotse-webhook", hashlib.sha256).hexdigest()
+        self.webhook_host = webhook_host
+        self.webhook_port = webhook_port
+        self.poll_timeout = poll_timeout
+        self.retry_delay = retry_delay
+        self.limiter = RateLimiter(rate_per_second, per_chat_interval)
+        self.mode: Literal["polling", "webhook"] = "webhook" if webhook_url else "polling"
+        self.offset: int | None = None
+        self.bound_port: int | None = None
+        self._receive: Receive | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._running = False
+        self._multi_messages: set[tuple[str, str]] = set()
+        """(chat, message id) of messages whose keyboard has a Done row: a press there keeps the keyboard."""
+        self._partial: dict[tuple[str, str], int] = {}
+        """How many parts of a split text went out before a failure, so that a retry does not repeat them."""
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Lifecycle
+
+    async def start(self, receive: Receive) -> None:
+        self._receive = receive
+        await self.bot.initialize()
+        await self.set_commands()
+        self._running = True
+        if self.mode == "webhook":
+            await self._start_webhook()
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+        log.info("telegram: started in %s mode as @%s", self.mode, self.bot.username)
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        with contextlib.suppress(Exception):
+            await self.bot.shutdown()
+
+    async def set_commands(self) -> None:
+        """The command menu in every shipped language, and in English for everyone else."""
+        def commands(code: str) -> list[BotCommand]:
+            translate = Translator(code)
+            return [BotCommand(name, translate(description)[:256]) for name, description in COMMANDS.items()]
+
+        try:
+            await self.bot.set_my_commands(commands(DEFAULT_LOCALE))
+            for code in LANGUAGES:
+                await self.bot.set_my_commands(commands(code), language_code=code)
+        except TelegramError as error:
+            log.warning("telegram: could not set the command menu (%s)", error)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Inbound
+
+    async def _poll(self) -> None:
+        while self._running:
+            try:
+                updates = await self.bot.get_updates(offset=self.offset, timeout=self.poll_timeout,
+                                                     allowed_updates=ALLOWED_UPDATES)
+            except RetryAfter as error:
+                await asyncio.sleep(retry_seconds(error))
+                continue
+            except Exception as error:  # network faults, Telegram's 5xx, a conflicting second poller
+                log.warning("telegram: getUpdates failed (%s: %s); retrying in %.0fs", type(error).__name__, error,
+                            self.retry_delay)
+                await asyncio.sleep(self.retry_delay)
+                continue
+            for update in updates:
+                try:
+                    await self.handle_update(update)
+                except Exception as error:  # not stored: do not confirm, Telegram sends it again
+                    log.error("telegram: update %s could not be stored (%s: %s); retrying in %.0fs",
+                              update.update_id, type(error).__name__, error, self.retry_delay)
+                    await asyncio.sleep(self.retry_delay)
+                    break
+                self.offset = update.update_id + 1  # confirmed by the next getUpdates call
+
+    async def handle_update(self, update: Update) -> None:
+        """Stores one update through `receive`, then answers a pressed button. Raises if storing failed."""
+        if self._receive is None:
+            raise RuntimeError("the Telegram transport was not started")
+        try:
+            incoming = to_incoming(update)
+        except Exception:  # a bug here must not hold back everyone's updates behind this one
+            log.exception("telegram: update %s could not be converted; skipped", update.update_id)
+            return
+        if incoming is None:
+            log.debug("telegram: update %s carries nothing Lotse reads", update.update_id)
+            return
+        await self._receive(incoming)
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            await query.answer()
+        except TelegramError as error:  # too old, or already answered before a crash
+            log.info("telegram: could not answer callback query %s (%s)", query.id, error)
+        if incoming.message_id is None:
+            return
+        pressed = (incoming.chat, incoming.message_id)
+        if pressed in self._multi_messages and not (query.data or "").endswith(DONE_SUFFIX):
+            return
+        self._multi_messages.discard(pressed)
+        try:
+            await self.bot.edit_message_reply_markup(chat_id=incoming.chat, message_id=int(incoming.message_id),
+                                                     reply_markup=None)
+        except TelegramError as error:  # already gone ("message is not modified") or deleted
+            log.debug("telegram: keyboard of %s:%s not removed (%s)", *pressed, error)
+
+    async def _start_webhook(self) -> None:
+        assert self.webhook_url is not None
+        path = urlsplit(self.webhook_url).path or "/"
+        application = web.Application()
+        application.router.add_post(path, self._webhook)
+        self._runner = web.AppRunner(application, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.webhook_host, self.webhook_port)
+        await site.start()
+        addresses = self._runner.addresses  # the bound port, also when port 0 asked for any free one
+        self.bound_port = int(addresses[0][1]) if addresses else self.webhook_port
+        await self.bot.set_webhook(self.webhook_url, secret_token=self.webhook_secret,
+                                   allowed_updates=ALLOWED_UPDATES)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            return web.Response(status=403)
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.bot)
+        except Exception:  # not an update: Telegram would only resend it
+            log.warning("telegram: webhook received a body that is not an update")
+            return web.Response(status=400)
+        try:
+            await self.handle_update(update)
+        except Exception as error:
+            log.error("telegram: update %s could not be stored (%s: %s)", update.update_id,
+                      type(error).__name__, error)
+            return web.Response(status=500)  # Telegram delivers it again later
+        return web.Response(status=200)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Outbound
+
+    async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        markup = keyboard(message)
+        if edit_platform_id is not None:
+            edited = await self._edit(message, edit_platform_id, markup)
+            if edited is not None:
+                return edited
+        parts = split_text(message.text or EMPTY_TEXT)
+        # A long text that failed half-way is retried from the part that failed, not from the start.
+        progress_key = (message.chat, hashlib.sha256(repr(message.to_json()).encode()).hexdigest())
+        done = self._partial.get(progress_key, 0)
+        sent: Message | None = None
+        for number, part in enumerate(parts, start=1):
+            if number <= done:
+                continue
+            last = number == len(parts)
+            await self.limiter.wait(message.chat)
+            try:
+                sent = await self._call(self.bot.send_message(chat_id=message.chat, text=part,
+                                                              reply_markup=markup if last else None))
+            except DeliveryError:
+                if number > 1 and len(self._partial) < 10_000:
+                    self._partial[progress_key] = number - 1
+                raise
+        self._partial.pop(progress_key, None)
+        if sent is None:
+            raise DeliveryError("telegram: sendMessage returned no message")
+        if has_done_row(markup, message):
+            self._multi_messages.add((message.chat, str(sent.message_id)))
+        return Delivery(platform_message_id=str(sent.message_id))
+
+    async def _edit(self, message: Outgoing, platform_id: str, markup: InlineKeyboardMarkup | None) -> Delivery | None:
+        """Edits in place; None when the message cannot be edited any more (then it is sent anew)."""
+        text = message.text or EMPTY_TEXT
+        if utf16_length(text) > MAX_TEXT:
+            text = split_text(text, MAX_TEXT - 1)[0] + "…"
+        await self.limiter.wait(message.chat)
+        try:
+            await self._call(self.bot.edit_message_text(chat_id=message.chat, message_id=int(platform_id),
+                                                        text=text, reply_markup=markup), editing=True)
+        except DeliveryError as error:
+            if "message to edit not found" in str(error).lower() or "can't be edited" in str(error).lower():
+                log.info("telegram: message %s:%s cannot be edited; sending it anew", message.chat, platform_id)
+                return None
+            raise
+        key = (message.chat, platform_id)
+        if has_done_row(markup, message):
+            self._multi_messages.add(key)
+        else:
+            self._multi_messages.discard(key)
+        return Delivery(platform_message_id=platform_id)
+
+    async def _call(self, call: Awaitable[Message | bool], editing: bool = False) -> Message | None:
+        """Runs one Bot API call; the message it returns, or None for an edit that changed nothing."""
+        try:
+            result = await call
+        except RetryAfter as error:
+            raise DeliveryError(f"telegram: {error}", retry_after=retry_seconds(error)) from error
+        except Forbidden as error:  # blocked by the user, user deactivated, kicked from the group
+            raise DeliveryError(f"telegram: {error.message}", permanent=True) from error
+        except BadRequest as error:
+            text = error.message.lower()
+            if editing and "message is not modified" in text:
+                return None
+            # The same request will fail the same way: chat not found, text empty, button data invalid, ...
+            raise DeliveryError(f"telegram: {error.message}", permanent=True) from error
+        except TelegramError as error:  # timeouts and network faults: the sender retries with backoff
+            raise DeliveryError(f"telegram: {type(error).__name__}: {error}") from error
+        return result if isinstance(result, Message) else None
+
+    # ---------------------------------------------------------------------------------------------------------
+    # Files
+
+    async def download(self, reference: str) -> bytes:
+        """The bytes of a file a person sent (photo, document, voice), by its file id."""
+        file = await self.bot.get_file(reference)
+        return bytes(await file.download_as_bytearray())
+
