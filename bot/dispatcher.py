@@ -90,8 +90,8 @@ class Dispatcher:
         now = self.clock()
         found_person = await find_person(session, incoming.transport, incoming.handle)
         if found_person is None:
-            person = Person(role="participant", display_name=(incoming.display_name or None) and
-                            incoming.display_name[:200], locale=None)
+            # No name, no locale: before consent nothing personal is kept beyond the handle needed to answer.
+            person = Person(role="participant", display_name=None, locale=None)
             session.add(person)
             await session.flush()
             handle = Handle(person_id=person.id, transport=incoming.transport, platform_id=incoming.handle,

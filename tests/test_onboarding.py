@@ -217,3 +217,15 @@ async def test_staff_need_no_consent_flow(app: Lotse, chat: Callable[..., Chat])
     [menu] = await tom.send("hello")
     assert menu.locale == "en" and menu.text.startswith("What would you like to do?")
     assert "first" not in texts([menu]).lower()
+
+
+async def test_nothing_personal_is_kept_before_consent(app: Lotse, transport: RecordingTransport) -> None:
+    from bot.messages import Incoming
+
+    await app.dispatcher.receive(Incoming(transport="test", event_id="e1", handle="4711", chat="4711",
+                                          text="hello", display_name="Amal Hassan", language_hint="ar"))
+    await app.drain()
+    async with app.sessions() as session:
+        person = (await session.scalars(select(Person))).one()
+    assert (person.display_name, person.locale, person.privacy_version) == (None, None, None)
+    assert transport.sent["4711"][0].choices[0].label == "العربية"
