@@ -107,6 +107,8 @@ class Dispatcher:
             last_activity = state.updated_at
             if handle.chat_id != incoming.chat:
                 handle.chat_id = incoming.chat
+            if not handle.active:  # they wrote again, so they unblocked us
+                handle.active = True
         locale = person.locale or negotiate(incoming.language_hint) or DEFAULT_LOCALE
         turn = Turn(session=session, person=person, handle=handle, conversation=state, incoming=incoming,
                     network=self.network, now=now, translator=Translator(locale, person.time_zone))

@@ -39,6 +39,8 @@ class Incoming:
     language_hint: str | None = None
     display_name: str | None = None
     undecodable: bool = False
+    unsupported: str | None = None
+    """A kind of message Lotse cannot read (a sticker, a location...): it is answered, not ignored."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from bot.dispatcher import Clock, system_clock
 from bot.messages import Outgoing
 from bot.transports.base import DeliveryError, Transport
 from storage.models import OutboxEntry
-from storage.repositories import pending_outbox, platform_message_id
+from storage.repositories import inactive_chats, mark_unreachable, pending_outbox, platform_message_id
 
 log = logging.getLogger("lotse.sender")
 
@@ -37,8 +37,13 @@ class OutboxSender:
         blocked: set[str] = set()
         async with self.sessions() as session:
             rows = await pending_outbox(session, transport_name, self.clock(), limit)
+            unreachable = await inactive_chats(session, transport_name) if rows else set()
             for row in rows:
                 if row.chat in blocked:
+                    continue
+                if row.chat in unreachable:
+                    self._hold(row)
+                    await session.commit()
                     continue
                 if await self._deliver(session, transport, row):
                     delivered += 1
@@ -55,6 +60,10 @@ class OutboxSender:
             delivery = await transport.send(message, edit_target)
         except DeliveryError as error:
             self._failed(row, now, error, error.retry_after, error.permanent)
+            if error.unreachable:
+                await mark_unreachable(session, row.transport, row.chat)
+                log.warning("%s chat %s blocked the bot: its handle is inactive until they write again",
+                            row.transport, row.chat)
             await session.commit()
             return False
         except Exception as error:  # a transport bug or network fault: retry with backoff
@@ -67,6 +76,12 @@ class OutboxSender:
         row.last_error = None
         await session.commit()
         return True
+
+    @staticmethod
+    def _hold(row: OutboxEntry) -> None:
+        """Kept with its reason, never silently dropped: the operator sees it, nothing is sent to a blocked chat."""
+        row.status = "failed"
+        row.last_error = "not sent: the person blocked the bot (handle inactive)"
 
     def _failed(self, row: OutboxEntry, now: datetime, error: Exception, retry_after: float | None,
                 permanent: bool) -> None:

@@ -116,6 +116,10 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
     if command is not None:
         await _command(turn, *command)
         return
+    if turn.incoming.unsupported:
+        turn.say(N_("I can read text, photos, documents and voice messages. Please send one of those."))
+        reprompt(turn)
+        return
     if not turn.state.get("flow") or turn.state["flow"] not in FLOWS:
         start_flow(turn, "menu")
         return

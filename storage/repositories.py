@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,3 +63,13 @@ async def pending_outbox(session: AsyncSession, transport: str, now: datetime, l
 
 async def platform_message_id(session: AsyncSession, outbox_id: int) -> str | None:
     return await session.scalar(select(OutboxEntry.platform_message_id).where(OutboxEntry.id == outbox_id))
+
+
+async def inactive_chats(session: AsyncSession, transport: str) -> set[str]:
+    statement = select(Handle.chat_id).where(Handle.transport == transport, Handle.active.is_(False))
+    return set((await session.scalars(statement)).all())
+
+
+async def mark_unreachable(session: AsyncSession, transport: str, chat: str) -> None:
+    await session.execute(update(Handle).where(Handle.transport == transport, Handle.chat_id == chat)
+                          .values(active=False))

@@ -11,7 +11,7 @@ from bot.app import Lotse
 from bot.config import load_settings
 from bot.messages import Delivery, Incoming, Outgoing
 from bot.transports.base import DeliveryError
-from storage.models import InboxEntry, OutboxEntry
+from storage.models import Handle, InboxEntry, OutboxEntry
 from tests.chat import Chat, FakeClock, RecordingTransport
 
 
@@ -102,6 +102,45 @@ async def test_a_blocked_chat_is_given_up_without_blocking_others(app: Lotse) ->
     async with app.sessions() as session:
         failed = (await session.scalars(select(OutboxEntry).where(OutboxEntry.status == "failed"))).one()
     assert failed.chat == "blocked" and "403" in (failed.last_error or "")
+
+
+async def test_a_person_who_blocked_the_bot_gets_nothing_until_they_write_again(app: Lotse) -> None:
+    flaky = FlakyTransport(name="test")
+    flaky.failures = [DeliveryError("403 Forbidden: bot was blocked by the user", unreachable=True)]
+    app.add_transport(flaky)
+    await app.dispatcher.receive(event("e1", "hello"))
+    await app.drain()
+    async with app.sessions() as session:
+        handle = (await session.scalars(select(Handle))).one()
+    assert handle.active is False
+    app.dispatcher.outbox_ready.clear()
+    async with app.sessions() as session, session.begin():  # e.g. a reminder written while they are gone
+        session.add(OutboxEntry(transport="test", chat="amal", payload=Outgoing("test", "amal", "later").to_json()))
+    await app.drain()
+    assert flaky.sent == {}
+    async with app.sessions() as session:
+        held = (await session.scalars(select(OutboxEntry).where(OutboxEntry.chat == "amal"))).all()
+    assert [row.status for row in held] == ["failed", "failed"]
+    assert held[1].last_error == "not sent: the person blocked the bot (handle inactive)"
+    await app.dispatcher.receive(event("e2", "hello again"))
+    await app.drain()
+    hint, picker = flaky.sent["amal"]  # they are back at the language question they left
+    assert hint.text == "Please answer with a number from 1 to 10." and len(picker.choices) == 10
+    async with app.sessions() as session:
+        assert (await session.scalars(select(Handle.active))).one() is True
+
+
+async def test_a_sticker_or_location_gets_a_short_answer_in_the_persons_language(app: Lotse) -> None:
+    transport = app.transports["test"]
+    await app.dispatcher.receive(event("e1", "hi"))
+    await app.drain()
+    await app.dispatcher.receive(Incoming(transport="test", event_id="e2", handle="amal", chat="amal",
+                                          unsupported="sticker", language_hint="uk"))
+    await app.drain()
+    answer, again = transport.sent["amal"][1:]  # type: ignore[attr-defined]
+    assert answer.text == ("Я можу читати текст, фото, документи та голосові повідомлення. "
+                           "Будь ласка, надішліть щось із цього.")
+    assert len(again.choices) == 10
 
 
 async def test_many_people_at_once_each_get_their_own_answers(app: Lotse, chat: Callable[..., Chat]) -> None:

@@ -49,9 +49,35 @@ async def test_upgrade_is_idempotent_and_logs_one_line_per_migration(
             second = await upgrade_database(engine)
     finally:
         await engine.dispose()
-    assert first == ["0001"] and second == []
+    assert first == ["0001", "0002"] and second == []
     lines = [r.getMessage() for r in caplog.records if "migration" in r.getMessage()]
-    assert lines == ["database: applying migration 0001 (initial schema)"]
+    assert lines == ["database: applying migration 0001 (initial schema)",
+                     "database: applying migration 0002 (handles can be inactive)"]
+
+
+async def test_an_old_database_is_upgraded_and_keeps_its_rows(database_url: str) -> None:
+    from alembic import command
+
+    from storage.database import alembic_config
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            def to_first(sync_connection: object) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = sync_connection
+                command.upgrade(config, "0001")
+            await connection.run_sync(to_first)
+            await connection.execute(text("INSERT INTO persons (role, time_zone, created_at, updated_at) "
+                                          "VALUES ('participant', 'Europe/Berlin', '2026-01-01', '2026-01-01')"))
+            await connection.execute(text("INSERT INTO handles (person_id, transport, platform_id, chat_id, "
+                                          "created_at) VALUES (1, 'telegram', '42', '42', '2026-01-01')"))
+        assert await upgrade_database(engine) == ["0002"]
+        async with engine.connect() as connection:
+            active = (await connection.execute(text("SELECT active FROM handles"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert active in (True, 1)
 
 
 async def test_a_database_newer_than_the_code_is_refused(database_url: str) -> None:

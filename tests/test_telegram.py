@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import select
+from telegram import Update
 
 from bot.app import Lotse
 from bot.i18n import LANGUAGES, Translator
@@ -321,3 +322,22 @@ async def test_rate_limits_one_per_second_per_chat_and_thirty_per_second_overall
     limiter = RateLimiter(per_second=30.0, per_chat_interval=1.0, monotonic=lambda: now, sleep=sleep)
     delays = [await limiter.wait(f"chat{number}") for number in range(61)]
     assert delays[30] == pytest.approx(1.0) and delays[60] == pytest.approx(2.0)  # 30 a second, no more
+
+
+def _update(message: dict[str, object]) -> Update:
+    base = {"message_id": 7, "date": 1_790_000_000, "chat": {"id": 42, "type": "private"},
+            "from": {"id": 42, "is_bot": False, "first_name": "Amal", "language_code": "ar"}}
+    return Update.de_json({"update_id": 1001, "message": {**base, **message}}, None)
+
+
+def test_stickers_and_locations_become_unsupported_events_and_groups_are_ignored() -> None:
+    from bot.transports.telegram import to_incoming
+
+    sticker = to_incoming(_update({"sticker": {"file_id": "s", "file_unique_id": "u", "width": 1, "height": 1,
+                                               "is_animated": False, "is_video": False, "type": "regular"}}))
+    assert sticker is not None and sticker.unsupported == "sticker" and sticker.text is None
+    location = to_incoming(_update({"location": {"latitude": 53.14, "longitude": 8.21}}))
+    assert location is not None and location.unsupported == "location"
+    text = to_incoming(_update({"text": "مرحبا"}))
+    assert text is not None and text.unsupported is None and text.language_hint == "ar"
+    assert to_incoming(_update({"text": "hi", "chat": {"id": -100, "type": "group", "title": "x"}})) is None

@@ -14,10 +14,13 @@ Receive = Callable[[Incoming], Awaitable[bool]]
 class DeliveryError(Exception):
     """A send failed. `retry_after` (seconds) asks the sender to wait; `permanent` means never retry."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.permanent = permanent
+        self.permanent = permanent or unreachable
+        self.unreachable = unreachable
+        """The person blocked the bot or left: stop sending to this chat until they write again."""
 
 
 class Transport(Protocol):

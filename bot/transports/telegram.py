@@ -148,12 +148,17 @@ def to_incoming(update: Update) -> Incoming | None:
                         choice=query.data, message_id=str(query.message.message_id),
                         language_hint=user.language_code, display_name=user.first_name)
     message = update.message
-    if message is None or message.from_user is None:
-        return None
+    if message is None or message.from_user is None or message.chat.type != "private":
+        return None  # edits, channel posts and group chatter are not conversations with Lotse
     user = message.from_user
     text = message.text if message.text is not None else message.caption
+    attachment = attachment_of(message)
+    unsupported = None
+    if text is None and attachment is None:  # a sticker, location, contact, poll...: answered, not ignored
+        unsupported = next((kind for kind in ("sticker", "location", "contact", "poll", "dice", "video_note")
+                            if getattr(message, kind, None) is not None), "other")
     return Incoming(transport=NAME, event_id=event_id, handle=str(user.id), chat=str(message.chat.id),
-                    text=text, attachment=attachment_of(message), message_id=str(message.message_id),
+                    text=text, attachment=attachment, unsupported=unsupported, message_id=str(message.message_id),
                     reply_to=str(message.reply_to_message.message_id) if message.reply_to_message else None,
                     language_hint=user.language_code, display_name=user.first_name)
 
@@ -437,7 +442,7 @@ class TelegramTransport:
         except RetryAfter as error:
             raise DeliveryError(f"telegram: {error}", retry_after=retry_seconds(error)) from error
         except Forbidden as error:  # blocked by the user, user deactivated, kicked from the group
-            raise DeliveryError(f"telegram: {error.message}", permanent=True) from error
+            raise DeliveryError(f"telegram: {error.message}", unreachable=True) from error
         except BadRequest as error:
             text = error.message.lower()
             if editing and "message is not modified" in text:
