@@ -186,16 +186,18 @@ def attachment_of(message: Message) -> Attachment | None:
 
 
 class RateLimiter:
-    """At most `per_second` sends overall and one per `per_chat_interval` seconds per chat; waits, never fails.
+    """At most `per_second` sends overall; per chat one per `per_chat_interval` seconds after a short burst.
 
-    Each call reserves the earliest moment that keeps both limits, then sleeps until it: chats do not wait for
-    each other beyond the overall spacing.
+    Each call reserves the earliest moment that keeps both limits, then sleeps until it. The per-chat limit is a
+    GCRA bucket: a typical answer (a hint and the question again) goes out at once, as Telegram tolerates short
+    bursts, and the sender, which delivers one row at a time, does not hold every other chat for a second.
     """
 
-    def __init__(self, per_second: float = 30.0, per_chat_interval: float = 1.0,
+    def __init__(self, per_second: float = 30.0, per_chat_interval: float = 1.0, per_chat_burst: int = 3,
                  monotonic: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self.spacing = 1.0 / per_second if per_second > 0 else 0.0
         self.per_chat_interval = per_chat_interval
+        self.per_chat_burst = max(1, per_chat_burst)
         self.monotonic = monotonic
         self.sleep = sleep
         self._next_overall = -math.inf
@@ -206,9 +208,11 @@ class RateLimiter:
         """Returns how long it waited."""
         async with self._lock:
             now = self.monotonic()
-            slot = max(now, self._next_overall, self._next_chat.get(chat, -math.inf))
+            theoretical = max(now, self._next_chat.get(chat, now))
+            earliest_for_chat = theoretical - (self.per_chat_burst - 1) * self.per_chat_interval
+            slot = max(now, self._next_overall, earliest_for_chat)
             self._next_overall = slot + self.spacing
-            self._next_chat[chat] = slot + self.per_chat_interval
+            self._next_chat[chat] = max(theoretical, slot) + self.per_chat_interval
             if len(self._next_chat) > 10_000:
                 self._next_chat = {key: value for key, value in self._next_chat.items() if value > now}
         delay = slot - now
