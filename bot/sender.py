@@ -36,10 +36,14 @@ class OutboxSender:
         delivered = 0
         blocked: set[str] = set()
         async with self.sessions() as session:
-            rows = await pending_outbox(session, transport_name, self.clock(), limit)
+            now = self.clock()
+            rows = await pending_outbox(session, transport_name, limit)
             unreachable = await inactive_chats(session, transport_name) if rows else set()
             for row in rows:
                 if row.chat in blocked:
+                    continue
+                if row.not_before is not None and row.not_before > now:
+                    blocked.add(row.chat)  # waiting out a retry: nothing later to this chat may overtake it
                     continue
                 if row.chat in unreachable:
                     self._hold(row)

@@ -50,15 +50,15 @@ async def find_person(session: AsyncSession, transport: str,
     return None if row is None else (row[0], row[1], row[2])
 
 
-async def pending_outbox(session: AsyncSession, transport: str, now: datetime, limit: int) -> Sequence[OutboxEntry]:
+async def pending_outbox(session: AsyncSession, transport: str, limit: int) -> Sequence[OutboxEntry]:
+    """Every undelivered row in order, deferred ones included: the sender keeps each chat's order with them."""
     statement = (
         select(OutboxEntry)
         .where(OutboxEntry.transport == transport, OutboxEntry.status == "pending")
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
-    rows = (await session.scalars(statement)).all()
-    return [row for row in rows if row.not_before is None or row.not_before <= now] if rows else rows
+    return (await session.scalars(statement)).all()
 
 
 async def platform_message_id(session: AsyncSession, outbox_id: int) -> str | None:

@@ -83,7 +83,10 @@ async def test_rate_limits_and_errors_are_retried_in_order(app: Lotse, clock: Fa
     await app.dispatcher.receive(event("e2", "2"))
     await app.drain()
     assert flaky.sent == {}  # the first message waits; the second must not overtake it
-    clock.advance(seconds=3)
+    clock.advance(seconds=1)
+    await app.drain()
+    assert flaky.sent == {}  # still waiting out retry_after, and still holding the chat's order
+    clock.advance(seconds=2)
     await app.drain()
     assert flaky.sent == {}
     clock.advance(seconds=5)
