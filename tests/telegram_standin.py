@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 BOT_ID = 777000
@@ -56,6 +57,10 @@ class BotApiStandIn:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     answered_queries: list[str] = field(default_factory=list)
     webhook: JSON | None = None
+    webhook_target: str | None = None
+    """Where a webhook update is really posted: the reverse proxy's job in production (the webhook URL is public)."""
+    webhook_answers: list[int] = field(default_factory=list)
+    _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
     _failures: list[Failure] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -79,6 +84,8 @@ class BotApiStandIn:
 
     async def stop(self) -> None:
         self._closing = True
+        for task in list(self._deliveries):
+            task.cancel()
         await self._notify()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -102,9 +109,27 @@ class BotApiStandIn:
 
     def _queue(self, update: JSON) -> int:
         update_id = next(self._update_ids)
+        if self.webhook is not None and self.webhook_target is not None:
+            task = asyncio.get_running_loop().create_task(self._post({"update_id": update_id, **update}))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            return update_id
         self.updates.append({"update_id": update_id, **update})
         asyncio.get_running_loop().create_task(self._notify())
         return update_id
+
+    async def _post(self, update: JSON) -> None:
+        """Like Telegram: posts with the secret header and repeats until the bot answers 2xx (bounded here)."""
+        assert self.webhook is not None and self.webhook_target is not None
+        headers = {"X-Telegram-Bot-Api-Secret-Token": str(self.webhook.get("secret_token", ""))}
+        async with aiohttp.ClientSession() as client:
+            for _attempt in range(20):
+                async with client.post(self.webhook_target, json=update, headers=headers) as answer:
+                    self.webhook_answers.append(answer.status)
+                    if 200 <= answer.status < 300:
+                        self.confirmed.add(int(update["update_id"]))
+                        return
+                await asyncio.sleep(0.05)
 
     def _incoming_message(self, user_id: int, language_code: str | None, **content: Any) -> JSON:
         return {"message_id": next(self._message_ids), "date": int(time.time()),

@@ -341,3 +341,29 @@ def test_stickers_and_locations_become_unsupported_events_and_groups_are_ignored
     text = to_incoming(_update({"text": "مرحبا"}))
     assert text is not None and text.unsupported is None and text.language_hint == "ar"
     assert to_incoming(_update({"text": "hi", "chat": {"id": -100, "type": "group", "title": "x"}})) is None
+
+
+async def test_onboarding_in_arabic_end_to_end_in_webhook_mode(app: Lotse, standin: BotApiStandIn) -> None:
+    transport = make_transport(standin, webhook_url="https://lotse.example/telegram/hook", webhook_port=0)
+    app.add_transport(transport)
+    await transport.start(app.dispatcher.receive)
+    standin.webhook_target = f"http://127.0.0.1:{transport.bound_port}/telegram/hook"
+    ar, amal = Translator("ar"), 520
+    try:
+        await arrive(app, standin, standin.user_sends(amal, "مرحبا", language_code="ar"))
+        [picker] = standin.sent_to(amal)
+        assert buttons(picker)[0][0] == "العربية"
+        assert picker["text"].splitlines()[0] == ar("Please choose your language.")
+        await arrive(app, standin, standin.user_clicks(amal, int(picker["message_id"]), buttons(picker)[0][1]))
+        notice = standin.sent_to(amal)[-1]
+        assert "(Datenschutz)" in notice["text"] and "\u2068datenschutz@proconnect.example\u2069" in notice["text"]
+        yes_label, yes_data = buttons(notice)[0]
+        assert yes_label == ar("Yes")
+        await arrive(app, standin, standin.user_clicks(amal, int(notice["message_id"]), yes_data))
+        thanks, menu = standin.sent_to(amal)[-2:]
+        assert thanks["text"].startswith(ar("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0])
+        assert [label for label, _ in buttons(menu)] == [ar("Change language"), ar("About your data"), ar("Help")]
+        assert standin.calls_of("getUpdates") == []  # everything came through the webhook
+        assert set(standin.webhook_answers) == {200}
+    finally:
+        await transport.stop()
