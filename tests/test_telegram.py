@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -367,3 +371,38 @@ async def test_onboarding_in_arabic_end_to_end_in_webhook_mode(app: Lotse, stand
         assert set(standin.webhook_answers) == {200}
     finally:
         await transport.stop()
+
+
+async def _lotse_run(standin: BotApiStandIn, data_dir: Path) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
+    env.update(LOTSE_DATA_DIR=str(data_dir), LOTSE_TELEGRAM_TOKEN=standin.token,
+               LOTSE_TELEGRAM_BASE_URL=standin.base_url)
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", env=env, cwd=data_dir,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+
+@pytest.mark.slow
+async def test_lotse_run_killed_after_get_updates_handles_the_update_exactly_once_after_restart(
+        standin: BotApiStandIn, tmp_path: Path) -> None:
+    first = await _lotse_run(standin, tmp_path)
+    try:
+        update_id = standin.user_sends(530, "hello", language_code="tr")
+        await standin.wait_for(lambda: standin.offer_counts.get(update_id, 0) >= 1, within=30,
+                               what="lotse run to fetch the update")
+    finally:
+        first.kill()  # SIGKILL: between getUpdates returning and the update being handled
+        await first.wait()
+    second = await _lotse_run(standin, tmp_path)
+    try:
+        await standin.wait_for(lambda: len(standin.sent_to(530)) >= 1, within=30, what="the answer after restart")
+        await standin.wait_confirmed(update_id, within=30)
+    finally:
+        second.terminate()
+        _out, err = await second.communicate()
+    assert second.returncode == 0, err.decode()
+    [picker] = standin.sent_to(530)
+    assert buttons(picker)[0][0] == "Türkçe"
+    with sqlite3.connect(tmp_path / "lotse.sqlite3") as database:
+        inbox_rows = database.execute("SELECT count(*) FROM inbox WHERE event_id = ?", (str(update_id),)).fetchone()
+        outbox_rows = database.execute("SELECT status FROM outbox").fetchall()
+    assert inbox_rows == (1,) and outbox_rows == [("sent",)]
