@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Selection = Literal["none", "single", "multiple"]
+AttachmentKind = Literal["photo", "document", "voice", "video", "other"]
 
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """A file the person sent: kept as a platform reference, fetched only when a service needs the bytes."""
 
-    kind: Literal["photo", "document", "voice", "video", "other"]
+    kind: AttachmentKind
     reference: str
     mime_type: str | None = None
     file_name: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -221,12 +222,6 @@ def _toggle(turn: Turn, step: Step, key: str) -> None:
         selected.append(key)
     turn.data[slot] = selected
     render_prompt(turn, step)
-    turn.outgoing[-1] = _as_edit(turn)
-
-
-def _as_edit(turn: Turn) -> Any:
-    from dataclasses import replace
-
-    last = turn.outgoing[-1]
     target = turn.state.get("prompt_outbox")
-    return replace(last, edit_of=int(target)) if target else last
+    if target:  # replace the question already on screen instead of sending it again
+        turn.outgoing[-1] = replace(turn.outgoing[-1], edit_of=int(target))

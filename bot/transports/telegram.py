@@ -37,7 +37,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
-from bot.messages import Attachment, Delivery, Incoming, Outgoing
+from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
 from bot.transports.base import DeliveryError, Receive
 from flows.conversation import COMMANDS
 
@@ -167,21 +167,13 @@ def attachment_of(message: Message) -> Attachment | None:
     if message.photo:
         largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
         return Attachment(kind="photo", reference=largest.file_id, mime_type="image/jpeg", size=largest.file_size)
-    if message.document is not None:
-        document = message.document
-        return Attachment(kind="document", reference=document.file_id, mime_type=document.mime_type,
-                          file_name=document.file_name, size=document.file_size)
-    if message.voice is not None:
-        voice = message.voice
-        return Attachment(kind="voice", reference=voice.file_id, mime_type=voice.mime_type, size=voice.file_size)
-    if message.video is not None:
-        video = message.video
-        return Attachment(kind="video", reference=video.file_id, mime_type=video.mime_type,
-                          file_name=video.file_name, size=video.file_size)
-    if message.audio is not None:
-        audio = message.audio
-        return Attachment(kind="other", reference=audio.file_id, mime_type=audio.mime_type,
-                          file_name=audio.file_name, size=audio.file_size)
+    kinds: tuple[tuple[str, AttachmentKind], ...] = (
+        ("document", "document"), ("voice", "voice"), ("video", "video"), ("audio", "other"))
+    for field_name, kind in kinds:
+        item = getattr(message, field_name, None)
+        if item is not None:
+            return Attachment(kind=kind, reference=item.file_id, mime_type=getattr(item, "mime_type", None),
+                              file_name=getattr(item, "file_name", None), size=item.file_size)
     return None
 
 
