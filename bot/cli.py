@@ -121,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             update()
         elif args.command == "diagrams":
-            from flows.conversation import FLOWS
             from flows.diagrams import write_all
+            from flows.features import FLOWS
 
             for path in write_all(FLOWS):
                 print(path)

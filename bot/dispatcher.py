@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
 from bot.messages import Incoming, Outgoing
 from bot.network import Network
-from flows import conversation
+from flows import conversation, features  # noqa: F401  (features registers every capability)
 from flows.engine import Turn
 from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
 from storage.repositories import find_handle, find_person, pending_inbox_ids, store_inbound

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from flows.engine import (
     parse_answer,
     render_prompt,
 )
-from flows.menu import HELP_TEXT, MENU
+from flows.menu import ALL_ROLES, HELP_TEXT, MENU
 from flows.onboarding import LANGUAGE, ONBOARDING
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, LANGUAGE, MENU)}
@@ -39,9 +40,73 @@ COMMANDS: dict[str, str] = {
 """Commands that work in every step, with the description platforms show in their command menu."""
 _COMMAND = re.compile(r"^[/!]([A-Za-z_]{1,32})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 
+CommandAction = Callable[[Turn, str], Awaitable[None]]
+ButtonAction = Callable[[Turn, str], Awaitable[None]]
 
-def register(flow: Flow) -> None:
-    FLOWS[flow.name] = flow
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A capability's command: it starts a flow (the argument lands in `data["argument"]`) or runs an action.
+
+    Roles are checked here for every command, with the same rule as for flows (`flows.access`).
+    """
+
+    name: str
+    description: str
+    flow: str | None = None
+    action: CommandAction | None = None
+    roles: frozenset[str] = ALL_ROLES
+    needs_consent: bool = True
+
+
+FEATURE_COMMANDS: dict[str, Command] = {}
+BUTTON_ACTIONS: dict[str, ButtonAction] = {}
+"""Buttons that live outside the current question (a reminder's "I'll be there"): key `@prefix:payload`.
+
+The handler gets the payload and must itself check that it acts on the presser's own data.
+"""
+
+
+def register(flow: Flow | None = None, *commands: Command) -> None:
+    """Adds a capability's flow and commands; each capability module calls this once at import."""
+    if flow is not None:
+        FLOWS[flow.name] = flow
+    for command in commands:
+        if command.name in COMMANDS or command.name in FEATURE_COMMANDS:
+            raise ValueError(f"command /{command.name} is registered twice")
+        FEATURE_COMMANDS[command.name] = command
+
+
+def register_button(prefix: str, action: ButtonAction) -> None:
+    if prefix in BUTTON_ACTIONS:
+        raise ValueError(f"button prefix {prefix!r} is registered twice")
+    BUTTON_ACTIONS[prefix] = action
+
+
+def button_key(prefix: str, payload: str) -> str:
+    """The choice key for a button outside the current question; Telegram allows 64 bytes of it."""
+    key = f"@{prefix}:{payload}"
+    if len(key.encode()) > 64:
+        raise ValueError(f"button key {key!r} is longer than 64 bytes")
+    return key
+
+
+def commands_for(role: str | None) -> dict[str, str]:
+    """Command name -> description for a role (None: what the platform menu shows everyone)."""
+    listed = dict(COMMANDS)
+    for command in FEATURE_COMMANDS.values():
+        if (role is None and "participant" in command.roles) or (role is not None and role in command.roles):
+            listed[command.name] = command.description
+    return listed
+
+
+def help_text(turn: Turn) -> str:
+    """The fixed help, then the commands of the capabilities this person may use."""
+    lines = [turn.t(HELP_TEXT)]
+    for command in FEATURE_COMMANDS.values():
+        if turn.person.role in command.roles:
+            lines.append(f"/{command.name} – {turn.t(command.description)}")
+    return "\n".join(lines)
 
 
 def parse_command(text: str | None) -> tuple[str, str] | None:
@@ -65,7 +130,7 @@ def _enter(turn: Turn, flow: Flow, step: Step, data: dict[str, Any], trail: list
     render_prompt(turn, step)
 
 
-def start_flow(turn: Turn, name: str) -> None:
+def start_flow(turn: Turn, name: str, data: dict[str, Any] | None = None) -> None:
     """Starts a flow at its first step, or falls back to what this person may do."""
     if name == "__resume__":
         resume = turn.state.pop("resume", None)
@@ -86,7 +151,7 @@ def start_flow(turn: Turn, name: str) -> None:
     step = flow.first
     if flow is ONBOARDING and turn.person.locale and turn.state.get("flow") != "onboarding":
         step = flow.step("privacy")  # asked again after a new notice: the language is known
-    _enter(turn, flow, step, {}, [step.name])
+    _enter(turn, flow, step, dict(data or {}), [step.name])
 
 
 def reprompt(turn: Turn) -> None:
@@ -116,6 +181,10 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
         turn.state.update(flow=None, step=None)
     if command is not None:
         await _command(turn, *command)
+        return
+    choice = turn.incoming.choice
+    if choice is not None and choice.startswith("@"):
+        await _button(turn, choice[1:])
         return
     if turn.incoming.unsupported:
         turn.say(N_("I can read text, photos, documents and voice messages. Please send one of those."))
@@ -150,12 +219,42 @@ async def _command(turn: Turn, name: str, argument: str) -> None:
             turn.state["resume"] = _snapshot(turn.state)
         start_flow(turn, "language")
     elif name == "help":
-        turn.say(HELP_TEXT)
+        turn.send(help_text(turn))
         reprompt(turn)
+    elif name in FEATURE_COMMANDS:
+        await _feature_command(turn, FEATURE_COMMANDS[name], argument)
     else:
         turn.say(N_("I do not know the command /{command}. Write /help to see what I understand."),
                  command=name[:32])
         reprompt(turn)
+
+
+async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
+    if command.needs_consent and needs_consent(turn.person):
+        turn.say(N_("First, please choose your language and answer the privacy question."))
+        reprompt(turn)
+        return
+    if turn.person.role not in command.roles:
+        turn.say(N_("This is not available for you."))
+        reprompt(turn)
+        return
+    if command.flow is not None:
+        turn.state.pop("resume", None)
+        start_flow(turn, command.flow, {"argument": argument[:1000]})
+        return
+    if command.action is not None:
+        await command.action(turn, argument[:1000])
+        if not turn.deleted and turn.prompt_index is None:
+            reprompt(turn)
+
+
+async def _button(turn: Turn, key: str) -> None:
+    prefix, _, payload = key.partition(":")
+    action = BUTTON_ACTIONS.get(prefix)
+    if action is None or needs_consent(turn.person):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    await action(turn, payload)
 
 
 def _back(turn: Turn) -> None:

@@ -135,6 +135,15 @@ class Turn:
     def say(self, message: str, **values: object) -> None:
         self.send(self.t(message, **values))
 
+    async def tell(self, person: Person, message: str, choices: Sequence[Choice] = (), **values: object) -> int:
+        """Sends a catalog message to someone else, in their language; returns on how many handles."""
+        from flows.notify import messages_for  # engine stays free of queries at import time
+
+        found = await messages_for(self.session, person, lambda t: t(message, **values),
+                                   (lambda t: choices) if choices else None)
+        self.outgoing.extend(found)
+        return len(found)
+
     def send(self, text: str, choices: Sequence[Choice] = (), selection: str = "none",
              selected: Sequence[str] = (), hint: str | None = None, done_label: str | None = None,
              done_key: str | None = None) -> None:

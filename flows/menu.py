@@ -35,7 +35,9 @@ HELP_TEXT = N_(
 
 
 async def show_help(turn: Turn) -> None:
-    turn.say(HELP_TEXT)
+    from flows.conversation import help_text  # the command list lives with the commands
+
+    turn.send(help_text(turn))
 
 
 async def show_privacy(turn: Turn) -> None:

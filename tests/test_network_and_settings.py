@@ -8,8 +8,8 @@ import pytest
 
 from bot.config import SettingsError, load_settings
 from bot.network import EXAMPLE_NETWORK, NetworkError, load_network
-from flows.conversation import FLOWS
 from flows.diagrams import DOCS, document
+from flows.features import FLOWS
 
 
 def test_the_example_network_is_the_oldenburg_region() -> None:

@@ -39,7 +39,7 @@ from telegram.request import HTTPXRequest
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
 from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
 from bot.transports.base import DeliveryError, Receive
-from flows.conversation import COMMANDS
+from flows.features import commands_for
 
 log = logging.getLogger("lotse.telegram")
 
@@ -278,7 +278,7 @@ class TelegramTransport:
         """The command menu in every shipped language, and in English for everyone else."""
         def commands(code: str) -> list[BotCommand]:
             translate = Translator(code)
-            return [BotCommand(name, translate(description)[:256]) for name, description in COMMANDS.items()]
+            return [BotCommand(name, translate(description)[:256]) for name, description in commands_for(None).items()]
 
         try:
             await self.bot.set_my_commands(commands(DEFAULT_LOCALE))

@@ -1,0 +1,45 @@
+"""Messages to someone other than the person who wrote: a coordinator, a participant, a volunteer.
+
+Each recipient reads in their own language and time zone, on every way they can be reached (active handles).
+Callers add the returned messages to a `Turn` or write them to the outbox in their own transaction, so the
+state change and the messages it causes commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import DEFAULT_LOCALE, Translator
+from bot.messages import Choice, Outgoing
+from storage.models import Handle, OutboxEntry, Person
+
+Render = Callable[[Translator], str]
+RenderChoices = Callable[[Translator], Sequence[Choice]]
+
+
+def translator_for(person: Person) -> Translator:
+    return Translator(person.locale or DEFAULT_LOCALE, person.time_zone)
+
+
+async def messages_for(session: AsyncSession, person: Person, render: Render,
+                       choices: RenderChoices | None = None) -> list[Outgoing]:
+    """One message per active handle of `person`, rendered in their language; empty if none can be reached."""
+    handles = (await session.scalars(
+        select(Handle).where(Handle.person_id == person.id, Handle.active.is_(True)).order_by(Handle.id)
+    )).all()
+    t = translator_for(person)
+    text = render(t)
+    buttons = tuple(choices(t)) if choices else ()
+    return [Outgoing(transport=handle.transport, chat=handle.chat_id, text=text, choices=buttons,
+                     selection="single" if buttons else "none", locale=t.locale, rtl=t.rtl)
+            for handle in handles]
+
+
+def enqueue(session: AsyncSession, messages: Sequence[Outgoing], now: datetime) -> None:
+    """Adds messages to the outbox in the caller's transaction (the sender delivers them after commit)."""
+    session.add_all(OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now)
+                    for m in messages)
