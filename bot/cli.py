@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.app import Lotse
 from bot.config import Settings, SettingsError, load_settings
-from bot.i18n import CatalogMissing
+from bot.i18n import STAFF_LOCALES, CatalogMissing
 from bot.network import NetworkError, load_network
 from bot.transports.console import ConsoleSession, ConsoleTransport
 from storage.database import StorageError, create_engine, upgrade_database
@@ -92,6 +92,23 @@ async def run(settings: Settings) -> None:
         await app.close()
 
 
+async def export(settings: Settings, what: str, file_format: str, output: Path | None, language: str) -> None:
+    from bot.export import export_participants
+
+    if language not in STAFF_LOCALES:
+        raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
+    path = output or Path(f"{what}.{file_format}")
+    if path.parent and not path.parent.is_dir():
+        raise SettingsError(f"--output: the folder {path.parent} does not exist")
+    app = await Lotse.open(settings)
+    try:
+        count = await export_participants(app.sessions, app.network, path, file_format,  # type: ignore[arg-type]
+                                          locale=language)
+    finally:
+        await app.close()
+    print(f"exported {count} participant(s) to {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot 22: timedeltas, no deprecation noise
     parser = argparse.ArgumentParser(prog="lotse", description="Lotse: the integration network's chat assistant")
@@ -106,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
     catalogs.add_argument("action", choices=["update"])
     commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
+    exporting = commands.add_parser("export", help="export data for the network meeting (respects consent)")
+    exporting.add_argument("what", choices=["participants"])
+    exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
+    exporting.add_argument("--output", type=Path, help="file to write (default: participants.xlsx or .csv)")
+    exporting.add_argument("--language", default="de", help="language of headers and answers: de or en")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -126,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for path in write_all(FLOWS):
                 print(path)
+        elif args.command == "export":
+            asyncio.run(export(settings, args.what, args.format, args.output, args.language))
         elif args.command == "network":
             loaded = load_network(args.file or settings.network_file)
             print(f"network {loaded.name!r}: {len(loaded.districts)} districts, {len(loaded.topics)} topics, "

@@ -71,6 +71,15 @@ class Topic(BaseModel):
     _wrap = field_validator("name", mode="before")(lambda cls, v: _translated(v))
 
 
+class Occupation(BaseModel):
+    """An occupational field participants choose and coordinators search by."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Translated
+
+    _wrap = field_validator("name", mode="before")(lambda cls, v: _translated(v))
+
+
 class Organisation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
@@ -112,6 +121,7 @@ class Network(BaseModel):
     districts: dict[Key, District] = Field(min_length=1)
     topics: dict[Key, Topic] = Field(min_length=1)
     organisations: dict[Key, Organisation] = Field(min_length=1)
+    occupations: dict[Key, Occupation] = Field(min_length=1)
     responsibilities: list[Responsibility] = Field(default_factory=list)
     personas: list[Persona] = Field(default_factory=list)
 

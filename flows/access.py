@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bot.network import Network
     from flows.engine import Flow
     from storage.models import Person
 
@@ -21,3 +23,35 @@ def may_start(person: Person, flow: Flow) -> bool:
     if person.role not in flow.roles:
         return False
     return not (flow.needs_consent and needs_consent(person))
+
+
+def covered_districts(network: Network, person: Person) -> frozenset[str] | None:
+    """Districts whose participants a staff member may see; None means all (admins, or a rule for "all")."""
+    if person.role == "admin":
+        return None
+    if person.role != "coordinator" or not person.organisation:
+        return frozenset()
+    districts: set[str] = set()
+    for rule in network.responsibilities:
+        if rule.organisation == person.organisation:
+            if "all" in rule.districts:
+                return None
+            districts.update(rule.districts)
+    return frozenset(districts)
+
+
+def may_see_participant(network: Network, staff: Person, district: str | None) -> bool:
+    covered = covered_districts(network, staff)
+    return covered is None or (district is not None and district in covered)
+
+
+def responsible_organisations(network: Network, district: str | None, topics: Iterable[str]) -> set[str]:
+    """Organisations with a rule for this district (or all) and one of these topics (or all)."""
+    wanted = set(topics)
+    found: set[str] = set()
+    for rule in network.responsibilities:
+        district_fits = "all" in rule.districts or (district is not None and district in rule.districts)
+        topic_fits = "all" in rule.topics or bool(wanted & set(rule.topics))
+        if district_fits and topic_fits:
+            found.add(rule.organisation)
+    return found

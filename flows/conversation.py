@@ -12,6 +12,7 @@ from bot.i18n import N_
 from flows.access import may_start, needs_consent
 from flows.engine import (
     DONE_KEY,
+    STAY,
     Flow,
     Goto,
     Invalid,
@@ -130,7 +131,8 @@ def _enter(turn: Turn, flow: Flow, step: Step, data: dict[str, Any], trail: list
     render_prompt(turn, step)
 
 
-def start_flow(turn: Turn, name: str, data: dict[str, Any] | None = None) -> None:
+def start_flow(turn: Turn, name: str, data: dict[str, Any] | None = None, at: str | None = None,
+               trail: list[str] | None = None) -> None:
     """Starts a flow at its first step, or falls back to what this person may do."""
     if name == "__resume__":
         resume = turn.state.pop("resume", None)
@@ -148,10 +150,10 @@ def start_flow(turn: Turn, name: str, data: dict[str, Any] | None = None) -> Non
         flow = MENU
     if flow.name != "language":
         turn.state.pop("resume", None)
-    step = flow.first
+    step = flow.step(at) if at and flow is FLOWS.get(name) else flow.first
     if flow is ONBOARDING and turn.person.locale and turn.state.get("flow") != "onboarding":
         step = flow.step("privacy")  # asked again after a new notice: the language is known
-    _enter(turn, flow, step, dict(data or {}), [step.name])
+    _enter(turn, flow, step, dict(data or {}), [*(trail or []), step.name] if step.name == at else [step.name])
 
 
 def reprompt(turn: Turn) -> None:
@@ -169,10 +171,19 @@ def _idle(turn: Turn, idle: timedelta, last: datetime | None) -> bool:
     return last is not None and flow not in (None, "menu") and turn.now - last > idle
 
 
+def _resumable(turn: Turn) -> bool:
+    flow = FLOWS.get(turn.state.get("flow") or "")
+    return flow is not None and flow.resume_after_idle
+
+
 async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) -> None:
     """The single entry point: decide what this inbound event means for this person, and answer."""
     command = parse_command(turn.incoming.text)
-    if _idle(turn, idle, last_activity):
+    if _idle(turn, idle, last_activity) and _resumable(turn) and command is None and turn.incoming.choice is None:
+        turn.say(N_("Welcome back! Let us continue where you stopped."))
+        reprompt(turn)
+        return
+    if _idle(turn, idle, last_activity) and not _resumable(turn):
         turn.state.pop("resume", None)
         turn.say(N_("Welcome back! It has been a while, so we start again from the menu."))
         if command is None:
@@ -305,6 +316,8 @@ def _go(turn: Turn, flow: Flow, destination: Next) -> None:
     if isinstance(destination, str):
         trail = [*turn.state.get("trail", []), destination]
         _enter(turn, flow, flow.step(destination), turn.data, trail)
+    elif destination == STAY:
+        return
     elif isinstance(destination, Goto):
         start_flow(turn, destination.flow)
     else:

@@ -31,6 +31,7 @@ class InputKind(StrEnum):
     MULTI = "multi"
     YES_NO = "yes_no"
     DATETIME = "datetime"
+    DATE = "date"
     ATTACHMENT = "attachment"
 
 
@@ -51,6 +52,8 @@ class Goto:
 
 
 END = Goto("menu")
+STAY = Goto("__stay__")
+"""Returned by a hook that has already moved the conversation on (e.g. started another flow at some step)."""
 DONE_KEY = "__done__"
 MAX_ATTACHMENT_BYTES = 20_000_000
 """Telegram lets bots download files up to 20 MB; the same limit everywhere keeps the answer consistent."""
@@ -88,6 +91,8 @@ class Flow:
     steps: tuple[Step, ...]
     roles: frozenset[str] = frozenset({"participant", "volunteer", "coordinator", "admin"})
     needs_consent: bool = True
+    resume_after_idle: bool = False
+    """A long questionnaire continues at its question after a break instead of returning to the menu."""
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -291,6 +296,30 @@ def parse_datetime(text: str, now: datetime, time_zone: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def parse_date(text: str, now: datetime, time_zone: str) -> date:
+    """Reads a day ("1.3.2027", "01.03.", "2027-03-01", "1/3/2027") from today to two years ahead."""
+    raw = clean_text(text).lower()
+    today = now.astimezone(ZoneInfo(time_zone)).date()
+    for pattern, order in _DATE_FORMS:
+        found = pattern.match(raw)
+        if not found:
+            continue
+        parts = dict(zip(order, (int(g) for g in found.groups()), strict=True))
+        year = parts.get("y", today.year)
+        try:
+            day = date(year, parts["m"], parts["d"])
+        except ValueError:
+            raise Invalid(N_("There is no such date. Please check the day and the month.")) from None
+        if "y" not in parts and day < today:
+            day = day.replace(year=year + 1)
+        if day < today:
+            raise Invalid(N_("This date is in the past. Please write a date from today on."))
+        if day > date(today.year + 2, today.month, min(today.day, 28)):
+            raise Invalid(N_("Please choose a date within the next two years."))
+        return day
+    raise Invalid(N_("Please write a date like {example}."), example=f"{today.day:02d}.{today.month:02d}.{today.year}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Rendering and answering steps
 
@@ -326,11 +355,10 @@ def render_prompt(turn: Turn, step: Step) -> None:
     elif step.kind is InputKind.MULTI:
         hint = turn.t(N_("Write the numbers of all that fit, like 1, 3."))
         selection = "multiple"
-    else:
-        selection = "none"
+    else:  # free text, a date or a file; quick answers (and Skip) as buttons
         if step.optional:
             options.append(_skip_option(turn))
-            selection = "single"
+        selection = "single" if options else "none"
     # Keys carry the question's sequence number: a button only ever answers the question it came with.
     seq = turn.state.get("seq", 0)
     keyed = [Choice(f"{seq}:{option.key}", option.label) for option in options]
@@ -381,8 +409,12 @@ def parse_answer(turn: Turn, step: Step) -> Any:
         raise Invalid(N_("Your message was empty. Please write your answer."))
     if len(text) > step.max_length:
         raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=step.max_length)
-    if step.optional and fold(text) in (fold(turn.t(N_("Skip"))), "skip", "-"):
+    if step.optional and (fold(text) in (fold(turn.t(N_("Skip"))), "skip") or text == "-"):
         return None
+    if step.kind in (InputKind.TEXT, InputKind.DATE, InputKind.DATETIME):
+        quick = next((o for o in options if fold(o.label) == fold(text) and o.key != "__skip__"), None)
+        if quick is not None:  # a quick answer typed out, e.g. "as soon as possible"
+            return quick.key
     if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
         choice = _match_yes_no(turn, text) if step.kind is InputKind.YES_NO else None
         return (choice or parse_single(text, options)).key
@@ -390,6 +422,8 @@ def parse_answer(turn: Turn, step: Step) -> Any:
         return [c.key for c in parse_multiple(text, options)]
     if step.kind is InputKind.DATETIME:
         return parse_datetime(text, turn.now, turn.person.time_zone).isoformat()
+    if step.kind is InputKind.DATE:
+        return parse_date(text, turn.now, turn.person.time_zone).isoformat()
     return text
 
 

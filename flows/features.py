@@ -5,6 +5,14 @@ A new capability adds one import here; nothing else in the core needs to know ab
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from flows import find, intake, potential_check  # noqa: F401
 from flows.conversation import FLOWS, commands_for
+from flows.menu import MENU, MENU_ENTRIES
+
+# The menu's diagram shows every registered entry, so it is drawn after all capabilities have added theirs.
+FLOWS["menu"] = replace(MENU, steps=(replace(MENU.steps[0], branches=tuple(
+    (entry.key, entry.flow or "menu") for entry in sorted(MENU_ENTRIES, key=lambda e: e.order))),))
 
 __all__ = ["FLOWS", "commands_for"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.i18n import N_
 from bot.messages import Choice
-from flows.engine import Flow, Goto, InputKind, Next, Step, Turn
+from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
 from flows.onboarding import privacy_notice
 from storage.models import Consent
 
@@ -22,6 +22,8 @@ class MenuEntry:
     flow: str | None = None
     action: Callable[[Turn], Awaitable[None]] | None = None
     roles: frozenset[str] = ALL_ROLES
+    order: int = 50
+    """Position in the menu: a capability's entries come before language, privacy and help (80-90)."""
 
 
 HELP_TEXT = N_(
@@ -55,14 +57,14 @@ async def show_privacy(turn: Turn) -> None:
 
 
 MENU_ENTRIES: list[MenuEntry] = [
-    MenuEntry("language", N_("Change language"), flow="language"),
-    MenuEntry("privacy", N_("About your data"), action=show_privacy),
-    MenuEntry("help", N_("Help"), action=show_help),
+    MenuEntry("language", N_("Change language"), flow="language", order=80),
+    MenuEntry("privacy", N_("About your data"), action=show_privacy, order=85),
+    MenuEntry("help", N_("Help"), action=show_help, order=90),
 ]
 
 
 def entries_for(turn: Turn) -> list[MenuEntry]:
-    return [entry for entry in MENU_ENTRIES if turn.person.role in entry.roles]
+    return sorted((entry for entry in MENU_ENTRIES if turn.person.role in entry.roles), key=lambda e: e.order)
 
 
 def menu_options(turn: Turn) -> list[Choice]:
@@ -73,7 +75,7 @@ async def _chosen(turn: Turn, key: Any) -> Next:
     entry = next(entry for entry in entries_for(turn) if entry.key == key)
     if entry.action is not None:
         await entry.action(turn)
-        return Goto("menu")
+        return STAY if turn.state.get("flow") != "menu" else Goto("menu")
     return Goto(entry.flow or "menu")
 
 

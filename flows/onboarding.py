@@ -6,6 +6,7 @@ transaction and their stored inbound texts are blanked; only the goodbye message
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -17,6 +18,9 @@ from flows.engine import END, NO, Flow, Goto, InputKind, Next, Step, Turn
 from storage.models import AuditEntry, Consent, InboxEntry
 
 LANGUAGE_PROMPT = N_("Please choose your language.")
+
+AFTER_CONSENT: dict[str, Callable[[Turn], Awaitable[Next]]] = {}
+"""What follows a first consent, by role (the intake registers itself for participants); the menu otherwise."""
 
 
 def language_options(turn: Turn) -> list[Choice]:
@@ -84,12 +88,18 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
         await turn.session.delete(person)
         turn.deleted = True
         return END
+    first_time = person.privacy_version is None
     person.privacy_version = PRIVACY_VERSION
+    if turn.incoming.display_name and not person.display_name:  # only now, with consent, is the name kept
+        person.display_name = turn.incoming.display_name[:200]
     turn.session.add(Consent(person_id=person.id, kind="privacy", version=PRIVACY_VERSION, given=True,
                              at=turn.now))
     turn.session.add(AuditEntry(actor_id=person.id, subject_id=person.id, action="consent.given",
                                 details={"kind": "privacy", "version": PRIVACY_VERSION}))
     turn.say(N_("Thank you. Your consent was recorded on {date}."), date=turn.t.date(turn.now))
+    follow = AFTER_CONSENT.get(person.role)
+    if first_time and follow is not None:
+        return await follow(turn)
     return END
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import true
+from sqlalchemy.sql.expression import false, true
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -162,3 +162,32 @@ class AuditEntry(Base):
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Profile(Base):
+    """A participant's intake answers. Drafts are kept answer by answer, so a break never loses anything."""
+
+    __tablename__ = "profiles"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    german_level: Mapped[str | None] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    """E.164, only when the participant chose to be called."""
+    share_with_companies: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The second consent, off by default: may partner companies see this profile for internships?"""
+    stage: Mapped[str] = mapped_column(String(24), default="registered", server_default="registered")
+    completed_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PotentialCheck(Base):
+    """The result of a Kompetenz- und Potenzialcheck: the answers, the traits read from them, suggested fields."""
+
+    __tablename__ = "potential_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    completed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -78,7 +78,8 @@ class Chat:
 
     def _event(self, **values: object) -> Incoming:
         return Incoming(transport=self.transport.name, event_id=uuid.uuid4().hex, handle=self.handle,
-                        chat=self.handle, language_hint=self.language_hint, **values)  # type: ignore[arg-type]
+                        chat=self.handle, language_hint=self.language_hint,  # the name a platform shows
+                        display_name=self.handle.title(), **values)  # type: ignore[arg-type]
 
     async def send(self, text: str) -> list[Outgoing]:
         return await self._deliver(self._event(text=text))
@@ -90,17 +91,25 @@ class Chat:
         attachment = Attachment(kind=kind, reference=f"file-{uuid.uuid4().hex[:8]}", size=size)  # type: ignore[arg-type]
         return await self._deliver(self._event(attachment=attachment))
 
+    @staticmethod
+    def _buttons_of(message: Outgoing) -> list[tuple[str, str]]:
+        """The buttons a phone shows: the choices, and "Done" under a multiple choice."""
+        shown = [(choice.key, choice.label) for choice in message.choices]
+        if message.done_key and message.done_label:
+            shown.append((message.done_key, message.done_label))
+        return shown
+
     def buttons(self) -> list[str]:
         for message in reversed(self.history):
             if message.choices:
-                return [choice.label for choice in message.choices]
+                return [label for _, label in self._buttons_of(message)]
         return []
 
     def button_key(self, label: str) -> str:
         for message in reversed(self.history):
-            for choice in message.choices:
-                if choice.label == label:
-                    return choice.key
+            for key, shown in self._buttons_of(message):
+                if shown == label:
+                    return key
         raise AssertionError(f"no button {label!r}; the last buttons were {self.buttons()}")
 
     async def click(self, label: str) -> list[Outgoing]:

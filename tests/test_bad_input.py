@@ -11,7 +11,7 @@ from bot.app import Lotse
 from bot.i18n import LANGUAGES, Translator
 from flows import conversation
 from flows.engine import Turn, clean_text
-from storage.models import Consent, Conversation, InboxEntry, OutboxEntry, Person
+from storage.models import Consent, Conversation, Handle, InboxEntry, OutboxEntry, Person
 from tests.chat import Chat
 from tests.flows_for_tests import EVERY_KIND, EXPLODING, SEEN
 
@@ -108,8 +108,7 @@ async def _consented(chat: Chat) -> None:
 async def _start(app: Lotse, handle: str, flow: str) -> None:
     """Puts a person into a test-only flow, as a menu entry would."""
     async with app.sessions() as session, session.begin():
-        person = (await session.scalars(select(Person).where(Person.display_name.is_(None)))).first()
-        assert person is not None
+        person = (await session.scalars(select(Person).join(Handle).where(Handle.platform_id == handle))).one()
         state = await session.get_one(Conversation, person.id)
         state.state = {"flow": flow, "step": EVERY_KIND.first.name if flow == "every_kind" else "boom",
                        "data": {}, "trail": [EVERY_KIND.first.name], "seq": 100}

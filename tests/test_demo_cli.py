@@ -25,7 +25,7 @@ def lotse(args: list[str], data_dir: Path, stdin: bytes = b"", extra_env: dict[s
 
 
 def test_onboarding_in_arabic_and_in_tigrinya_from_a_script(tmp_path: Path) -> None:
-    script = "\n".join(["مرحبا", "3", "1", "/as yonas", "selam", "ትግርኛ", "እወ", "/quit"]).encode()
+    script = "\n".join(["مرحبا", "3", "1", "/menu", "/as yonas", "selam", "ትግርኛ", "እወ", "/menu", "/quit"]).encode()
     result = lotse(["demo"], tmp_path, script)
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
@@ -65,7 +65,7 @@ def test_kill_9_in_the_middle_and_a_restart_continues_at_the_same_step(tmp_path:
     assert notice.encode() in seen
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    result = lotse(["demo"], tmp_path, b"1\n")  # "yes" to the question asked before the kill
+    result = lotse(["demo"], tmp_path, b"1\n/menu\n")  # "yes" to the question asked before the kill
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
     assert "You are olena" in out  # the console remembers who was typing

@@ -36,7 +36,7 @@ async def test_platform_hint_puts_that_language_first(chat: Callable[..., Chat])
     assert picker.text.splitlines()[0] == Translator("uk")("Please choose your language.")
 
 
-async def test_consent_yes_records_version_and_opens_the_menu(app: Lotse, chat: Callable[..., Chat]) -> None:
+async def test_consent_yes_records_version_and_goes_on_to_the_profile(app: Lotse, chat: Callable[..., Chat]) -> None:
     amal = chat("amal")
     await amal.send("hi")
     [notice] = await amal.click("English")
@@ -45,9 +45,13 @@ async def test_consent_yes_records_version_and_opens_the_menu(app: Lotse, chat: 
     assert "datenschutz@proconnect.example" in notice.text
     assert notice.text.rstrip().endswith("Write the number of your answer.")
     assert [c.label for c in notice.choices] == ["Yes", "No"]
-    thanks, menu = await amal.click("Yes")
+    thanks, intro, first_question = await amal.click("Yes")
     assert thanks.text == "Thank you. Your consent was recorded on November 23, 2026."
-    assert [c.label for c in menu.choices] == ["Change language", "About your data", "Help"]
+    assert intro.text.startswith("Now a few questions about you")
+    assert first_question.text.startswith("Question 1 of 12\nWhere do you live?")
+    [menu] = await amal.send("/menu")
+    assert [c.label for c in menu.choices] == ["Your profile", "What work suits me? (Potenzialcheck)",
+                                               "Change language", "About your data", "Help"]
     async with app.sessions() as session:
         consent = (await session.scalars(select(Consent))).one()
         person = await session.get_one(Person, consent.person_id)
@@ -139,7 +143,7 @@ async def test_stale_and_forged_buttons_change_nothing(chat: Callable[..., Chat]
     assert notice.text == "This button belongs to an earlier question and no longer works."
     [notice] = await amal.press_raw("x" * 64)
     assert notice.text == "This button belongs to an earlier question and no longer works."
-    thanks, _menu = await amal.click("Yes")  # the real question still waits
+    thanks, *_ = await amal.click("Yes")  # the real question still waits
     assert thanks.text.startswith("Thank you.")
 
 
@@ -158,6 +162,7 @@ async def test_idle_conversation_returns_to_the_menu_with_one_line(chat: Callabl
     await amal.send("hi")
     await amal.click("English")
     await amal.click("Yes")
+    await amal.send("/menu")
     await amal.send("/language")
     clock.advance(minutes=31)
     welcome, menu = await amal.send("2")
@@ -170,10 +175,11 @@ async def test_about_your_data_shows_notice_and_consent_date(chat: Callable[...,
     await amal.send("hi")
     await amal.click("Deutsch")
     await amal.send("1")
-    notice, agreed, menu = await amal.send("2")
+    await amal.send("/menu")
+    notice, agreed, menu = await amal.send("4")
     assert "datenschutz@proconnect.example" in notice.text
     assert "23. November 2026" in agreed.text
-    assert len(menu.choices) == 3
+    assert len(menu.choices) == 5
 
 
 async def test_arabic_isolates_left_to_right_values(chat: Callable[..., Chat]) -> None:
@@ -183,7 +189,7 @@ async def test_arabic_isolates_left_to_right_values(chat: Callable[..., Chat]) -
     assert notice.rtl
     assert f"{FSI}datenschutz@proconnect.example{PDI}" in notice.text
     assert f"{FSI}١٢{PDI}" in notice.text or f"{FSI}12{PDI}" in notice.text
-    thanks, _ = await amal.click(Translator("ar")("Yes"))
+    thanks, *_ = await amal.click(Translator("ar")("Yes"))
     assert FSI in thanks.text and PDI in thanks.text
 
 
@@ -203,7 +209,7 @@ async def test_a_restart_resumes_the_conversation_at_its_step(
         assert replies[0].locale == "ti"
         thanks_in_tigrinya = Translator("ti")("Thank you. Your consent was recorded on {date}.", date="@")
         assert replies[0].text.startswith(thanks_in_tigrinya.split("@")[0])
-        assert len(replies[-1].choices) == 3
+        assert len(replies[-1].choices) == 10  # the profile's first question: the ten districts
     finally:
         await restarted.close()
 

@@ -49,10 +49,11 @@ async def test_upgrade_is_idempotent_and_logs_one_line_per_migration(
             second = await upgrade_database(engine)
     finally:
         await engine.dispose()
-    assert first == ["0001", "0002"] and second == []
+    assert first == ["0001", "0002", "0003"] and second == []
     lines = [r.getMessage() for r in caplog.records if "migration" in r.getMessage()]
     assert lines == ["database: applying migration 0001 (initial schema)",
-                     "database: applying migration 0002 (handles can be inactive)"]
+                     "database: applying migration 0002 (handles can be inactive)",
+                     "database: applying migration 0003 (participant profiles and potential checks)"]
 
 
 async def test_an_old_database_is_upgraded_and_keeps_its_rows(database_url: str) -> None:
@@ -72,7 +73,7 @@ async def test_an_old_database_is_upgraded_and_keeps_its_rows(database_url: str)
                                           "VALUES ('participant', 'Europe/Berlin', '2026-01-01', '2026-01-01')"))
             await connection.execute(text("INSERT INTO handles (person_id, transport, platform_id, chat_id, "
                                           "created_at) VALUES (1, 'telegram', '42', '42', '2026-01-01')"))
-        assert await upgrade_database(engine) == ["0002"]
+        assert await upgrade_database(engine) == ["0002", "0003"]
         async with engine.connect() as connection:
             active = (await connection.execute(text("SELECT active FROM handles"))).scalar_one()
     finally:

@@ -248,7 +248,7 @@ async def test_the_command_menu_is_set_in_every_language(standin: BotApiStandIn,
     for code in LANGUAGES:
         assert Translator(code)("Main menu") in [command["description"] for command in by_language[code]]
     assert [command["command"] for command in by_language[None]] == ["start", "menu", "back", "cancel",
-                                                                        "language", "help"]
+                                                                        "language", "help", "profile", "check"]
     assert standin.calls_of("deleteWebhook")  # polling mode
 
 
@@ -364,9 +364,9 @@ async def test_onboarding_in_arabic_end_to_end_in_webhook_mode(app: Lotse, stand
         yes_label, yes_data = buttons(notice)[0]
         assert yes_label == ar("Yes")
         await arrive(app, standin, standin.user_clicks(amal, int(notice["message_id"]), yes_data))
-        thanks, menu = standin.sent_to(amal)[-2:]
+        thanks, _intro, district = standin.sent_to(amal)[-3:]
         assert thanks["text"].startswith(ar("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0])
-        assert [label for label, _ in buttons(menu)] == [ar("Change language"), ar("About your data"), ar("Help")]
+        assert [label for label, _ in buttons(district)][-1] == app.network.districts["outside"].name["ar"]
         assert standin.calls_of("getUpdates") == []  # everything came through the webhook
         assert set(standin.webhook_answers) == {200}
     finally:

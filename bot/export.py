@@ -1,0 +1,108 @@
+"""`lotse export participants`: the table for the network meeting, as CSV or a real XLSX spreadsheet.
+
+Consent decides what is in it. Every row shows what the network needs to plan (number, district, stage, goals,
+fields, German, languages, times, start, mobility, school years, potential-check suggestions). The name, the phone
+number and the free-text work experience appear only for participants who agreed that their profile may be shown
+to partner companies; for everyone else those cells stay empty and the row says "No" in that column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.i18n import N_, Translator
+from bot.network import Network
+from flows.find import STAGES
+from flows.intake import LABELS, answer_text, applicable
+from flows.potential_check import field_names
+from storage.models import AuditEntry, Person, PotentialCheck, Profile
+
+Format = Literal["csv", "xlsx"]
+PLAIN = ("district", "goals", "occupations", "occupation_other", "german", "languages", "availability", "start",
+         "licence", "transport", "school")
+SHARED_ONLY = ("phone", "experience")
+"""Shown only with the partner-companies consent, like the name."""
+
+
+def headers(t: Translator) -> list[str]:
+    return [t(N_("Number")), t(N_("Stage")), *(t(LABELS[q]) for q in PLAIN), t(N_("Suggested fields")),
+            t(LABELS["companies"]), t(N_("Name")), *(t(LABELS[q]) for q in SHARED_ONLY)]
+
+
+async def participant_rows(session: AsyncSession, network: Network, t: Translator) -> list[list[str]]:
+    rows = (await session.execute(
+        select(Person, Profile).join(Profile, Profile.person_id == Person.id)
+        .where(Person.role == "participant").order_by(Person.id))).all()
+    checks = {c.person_id: c for c in (await session.scalars(
+        select(PotentialCheck).order_by(PotentialCheck.completed_at))).all()}
+    stages = dict(STAGES)
+    table: list[list[str]] = []
+    for person, profile in rows:
+        answers = profile.answers
+        shared = profile.share_with_companies
+        row = [str(person.id), t(stages.get(profile.stage, profile.stage))]
+        row += [_plain(answer_text(t, network, answers, q)) if applicable(answers, q) else "" for q in PLAIN]
+        check = checks.get(person.id)
+        row.append(field_names(t, network, list(check.suggestions)) if check else "")
+        row.append(t(N_("Yes")) if shared else t(N_("No")))
+        row.append((person.display_name or "") if shared else "")
+        row += [_plain(answer_text(t, network, answers, q)) if shared and answers.get(q) else "" for q in SHARED_ONLY]
+        table.append(row)
+    return table
+
+
+def _plain(text: str) -> str:
+    """Spreadsheets show isolate marks as boxes; strip them, and defuse formulas (=, +, -, @ at the start)."""
+    text = text.replace("\u2068", "").replace("\u2069", "")
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")  # German Excel opens ;-separated files directly
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8-sig")
+
+
+def write_xlsx(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]], title: str) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title[:31]
+    sheet.append(list(header))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(list(row))
+    sheet.freeze_panes = "A2"
+    for column in sheet.columns:
+        width = max(len(str(cell.value or "")) for cell in column)
+        sheet.column_dimensions[get_column_letter(column[0].column or 1)].width = min(max(width + 2, 8), 60)
+    book.save(path)
+
+
+async def export_participants(sessions: async_sessionmaker[AsyncSession], network: Network, path: Path,
+                              file_format: Format, locale: str = "de") -> int:
+    """Writes the file and records the export in the audit log; returns the number of participants."""
+    t = Translator(locale)
+    async with sessions() as session, session.begin():
+        rows = await participant_rows(session, network, t)
+        session.add(AuditEntry(action="participants.exported",
+                               details={"format": file_format, "rows": len(rows), "file": path.name}))
+    header = headers(t)
+    if file_format == "csv":
+        write_csv(path, header, rows)
+    else:
+        write_xlsx(path, header, rows, t(N_("Participants")))
+    return len(rows)
