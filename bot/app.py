@@ -99,4 +99,17 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.dispatcher.outbox_ready.wait(), timeout=0.5)
 
-        await asyncio.gather(inbox(), outbox())
+        async def escalation() -> None:
+            from flows.tickets import escalate_overdue
+
+            while not stop.is_set():
+                try:
+                    if await escalate_overdue(self.sessions, self.network, self.dispatcher.clock()):
+                        self.dispatcher.outbox_ready.set()
+                except Exception as error:  # a database hiccup must not stop the other loops
+                    log.error("escalation: check failed (%s: %s); trying again in a minute", type(error).__name__,
+                              error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=60)
+
+        await asyncio.gather(inbox(), outbox(), escalation())

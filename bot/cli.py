@@ -18,7 +18,7 @@ from bot.network import NetworkError, load_network
 from bot.transports.console import ConsoleSession, ConsoleTransport
 from storage.database import StorageError, create_engine, upgrade_database
 
-OPERATOR_ERRORS = (SettingsError, NetworkError, StorageError, CatalogMissing)
+OPERATOR_ERRORS: tuple[type[Exception], ...] = (SettingsError, NetworkError, StorageError, CatalogMissing)
 
 
 def _logging(level: str) -> None:
@@ -109,6 +109,27 @@ async def export(settings: Settings, what: str, file_format: str, output: Path |
     print(f"exported {count} participant(s) to {path}")
 
 
+async def invite(settings: Settings, role: str, organisation: str | None, topics: list[str], districts: list[str],
+                 language: str, days: int) -> None:
+    from flows.invites import create_invite, how_to_join
+
+    app = await Lotse.open(settings)
+    try:
+        async with app.sessions() as session, session.begin():
+            code, made = await create_invite(session, app.network, app.dispatcher.clock(), role, organisation, topics,
+                                             districts, locale=language, days=days)
+    finally:
+        await app.close()
+    print(f"invite for a {role}{' of ' + organisation if organisation else ''}, single use, "
+          f"valid until {made.expires_at:%Y-%m-%d %H:%M} UTC")
+    for line in how_to_join(code, settings.telegram_bot_username):
+        print(line)
+
+
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot 22: timedeltas, no deprecation noise
     parser = argparse.ArgumentParser(prog="lotse", description="Lotse: the integration network's chat assistant")
@@ -123,12 +144,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
     catalogs.add_argument("action", choices=["update"])
     commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
+    inviting = commands.add_parser("invite", help="a single-use code that makes someone a coordinator or volunteer")
+    inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer"])
+    inviting.add_argument("--organisation", help="organisation key from the network file")
+    inviting.add_argument("--topics", default="all", help="comma-separated topic keys, or all")
+    inviting.add_argument("--districts", default="all", help="comma-separated district keys, or all")
+    inviting.add_argument("--language", default="de", help="the new person's language: de or en")
+    inviting.add_argument("--days", type=int, default=7, help="days until the code expires (1-90)")
     exporting = commands.add_parser("export", help="export data for the network meeting (respects consent)")
     exporting.add_argument("what", choices=["participants"])
     exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     exporting.add_argument("--output", type=Path, help="file to write (default: participants.xlsx or .csv)")
     exporting.add_argument("--language", default="de", help="language of headers and answers: de or en")
     args = parser.parse_args(argv)
+    from flows.invites import InviteError
+
+    errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError)
     try:
         settings = load_settings()
         _logging(settings.log_level)
@@ -148,13 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for path in write_all(FLOWS):
                 print(path)
+        elif args.command == "invite":
+            asyncio.run(invite(settings, args.role, args.organisation, _names(args.topics), _names(args.districts),
+                               args.language, args.days))
         elif args.command == "export":
             asyncio.run(export(settings, args.what, args.format, args.output, args.language))
         elif args.command == "network":
             loaded = load_network(args.file or settings.network_file)
             print(f"network {loaded.name!r}: {len(loaded.districts)} districts, {len(loaded.topics)} topics, "
                   f"{len(loaded.organisations)} organisations, {len(loaded.responsibilities)} rules: valid")
-    except OPERATOR_ERRORS as error:
+    except errors as error:
         print(f"lotse: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

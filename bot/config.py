@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_base_url: str | None = None
     telegram_webhook_url: str | None = None
+    telegram_bot_username: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+    """Only for the invite links `lotse invite` prints (t.me/NAME?start=CODE)."""
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None
     matrix_password: str | None = None

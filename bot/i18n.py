@@ -17,7 +17,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -147,6 +147,15 @@ class Translator:
         if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
         return str(format_date(day, width, locale=self.locale))
+
+    def when(self, moment: dt.datetime) -> str:
+        """Weekday, date and hour without seconds ("Tuesday, November 24, 2026 at 10:30 AM"), glued by CLDR's own
+        pattern for the language, as Babel's format_datetime does (its medium and long widths show seconds)."""
+        zone = ZoneInfo(self.time_zone)
+        day = format_date(moment.astimezone(zone).date(), "full", locale=self.locale)
+        clock = format_time(moment, "short", tzinfo=zone, locale=self.locale)
+        pattern = str(get_datetime_format("long", locale=self.locale)).replace("'", "")
+        return pattern.replace("{0}", str(clock)).replace("{1}", str(day))
 
     def time(self, moment: dt.datetime, width: str = "short") -> str:
         return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))

@@ -23,6 +23,9 @@ class Attachment:
     file_name: str | None = None
     size: int | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:

@@ -86,11 +86,23 @@ class Organisation(BaseModel):
     kind: Literal["chamber", "jobcenter", "agency", "school", "nonprofit", "company", "other"]
 
 
+Address = Annotated[str, StringConstraints(pattern=r"^(telegram|matrix|console):\S{1,255}$")]
+
+
 class Responsibility(BaseModel):
+    """Topic x district -> an organisation's coordinators, optionally their shared room and a lead contact."""
+
     model_config = ConfigDict(extra="forbid")
     organisation: Key
     topics: list[Key] = Field(min_length=1)
     districts: list[Key] = Field(min_length=1)
+    room: Address | None = None
+    """A coordinators' group room that gets every question of this rule, e.g. "matrix:!abc:example.org"."""
+    lead: str | None = Field(default=None, min_length=1, max_length=300)
+    """The lead contact for overdue questions: a persona name or a handle "telegram:12345"."""
+
+    def specificity(self) -> int:
+        return (2 if "all" not in self.districts else 0) + (1 if "all" not in self.topics else 0)
 
 
 class Persona(BaseModel):
@@ -123,6 +135,8 @@ class Network(BaseModel):
     organisations: dict[Key, Organisation] = Field(min_length=1)
     occupations: dict[Key, Occupation] = Field(min_length=1)
     responsibilities: list[Responsibility] = Field(default_factory=list)
+    fallback_organisation: Key | None = None
+    """Gets every question that no rule covers, so that none goes nowhere."""
     personas: list[Persona] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -137,6 +151,8 @@ class Network(BaseModel):
             for district in rule.districts:
                 if district != "all" and district not in self.districts:
                     raise ValueError(f"{where}.districts: unknown district {district!r}")
+        if self.fallback_organisation and self.fallback_organisation not in self.organisations:
+            raise ValueError(f"fallback_organisation: unknown organisation {self.fallback_organisation!r}")
         seen: set[str] = set()
         for index, persona in enumerate(self.personas):
             where = f"personas[{index}]"

@@ -61,6 +61,12 @@ class Command:
 
 
 FEATURE_COMMANDS: dict[str, Command] = {}
+START_ARGUMENT: list[CommandAction] = []
+"""Who handles `/start CODE` (a Telegram deep link or a typed invite code); at most one capability."""
+Interceptor = Callable[[Turn], Awaitable[bool]]
+INTERCEPTORS: list[Interceptor] = []
+"""Looked at before the current question for plain messages: a reply to a ticket notification, a participant's
+follow-up to an open question. Each returns True when it took the message."""
 BUTTON_ACTIONS: dict[str, ButtonAction] = {}
 """Buttons that live outside the current question (a reminder's "I'll be there"): key `@prefix:payload`.
 
@@ -197,6 +203,9 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
     if choice is not None and choice.startswith("@"):
         await _button(turn, choice[1:])
         return
+    for intercept in INTERCEPTORS:
+        if await intercept(turn):
+            return
     if turn.incoming.unsupported:
         turn.say(N_("I can read text, photos, documents and voice messages. Please send one of those."))
         reprompt(turn)
@@ -209,7 +218,9 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
 
 async def _command(turn: Turn, name: str, argument: str) -> None:
     in_flow = turn.state.get("flow") not in (None, "menu")
-    if name == "start":
+    if name == "start" and argument and START_ARGUMENT:
+        await START_ARGUMENT[0](turn, argument[:100])
+    elif name == "start":
         if turn.state.get("flow") == "onboarding" and turn.state.get("step") == "privacy":
             reprompt(turn)
         else:

@@ -33,6 +33,8 @@ class InputKind(StrEnum):
     DATETIME = "datetime"
     DATE = "date"
     ATTACHMENT = "attachment"
+    MESSAGE = "message"
+    """Text, or a photo, document or voice message with an optional caption (a question to a person)."""
 
 
 class Invalid(Exception):
@@ -403,6 +405,11 @@ def parse_answer(turn: Turn, step: Step) -> Any:
                              "or a photo of the page."), limit=MAX_ATTACHMENT_BYTES // 1_000_000)
         return {"kind": incoming.attachment.kind, "reference": incoming.attachment.reference}
     text = clean_text(incoming.text or "")
+    if step.kind is InputKind.MESSAGE and incoming.attachment is not None:
+        if (incoming.attachment.size or 0) > MAX_ATTACHMENT_BYTES:
+            raise Invalid(N_("This file is too big. Please send a file smaller than {limit} MB, "
+                             "or a photo of the page."), limit=MAX_ATTACHMENT_BYTES // 1_000_000)
+        return {"text": text[:step.max_length], "attachment": incoming.attachment.to_json()}
     if incoming.attachment is not None and not text:
         raise Invalid(N_("Please answer with text, not a file."))
     if not text:
@@ -424,6 +431,8 @@ def parse_answer(turn: Turn, step: Step) -> Any:
         return parse_datetime(text, turn.now, turn.person.time_zone).isoformat()
     if step.kind is InputKind.DATE:
         return parse_date(text, turn.now, turn.person.time_zone).isoformat()
+    if step.kind is InputKind.MESSAGE:
+        return {"text": text, "attachment": None}
     return text
 
 

@@ -191,3 +191,79 @@ class PotentialCheck(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     completed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invite(Base):
+    """A single-use code that makes a handle staff. Only a hash is stored: a leaked database reveals no codes."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    organisation: Mapped[str | None] = mapped_column(String(64))
+    topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    districts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    locale: Mapped[str] = mapped_column(String(16), default="de")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+
+
+class StaffScope(Base):
+    """A staff member's own topics and districts (from their invite); "all" means every one of their organisation."""
+
+    __tablename__ = "staff_scopes"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    districts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Ticket(Base):
+    """A participant's question and its thread: who it went to, who took it, when it is due."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str | None] = mapped_column(String(64))
+    district: Mapped[str | None] = mapped_column(String(64))
+    organisations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime] = mapped_column()
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    escalated_at: Mapped[datetime | None] = mapped_column()
+    reassured_at: Mapped[datetime | None] = mapped_column()
+
+
+class TicketMessage(Base):
+    __tablename__ = "ticket_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(8))
+    """"in" from the participant, "out" to the participant, "event" for claims, hand-overs and closing."""
+    text: Mapped[str | None] = mapped_column(Text)
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketNotice(Base):
+    """One copy of a question's notification: edited for everyone when someone claims it; replies find it."""
+
+    __tablename__ = "ticket_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    transport: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[str] = mapped_column(String(255))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), index=True)

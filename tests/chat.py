@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.app import Lotse
@@ -114,6 +114,16 @@ class Chat:
 
     async def click(self, label: str) -> list[Outgoing]:
         return await self._deliver(self._event(choice=self.button_key(label)))
+
+    async def reply(self, message: Outgoing, text: str, event_id: str | None = None) -> list[Outgoing]:
+        """Answers with the platform's reply feature, quoting `message` (one this phone received)."""
+        index = next(i for i, shown in enumerate(self.history) if shown is message)
+        platform_id = next(pid for pid, (chat, at) in self.transport.by_platform_id.items()
+                           if chat == self.handle and at == index)
+        event = self._event(text=text, reply_to=platform_id)
+        if event_id is not None:
+            event = replace(event, event_id=event_id)
+        return await self._deliver(event)
 
     async def press_raw(self, data: str) -> list[Outgoing]:
         """Sends callback data as a forged or stale button would."""

@@ -276,7 +276,8 @@ async def test_a_participant_who_comes_back_after_consent_again_is_not_asked_twi
     await amal.click("No")
     [menu] = await amal.send("/start")
     assert menu.text.startswith("What would you like to do?")
-    assert amal.buttons()[:2] == ["Your profile", "What work suits me? (Potenzialcheck)"]
+    assert amal.buttons()[:4] == ["Ask a question", "Talk to a person", "Your profile",
+                                  "What work suits me? (Potenzialcheck)"]
 
 
 async def test_staff_cannot_open_a_participant_profile(app: Lotse, transport: RecordingTransport) -> None:

@@ -40,6 +40,17 @@ async def test_sqlite_runs_with_the_pragmas(sqlite_url: str) -> None:
     assert values == [1, "wal", 1, 5000]
 
 
+def migrations() -> list[tuple[str, str]]:
+    """Every migration in order, with its title, as Alembic reads them from storage/migrations."""
+    from alembic.script import ScriptDirectory
+
+    from storage.database import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [(script.revision, (script.doc or "").splitlines()[0].strip())
+            for script in reversed(list(scripts.walk_revisions()))]
+
+
 async def test_upgrade_is_idempotent_and_logs_one_line_per_migration(
         sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
     engine = create_engine(sqlite_url)
@@ -49,11 +60,12 @@ async def test_upgrade_is_idempotent_and_logs_one_line_per_migration(
             second = await upgrade_database(engine)
     finally:
         await engine.dispose()
-    assert first == ["0001", "0002", "0003"] and second == []
+    revisions = migrations()
+    assert first == [revision for revision, _ in revisions] and first[:3] == ["0001", "0002", "0003"]
+    assert second == []
     lines = [r.getMessage() for r in caplog.records if "migration" in r.getMessage()]
-    assert lines == ["database: applying migration 0001 (initial schema)",
-                     "database: applying migration 0002 (handles can be inactive)",
-                     "database: applying migration 0003 (participant profiles and potential checks)"]
+    assert lines == [f"database: applying migration {revision} ({title})" for revision, title in revisions]
+    assert lines[0] == "database: applying migration 0001 (initial schema)"
 
 
 async def test_an_old_database_is_upgraded_and_keeps_its_rows(database_url: str) -> None:
@@ -73,7 +85,7 @@ async def test_an_old_database_is_upgraded_and_keeps_its_rows(database_url: str)
                                           "VALUES ('participant', 'Europe/Berlin', '2026-01-01', '2026-01-01')"))
             await connection.execute(text("INSERT INTO handles (person_id, transport, platform_id, chat_id, "
                                           "created_at) VALUES (1, 'telegram', '42', '42', '2026-01-01')"))
-        assert await upgrade_database(engine) == ["0002", "0003"]
+        assert await upgrade_database(engine) == [revision for revision, _ in migrations()][1:]
         async with engine.connect() as connection:
             active = (await connection.execute(text("SELECT active FROM handles"))).scalar_one()
     finally:

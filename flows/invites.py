@@ -1,0 +1,175 @@
+"""Staff join by invite: a single-use code with an expiry gives a handle its role, organisation and scope.
+
+`lotse invite ...` (an admin) or `/invite` (a coordinator, for their own organisation) makes a code;
+`/start CODE` (Telegram deep link, or typed; `!start CODE` on Matrix) redeems it. Codes avoid letters people
+confuse (0/O, 1/I) and only their SHA-256 is stored. An expired, used or invented code gets one polite line and
+changes nothing; every attempt is in the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, STAFF_LOCALES
+from bot.messages import Choice
+from bot.network import Network
+from flows.conversation import START_ARGUMENT, Command, register, start_flow
+from flows.engine import END, Flow, InputKind, Next, Step, Turn
+from storage.models import AuditEntry, Invite, StaffScope
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 10
+STAFF_ROLES = ("coordinator", "volunteer")
+INVITERS = frozenset({"coordinator", "admin"})
+DEFAULT_DAYS = 7
+
+
+class InviteError(Exception):
+    """A wrong `lotse invite` argument, as one line for the operator."""
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def code_hash(code: str) -> str:
+    normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def check_scope(network: Network, role: str, organisation: str | None, topics: list[str],
+                districts: list[str]) -> None:
+    if role not in STAFF_ROLES:
+        raise InviteError(f"--role: choose {' or '.join(STAFF_ROLES)}")
+    if role == "coordinator" and not organisation:
+        raise InviteError("--organisation: a coordinator belongs to an organisation")
+    if organisation and organisation not in network.organisations:
+        raise InviteError(f"--organisation: unknown organisation {organisation!r} "
+                          f"(known: {', '.join(network.organisations)})")
+    for topic in topics:
+        if topic != "all" and topic not in network.topics:
+            raise InviteError(f"--topics: unknown topic {topic!r} (known: all, {', '.join(network.topics)})")
+    for district in districts:
+        if district != "all" and district not in network.districts:
+            raise InviteError(f"--districts: unknown district {district!r} "
+                              f"(known: all, {', '.join(network.districts)})")
+
+
+async def create_invite(session: AsyncSession, network: Network, now: datetime, role: str,
+                        organisation: str | None, topics: list[str], districts: list[str], locale: str = "de",
+                        days: int = DEFAULT_DAYS, created_by: int | None = None) -> tuple[str, Invite]:
+    check_scope(network, role, organisation, topics, districts)
+    if locale not in STAFF_LOCALES:
+        raise InviteError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
+    if not 1 <= days <= 90:
+        raise InviteError("--days: an invite is valid for 1 to 90 days")
+    code = new_code()
+    invite = Invite(code_hash=code_hash(code), role=role, organisation=organisation, topics=topics or ["all"],
+                    districts=districts or ["all"], locale=locale, created_at=now, created_by_id=created_by,
+                    expires_at=now + timedelta(days=days))
+    session.add(invite)
+    session.add(AuditEntry(actor_id=created_by, action="invite.created",
+                           details={"role": role, "organisation": organisation,
+                                    "expires": invite.expires_at.isoformat()}))
+    return code, invite
+
+
+def how_to_join(code: str, bot_username: str | None = None) -> list[str]:
+    lines = [f"code: {code}"]
+    if bot_username:
+        lines.append(f"Telegram: https://t.me/{bot_username}?start={code}")
+    lines.append(f"Telegram or console: /start {code}")
+    lines.append(f"Matrix (Element): !start {code}")
+    return lines
+
+
+async def redeem(turn: Turn, code: str) -> None:
+    """`/start CODE`: the invite's role, organisation and scope for this handle, once."""
+    invite = (await turn.session.scalars(select(Invite).where(Invite.code_hash == code_hash(code)))).first()
+    valid = invite is not None and invite.used_at is None and invite.expires_at > turn.now
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="invite.redeemed" if valid else "invite.refused",
+                                details={"invite": invite.id if invite else None}))
+    if invite is None or not valid:
+        turn.say(N_("This invitation code does not work. It may be expired or already used. "
+                    "Please ask the person who invited you for a new one."))
+        start_flow(turn, "menu")
+        return
+    person = turn.person
+    person.role = invite.role
+    person.organisation = invite.organisation
+    if person.locale not in STAFF_LOCALES:
+        person.locale = invite.locale
+        turn.use_locale(invite.locale)
+    scope = await turn.session.get(StaffScope, person.id)
+    if scope is None:
+        scope = StaffScope(person_id=person.id)
+        turn.session.add(scope)
+    scope.topics, scope.districts = list(invite.topics), list(invite.districts)
+    invite.used_at, invite.used_by_id = turn.now, person.id
+    if turn.incoming.display_name and not person.display_name:
+        person.display_name = turn.incoming.display_name[:200]
+    organisation = turn.network.organisations[invite.organisation].name if invite.organisation else "–"
+    if invite.role == "coordinator":
+        turn.say(N_("Welcome! You are now a coordinator for {organisation}. Write /help to see what you can do."),
+                 organisation=organisation)
+    else:
+        turn.say(N_("Welcome! You are now a volunteer in the network. Thank you for your help."))
+    start_flow(turn, "menu")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /invite in the chat
+
+
+def role_options(turn: Turn) -> list[Choice]:
+    return [Choice("volunteer", turn.t(N_("Volunteer"))), Choice("coordinator", turn.t(N_("Coordinator")))]
+
+
+def district_options(turn: Turn) -> list[Choice]:
+    everywhere = Choice("all", turn.t(N_("All districts")))
+    return [everywhere, *(Choice(k, d.name[turn.t.locale]) for k, d in turn.network.districts.items())]
+
+
+def topic_options(turn: Turn) -> list[Choice]:
+    every = Choice("all", turn.t(N_("All topics")))
+    return [every, *(Choice(k, topic.name[turn.t.locale]) for k, topic in turn.network.topics.items())]
+
+
+async def _invite_made(turn: Turn, value: Any) -> Next:
+    organisation = turn.person.organisation
+    if turn.person.role == "coordinator" and not organisation:
+        turn.say(N_("You need an organisation to invite others. Please ask the administrator."))
+        return END
+    topics = ["all"] if "all" in value else list(value)
+    districts = turn.data["districts"]
+    districts = ["all"] if "all" in districts else list(districts)
+    code, invite = await create_invite(turn.session, turn.network, turn.now, turn.data["role"], organisation,
+                                       topics, districts, locale=turn.t.locale if turn.t.locale in STAFF_LOCALES
+                                       else "de", created_by=turn.person.id)
+    turn.say(N_("Here is the invitation code: {code}\nIt works once, until {date}. The new person sends "
+                "/start {code} to this bot (on Matrix: !start {code})."), code=code,
+             date=turn.t.datetime(invite.expires_at))
+    return END
+
+
+INVITE = Flow(
+    name="invite",
+    roles=INVITERS,
+    steps=(
+        Step(name="role", prompt=N_("Whom do you want to invite?"), kind=InputKind.CHOICE, options=role_options,
+             next="districts", describe="volunteer or coordinator of one's own organisation"),
+        Step(name="districts", prompt=N_("For which districts?"), kind=InputKind.MULTI, options=district_options,
+             next="topics", describe="districts or all"),
+        Step(name="topics", prompt=N_("For which topics?"), kind=InputKind.MULTI, options=topic_options,
+             on_answer=_invite_made, next=END, describe="topics or all; then the code"),
+    ),
+)
+
+register(INVITE, Command("invite", N_("Invite a coordinator or volunteer"), flow="invite", roles=INVITERS))
+START_ARGUMENT.append(redeem)

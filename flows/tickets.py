@@ -1,0 +1,680 @@
+"""Questions reach the responsible coordinator, and answers come back in the participant's chat.
+
+A participant asks ("Ask a question": topic, then text, a photo, a document or a voice message; "Talk to a
+person": no topic, the district's general contact). The question becomes a ticket, routed by `bot.routing`;
+every responsible coordinator (and a rule's room) gets a notification in their own language with buttons to
+take it, send a ready-made answer, hand it over or close it. When one takes it, every other copy is edited to say
+who did. A coordinator answers by replying to the notification or with `/reply NUMBER text`; the participant gets
+the answer in their chat, marked as coming from the coordinator's organisation. While a question is open, what
+the participant writes at the menu joins the same thread. Every view of a ticket by staff is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.i18n import N_, Translator
+from bot.messages import Choice, Outgoing
+from bot.network import Network
+from bot.routing import add_working_hours, find_lead, matching_rules, route
+from flows.access import covered_districts
+from flows.conversation import (
+    INTERCEPTORS,
+    Command,
+    button_key,
+    register,
+    register_button,
+    start_flow,
+)
+from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, parse_single
+from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
+from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
+from flows.notify import enqueue, messages_for, translator_for
+from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
+
+log = logging.getLogger("lotse.tickets")
+
+STAFF = frozenset({"coordinator", "admin"})
+ANSWER_WORKING_HOURS = 8.0
+"""One working day (Monday to Friday, 8 to 16): the promise made to participants, and the escalation point."""
+MAX_QUESTION = 4000
+OPEN = ("open", "claimed")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Access: the one rule for tickets
+
+
+async def may_handle(session: AsyncSession, network: Network, staff: Person, ticket: Ticket) -> bool:
+    """Admins; the coordinator who took it; anyone it was sent to; a coordinator whose scope covers it."""
+    if staff.role == "admin":
+        return True
+    if staff.role != "coordinator":
+        return False
+    if ticket.claimed_by_id == staff.id:
+        return True
+    sent_to = await session.scalar(select(TicketNotice.id).where(TicketNotice.ticket_id == ticket.id,
+                                                                 TicketNotice.person_id == staff.id).limit(1))
+    if sent_to is not None:
+        return True
+    if staff.organisation not in (ticket.organisations or []):
+        return False
+    covered = covered_districts(network, staff)
+    scope = await session.get(StaffScope, staff.id)
+    topic_ok = scope is None or "all" in scope.topics or ticket.topic in scope.topics
+    return topic_ok and (covered is None or ticket.district in covered)
+
+
+async def ticket_for(turn: Turn, number: str) -> Ticket | None:
+    """The ticket `number` if this staff member may handle it; one short line otherwise, revealing nothing."""
+    text = clean_text(number).lstrip("#")
+    ticket = await turn.session.get(Ticket, int(text)) if text.isdigit() and len(text) < 10 else None
+    if ticket is None or not await may_handle(turn.session, turn.network, turn.person, ticket):
+        turn.say(N_("There is no question with this number for you."))
+        return None
+    return ticket
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering a ticket for staff
+
+
+def _attachment_note(t: Translator, attachment: dict[str, Any] | None) -> str:
+    if not attachment:
+        return ""
+    kinds = {"photo": N_("a photo"), "document": N_("a document"), "voice": N_("a voice message")}
+    return t(N_("[The participant sent {what}.]"), what=t(kinds.get(attachment.get("kind", ""), N_("a file"))))
+
+
+def notice_text(t: Translator, network: Network, ticket: Ticket, participant: Person, profile: Profile | None,
+                first: TicketMessage, taken_by: str | None = None) -> str:
+    topic = network.topics[ticket.topic].name[t.locale] if ticket.topic in network.topics else t(
+        N_("Talk to a person"))
+    district = network.districts[ticket.district].name[t.locale] if ticket.district in network.districts else "–"
+    lines = [
+        t(N_("Question no. {number}: {topic}"), number=ticket.id, topic=topic),
+        t(N_("From {participant}, district: {district}."), participant=participant_label(t, participant),
+          district=district),
+        t(N_("They read {language}. Please answer in simple German or English, or use a ready-made answer: "
+             "it arrives in their language."), language=language_name(t, participant.locale or "en")),
+    ]
+    if profile is not None and profile.answers:
+        for question in ("goals", "german", "occupations"):
+            if profile.answers.get(question):
+                lines.append(f"· {answer_text(t, network, profile.answers, question)}")
+    lines += ["", first.text or "", _attachment_note(t, first.attachment)]
+    if taken_by:
+        lines += ["", t(N_("Taken by {name}."), name=taken_by)]
+    elif ticket.status == "closed":
+        lines += ["", t(N_("Closed."))]
+    return "\n".join(line for line in lines if line is not None).strip()
+
+
+def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool) -> list[Choice]:
+    if ticket.status == "closed":
+        return []
+    if ticket.status == "open":
+        return [Choice(button_key("tk", f"claim:{ticket.id}"), t(N_("Take it"))),
+                Choice(button_key("tk", f"handover:{ticket.id}"), t(N_("Hand over")))]
+    if not for_claimer:
+        return []
+    return [Choice(button_key("tk", f"template:{ticket.id}"), t(N_("Ready-made answer"))),
+            Choice(button_key("tk", f"handover:{ticket.id}"), t(N_("Hand over"))),
+            Choice(button_key("tk", f"close:{ticket.id}"), t(N_("Close")))]
+
+
+async def _context(session: AsyncSession, ticket: Ticket) -> tuple[Person, Profile | None, TicketMessage]:
+    participant = await session.get_one(Person, ticket.participant_id)
+    profile = await session.get(Profile, participant.id)
+    first = (await session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+                                   .order_by(TicketMessage.id).limit(1))).one()
+    return participant, profile, first
+
+
+async def send_notices(turn: Turn, ticket: Ticket, people: Sequence[int], rooms: Sequence[tuple[str, str]]) -> None:
+    """The first notification to every recipient; each copy is remembered so it can be edited and replied to."""
+    participant, profile, first = await _context(turn.session, ticket)
+    pending: list[tuple[int | None, Outgoing]] = []
+    for person_id in people:
+        coordinator = await turn.session.get_one(Person, person_id)
+        found = await messages_for(turn.session, coordinator,
+                                   lambda t: notice_text(t, turn.network, ticket, participant, profile, first),
+                                   lambda t: notice_buttons(t, ticket, False))
+        pending += [(person_id, message) for message in found]
+    for transport, chat in rooms:
+        t = Translator("de")
+        pending.append((None, Outgoing(transport=transport, chat=chat, locale="de", rtl=False,
+                                       text=notice_text(t, turn.network, ticket, participant, profile, first),
+                                       choices=tuple(notice_buttons(t, ticket, False)), selection="single")))
+    for recipient, message in pending:
+        row = OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
+                          created_at=turn.now)
+        turn.session.add(row)
+        await turn.session.flush()
+        turn.session.add(TicketNotice(ticket_id=ticket.id, person_id=recipient, transport=message.transport,
+                                      chat=message.chat, outbox_id=row.id))
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=ticket.participant_id, action="ticket.routed",
+                                details={"ticket": ticket.id, "people": list(people), "rooms": len(rooms)}))
+
+
+async def refresh_notices(turn: Turn, ticket: Ticket) -> None:
+    """Edits every copy of the notification: who took it, or that it is closed; buttons only where useful."""
+    participant, profile, first = await _context(turn.session, ticket)
+    claimer = await turn.session.get(Person, ticket.claimed_by_id) if ticket.claimed_by_id else None
+    notices = (await turn.session.scalars(select(TicketNotice).where(TicketNotice.ticket_id == ticket.id))).all()
+    for notice in notices:
+        if notice.outbox_id is None:
+            continue
+        reader = await turn.session.get(Person, notice.person_id) if notice.person_id else None
+        t = translator_for(reader) if reader else Translator("de")
+        taken = participant_label(t, claimer) if claimer and ticket.status == "claimed" else None
+        text = notice_text(t, turn.network, ticket, participant, profile, first, taken_by=taken)
+        buttons = notice_buttons(t, ticket, for_claimer=reader is not None and reader.id == ticket.claimed_by_id)
+        turn.outgoing.append(Outgoing(transport=notice.transport, chat=notice.chat, text=text, choices=tuple(buttons),
+                                      selection="single" if buttons else "none", locale=t.locale, rtl=t.rtl,
+                                      edit_of=notice.outbox_id))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The participant asks
+
+
+def topic_options(turn: Turn) -> list[Choice]:
+    return [Choice(key, topic.name[turn.t.locale]) for key, topic in turn.network.topics.items()]
+
+
+async def open_ticket_of(session: AsyncSession, person_id: int) -> Ticket | None:
+    return (await session.scalars(select(Ticket).where(Ticket.participant_id == person_id,
+                                                       Ticket.status.in_(OPEN))
+                                  .order_by(Ticket.id.desc()).limit(1))).first()
+
+
+def _message_value(turn: Turn) -> dict[str, Any]:
+    incoming = turn.incoming
+    text = clean_text(incoming.text or "")
+    attachment = incoming.attachment
+    if attachment is None and not text:
+        raise Invalid(N_("Your message was empty. Please write your question, or send a photo of the letter."))
+    if len(text) > MAX_QUESTION:
+        raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=MAX_QUESTION)
+    if attachment is not None and (attachment.size or 0) > 20_000_000:
+        raise Invalid(N_("This file is too big. Please send a file smaller than {limit} MB, "
+                         "or a photo of the page."), limit=20)
+    if text and not any(ch.isalnum() for ch in text) and attachment is None:
+        raise Invalid(N_("Please write a few words, not only emoji or signs."))
+    return {"text": text, "attachment": attachment.to_json() if attachment else None}
+
+
+def _checked_message(turn: Turn, value: Any) -> dict[str, Any]:
+    if value["attachment"] is None and not any(ch.isalnum() for ch in value["text"]):
+        raise Invalid(N_("Please write a few words, not only emoji or signs."))
+    return dict(value)
+
+
+async def _asked(turn: Turn, value: Any) -> Next:
+    message = dict(value)
+    existing = await open_ticket_of(turn.session, turn.person.id)
+    if existing is not None:
+        await add_follow_up(turn, existing, message)
+        return END
+    topic = turn.data.get("topic")
+    result = await route(turn.session, turn.network, topic, turn.person.district)
+    ticket = Ticket(participant_id=turn.person.id, topic=topic, district=turn.person.district,
+                    organisations=result.organisations, status="open", created_at=turn.now,
+                    due_at=add_working_hours(turn.now, ANSWER_WORKING_HOURS))
+    turn.session.add(ticket)
+    await turn.session.flush()
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in",
+                                   text=message["text"], attachment=message["attachment"], created_at=turn.now))
+    await turn.session.flush()
+    await send_notices(turn, ticket, result.people, result.rooms)
+    names = ", ".join(turn.network.organisations[o].name for o in result.organisations) or turn.network.name
+    turn.say(N_("Thank you. Your question has the number {number}. It went to {organisation}. They usually answer "
+                "within one working day (Monday to Friday). The answer comes here, in this chat."),
+             number=ticket.id, organisation=names)
+    return END
+
+
+def _question_step(next_step: Next = END) -> Step:
+    return Step(name="question", prompt=N_("Please write your question. You can also send a photo of a letter, "
+                                           "a document or a voice message."),
+                kind=InputKind.MESSAGE, validate=_checked_message, on_answer=_asked, next=next_step,
+                max_length=MAX_QUESTION, describe="text, photo, document or voice message; then routed")
+
+
+ASK = Flow(
+    name="ask",
+    roles=PARTICIPANT,
+    steps=(
+        Step(name="topic", prompt=N_("What is your question about?"), kind=InputKind.CHOICE, options=topic_options,
+             next="question", describe="topic from the network file"),
+        _question_step(),
+    ),
+)
+TALK = Flow(name="talk", roles=PARTICIPANT, steps=(_question_step(),))
+
+
+async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any]) -> None:
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in",
+                                   text=message["text"], attachment=message["attachment"], created_at=turn.now))
+    participant = turn.person
+    recipients: list[Person]
+    if ticket.claimed_by_id:
+        recipients = [await turn.session.get_one(Person, ticket.claimed_by_id)]
+    else:
+        ids = (await turn.session.scalars(select(TicketNotice.person_id).where(
+            TicketNotice.ticket_id == ticket.id, TicketNotice.person_id.is_not(None)).distinct())).all()
+        recipients = [await turn.session.get_one(Person, pid) for pid in ids if pid is not None]
+    for coordinator in recipients:
+        turn.outgoing.extend(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
+            t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
+              participant=participant_label(t, participant)),
+            message["text"], _attachment_note(t, message["attachment"])]))))
+    turn.say(N_("Added to your question no. {number}."), number=ticket.id)
+
+
+async def _follow_up(turn: Turn) -> bool:
+    """At the menu, what a participant with an open question writes (that is not a menu choice) joins it."""
+    incoming = turn.incoming
+    if turn.person.role != "participant" or turn.state.get("flow") not in (None, "menu"):
+        return False
+    if incoming.choice is not None or incoming.undecodable or (not incoming.text and incoming.attachment is None):
+        return False
+    if incoming.text and incoming.attachment is None:
+        try:
+            parse_single(incoming.text, menu_options(turn))
+            return False  # a menu answer
+        except Invalid:
+            pass
+    ticket = await open_ticket_of(turn.session, turn.person.id)
+    if ticket is None:
+        return False
+    try:
+        message = _message_value(turn)
+    except Invalid:
+        return False
+    await add_follow_up(turn, ticket, message)
+    start_flow(turn, "menu")
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The coordinator's side
+
+
+async def claim(turn: Turn, ticket: Ticket) -> None:
+    if ticket.status == "closed":
+        turn.say(N_("This question is already closed."))
+        return
+    if ticket.claimed_by_id and ticket.claimed_by_id != turn.person.id:
+        other = await turn.session.get(Person, ticket.claimed_by_id)
+        turn.say(N_("{name} has already taken this question."), name=participant_label(turn.t, other) if other
+                 else "–")
+        return
+    ticket.status, ticket.claimed_by_id, ticket.claimed_at = "claimed", turn.person.id, turn.now
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
+                                   text="claimed", created_at=turn.now))
+    await refresh_notices(turn, ticket)
+    turn.say(N_("You took question no. {number}. Reply to the question's message to answer, or write "
+                "/reply {number} and your answer."), number=ticket.id)
+
+
+async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False) -> bool:
+    """Relays the answer to the participant's chat; True when it was recorded.
+
+    `rendered` text comes from a catalog template and keeps its direction isolates; typed text is cleaned."""
+    if ticket.status == "closed":
+        turn.say(N_("This question is already closed. Nothing was sent."))
+        return False
+    text = text.strip() if rendered else clean_text(text)
+    if not text:
+        turn.say(N_("Your message was empty. Please write your answer."))
+        return False
+    if len(text) > MAX_QUESTION:
+        turn.say(N_("That is too long. Please write at most {limit} characters."), limit=MAX_QUESTION)
+        return False
+    if ticket.claimed_by_id is None:
+        await claim(turn, ticket)
+    participant = await turn.session.get_one(Person, ticket.participant_id)
+    organisation = turn.network.organisations.get(turn.person.organisation or "")
+    sender = organisation.name if organisation else turn.network.name
+    found = await messages_for(turn.session, participant, lambda t: t(
+        N_("Answer to your question no. {number} from {organisation}:"), number=ticket.id,
+        organisation=sender) + "\n\n" + text)
+    if not found:
+        turn.say(N_("The participant cannot be reached at the moment (they may have blocked the bot). "
+                    "The answer is saved with the question."))
+    turn.outgoing.extend(found)
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="out", text=text,
+                                   created_at=turn.now))
+    turn.say(N_("Sent to the participant (question no. {number})."), number=ticket.id)
+    return True
+
+
+async def close(turn: Turn, ticket: Ticket) -> None:
+    if ticket.status == "closed":
+        turn.say(N_("This question is already closed."))
+        return
+    ticket.status, ticket.closed_at = "closed", turn.now
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
+                                   text="closed", created_at=turn.now))
+    await refresh_notices(turn, ticket)
+    turn.say(N_("Question no. {number} is closed."), number=ticket.id)
+
+
+async def _reply_to_notice(turn: Turn) -> bool:
+    """A coordinator's reply (Telegram reply, Matrix reply) to a notification answers that question."""
+    reply_to = turn.incoming.reply_to
+    if reply_to is None or turn.person.role not in STAFF:
+        return False
+    notice = (await turn.session.execute(
+        select(TicketNotice).join(OutboxEntry, OutboxEntry.id == TicketNotice.outbox_id)
+        .where(OutboxEntry.transport == turn.incoming.transport, OutboxEntry.platform_message_id == str(reply_to))
+    )).scalars().first()
+    if notice is None:
+        return False
+    ticket = await turn.session.get_one(Ticket, notice.ticket_id)
+    if not await may_handle(turn.session, turn.network, turn.person, ticket):
+        turn.say(N_("There is no question with this number for you."))
+        return True
+    await answer(turn, ticket, turn.incoming.text or "")
+    return True
+
+
+async def _ticket_button(turn: Turn, payload: str) -> None:
+    action, _, number = payload.partition(":")
+    ticket = await ticket_for(turn, number) if turn.person.role in STAFF else None
+    if ticket is None:
+        if turn.person.role not in STAFF:
+            turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    if action == "claim":
+        await claim(turn, ticket)
+    elif action == "close":
+        await close(turn, ticket)
+    elif action == "handover":
+        start_flow(turn, "handover", {"ticket": ticket.id})
+    elif action == "template":
+        start_flow(turn, "template", {"ticket": ticket.id})
+    else:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+
+
+async def _numbered(turn: Turn, argument: str) -> tuple[Ticket | None, str]:
+    number, _, rest = clean_text(argument).partition(" ")
+    if not number:
+        turn.say(N_("Please write the question's number, for example /ticket 12."))
+        return None, ""
+    return await ticket_for(turn, number), rest
+
+
+async def reply_command(turn: Turn, argument: str) -> None:
+    ticket, text = await _numbered(turn, argument)
+    if ticket is not None:
+        await answer(turn, ticket, text)
+
+
+async def claim_command(turn: Turn, argument: str) -> None:
+    ticket, _ = await _numbered(turn, argument)
+    if ticket is not None:
+        await claim(turn, ticket)
+
+
+async def close_command(turn: Turn, argument: str) -> None:
+    ticket, _ = await _numbered(turn, argument)
+    if ticket is not None:
+        await close(turn, ticket)
+
+
+async def show_ticket(turn: Turn, argument: str) -> None:
+    ticket, _ = await _numbered(turn, argument)
+    if ticket is None:
+        return
+    participant, profile, first = await _context(turn.session, ticket)
+    claimer = await turn.session.get(Person, ticket.claimed_by_id) if ticket.claimed_by_id else None
+    lines = [notice_text(turn.t, turn.network, ticket, participant, profile, first,
+                         taken_by=participant_label(turn.t, claimer) if claimer else None), ""]
+    thread = (await turn.session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+                                         .order_by(TicketMessage.id))).all()
+    for message in thread[1:]:
+        when = turn.t.datetime(message.created_at, "short")
+        if message.direction == "in":
+            lines.append(turn.t(N_("{when} participant: {text}"), when=when,
+                                text=message.text or _attachment_note(turn.t, message.attachment)))
+        elif message.direction == "out":
+            lines.append(turn.t(N_("{when} answer: {text}"), when=when, text=message.text or ""))
+    turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id), "single")
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=ticket.participant_id, action="ticket.viewed",
+                                details={"ticket": ticket.id}))
+
+
+async def show_inbox(turn: Turn, argument: str) -> None:
+    """Open questions for this coordinator, overdue first, then the ones they took."""
+    candidates = (await turn.session.scalars(
+        select(Ticket).where(Ticket.status.in_(OPEN)).where(or_(
+            Ticket.claimed_by_id == turn.person.id, Ticket.status == "open")).order_by(Ticket.due_at))).all()
+    visible = [t for t in candidates if await may_handle(turn.session, turn.network, turn.person, t)]
+    if not visible:
+        turn.say(N_("No open questions for you. Well done!"))
+        return
+    lines = []
+    for ticket in visible[:30]:
+        topic = turn.network.topics[ticket.topic].name[turn.t.locale] if ticket.topic in turn.network.topics \
+            else turn.t(N_("Talk to a person"))
+        if ticket.status == "claimed":
+            state = turn.t(N_("taken by you"))
+        elif ticket.due_at <= turn.now:
+            state = turn.t(N_("OVERDUE"))
+        else:
+            state = turn.t(N_("open until {when}"), when=turn.t.datetime(ticket.due_at, "short"))
+        lines.append(f"#{ticket.id} · {topic} · {state}")
+    turn.send("\n".join([turn.t(N_("Your questions:")), *lines, "", turn.t(N_("Write /ticket NUMBER to open one."))]))
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="tickets.listed",
+                                details={"tickets": [t.id for t in visible[:30]]}))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hand-over and ready-made answers
+
+
+def handover_options(turn: Turn) -> list[Choice]:
+    return [Choice(key, topic.name[turn.t.locale]) for key, topic in turn.network.topics.items()]
+
+
+async def _handed_over(turn: Turn, value: Any) -> Next:
+    ticket = await turn.session.get(Ticket, int(turn.data.get("ticket", 0)))
+    if ticket is None or not await may_handle(turn.session, turn.network, turn.person, ticket):
+        turn.say(N_("There is no question with this number for you."))
+        return END
+    if ticket.status == "closed":
+        turn.say(N_("This question is already closed."))
+        return END
+    result = await route(turn.session, turn.network, str(value), ticket.district)
+    ticket.topic, ticket.organisations = str(value), result.organisations
+    ticket.status, ticket.claimed_by_id, ticket.claimed_at = "open", None, None
+    ticket.due_at = add_working_hours(turn.now, ANSWER_WORKING_HOURS)
+    ticket.escalated_at = None
+    await refresh_notices(turn, ticket)  # the old copies say it is no longer theirs
+    await turn.session.flush()
+    await send_notices(turn, ticket, result.people, result.rooms)
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
+                                   text=f"handed over to {value}", created_at=turn.now))
+    names = ", ".join(turn.network.organisations[o].name for o in result.organisations) or "–"
+    turn.say(N_("Question no. {number} was handed over to {organisation}."), number=ticket.id, organisation=names)
+    participant = await turn.session.get_one(Person, ticket.participant_id)
+    turn.outgoing.extend(await messages_for(turn.session, participant, lambda t: t(
+        N_("Your question no. {number} was passed to {organisation}. They will answer you here."),
+        number=ticket.id, organisation=names)))
+    return END
+
+
+HANDOVER = Flow(name="handover", roles=STAFF, steps=(
+    Step(name="topic", prompt=N_("To which topic should the question go? It is routed again by the network's "
+                                 "rules."), kind=InputKind.CHOICE, options=handover_options,
+         on_answer=_handed_over, next=END, describe="new topic; routed again"),
+))
+
+TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "photo": (N_("Please send a photo of the letter. All of the page should be easy to read."), ()),
+    "come": (N_("Please come to {place} on {date}. Bring the letter and your ID (Ausweis)."), ("place", "date")),
+    "passed": (N_("Your question was passed to {organisation}. They will contact you."), ("organisation",)),
+    "received": (N_("We have received your documents. We will check them and write to you."), ()),
+}
+TEMPLATE_LABELS = {
+    "photo": N_("Ask for a photo of the letter"),
+    "come": N_("Invite to a place and time"),
+    "passed": N_("Passed to another organisation"),
+    "received": N_("Documents received"),
+}
+
+
+def template_options(turn: Turn) -> list[Choice]:
+    return [Choice(key, turn.t(label)) for key, label in TEMPLATE_LABELS.items()]
+
+
+def organisation_options(turn: Turn) -> list[Choice]:
+    return [Choice(key, organisation.name) for key, organisation in turn.network.organisations.items()]
+
+
+async def _template_chosen(turn: Turn, value: Any) -> Next:
+    needs = TEMPLATES[str(value)][1]
+    return needs[0] if needs else await _send_template(turn)
+
+
+async def _send_template(turn: Turn) -> Next:
+    ticket = await turn.session.get(Ticket, int(turn.data.get("ticket", 0)))
+    if ticket is None or not await may_handle(turn.session, turn.network, turn.person, ticket):
+        turn.say(N_("There is no question with this number for you."))
+        return END
+    if ticket.status == "closed":
+        turn.say(N_("This question is already closed. Nothing was sent."))
+        return END
+    message, _needs = TEMPLATES[turn.data["template"]]
+    participant = await turn.session.get_one(Person, ticket.participant_id)
+    organisation_key = turn.data.get("organisation")
+    organisation = turn.network.organisations[organisation_key].name if organisation_key else None
+    when = datetime.fromisoformat(turn.data["date"]) if turn.data.get("date") else None
+
+    def render(t: Translator) -> str:
+        values: dict[str, object] = {"place": turn.data.get("place", ""), "organisation": organisation or "",
+                                     "date": t.when(when) if when else ""}
+        return t(message, **values)
+
+    if await answer(turn, ticket, render(translator_for(participant)), rendered=True):
+        turn.say(N_("They read it in {language}. In your language it says:"),
+                 language=language_name(turn.t, participant.locale or "en"))
+        turn.send(render(turn.t))
+    return END
+
+
+async def _value_given(turn: Turn, value: Any) -> Next:
+    needs = TEMPLATES[turn.data["template"]][1]
+    current = turn.state.get("step")
+    following = needs[needs.index(current) + 1:] if current in needs else ()
+    return following[0] if following else await _send_template(turn)
+
+
+TEMPLATE = Flow(name="template", roles=STAFF, steps=(
+    Step(name="template", prompt=N_("Which ready-made answer? It arrives in the participant's language."),
+         kind=InputKind.CHOICE, options=template_options, on_answer=_template_chosen, describe="template",
+         branches=(("place", "place"), ("organisation", "organisation"))),
+    Step(name="place", prompt=N_("Which place? For example: Jobcenter Oldenburg, Stau 70, room 12."),
+         kind=InputKind.TEXT, max_length=200, on_answer=_value_given, describe="place", branches=(("", "date"),)),
+    Step(name="date", prompt=N_("Which day and time? For example 24.11.2026 10:30."), kind=InputKind.DATETIME,
+         on_answer=_value_given, describe="date and time"),
+    Step(name="organisation", prompt=N_("Which organisation?"), kind=InputKind.CHOICE,
+         options=organisation_options, on_answer=_value_given, describe="organisation"),
+))
+
+
+async def _ask_entry(turn: Turn) -> None:
+    start_flow(turn, "ask")
+
+
+async def _talk_entry(turn: Turn) -> None:
+    start_flow(turn, "talk")
+
+
+register(ASK, Command("ask", N_("Ask a question"), flow="ask", roles=PARTICIPANT))
+register(TALK)
+register(HANDOVER)
+register(TEMPLATE)
+register(None, Command("inbox", N_("Your open questions"), action=show_inbox, roles=STAFF),
+         Command("ticket", N_("Show one question: /ticket NUMBER"), action=show_ticket, roles=STAFF),
+         Command("reply", N_("Answer a question: /reply NUMBER text"), action=reply_command, roles=STAFF),
+         Command("claim", N_("Take a question: /claim NUMBER"), action=claim_command, roles=STAFF),
+         Command("close", N_("Close a question: /close NUMBER"), action=close_command, roles=STAFF))
+register_button("tk", _ticket_button)
+INTERCEPTORS.extend([_reply_to_notice, _follow_up])
+MENU_ENTRIES.extend([
+    MenuEntry("ask", N_("Ask a question"), action=_ask_entry, roles=PARTICIPANT, order=5),
+    MenuEntry("talk", N_("Talk to a person"), action=_talk_entry, roles=PARTICIPANT, order=6),
+    MenuEntry("inbox", N_("Open questions"), action=lambda turn: show_inbox(turn, ""), roles=STAFF, order=5),
+])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Escalation: nobody took it in time
+
+
+async def escalate_overdue(sessions: async_sessionmaker[AsyncSession], network: Network, now: datetime) -> int:
+    """Overdue open questions go to the rule's lead contact (or the fallback organisation) and are marked; the
+    participant hears that they are not forgotten. Each happens once per ticket; returns how many escalated."""
+    escalated = 0
+    async with sessions() as session, session.begin():
+        overdue = (await session.scalars(select(Ticket).where(
+            Ticket.status.in_(OPEN), Ticket.due_at <= now,
+            or_(Ticket.escalated_at.is_(None), Ticket.reassured_at.is_(None))).order_by(Ticket.id))).all()
+        for ticket in overdue:
+            escalated += await _escalate(session, network, ticket, now)
+    return escalated
+
+
+async def _escalate(session: AsyncSession, network: Network, ticket: Ticket, now: datetime) -> int:
+    participant = await session.get_one(Person, ticket.participant_id)
+    if ticket.reassured_at is None:
+        answered = await session.scalar(select(TicketMessage.id).where(
+            TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "out").limit(1))
+        if answered is None:
+            enqueue(session, await messages_for(session, participant, lambda t: t(N_(
+                "We have not forgotten your question no. {number}. It takes a little longer. "
+                "Thank you for your patience."), number=ticket.id)), now)
+        ticket.reassured_at = now
+    if ticket.escalated_at is not None or ticket.status != "open":
+        return 0
+    leads: list[Person] = []
+    for rule in matching_rules(network, ticket.topic, ticket.district):
+        if rule.organisation in (ticket.organisations or []) and rule.lead:
+            lead = await find_lead(session, rule.lead)
+            if lead is not None and lead not in leads:
+                leads.append(lead)
+    if not leads and network.fallback_organisation:
+        leads = list((await session.scalars(select(Person).where(
+            Person.role == "coordinator", Person.organisation == network.fallback_organisation))).all())
+    profile = await session.get(Profile, participant.id)
+    first = (await session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+                                   .order_by(TicketMessage.id).limit(1))).one()
+
+    def overdue_text(t: Translator) -> str:
+        return t(N_("OVERDUE: nobody has taken this question yet.")) + "\n\n" + notice_text(
+            t, network, ticket, participant, profile, first)
+
+    for lead in leads:
+        for message in await messages_for(session, lead, overdue_text, lambda t: notice_buttons(t, ticket, False)):
+            row = OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
+                              created_at=now)
+            session.add(row)
+            await session.flush()
+            session.add(TicketNotice(ticket_id=ticket.id, person_id=lead.id, transport=message.transport,
+                                     chat=message.chat, outbox_id=row.id))
+    ticket.escalated_at = now
+    session.add(AuditEntry(subject_id=participant.id, action="ticket.escalated",
+                           details={"ticket": ticket.id, "to": [lead.id for lead in leads]}))
+    log.info("tickets: question %s is overdue; escalated to %d lead contact(s)", ticket.id, len(leads))
+    return 1
