@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
 
 
 class SettingsError(Exception):
@@ -44,6 +47,17 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _telegram_token_shape(cls, value: str | None) -> str | None:
+        """Catches a pasted-wrong token before any network call: BotFather's tokens are `<bot id>:<secret>`."""
+        if value is None or value.strip() == "":
+            return None
+        if not TELEGRAM_TOKEN.fullmatch(value.strip()):
+            raise ValueError("is not a bot token from @BotFather (expected digits, a colon, then letters, "
+                             "digits, - or _)")
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod
