@@ -81,8 +81,11 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
+    webhook_host, webhook_port = settings.telegram_webhook_address
     telegram = TelegramTransport(settings.telegram_token, base_url=settings.telegram_base_url,
-                                 webhook_url=settings.telegram_webhook_url)
+                                 webhook_url=settings.telegram_webhook_url,
+                                 webhook_secret=settings.telegram_webhook_secret, webhook_host=webhook_host,
+                                 webhook_port=webhook_port)
     try:  # the token first: a wrong one stops Lotse before it touches the database
         if not await _unless_stopped(telegram.connect(), stop):
             return

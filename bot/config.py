@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_base_url: str | None = None
     telegram_webhook_url: str | None = None
+    telegram_webhook_listen: str = "127.0.0.1:8443"
+    """Where webhook mode listens (host:port), behind the reverse proxy that serves the public URL."""
+    telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None
     matrix_password: str | None = None
@@ -58,6 +61,19 @@ class Settings(BaseSettings):
             raise ValueError("is not a bot token from @BotFather (expected digits, a colon, then letters, "
                              "digits, - or _)")
         return value.strip()
+
+    @field_validator("telegram_webhook_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")
+        return value
+
+    @property
+    def telegram_webhook_address(self) -> tuple[str, int]:
+        host, _, port = self.telegram_webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("log_level")
     @classmethod

@@ -631,3 +631,20 @@ async def test_lotse_run_stops_with_one_line_on_a_bad_token(
     assert process.returncode != 0 and out == b""
     assert len(lines) == 1 and lines[0].startswith("lotse:") and says in lines[0], lines
     assert "rejected-by-telegram" not in lines[0]  # the secret part of a token is never printed
+
+
+@pytest.mark.slow
+async def test_lotse_run_waits_for_an_unreachable_bot_api_with_one_line_and_stops_cleanly(tmp_path: Path) -> None:
+    closed = BotApiStandIn()
+    await closed.start()
+    await closed.stop()  # nothing listens on this port any more
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=_lotse_run_env(closed.token, tmp_path, closed.base_url),
+        cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    first = await asyncio.wait_for(process.stderr.readline(), 60)
+    assert b"telegram: Bot API unreachable" in first and first.rstrip().endswith(b"retrying")
+    process.terminate()
+    rest = await asyncio.wait_for(process.stderr.read(), 60)
+    assert await process.wait() == 0
+    assert b"Traceback" not in rest and b"unreachable" not in rest

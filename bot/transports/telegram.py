@@ -5,8 +5,10 @@ arrived: in polling mode the next `getUpdates` call confirms the offset only aft
 mode the HTTP answer goes out only after it returned. A crash in between makes Telegram deliver the update again,
 and the inbox drops it by its event id (the update id).
 
-Sending is rate-limited here (about 30 messages a second overall, one a second per chat) and failures are
-translated for the sender: 429 -> retry after Telegram's delay, 403 (blocked, deactivated) -> permanent.
+Sending is rate-limited here (about 30 messages a second overall, one a second per chat after a burst of three,
+20 a minute per group) and failures are translated for the sender: 429 -> retry after Telegram's delay,
+403 (blocked, deactivated) -> permanent, network faults and 5xx -> "platform down", waited out with a capped
+exponential backoff that polling and sending share and that the operator reads about once per outage.
 """
 
 from __future__ import annotations
@@ -418,7 +420,10 @@ class TelegramTransport:
         try:
             await query.answer()
         except TelegramError as error:  # too old, or already answered before a crash
-            log.info("telegram: could not answer callback query %s (%s)", query.id, error)
+            if is_unreachable(error):
+                self.api.failed(error)
+            else:
+                log.info("telegram: could not answer callback query %s (%s)", query.id, error)
         if incoming.message_id is None:
             return
         pressed = (incoming.chat, incoming.message_id)
@@ -429,6 +434,8 @@ class TelegramTransport:
             await self.bot.edit_message_reply_markup(chat_id=incoming.chat, message_id=int(incoming.message_id),
                                                      reply_markup=None)
         except TelegramError as error:  # already gone ("message is not modified") or deleted
+            if is_unreachable(error):
+                self.api.failed(error)
             log.debug("telegram: keyboard of %s:%s not removed (%s)", *pressed, error)
 
     async def _start_webhook(self) -> None:
