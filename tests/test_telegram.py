@@ -590,8 +590,8 @@ async def test_a_document_goes_out_with_its_text_as_caption_or_before_a_long_tex
                                      document_path=str(tmp_path / "gone.json")), None)
     assert missing.value.permanent and len(standin.sent_to(amal)) == 3
 
-    photo = standin.calls_of("sendDocument")[0]
-    assert photo["document"]["content"] == b'{"name": "Amal"}'
+    upload = standin.calls_of("sendDocument")[0]  # sent as a multipart upload, like a real file
+    assert upload["document"]["content"] == b'{"name": "Amal"}'
 
 
 async def test_the_stand_in_takes_photos_like_telegram(standin: BotApiStandIn, telegram: TelegramTransport) -> None:

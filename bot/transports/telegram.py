@@ -196,7 +196,8 @@ class RateLimiter:
     GCRA buckets: a typical answer (a hint and the question again) goes out at once, as Telegram tolerates short
     bursts, and the sender, which delivers one row at a time, does not hold every other chat for a second. A group
     bucket allows the same burst and spaces the rest so that burst plus spaced sends stay within the minute's
-    budget (3 at once, then one every 60/17 s: never more than 20 in 60 s).
+    budget (3 at once, then one every 60/17 s: never more than 20 in 60 s). `per_group_minute=0` treats groups like
+    private chats (tests that are about something else).
     """
 
     def __init__(self, per_second: float = 30.0, per_chat_interval: float = 1.0, per_chat_burst: int = 3,
