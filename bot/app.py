@@ -86,16 +86,16 @@ class Lotse:
 
         async def inbox() -> None:
             while not stop.is_set():
+                self.dispatcher.wakeup.clear()  # before, not after: an event stored meanwhile wakes the next round
                 await self.dispatcher.process_pending()
-                self.dispatcher.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.dispatcher.wakeup.wait(), timeout=1.0)
 
         async def outbox() -> None:
             while not stop.is_set():
+                self.dispatcher.outbox_ready.clear()
                 for name in list(self.transports):
                     await self.sender.deliver_pending(name)
-                self.dispatcher.outbox_ready.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.dispatcher.outbox_ready.wait(), timeout=0.5)
 

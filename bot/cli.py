@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.app import Lotse
 from bot.config import Settings, SettingsError, load_settings
@@ -24,6 +26,7 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (SettingsError, NetworkError, Sto
 def _logging(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request, with the bot token in its URL
 
 
 def _persona_file(settings: Settings) -> Path:
@@ -74,19 +77,27 @@ async def run(settings: Settings) -> None:
 
     from bot.transports.telegram import TelegramTransport
 
-    app = await Lotse.open(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
+    webhook_host, webhook_port = settings.telegram_webhook_address
+    telegram = TelegramTransport(settings.telegram_token, base_url=settings.telegram_base_url,
+                                 webhook_url=settings.telegram_webhook_url,
+                                 webhook_secret=settings.telegram_webhook_secret, webhook_host=webhook_host,
+                                 webhook_port=webhook_port)
+    try:  # the token first: a wrong one stops Lotse before it touches the database
+        if not await _unless_stopped(telegram.connect(), stop):
+            return
+    except InvalidToken as error:
+        raise SettingsError("setting LOTSE_TELEGRAM_TOKEN: Telegram does not accept this token") from error
+    finally:
+        if stop.is_set():
+            await telegram.stop()
+    app = await Lotse.open(settings)
     try:
-        telegram = TelegramTransport(settings.telegram_token, base_url=settings.telegram_base_url,
-                                     webhook_url=settings.telegram_webhook_url)
         app.add_transport(telegram)
-        try:
-            await telegram.start(app.dispatcher.receive)
-        except InvalidToken as error:
-            raise SettingsError("setting LOTSE_TELEGRAM_TOKEN: Telegram does not accept this token") from error
+        await telegram.start(app.dispatcher.receive)
         await app.run_workers(stop)  # also finishes whatever a crash left in the inbox and outbox
     finally:
         await app.close()
@@ -128,6 +139,21 @@ async def invite(settings: Settings, role: str, organisation: str | None, topics
 
 def _names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Runs `work` until it is done (True, or its exception) or `stop` is set first (False: cancelled)."""
+    working = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not working.done():
+        working.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await working
+        return False
+    working.result()
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

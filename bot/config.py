@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
 
 
 class SettingsError(Exception):
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_bot_username: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
     """Only for the invite links `lotse invite` prints (t.me/NAME?start=CODE)."""
+    telegram_webhook_listen: str = "127.0.0.1:8443"
+    """Where webhook mode listens (host:port), behind the reverse proxy that serves the public URL."""
+    telegram_webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None
     matrix_password: str | None = None
@@ -46,6 +52,30 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _telegram_token_shape(cls, value: str | None) -> str | None:
+        """Catches a pasted-wrong token before any network call: BotFather's tokens are `<bot id>:<secret>`."""
+        if value is None or value.strip() == "":
+            return None
+        if not TELEGRAM_TOKEN.fullmatch(value.strip()):
+            raise ValueError("is not a bot token from @BotFather (expected digits, a colon, then letters, "
+                             "digits, - or _)")
+        return value.strip()
+
+    @field_validator("telegram_webhook_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")
+        return value
+
+    @property
+    def telegram_webhook_address(self) -> tuple[str, int]:
+        host, _, port = self.telegram_webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("log_level")
     @classmethod

@@ -7,6 +7,7 @@ lives behind the dispatcher. Both types serialise to plain JSON so that inbox an
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any, Literal
 
 Selection = Literal["none", "single", "multiple"]
@@ -80,6 +81,16 @@ class Outgoing:
     rtl: bool = False
     done_label: str | None = None
     done_key: str | None = None
+    document_path: str | None = None
+    """A local file sent along (an export, a form): the text becomes its caption where the platform allows."""
+    document_name: str | None = None
+    """The file name the person sees; the path's own name when None."""
+
+    @property
+    def document_label(self) -> str | None:
+        if self.document_path is None:
+            return None
+        return self.document_name or PurePath(self.document_path).name
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

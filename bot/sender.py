@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,13 +50,17 @@ class OutboxSender:
                     self._hold(row)
                     await session.commit()
                     continue
-                if await self._deliver(session, transport, row):
+                outcome = await self._deliver(session, transport, row)
+                if outcome == "platform down":
+                    break  # every other row would fail the same way; the transport's backoff decides when to retry
+                if outcome == "sent":
                     delivered += 1
                 else:
                     blocked.add(row.chat)  # keep this chat's order: later messages wait for this one
         return delivered
 
-    async def _deliver(self, session: AsyncSession, transport: Transport, row: OutboxEntry) -> bool:
+    async def _deliver(self, session: AsyncSession, transport: Transport,
+                       row: OutboxEntry) -> Literal["sent", "failed", "platform down"]:
         message = Outgoing.from_json(row.payload)
         edit_target = await platform_message_id(session, message.edit_of) if message.edit_of else None
         now = self.clock()
@@ -63,23 +68,29 @@ class OutboxSender:
         try:
             delivery = await transport.send(message, edit_target)
         except DeliveryError as error:
+            if error.unavailable:
+                row.attempts -= 1
+                row.last_error = f"{type(error).__name__}: {error}"[:2000]
+                row.not_before = now + timedelta(seconds=error.retry_after or 1.0)
+                await session.commit()
+                return "platform down"
             self._failed(row, now, error, error.retry_after, error.permanent)
             if error.unreachable:
                 await mark_unreachable(session, row.transport, row.chat)
                 log.warning("%s chat %s blocked the bot: its handle is inactive until they write again",
                             row.transport, row.chat)
             await session.commit()
-            return False
+            return "failed"
         except Exception as error:  # a transport bug or network fault: retry with backoff
             self._failed(row, now, error, None, False)
             await session.commit()
-            return False
+            return "failed"
         row.status = "sent"
         row.sent_at = now
         row.platform_message_id = delivery.platform_message_id
         row.last_error = None
         await session.commit()
-        return True
+        return "sent"
 
     @staticmethod
     def _hold(row: OutboxEntry) -> None:

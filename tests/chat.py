@@ -68,7 +68,7 @@ class Chat:
 
     @property
     def last_text(self) -> str:
-        return self.last.text
+        return shown(self.last)
 
     async def _deliver(self, incoming: Incoming) -> list[Outgoing]:
         before = len(self.history)
@@ -130,5 +130,12 @@ class Chat:
         return await self._deliver(self._event(choice=data))
 
 
+def shown(message: Outgoing) -> str:
+    """What the person sees: the text, and a line for a file sent along."""
+    if message.document_label is None:
+        return message.text
+    return f"{message.text}\n[file: {message.document_label}]" if message.text else f"[file: {message.document_label}]"
+
+
 def texts(messages: list[Outgoing]) -> str:
-    return "\n---\n".join(message.text for message in messages)
+    return "\n---\n".join(shown(message) for message in messages)

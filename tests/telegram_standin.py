@@ -3,14 +3,18 @@
 It behaves like Telegram where Lotse depends on it: `getUpdates` long-polls until an update is queued or the
 timeout passes, an update stays queued until a later call confirms it with a higher `offset`, 429 answers carry
 `retry_after`, a blocked chat answers 403, and an edit that changes nothing answers 400 "message is not modified".
+With `enforce_limits` it answers 429 like Telegram's flood control: more than 30 sends in a second overall, a
+private chat past a burst of 3 then one a second, a group chat past 20 in a minute (sends and text edits count).
 Tests play the people: `user_sends`, `user_sends_photo`, `user_clicks`; and read what they see with `sent_to`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,6 +44,46 @@ class Failure:
     after: int = 0
 
 
+LIMITED_METHODS = frozenset({"sendMessage", "sendDocument", "sendPhoto", "editMessageText"})
+
+
+@dataclass
+class FloodControl:
+    """Telegram's limits as sliding windows and per-chat buckets, on a clock the test may own."""
+
+    clock: Callable[[], float] = time.monotonic
+    per_second: int = 30
+    chat_interval: float = 1.0
+    chat_burst: int = 3
+    group_per_minute: int = 20
+    tolerance: float = 0.05
+    """Seconds of slack: Telegram is not precise to the millisecond, and requests arrive with a little jitter."""
+    _overall: collections.deque[float] = field(default_factory=collections.deque)
+    _chat_due: dict[int, float] = field(default_factory=dict)
+    _group: dict[int, collections.deque[float]] = field(default_factory=dict)
+
+    def check(self, chat_id: int) -> int | None:
+        """Records a send now; or returns the seconds to wait (`retry_after`) if it breaks a limit."""
+        now = self.clock()
+        while self._overall and self._overall[0] <= now - 1.0 + self.tolerance:
+            self._overall.popleft()
+        if len(self._overall) >= self.per_second:
+            return max(1, math.ceil(self._overall[0] + 1.0 - now))
+        due = self._chat_due.get(chat_id, now)
+        if due - now > (self.chat_burst - 1) * self.chat_interval + self.tolerance:
+            return max(1, math.ceil(due - now - (self.chat_burst - 1) * self.chat_interval))
+        sent = self._group.setdefault(chat_id, collections.deque()) if chat_id < 0 else None
+        if sent is not None:
+            while sent and sent[0] <= now - 60.0 + self.tolerance:
+                sent.popleft()
+            if len(sent) >= self.group_per_minute:
+                return max(1, math.ceil(sent[0] + 60.0 - now))
+            sent.append(now)
+        self._overall.append(now)
+        self._chat_due[chat_id] = max(due, now) + self.chat_interval
+        return None
+
+
 @dataclass
 class BotApiStandIn:
     token: str = "123456:TEST-token"
@@ -60,6 +104,12 @@ class BotApiStandIn:
     webhook_target: str | None = None
     """Where a webhook update is really posted: the reverse proxy's job in production (the webhook URL is public)."""
     webhook_answers: list[int] = field(default_factory=list)
+    flood_control: FloodControl | None = None
+    """Set to enforce Telegram's rate limits (None: unlimited, for tests about something else)."""
+    on_sent: Callable[[JSON], None] | None = None
+    """Called with each message the bot sends, the moment it arrives (benchmarks time replies with it)."""
+    rate_limited: list[tuple[str, int, int]] = field(default_factory=list)
+    """(method, chat id, retry_after) of every 429 that flood control answered."""
     _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
     _failures: list[Failure] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
@@ -72,13 +122,15 @@ class BotApiStandIn:
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Starts serving; after `stop`, again on the same port with every queued update kept (an outage)."""
+        self._closing = False
         self._changed = asyncio.Condition()
         application = web.Application()
         application.router.add_route("*", "/bot{token}/{method}", self._api)
         application.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
@@ -135,6 +187,10 @@ class BotApiStandIn:
         return {"message_id": next(self._message_ids), "date": int(time.time()),
                 "chat": {"id": user_id, "type": "private", "first_name": f"User{user_id}"},
                 "from": self._user(user_id, language_code), **content}
+
+    def queue_update(self, update: JSON) -> int:
+        """Queues any update as Telegram would build it (without `update_id`); returns its update id."""
+        return self._queue(update)
 
     def user_sends(self, user_id: int, text: str, language_code: str | None = None,
                    reply_to: int | None = None) -> int:
@@ -215,6 +271,10 @@ class BotApiStandIn:
         if request.can_read_body:
             form = await request.post()
             for key, value in form.items():
+                if isinstance(value, web.FileField):  # an uploaded file (sendDocument, sendPhoto)
+                    params[key] = {"file_name": value.filename, "mime_type": value.content_type,
+                                   "content": value.file.read()}
+                    continue
                 if not isinstance(value, str):
                     continue
                 try:  # PTB JSON-encodes structured values (reply_markup, commands, allowed_updates)
@@ -235,6 +295,7 @@ class BotApiStandIn:
                                      status=404)
         try:
             self._maybe_fail(method)
+            self._flood_control(method, params)
             result = await handler(params)
         except ApiError as error:
             body: JSON = {"ok": False, "error_code": error.status, "description": error.description}
@@ -251,6 +312,15 @@ class BotApiStandIn:
                 failure.remaining -= 1
                 raise ApiError(429, f"Too Many Requests: retry after {failure.retry_after}",
                                {"retry_after": failure.retry_after})
+
+    def _flood_control(self, method: str, params: JSON) -> None:
+        if self.flood_control is None or method not in LIMITED_METHODS or "chat_id" not in params:
+            return
+        chat_id = int(params["chat_id"])
+        retry_after = self.flood_control.check(chat_id)
+        if retry_after is not None:
+            self.rate_limited.append((method, chat_id, retry_after))
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
 
     async def _file(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
@@ -326,20 +396,63 @@ class BotApiStandIn:
         return True
 
     async def _m_sendMessage(self, params: JSON) -> JSON:
-        chat_id = self._chat(params)
         text = str(params.get("text", ""))
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text.encode("utf-16-le")) // 2 > 4096:
             raise ApiError(400, "Bad Request: message is too long")
-        message: JSON = {"message_id": next(self._message_ids), "date": int(time.time()),
-                         "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
-                         "from": self._bot_user(), "text": text}
+        return self._deliver(params, text=text)
+
+    def _deliver(self, params: JSON, **content: Any) -> JSON:
+        chat_id = self._chat(params)
+        chat: JSON = ({"id": chat_id, "type": "private", "first_name": f"User{chat_id}"} if chat_id > 0
+                      else {"id": chat_id, "type": "group", "title": f"Group{-chat_id}"})
+        message: JSON = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat,
+                         "from": self._bot_user(), **content}
         markup = self._markup(params)
         if markup is not None:
             message["reply_markup"] = markup
         self.messages.setdefault(chat_id, []).append(message)
+        if self.on_sent is not None:
+            self.on_sent(message)
         return message
+
+    def _upload(self, params: JSON, field_name: str, folder: str) -> tuple[str, str | None, str | None, bytes]:
+        """(file id, name, MIME type, bytes) of an uploaded file, or of a file id sent again."""
+        value = params.get(field_name)
+        if isinstance(value, dict):
+            file_id = f"{folder}-{uuid.uuid4().hex[:8]}"
+            name = value.get("file_name") or file_id
+            self.files[file_id] = (f"{folder}/{name}", value["content"])
+            return file_id, name, value.get("mime_type"), value["content"]
+        if isinstance(value, str) and value in self.files:
+            path, content = self.files[value]
+            return value, path.rsplit("/", 1)[-1], None, content
+        raise ApiError(400, f"Bad Request: there is no {field_name} in the request")
+
+    def _caption(self, params: JSON) -> JSON:
+        caption = params.get("caption")
+        if caption is None:
+            return {}
+        if len(str(caption).encode("utf-16-le")) // 2 > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return {"caption": str(caption)}
+
+    async def _m_sendDocument(self, params: JSON) -> JSON:
+        self._chat(params)
+        file_id, name, mime_type, content = self._upload(params, "document", "documents")
+        document: JSON = {"file_id": file_id, "file_unique_id": file_id[-8:], "file_name": name,
+                          "file_size": len(content)}
+        if mime_type:
+            document["mime_type"] = mime_type
+        return self._deliver(params, document=document, **self._caption(params))
+
+    async def _m_sendPhoto(self, params: JSON) -> JSON:
+        self._chat(params)
+        file_id, _name, _mime_type, content = self._upload(params, "photo", "photos")
+        size = {"file_id": file_id, "file_unique_id": file_id[-8:], "width": 1280, "height": 853,
+                "file_size": len(content)}
+        return self._deliver(params, photo=[size], **self._caption(params))
 
     def _existing(self, params: JSON) -> JSON:
         chat_id = self._chat(params)

@@ -95,3 +95,20 @@ def test_every_declared_destination_exists(name: str) -> None:
             assert step.next in steps
         for _label, destination in step.branches:
             assert destination in steps or destination in FLOWS or destination in ("__resume__", "goodbye")
+
+
+def test_telegram_settings_are_checked_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOTSE_TELEGRAM_TOKEN", "LOTSE_TELEGRAM_WEBHOOK_LISTEN", "LOTSE_TELEGRAM_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(telegram_token=" 123456:AAE-secret_part ", telegram_webhook_listen="0.0.0.0:8088",
+                             telegram_webhook_secret="s3cret-_")
+    assert settings.telegram_token == "123456:AAE-secret_part"
+    assert settings.telegram_webhook_address == ("0.0.0.0", 8088)
+    assert load_settings(telegram_token="").telegram_token is None  # empty is unset: "no transport configured"
+    for values, setting in (({"telegram_token": "AAE-secret_part"}, "LOTSE_TELEGRAM_TOKEN"),
+                            ({"telegram_webhook_listen": "8443"}, "LOTSE_TELEGRAM_WEBHOOK_LISTEN"),
+                            ({"telegram_webhook_listen": "localhost:99999"}, "LOTSE_TELEGRAM_WEBHOOK_LISTEN"),
+                            ({"telegram_webhook_secret": "with space"}, "LOTSE_TELEGRAM_WEBHOOK_SECRET")):
+        with pytest.raises(SettingsError) as wrong:
+            load_settings(**values)
+        assert str(wrong.value).startswith(f"setting {setting}: ") and "secret_part" not in str(wrong.value)

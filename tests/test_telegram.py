@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import sys
@@ -20,10 +21,11 @@ from bot.app import Lotse
 from bot.i18n import LANGUAGES, Translator
 from bot.messages import Choice, Incoming, Outgoing
 from bot.transports.base import DeliveryError, Receive
+from bot.transports.console import render
 from bot.transports.telegram import RateLimiter, TelegramTransport, split_text
 from storage.models import InboxEntry, OutboxEntry
-from tests.chat import FakeClock
-from tests.telegram_standin import BotApiStandIn, buttons
+from tests.chat import FakeClock, shown
+from tests.telegram_standin import BotApiStandIn, FloodControl, buttons
 
 STALE = "This button belongs to an earlier question and no longer works."
 
@@ -31,7 +33,7 @@ STALE = "This button belongs to an earlier question and no longer works."
 def make_transport(standin: BotApiStandIn, **options: object) -> TelegramTransport:
     """Fast for tests: short long-polls, no per-chat pause (the limiter has its own test)."""
     values: dict[str, object] = {"poll_timeout": 2, "per_chat_interval": 0.0, "rate_per_second": 1000.0,
-                                 "retry_delay": 0.05}
+                                 "per_group_minute": 0, "retry_delay": 0.05}
     values.update(options)
     return TelegramTransport(standin.token, base_url=standin.base_url, **values)  # type: ignore[arg-type]
 
@@ -349,28 +351,43 @@ def test_stickers_and_locations_become_unsupported_events_and_groups_are_ignored
     assert to_incoming(_update({"text": "hi", "chat": {"id": -100, "type": "group", "title": "x"}})) is None
 
 
-async def test_onboarding_in_arabic_end_to_end_in_webhook_mode(app: Lotse, standin: BotApiStandIn) -> None:
-    transport = make_transport(standin, webhook_url="https://lotse.example/telegram/hook", webhook_port=0)
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+@pytest.mark.parametrize(("language", "greeting", "own_name"), [("ar", "مرحبا", "العربية"),
+                                                                  ("uk", "Привіт", "Українська")])
+async def test_onboarding_end_to_end(app: Lotse, standin: BotApiStandIn, mode: str, language: str, greeting: str,
+                                     own_name: str) -> None:
+    webhook = {"webhook_url": "https://lotse.example/telegram/hook", "webhook_port": 0} if mode == "webhook" else {}
+    transport = make_transport(standin, **webhook)
     app.add_transport(transport)
     await transport.start(app.dispatcher.receive)
-    standin.webhook_target = f"http://127.0.0.1:{transport.bound_port}/telegram/hook"
-    ar, amal = Translator("ar"), 520
+    if mode == "webhook":
+        standin.webhook_target = f"http://127.0.0.1:{transport.bound_port}/telegram/hook"
+    translate, person = Translator(language), 520
     try:
-        await arrive(app, standin, standin.user_sends(amal, "مرحبا", language_code="ar"))
-        [picker] = standin.sent_to(amal)
-        assert buttons(picker)[0][0] == "العربية"
-        assert picker["text"].splitlines()[0] == ar("Please choose your language.")
-        await arrive(app, standin, standin.user_clicks(amal, int(picker["message_id"]), buttons(picker)[0][1]))
-        notice = standin.sent_to(amal)[-1]
-        assert "(Datenschutz)" in notice["text"] and "\u2068datenschutz@proconnect.example\u2069" in notice["text"]
+        await arrive(app, standin, standin.user_sends(person, greeting, language_code=language))
+        [picker] = standin.sent_to(person)
+        assert buttons(picker)[0][0] == own_name  # the phone's language is offered first
+        assert picker["text"].splitlines()[0] == translate("Please choose your language.")
+        await arrive(app, standin, standin.user_clicks(person, int(picker["message_id"]), buttons(picker)[0][1],
+                                                       language_code=language))
+        assert "reply_markup" not in standin.message(person, int(picker["message_id"]))
+        notice = standin.sent_to(person)[-1]
+        address = "\u2068datenschutz@proconnect.example\u2069" if language == "ar" else "datenschutz@proconnect.example"
+        assert "(Datenschutz)" in notice["text"] and address in notice["text"]  # isolated inside Arabic text
         yes_label, yes_data = buttons(notice)[0]
-        assert yes_label == ar("Yes")
-        await arrive(app, standin, standin.user_clicks(amal, int(notice["message_id"]), yes_data))
-        thanks, _intro, district = standin.sent_to(amal)[-3:]
-        assert thanks["text"].startswith(ar("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0])
-        assert [label for label, _ in buttons(district)][-1] == app.network.districts["outside"].name["ar"]
-        assert standin.calls_of("getUpdates") == []  # everything came through the webhook
-        assert set(standin.webhook_answers) == {200}
+        assert yes_label == translate("Yes")
+        await arrive(app, standin, standin.user_clicks(person, int(notice["message_id"]), yes_data,
+                                                       language_code=language))
+        thanks, _intro, district = standin.sent_to(person)[-3:]
+        consent = translate("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0]
+        assert thanks["text"].startswith(consent)
+        assert [label for label, _ in buttons(district)][-1] == app.network.districts["outside"].name[language]
+        if mode == "webhook":
+            assert standin.calls_of("getUpdates") == []  # everything came through the webhook
+            assert set(standin.webhook_answers) == {200} and standin.webhook is not None
+        else:
+            assert standin.webhook is None and standin.calls_of("deleteWebhook")
+        assert len(standin.answered_queries) == 2
     finally:
         await transport.stop()
 
@@ -408,3 +425,227 @@ async def test_lotse_run_killed_after_get_updates_handles_the_update_exactly_onc
         inbox_rows = database.execute("SELECT count(*) FROM inbox WHERE event_id = ?", (str(update_id),)).fetchone()
         outbox_rows = database.execute("SELECT status FROM outbox").fetchall()
     assert inbox_rows == (1,) and outbox_rows == [("sent",)]
+
+
+class ManualTime:
+    """A monotonic clock the rate limiter and the stand-in share: sleeping moves it, nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.now += delay
+
+
+async def _ignore(incoming: Incoming) -> bool:
+    return True
+
+
+async def test_group_chats_get_twenty_messages_a_minute_and_telegram_refuses_none(standin: BotApiStandIn) -> None:
+    time = ManualTime()
+    standin.flood_control = FloodControl(clock=time)
+    limiter = RateLimiter(monotonic=time, sleep=time.sleep)  # Telegram's limits: 30/s, 1/s per chat, 20/min per group
+    transport = make_transport(standin, limiter=limiter)
+    await transport.start(_ignore)
+    group, people = -100_123, [601, 602, 603]
+    started = time.now
+    try:
+        for number in range(45):
+            await transport.send(Outgoing(transport="telegram", chat=str(group), text=f"group {number}"), None)
+            person = people[number % 3]
+            await transport.send(Outgoing(transport="telegram", chat=str(person), text=f"person {number}"), None)
+    finally:
+        await transport.stop()
+    assert standin.rate_limited == []
+    assert [message["text"] for message in standin.sent_to(group)] == [f"group {n}" for n in range(45)]
+    assert standin.sent_to(group)[0]["chat"]["type"] == "group"
+    for index, person in enumerate(people):
+        assert [m["text"] for m in standin.sent_to(person)] == [f"person {n}" for n in range(index, 45, 3)]
+    # three at once, then one every 60/17 s: 45 group messages take 42 spaced slots, never more than 20 a minute
+    assert time.now - started == pytest.approx(42 * 60 / 17, abs=0.5)
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_the_stand_in_refuses_what_telegram_would(standin: BotApiStandIn) -> None:
+    """Without Lotse's limiter the stand-in answers 429: the test above would notice a limiter that lets too much by."""
+    time = ManualTime()
+    transport = make_transport(standin)  # no pauses at all
+    await transport.start(_ignore)
+    try:
+        standin.flood_control = FloodControl(clock=time)
+        for number in range(3):  # a burst of three to one person is fine
+            await transport.send(Outgoing(transport="telegram", chat="604", text=f"{number}"), None)
+        with pytest.raises(DeliveryError) as too_fast:
+            await transport.send(Outgoing(transport="telegram", chat="604", text="4th"), None)
+        assert too_fast.value.retry_after == 1
+        standin.flood_control = FloodControl(clock=time, chat_burst=1000)
+        for number in range(20):
+            await transport.send(Outgoing(transport="telegram", chat="-100200", text=f"{number}"), None)
+            time.now += 0.1
+        with pytest.raises(DeliveryError) as group_full:
+            await transport.send(Outgoing(transport="telegram", chat="-100200", text="21st"), None)
+        assert group_full.value.retry_after == 58  # the first of the twenty leaves the minute's window then
+        standin.flood_control = FloodControl(clock=time, chat_burst=1000)
+        for number in range(30):
+            await transport.send(Outgoing(transport="telegram", chat=str(700 + number), text="hi"), None)
+        with pytest.raises(DeliveryError):
+            await transport.send(Outgoing(transport="telegram", chat="799", text="31st in a second"), None)
+    finally:
+        await transport.stop()
+    assert [(method, chat) for method, chat, _ in standin.rate_limited] == [
+        ("sendMessage", 604), ("sendMessage", -100200), ("sendMessage", 799)]
+
+
+async def test_an_unreachable_bot_api_is_retried_with_backoff_and_logged_once_per_change(
+        app: Lotse, standin: BotApiStandIn, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    transport = make_transport(standin, retry_delay=0.01, max_retry_delay=0.08, poll_timeout=1)
+    app.add_transport(transport)
+    await transport.start(app.dispatcher.receive)
+    amal = 540
+    try:
+        first = standin.user_sends(amal, "hello")
+        await standin.wait_confirmed(first)
+        await standin.stop()  # Telegram goes away: polling fails, and so does the answer to "hello"
+        await app.drain()
+        [row] = await outbox(app, amal)
+        assert row.status == "pending" and row.attempts == 0 and "unreachable" in (row.last_error or "").lower()
+        await standin.wait_for(lambda: transport.api.failures >= 5, what="several failed attempts")
+        assert transport.api.delay == 0.08  # doubled after each failure, then capped
+        waiting = standin.user_sends(amal, "/help")  # sent while Lotse cannot reach Telegram
+        await standin.start()
+        await standin.wait_confirmed(waiting, within=10)
+        assert transport.api.reachable
+        clock.advance(seconds=1)  # the pending answer's retry is due
+        await app.drain()
+    finally:
+        await transport.stop()
+    rows = await outbox(app, amal)
+    assert [row.status for row in rows] == ["sent"] * len(rows) and len(rows) >= 2
+    assert rows[0].attempts == 1  # the outage cost the message none of its attempts
+    assert [len(standin.sent_to(amal)), len(await inbox(app))] == [len(rows), 2]
+    lines = [record.getMessage() for record in caplog.records if record.name == "lotse.telegram"]
+    assert len([line for line in lines if "Bot API unreachable" in line and line.endswith("retrying")]) == 1
+    assert len([line for line in lines if "Bot API reachable again" in line]) == 1
+    assert not [record for record in caplog.records if record.name == "lotse.sender" and "retry" in record.message]
+
+
+def _edited(update_kind: str, chat: dict[str, object]) -> dict[str, object]:
+    return {update_kind: {"message_id": 90, "date": 1_790_000_000, "edit_date": 1_790_000_100, "text": "edited",
+                          "chat": chat, "from": {"id": 550, "is_bot": False, "first_name": "Amal"}}}
+
+
+async def test_edits_channel_posts_and_group_chatter_are_ignored_and_a_sticker_is_answered(
+        app: Lotse, standin: BotApiStandIn, telegram: TelegramTransport) -> None:
+    private = {"id": 550, "type": "private", "first_name": "Amal"}
+    ignored = [
+        standin.queue_update(_edited("edited_message", private)),
+        standin.queue_update({"channel_post": {"message_id": 91, "date": 1_790_000_000, "text": "news",
+                                               "chat": {"id": -100_555, "type": "channel", "title": "News"}}}),
+        standin.queue_update({"message": {"message_id": 92, "date": 1_790_000_000, "text": "/start",
+                                          "chat": {"id": -100_556, "type": "supergroup", "title": "Café"},
+                                          "from": {"id": 551, "is_bot": False, "first_name": "Stranger"}}}),
+    ]
+    sticker = standin.queue_update({"message": {
+        "message_id": 93, "date": 1_790_000_000, "chat": private,
+        "from": {"id": 550, "is_bot": False, "first_name": "Amal", "language_code": "ar"},
+        "sticker": {"file_id": "s1", "file_unique_id": "s1", "width": 512, "height": 512, "is_animated": False,
+                    "is_video": False, "type": "regular"}}})
+    await arrive(app, standin, *ignored, sticker)
+    assert [entry.event_id for entry in await inbox(app)] == [str(sticker)]
+    assert standin.sent_to(-100_555) == [] and standin.sent_to(-100_556) == []
+    answer = standin.sent_to(550)[0]  # then the language picker, as for anyone new
+    assert Translator("ar")("I can read text, photos, documents and voice messages. Please send one of those.") in (
+        answer["text"])
+
+
+async def test_a_document_goes_out_with_its_text_as_caption_or_before_a_long_text(
+        standin: BotApiStandIn, telegram: TelegramTransport, tmp_path: Path) -> None:
+    export = tmp_path / "export-17.json"
+    export.write_bytes(b'{"name": "Amal"}')
+    amal = 560
+    short = Outgoing(transport="telegram", chat=str(amal), text="Your data (Daten) as a file.",
+                     document_path=str(export), document_name="my-data.json",
+                     choices=(Choice("3:ok", "OK"),), selection="single")
+    assert Outgoing.from_json(short.to_json()) == short
+    assert Outgoing.from_json({"transport": "telegram", "chat": "1", "text": "stored before files existed"}) == (
+        Outgoing(transport="telegram", chat="1", text="stored before files existed"))
+    delivery = await telegram.send(short, None)
+    [message] = standin.sent_to(amal)
+    assert message["caption"] == short.text and message["document"]["file_name"] == "my-data.json"
+    assert buttons(message) == [("OK", "3:ok")] and delivery.platform_message_id == str(message["message_id"])
+    assert standin.files[message["document"]["file_id"]][1] == b'{"name": "Amal"}'
+
+    long = Outgoing(transport="telegram", chat=str(amal), text="ع" * 1500, document_path=str(export),
+                    choices=(Choice("3:ok", "OK"),), selection="single")
+    await telegram.send(long, None)
+    document, text = standin.sent_to(amal)[1:]
+    assert "caption" not in document and document["document"]["file_name"] == "export-17.json"
+    assert "reply_markup" not in document and text["text"] == long.text and buttons(text) == [("OK", "3:ok")]
+
+    with pytest.raises(DeliveryError) as missing:
+        await telegram.send(Outgoing(transport="telegram", chat=str(amal), text="x",
+                                     document_path=str(tmp_path / "gone.json")), None)
+    assert missing.value.permanent and len(standin.sent_to(amal)) == 3
+
+    upload = standin.calls_of("sendDocument")[0]  # sent as a multipart upload, like a real file
+    assert upload["document"]["content"] == b'{"name": "Amal"}'
+
+
+async def test_the_stand_in_takes_photos_like_telegram(standin: BotApiStandIn, telegram: TelegramTransport) -> None:
+    sent = await telegram.bot.send_photo(chat_id=561, photo=b"\xff\xd8" + bytes(500), caption="a photo")
+    [message] = standin.sent_to(561)
+    assert message["caption"] == "a photo" and sent.photo[-1].file_size == 502
+    assert len(await telegram.download(sent.photo[-1].file_id)) == 502
+
+
+def test_recording_and_console_transports_show_a_sent_file() -> None:
+    message = Outgoing(transport="console", chat="amal", text="Here is your data.", document_path="/tmp/x/a.json",
+                       document_name="my-data.json")
+    assert shown(message) == "Here is your data.\n[file: my-data.json]"
+    assert "[file: my-data.json]" in render(message).splitlines()
+    assert shown(Outgoing(transport="console", chat="amal", text="", document_path="/tmp/x/a.json")) == "[file: a.json]"
+
+
+def _lotse_run_env(token: str, data_dir: Path, base_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
+    env.update(LOTSE_DATA_DIR=str(data_dir), LOTSE_TELEGRAM_TOKEN=token)
+    if base_url is not None:
+        env["LOTSE_TELEGRAM_BASE_URL"] = base_url
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("token", "says"), [("not-a-token", "LOTSE_TELEGRAM_TOKEN"),
+                                             ("", "no transport configured"),
+                                             ("123456:rejected-by-telegram", "does not accept this token")])
+async def test_lotse_run_stops_with_one_line_on_a_bad_token(
+        standin: BotApiStandIn, tmp_path: Path, token: str, says: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=_lotse_run_env(token, tmp_path, standin.base_url), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = err.decode().splitlines()
+    assert process.returncode != 0 and out == b""
+    assert len(lines) == 1 and lines[0].startswith("lotse:") and says in lines[0], lines
+    assert "rejected-by-telegram" not in lines[0]  # the secret part of a token is never printed
+
+
+@pytest.mark.slow
+async def test_lotse_run_waits_for_an_unreachable_bot_api_with_one_line_and_stops_cleanly(tmp_path: Path) -> None:
+    closed = BotApiStandIn()
+    await closed.start()
+    await closed.stop()  # nothing listens on this port any more
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=_lotse_run_env(closed.token, tmp_path, closed.base_url),
+        cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    first = await asyncio.wait_for(process.stderr.readline(), 60)
+    assert b"telegram: Bot API unreachable" in first and first.rstrip().endswith(b"retrying")
+    process.terminate()
+    rest = await asyncio.wait_for(process.stderr.read(), 60)
+    assert await process.wait() == 0
+    assert b"Traceback" not in rest and b"unreachable" not in rest

@@ -15,12 +15,15 @@ class DeliveryError(Exception):
     """A send failed. `retry_after` (seconds) asks the sender to wait; `permanent` means never retry."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False,
-                 unreachable: bool = False) -> None:
+                 unreachable: bool = False, unavailable: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent or unreachable
         self.unreachable = unreachable
         """The person blocked the bot or left: stop sending to this chat until they write again."""
+        self.unavailable = unavailable
+        """The platform itself cannot be reached: not this message's fault, so it costs the message no attempt,
+        and nothing else is tried on this transport until `retry_after` has passed. The transport logs the outage."""
 
 
 class Transport(Protocol):

@@ -45,6 +45,8 @@ class ConsoleTransport:
 def render(message: Outgoing, edited: bool = False) -> str:
     header = f"── Lotse → {message.chat}{' (updated)' if edited else ''} ──"
     lines = [header, message.text]
+    if message.document_label is not None:
+        lines.append(f"[file: {message.document_label}]")
     for number, choice in enumerate(message.choices, start=1):
         mark = ""
         if message.selection == "multiple":

@@ -5,8 +5,10 @@ arrived: in polling mode the next `getUpdates` call confirms the offset only aft
 mode the HTTP answer goes out only after it returned. A crash in between makes Telegram deliver the update again,
 and the inbox drops it by its event id (the update id).
 
-Sending is rate-limited here (about 30 messages a second overall, one a second per chat) and failures are
-translated for the sender: 429 -> retry after Telegram's delay, 403 (blocked, deactivated) -> permanent.
+Sending is rate-limited here (about 30 messages a second overall, one a second per chat after a burst of three,
+20 a minute per group) and failures are translated for the sender: 429 -> retry after Telegram's delay,
+403 (blocked, deactivated) -> permanent, network faults and 5xx -> "platform down", waited out with a capped
+exponential backoff that polling and sending share and that the operator reads about once per outage.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import inspect
 import logging
 import math
 import time
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -33,7 +37,7 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
@@ -47,6 +51,8 @@ NAME: Final = "telegram"
 DEFAULT_BASE_URL: Final = "https://api.telegram.org/bot"
 MAX_TEXT: Final = 4096
 """Telegram's limit per message, counted in UTF-16 code units."""
+MAX_CAPTION: Final = 1024
+"""A document's caption, in UTF-16 code units; a longer text follows the document as its own message."""
 MAX_CALLBACK_BYTES: Final = 64
 DONE_SUFFIX: Final = ":__done__"
 SELECTED_MARK: Final = "✅ "
@@ -177,19 +183,32 @@ def attachment_of(message: Message) -> Attachment | None:
     return None
 
 
-class RateLimiter:
-    """At most `per_second` sends overall; per chat one per `per_chat_interval` seconds after a short burst.
+def is_group_chat(chat: str) -> bool:
+    """Telegram gives groups, supergroups and channels negative chat ids; people have positive ones."""
+    return chat.startswith("-")
 
-    Each call reserves the earliest moment that keeps both limits, then sleeps until it. The per-chat limit is a
-    GCRA bucket: a typical answer (a hint and the question again) goes out at once, as Telegram tolerates short
-    bursts, and the sender, which delivers one row at a time, does not hold every other chat for a second.
+
+class RateLimiter:
+    """At most `per_second` sends overall; per chat one per `per_chat_interval` seconds after a short burst;
+    per group chat at most `per_group_minute` in any minute.
+
+    Each call reserves the earliest moment that keeps every limit, then sleeps until it. The per-chat limits are
+    GCRA buckets: a typical answer (a hint and the question again) goes out at once, as Telegram tolerates short
+    bursts, and the sender, which delivers one row at a time, does not hold every other chat for a second. A group
+    bucket allows the same burst and spaces the rest so that burst plus spaced sends stay within the minute's
+    budget (3 at once, then one every 60/17 s: never more than 20 in 60 s). `per_group_minute=0` treats groups like
+    private chats (tests that are about something else).
     """
 
     def __init__(self, per_second: float = 30.0, per_chat_interval: float = 1.0, per_chat_burst: int = 3,
-                 monotonic: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+                 per_group_minute: int = 20, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Sleep = asyncio.sleep) -> None:
         self.spacing = 1.0 / per_second if per_second > 0 else 0.0
         self.per_chat_interval = per_chat_interval
         self.per_chat_burst = max(1, per_chat_burst)
+        self.group_burst = max(1, min(self.per_chat_burst, per_group_minute - 1)) if per_group_minute > 0 else 1
+        self.group_interval = (max(per_chat_interval, 60.0 / (per_group_minute - self.group_burst))
+                               if per_group_minute > self.group_burst else per_chat_interval)
         self.monotonic = monotonic
         self.sleep = sleep
         self._next_overall = -math.inf
@@ -198,19 +217,68 @@ class RateLimiter:
 
     async def wait(self, chat: str) -> float:
         """Returns how long it waited."""
+        interval, burst = ((self.group_interval, self.group_burst) if is_group_chat(chat)
+                           else (self.per_chat_interval, self.per_chat_burst))
         async with self._lock:
             now = self.monotonic()
             theoretical = max(now, self._next_chat.get(chat, now))
-            earliest_for_chat = theoretical - (self.per_chat_burst - 1) * self.per_chat_interval
+            earliest_for_chat = theoretical - (burst - 1) * interval
             slot = max(now, self._next_overall, earliest_for_chat)
             self._next_overall = slot + self.spacing
-            self._next_chat[chat] = max(theoretical, slot) + self.per_chat_interval
+            self._next_chat[chat] = max(theoretical, slot) + interval
             if len(self._next_chat) > 10_000:
                 self._next_chat = {key: value for key, value in self._next_chat.items() if value > now}
         delay = slot - now
         if delay > 0:
             await self.sleep(delay)
         return max(delay, 0.0)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Connection refused, DNS, timeouts and Telegram's 5xx: the Bot API is down, not this request wrong."""
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+
+
+class Reachability:
+    """Whether the Bot API answers, shared by polling and sending, with a capped exponential backoff.
+
+    The operator reads one line when the API stops answering and one when it answers again, however many attempts
+    fail in between; each failure doubles the pause before the next attempt, up to `max_delay`.
+    """
+
+    def __init__(self, first_delay: float = 2.0, max_delay: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.first_delay = first_delay
+        self.max_delay = max(max_delay, first_delay)
+        self.monotonic = monotonic
+        self.reachable = True
+        self.failures = 0
+        """Failed attempts since the API was last reachable."""
+        self.delay = first_delay
+        self._retry_at = -math.inf
+
+    def failed(self, error: BaseException) -> float:
+        """Records a failed attempt; returns how long to wait before the next one."""
+        if self.reachable:
+            self.reachable = False
+            log.warning("telegram: Bot API unreachable (%s: %s); retrying", type(error).__name__, error)
+        self.failures += 1
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.max_delay)
+        self._retry_at = self.monotonic() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        if not self.reachable:
+            log.info("telegram: Bot API reachable again after %d failed attempt(s)", self.failures)
+        self.reachable = True
+        self.failures = 0
+        self.delay = self.first_delay
+        self._retry_at = -math.inf
+
+    def wait_left(self) -> float:
+        """Seconds until the next attempt is due (0 when reachable or due now)."""
+        return 0.0 if self.reachable else max(0.0, self._retry_at - self.monotonic())
 
 
 class TelegramTransport:
@@ -221,8 +289,9 @@ class TelegramTransport:
     def __init__(self, token: str, *, base_url: str | None = None, base_file_url: str | None = None,
                  webhook_url: str | None = None, webhook_secret: str | None = None,
                  webhook_host: str = "127.0.0.1", webhook_port: int = 8443, poll_timeout: int = 25,
-                 rate_per_second: float = 30.0, per_chat_interval: float = 1.0,
-                 retry_delay: float = 2.0, bot: Bot | None = None) -> None:
+                 rate_per_second: float = 30.0, per_chat_interval: float = 1.0, per_group_minute: int = 20,
+                 retry_delay: float = 2.0, max_retry_delay: float = 60.0, limiter: RateLimiter | None = None,
+                 bot: Bot | None = None) -> None:
         api = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.bot = bot or Bot(token, base_url=api, base_file_url=base_file_url or file_url_for(api),
                               request=HTTPXRequest(connection_pool_size=16),
@@ -233,7 +302,9 @@ class TelegramTransport:
         self.webhook_port = webhook_port
         self.poll_timeout = poll_timeout
         self.retry_delay = retry_delay
-        self.limiter = RateLimiter(rate_per_second, per_chat_interval)
+        self.api = Reachability(retry_delay, max_retry_delay)
+        self.limiter = limiter or RateLimiter(rate_per_second, per_chat_interval,
+                                              per_group_minute=per_group_minute)
         self.mode: Literal["polling", "webhook"] = "webhook" if webhook_url else "polling"
         self.offset: int | None = None
         self.bound_port: int | None = None
@@ -251,7 +322,7 @@ class TelegramTransport:
 
     async def start(self, receive: Receive) -> None:
         self._receive = receive
-        await self.bot.initialize()
+        await self.connect()
         await self.set_commands()
         self._running = True
         if self.mode == "webhook":
@@ -260,6 +331,18 @@ class TelegramTransport:
             await self.bot.delete_webhook(drop_pending_updates=False)
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram: started in %s mode as @%s", self.mode, self.bot.username)
+
+    async def connect(self) -> None:
+        """getMe: checks the token (InvalidToken goes up) and waits out an unreachable Bot API, with backoff."""
+        while True:
+            try:
+                await self.bot.initialize()
+                break
+            except TelegramError as error:
+                if not is_unreachable(error):
+                    raise
+                await asyncio.sleep(self.api.failed(error))
+        self.api.succeeded()
 
     async def stop(self) -> None:
         self._running = False
@@ -296,13 +379,19 @@ class TelegramTransport:
                 updates = await self.bot.get_updates(offset=self.offset, timeout=self.poll_timeout,
                                                      allowed_updates=ALLOWED_UPDATES)
             except RetryAfter as error:
+                self.api.succeeded()
                 await asyncio.sleep(retry_seconds(error))
                 continue
-            except Exception as error:  # network faults, Telegram's 5xx, a conflicting second poller
+            except Exception as error:
+                if is_unreachable(error):  # network faults and Telegram's 5xx: one line per outage
+                    await asyncio.sleep(self.api.failed(error))
+                    continue
+                # a conflicting second poller, a revoked token: worth a line each time
                 log.warning("telegram: getUpdates failed (%s: %s); retrying in %.0fs", type(error).__name__, error,
                             self.retry_delay)
                 await asyncio.sleep(self.retry_delay)
                 continue
+            self.api.succeeded()
             for update in updates:
                 try:
                     await self.handle_update(update)
@@ -332,7 +421,10 @@ class TelegramTransport:
         try:
             await query.answer()
         except TelegramError as error:  # too old, or already answered before a crash
-            log.info("telegram: could not answer callback query %s (%s)", query.id, error)
+            if is_unreachable(error):
+                self.api.failed(error)
+            else:
+                log.info("telegram: could not answer callback query %s (%s)", query.id, error)
         if incoming.message_id is None:
             return
         pressed = (incoming.chat, incoming.message_id)
@@ -343,6 +435,8 @@ class TelegramTransport:
             await self.bot.edit_message_reply_markup(chat_id=incoming.chat, message_id=int(incoming.message_id),
                                                      reply_markup=None)
         except TelegramError as error:  # already gone ("message is not modified") or deleted
+            if is_unreachable(error):
+                self.api.failed(error)
             log.debug("telegram: keyboard of %s:%s not removed (%s)", *pressed, error)
 
     async def _start_webhook(self) -> None:
@@ -382,23 +476,21 @@ class TelegramTransport:
 
     async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
         markup = keyboard(message)
-        if edit_platform_id is not None:
+        if edit_platform_id is not None and message.document_path is None:
             edited = await self._edit(message, edit_platform_id, markup)
             if edited is not None:
                 return edited
-        parts = split_text(message.text or EMPTY_TEXT)
+        calls = self._calls_for(message, markup)
         # A long text that failed half-way is retried from the part that failed, not from the start.
         progress_key = (message.chat, hashlib.sha256(repr(message.to_json()).encode()).hexdigest())
         done = self._partial.get(progress_key, 0)
         sent: Message | None = None
-        for number, part in enumerate(parts, start=1):
+        for number, call in enumerate(calls, start=1):
             if number <= done:
                 continue
-            last = number == len(parts)
             await self.limiter.wait(message.chat)
             try:
-                sent = await self._call(self.bot.send_message(chat_id=message.chat, text=part,
-                                                              reply_markup=markup if last else None))
+                sent = await self._call(call())
             except DeliveryError:
                 if number > 1 and len(self._partial) < 10_000:
                     self._partial[progress_key] = number - 1
@@ -409,6 +501,28 @@ class TelegramTransport:
         if has_done_row(markup, message):
             self._multi_messages.add((message.chat, str(sent.message_id)))
         return Delivery(platform_message_id=str(sent.message_id))
+
+    def _calls_for(self, message: Outgoing,
+                   markup: InlineKeyboardMarkup | None) -> list[Callable[[], Awaitable[Message]]]:
+        """The Bot API calls that make up one message, in order; the keyboard goes with the last one."""
+        text = message.text
+        calls: list[Callable[[], Awaitable[Message]]] = []
+        if message.document_path is not None:
+            path = Path(message.document_path)
+            if not path.is_file():
+                raise DeliveryError(f"telegram: the file to send is missing: {path}", permanent=True)
+            caption = text if text and utf16_length(text) <= MAX_CAPTION else None
+            calls.append(lambda: self.bot.send_document(
+                chat_id=message.chat, document=path, filename=message.document_label, caption=caption,
+                reply_markup=markup if caption is not None or not text else None))
+            if caption is not None or not text:
+                return calls
+        parts = split_text(text or EMPTY_TEXT)
+        for number, part in enumerate(parts, start=1):
+            last = number == len(parts)
+            calls.append(lambda part=part, last=last: self.bot.send_message(  # type: ignore[misc]
+                chat_id=message.chat, text=part, reply_markup=markup if last else None))
+        return calls
 
     async def _edit(self, message: Outgoing, platform_id: str, markup: InlineKeyboardMarkup | None) -> Delivery | None:
         """Edits in place; None when the message cannot be edited any more (then it is sent anew)."""
@@ -433,20 +547,33 @@ class TelegramTransport:
 
     async def _call(self, call: Awaitable[Message | bool], editing: bool = False) -> Message | None:
         """Runs one Bot API call; the message it returns, or None for an edit that changed nothing."""
+        wait_left = self.api.wait_left()
+        if wait_left > 0:  # the API is down and the next attempt is not due: do not knock again yet
+            if inspect.iscoroutine(call):
+                call.close()
+            raise DeliveryError("telegram: Bot API unreachable", retry_after=wait_left, unavailable=True)
         try:
             result = await call
         except RetryAfter as error:
+            self.api.succeeded()
             raise DeliveryError(f"telegram: {error}", retry_after=retry_seconds(error)) from error
         except Forbidden as error:  # blocked by the user, user deactivated, kicked from the group
+            self.api.succeeded()
             raise DeliveryError(f"telegram: {error.message}", unreachable=True) from error
         except BadRequest as error:
+            self.api.succeeded()
             text = error.message.lower()
             if editing and "message is not modified" in text:
                 return None
             # The same request will fail the same way: chat not found, text empty, button data invalid, ...
             raise DeliveryError(f"telegram: {error.message}", permanent=True) from error
-        except TelegramError as error:  # timeouts and network faults: the sender retries with backoff
+        except TelegramError as error:
+            if is_unreachable(error):  # the sender waits out the backoff and does not count it against the row
+                delay = self.api.failed(error)
+                raise DeliveryError(f"telegram: {type(error).__name__}: {error}", retry_after=delay,
+                                    unavailable=True) from error
             raise DeliveryError(f"telegram: {type(error).__name__}: {error}") from error
+        self.api.succeeded()
         return result if isinstance(result, Message) else None
 
     # ---------------------------------------------------------------------------------------------------------
