@@ -287,6 +287,8 @@ async def _follow_up(turn: Turn) -> bool:
     if incoming.choice is not None or incoming.undecodable or (not incoming.text and incoming.attachment is None):
         return False
     if incoming.text and incoming.attachment is None:
+        if clean_text(incoming.text).strip(".)").isdigit():
+            return False  # a number is meant for the menu; a wrong one gets the menu's own hint
         try:
             parse_single(incoming.text, menu_options(turn))
             return False  # a menu answer
