@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -258,10 +258,10 @@ class Round:
 
 
 async def deliver_due(sessions: async_sessionmaker[AsyncSession], now: datetime, batch: int = BATCH,
-                      fail_before_commit: bool = False) -> Round:
+                      before_commit: Callable[[], Awaitable[None]] | None = None) -> Round:
     """Sends every reminder due by `now`, batch by batch; each batch is one transaction with its outbox rows.
 
-    `fail_before_commit` lets a test crash a batch after its messages were written but before the commit.
+    `before_commit` lets a test crash or kill the process after a batch's messages were written, before commit.
     """
     done = Round()
     while True:
@@ -272,8 +272,9 @@ async def deliver_due(sessions: async_sessionmaker[AsyncSession], now: datetime,
             if not ids:
                 return done
             await _deliver_batch(session, ids, now, done)
-            if fail_before_commit:
-                raise RuntimeError("simulated crash before commit")
+            if before_commit is not None:
+                await session.flush()
+                await before_commit()
 
 
 async def _deliver_batch(session: AsyncSession, ids: list[int], now: datetime, done: Round) -> None:

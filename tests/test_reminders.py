@@ -30,6 +30,7 @@ from tests.test_intake import consent
 from tests.test_questions import coordinator
 
 BERLIN = "Europe/Berlin"
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 async def newcomer(app: Lotse, chat: Callable[..., Chat], handle: str, language: str = "English",
@@ -465,8 +466,11 @@ async def test_restart_after_a_crash_while_a_reminder_was_due_sends_it_exactly_o
         transport: RecordingTransport) -> None:
     amal = await _booked_for_tomorrow(app, chat)
     clock.now = local(2026, 11, 23, 18, 5)  # the evening reminder fell due five minutes ago
-    with pytest.raises(RuntimeError):  # the process dies inside the transaction that sends it
-        await deliver_due(app.sessions, clock(), fail_before_commit=True)
+    async def crash() -> None:
+        raise RuntimeError("the process dies inside the transaction that sends the reminder")
+
+    with pytest.raises(RuntimeError):
+        await deliver_due(app.sessions, clock(), before_commit=crash)
     assert await reminder_messages(app) == 0 and len(await reminders_of(app, "planned")) == 2
     await app.close()  # ... and is gone; a new process starts on the same database
     restarted = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=database_url,
@@ -544,3 +548,47 @@ async def test_the_scheduler_job_is_rebuilt_from_the_table_at_start(
             again.stop()
     finally:
         await app.close()
+
+
+@pytest.mark.slow
+async def test_a_process_killed_with_sigkill_while_sending_leaves_exactly_one_reminder_after_restart(
+        sqlite_url: str, tmp_path: Path, clock: FakeClock, transport: RecordingTransport) -> None:
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    app = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=sqlite_url, clock=clock)
+    app.add_transport(transport)
+    amal = await _booked_for_tomorrow(app, lambda handle: Chat(app, transport, handle))
+    await app.close()
+    due = local(2026, 11, 23, 18, 5)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.reminder_process", sqlite_url, due.isoformat(), str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, cwd=REPOSITORY,
+        env={**os.environ, "LOTSE_LOG_LEVEL": "ERROR"})
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
+    assert line.strip() == b"WRITTEN"  # the reminder row says "sent" and its message is in the outbox, uncommitted
+    child.send_signal(signal.SIGKILL)
+    await child.wait()
+    clock.now = due
+    restarted = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=sqlite_url,
+                                 clock=clock)
+    try:
+        restarted.add_transport(transport)
+        assert [r.status for r in await reminders_of(restarted)] == ["planned", "planned"]
+        scheduler = ReminderScheduler(sqlite_url, name="restarted")
+        scheduler.start()
+        try:
+            assert await scheduler.reconcile(restarted.sessions) == local(2026, 11, 23, 18, 0)
+            assert scheduler.next_wakeup() is not None  # due already: the job runs at once
+        finally:
+            scheduler.stop()
+        await deliver_due(restarted.sessions, clock())
+        await deliver_due(restarted.sessions, clock())
+        await restarted.drain()
+        assert sum(m.text.startswith("Reminder: ") for m in amal.history) == 1
+        assert await reminder_messages(restarted) == 1
+    finally:
+        await restarted.close()
