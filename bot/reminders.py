@@ -198,26 +198,23 @@ class Event:
     """Who hears a "can't come": the coordinator who booked it, or who runs the course."""
 
 
+def _appointment_event(appointment: Appointment) -> Event:
+    return Event(appointment_key(appointment.id), appointment.starts_at, appointment.place,
+                 APPOINTMENT_KINDS.get(appointment.kind, APPOINTMENT_KINDS["other"]), False, appointment.note,
+                 appointment.status == "scheduled", appointment.booked_by_id)
+
+
+def _session_event(course_session: CourseSession, course: Course) -> Event:
+    return Event(session_key(course_session.id), course_session.starts_at, course.place,
+                 f"{course.name} ({course.level})", True, None, course_session.status == "scheduled",
+                 course.run_by_id)
+
+
 async def load_event(session: AsyncSession, event_key: str) -> Event | None:
     kind, _, number = event_key.partition(":")
-    if not number.isdigit():
+    if kind not in ("a", "s") or not number.isdigit():
         return None
-    if kind == "a":
-        appointment = await session.get(Appointment, int(number))
-        if appointment is None:
-            return None
-        return Event(event_key, appointment.starts_at, appointment.place,
-                     APPOINTMENT_KINDS.get(appointment.kind, APPOINTMENT_KINDS["other"]), False, appointment.note,
-                     appointment.status == "scheduled", appointment.booked_by_id)
-    if kind == "s":
-        found = (await session.execute(select(CourseSession, Course).join(Course).where(
-            CourseSession.id == int(number)))).one_or_none()
-        if found is None:
-            return None
-        course_session, course = found
-        return Event(event_key, course_session.starts_at, course.place, f"{course.name} ({course.level})", True,
-                     None, course_session.status == "scheduled", course.run_by_id)
-    return None
+    return (await load_events(session, {event_key})).get(event_key)
 
 
 def event_title(t: Translator, event: Event) -> str:
@@ -290,13 +287,13 @@ async def _deliver_batch(session: AsyncSession, ids: list[int], now: datetime, d
     for handle in (await session.scalars(select(Handle).where(
             Handle.person_id.in_(people), Handle.active.is_(True)).order_by(Handle.id))).all():
         handles.setdefault(handle.person_id, []).append(handle)
-    events: dict[str, Event | None] = {}
+    events = await load_events(session, {r.event_key for r in reminders})
     # Two reminders of one event due at once (after downtime): the later one alone is sent, not both together.
     latest = {(r.participant_id, r.event_key): r.id for r in reminders}
+    written: list[tuple[Reminder, OutboxEntry]] = []
+    rendered: dict[tuple[str, str, str, str], tuple[str, tuple[Choice, ...]]] = {}
     for reminder in reminders:
-        if reminder.event_key not in events:
-            events[reminder.event_key] = await load_event(session, reminder.event_key)
-        event = events[reminder.event_key]
+        event = events.get(reminder.event_key)
         if event is None or not event.active or event.starts_at != reminder.event_starts_at:
             reminder.status, reminder.note = "dropped", "event changed"
             done.dropped += 1
@@ -316,15 +313,36 @@ async def _deliver_batch(session: AsyncSession, ids: list[int], now: datetime, d
             done.held += 1
             continue
         t = Translator(person.locale or DEFAULT_LOCALE, person.time_zone)
-        text = reminder_text(t, event, reminder.kind)
-        buttons = tuple(reminder_buttons(t, reminder.event_key))
+        same = (t.locale, t.time_zone, reminder.event_key, reminder.kind)  # a course session: many read the same
+        if same not in rendered:
+            rendered[same] = (reminder_text(t, event, reminder.kind), tuple(reminder_buttons(t, reminder.event_key)))
+        text, buttons = rendered[same]
         rows = [OutboxEntry(transport=h.transport, chat=h.chat_id, created_at=now, payload=Outgoing(
             transport=h.transport, chat=h.chat_id, text=text, choices=buttons, selection="single",
             locale=t.locale, rtl=t.rtl).to_json()) for h in reachable]
         session.add_all(rows)
-        await session.flush()
-        reminder.status, reminder.sent_at, reminder.outbox_id = "sent", now, rows[0].id
+        written.append((reminder, rows[0]))
+        reminder.status, reminder.sent_at = "sent", now
         done.sent += 1
+    await session.flush()  # one round trip for the whole batch's outbox rows
+    for reminder, row in written:
+        reminder.outbox_id = row.id
+
+
+async def load_events(session: AsyncSession, keys: set[str]) -> dict[str, Event]:
+    """Every event of a batch in two queries (appointments, course sessions with their course)."""
+    appointment_ids = [int(k[2:]) for k in keys if k.startswith("a:") and k[2:].isdigit()]
+    session_ids = [int(k[2:]) for k in keys if k.startswith("s:") and k[2:].isdigit()]
+    found: dict[str, Event] = {}
+    if appointment_ids:
+        for appointment in (await session.scalars(select(Appointment).where(
+                Appointment.id.in_(appointment_ids)))).all():
+            found[appointment_key(appointment.id)] = _appointment_event(appointment)
+    if session_ids:
+        for course_session, course in (await session.execute(select(CourseSession, Course).join(Course).where(
+                CourseSession.id.in_(session_ids)))).all():
+            found[session_key(course_session.id)] = _session_event(course_session, course)
+    return found
 
 
 async def next_due(session: AsyncSession) -> datetime | None:

@@ -527,7 +527,5 @@ register(COURSE, Command("course", N_("Language courses: create, enrol, cancel a
 register(ENROL)
 register(COURSE_SESSION)
 register_button("cs", _course_button)
-MENU_ENTRIES.extend([
-    MenuEntry("courses", N_("My language courses"), action=_courses_entry, roles=PARTICIPANT, order=31),
-    MenuEntry("courses", N_("Language courses"), action=_courses_entry, roles=STAFF, order=32),
-])
+# Participants find their courses under "My appointments" (with the next session) and with /courses.
+MENU_ENTRIES.append(MenuEntry("courses", N_("Language courses"), action=_courses_entry, roles=STAFF, order=32))
