@@ -385,12 +385,18 @@ class ReminderScheduler:
     """Wraps an AsyncIOScheduler whose only job wakes the delivery loop at the next due reminder."""
 
     def __init__(self, database_url: str, name: str = "default") -> None:
+        from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self.name = name
         self.wakeup = asyncio.Event()
-        self.store = SQLAlchemyJobStore(url=sync_url(database_url), tablename="apscheduler_jobs")
+        try:
+            self.store: Any = SQLAlchemyJobStore(url=sync_url(database_url), tablename="apscheduler_jobs")
+        except (ImportError, ValueError) as error:  # e.g. PostgreSQL without psycopg installed
+            log.warning("reminders: no job store in the database (%s); the wake-up job lives in memory, which is "
+                        "safe: it is rebuilt from the reminders table at every start", error)
+            self.store = MemoryJobStore()
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": self.store}, timezone=UTC,
             # misfire_grace_time=None: a wake-up missed while down still runs at start (the default skips after 1 s)
@@ -404,7 +410,9 @@ class ReminderScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         _WAKE_EVENTS.pop(self.name, None)
-        self.store.engine.dispose()
+        engine = getattr(self.store, "engine", None)
+        if engine is not None:
+            engine.dispose()
 
     def wake_at(self, moment: datetime | None) -> None:
         """Sets the one job to `moment` (the table's earliest planned reminder); removes it when there is none."""

@@ -304,3 +304,23 @@ async def test_import_courses_with_enrolments_and_holidays(
         held = (await session.scalars(select(Reminder).where(Reminder.event_starts_at == local(2026, 12, 21, 9, 0))
                                       )).all()
     assert held == []
+
+
+def test_the_import_command_prints_a_report_or_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("LOTSE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LOTSE_DATABASE_URL", raising=False)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("Name,Wann\nAmal,morgen\n")
+    assert main(["import", "appointments", str(wrong)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("lotse: ") and "missing: participant, kind, date" in error[0]
+    assert main(["import", "appointments", str(tmp_path / "missing.csv")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("participant,kind,date,time,place\n12345,jobcenter,24.11.2030,10:30,Jobcenter\n")
+    assert main(["import", "appointments", str(unknown)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("imported 0 appointment(s) from") and "line 2: unknown participant '12345'" in out

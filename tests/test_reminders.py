@@ -592,3 +592,27 @@ async def test_a_process_killed_with_sigkill_while_sending_leaves_exactly_one_re
         assert await reminder_messages(restarted) == 1
     finally:
         await restarted.close()
+
+
+async def test_the_reminder_loop_sends_what_fell_due_while_down_as_soon_as_it_starts(
+        sqlite_url: str, tmp_path: Path, clock: FakeClock, transport: RecordingTransport) -> None:
+    import asyncio
+
+    from bot.reminders import run_reminders
+
+    app = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=sqlite_url, clock=clock)
+    app.add_transport(transport)
+    try:
+        await _booked_for_tomorrow(app, lambda handle: Chat(app, transport, handle))
+        clock.now = local(2026, 11, 23, 19, 0)
+        stop = asyncio.Event()
+        app.dispatcher.outbox_ready.clear()
+        loop = asyncio.create_task(run_reminders(app.sessions, ReminderScheduler(sqlite_url, name="loop"), clock,
+                                                 stop, app.dispatcher.outbox_ready))
+        await asyncio.wait_for(app.dispatcher.outbox_ready.wait(), timeout=30)  # a guard, not a measurement
+        stop.set()
+        await asyncio.wait_for(loop, timeout=30)
+        assert await reminder_messages(app) == 1
+        assert [r.status for r in await reminders_of(app)] == ["sent", "planned"]
+    finally:
+        await app.close()
