@@ -53,7 +53,8 @@ QUIET_FROM, QUIET_UNTIL = time(21, 0), time(7, 30)
 MOVED_TO = time(20, 30)
 """Where a reminder that would fall in the quiet hours goes: the evening before them."""
 JOB_ID = "lotse-reminders"
-BATCH = 500
+BATCH = 200
+"""Reminders per transaction: the sender starts on the first batch while the next one is written."""
 
 APPOINTMENT_KINDS: dict[str, str] = {
     "jobcenter": N_("Jobcenter"),
@@ -255,9 +256,11 @@ class Round:
 
 
 async def deliver_due(sessions: async_sessionmaker[AsyncSession], now: datetime, batch: int = BATCH,
-                      before_commit: Callable[[], Awaitable[None]] | None = None) -> Round:
+                      before_commit: Callable[[], Awaitable[None]] | None = None,
+                      committed: Callable[[], None] | None = None) -> Round:
     """Sends every reminder due by `now`, batch by batch; each batch is one transaction with its outbox rows.
 
+    `committed` is called after each batch (the sender starts on it while the next batch is written);
     `before_commit` lets a test crash or kill the process after a batch's messages were written, before commit.
     """
     done = Round()
@@ -272,6 +275,8 @@ async def deliver_due(sessions: async_sessionmaker[AsyncSession], now: datetime,
             if before_commit is not None:
                 await session.flush()
                 await before_commit()
+        if committed is not None:
+            committed()
 
 
 async def _deliver_batch(session: AsyncSession, ids: list[int], now: datetime, done: Round) -> None:
@@ -447,7 +452,7 @@ async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: R
         while not stop.is_set():
             scheduler.wakeup.clear()
             try:
-                done = await deliver_due(sessions, clock())
+                done = await deliver_due(sessions, clock(), committed=outbox_ready.set)
                 if done.total:
                     log.info("reminders: %d sent, %d missed, %d held (blocked), %d dropped",
                              done.sent, done.missed, done.held, done.dropped)

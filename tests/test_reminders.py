@@ -523,18 +523,17 @@ async def test_after_a_long_downtime_only_the_latest_useful_reminder_is_sent(
 
 
 async def test_the_scheduler_job_is_rebuilt_from_the_table_at_start(
-        sqlite_url: str, tmp_path: Path, chat: Callable[..., Chat], clock: FakeClock,
-        transport: RecordingTransport) -> None:
-    app = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=sqlite_url, clock=clock)
+        database_url: str, tmp_path: Path, clock: FakeClock, transport: RecordingTransport) -> None:
+    app = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=database_url, clock=clock)
     app.add_transport(transport)
     try:
         make = lambda handle: Chat(app, transport, handle)  # noqa: E731
         await _booked_for_tomorrow(app, make)
-        scheduler = ReminderScheduler(sqlite_url, name="test")
+        scheduler = ReminderScheduler(database_url, name="test")
         scheduler.start()
         scheduler.wake_at(datetime(2030, 1, 1, tzinfo=UTC))  # a stale job, as a crash might leave it
         scheduler.stop()
-        again = ReminderScheduler(sqlite_url, name="test")
+        again = ReminderScheduler(database_url, name="test")
         again.start()
         try:
             assert again.next_wakeup() == datetime(2030, 1, 1, tzinfo=UTC)  # persisted in the job store
