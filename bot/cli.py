@@ -51,7 +51,13 @@ async def demo(settings: Settings) -> None:
         async def remember(name: str) -> None:
             remembered.write_text(name)
 
-        session = ConsoleSession(receive=app.dispatcher.receive, after_each=app.drain, personas=personas,
+        async def after_each() -> None:
+            from bot.reminders import deliver_due  # the demo has no scheduler: due reminders go out with each line
+
+            await deliver_due(app.sessions, app.dispatcher.clock())
+            await app.drain()
+
+        session = ConsoleSession(receive=app.dispatcher.receive, after_each=after_each, personas=personas,
                                  current=current, on_switch=remember)
         await session.run()
     finally:

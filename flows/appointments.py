@@ -11,7 +11,7 @@ and course sessions, a coordinator's bookings with who confirmed, who cannot com
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,7 +41,7 @@ from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, fold
 from flows.intake import PARTICIPANT, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.moments import parse_moment
+from flows.moments import parse_clock, parse_moment
 from flows.notify import messages_for
 from storage.models import Appointment, Attendance, AuditEntry, Person, Reminder, ReminderChoice
 
@@ -197,16 +197,15 @@ def hour_options(turn: Turn) -> list[Choice]:
 
 
 def _hour(turn: Turn, value: Any) -> Any:
-    day = str(turn.data.get("day", ""))
-    text = clean_text(str(value))
-    if not text or len(text) > 10:
+    text = clean_text(str(value)).casefold().replace(" ", "")
+    clock = parse_clock(text) if 0 < len(text) <= 10 else None
+    if clock is None:
         raise Invalid(N_("Please write a time like 10:30."))
-    try:
-        return parse_moment(f"{day} {text}", turn.now, turn.person.time_zone).isoformat()
-    except Invalid as invalid:
-        if "Which day" in invalid.hint or "Please write the day and the time" in invalid.hint:
-            raise Invalid(N_("Please write a time like 10:30.")) from None
-        raise
+    zone = ZoneInfo(turn.person.time_zone)
+    moment = datetime.combine(date.fromisoformat(str(turn.data.get("day"))), clock, tzinfo=zone).astimezone(UTC)
+    if moment <= turn.now:
+        raise Invalid(N_("This moment is in the past. Please write a day and time from now on."))
+    return moment.isoformat()
 
 
 async def _hour_given(turn: Turn, value: Any) -> Next:

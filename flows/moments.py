@@ -48,7 +48,8 @@ def _tokens(text: str) -> list[str]:
     return [token for token in raw.split() if token not in FILLERS]
 
 
-def _clock(token: str) -> time | None:
+def parse_clock(token: str) -> time | None:
+    """"14:00", "9uhr", "2pm", "8.30" -> a time; None when the token is no time at all."""
     found = _TIME.match(token)
     if not found:
         return None
@@ -129,7 +130,7 @@ def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
     weekday_named = False
     for token in tokens:
         if clock is None and _is_time(token, day is not None):
-            clock = _clock(token)
+            clock = parse_clock(token)
             continue
         if day is None:
             found = _day(token, today)

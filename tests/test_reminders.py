@@ -615,3 +615,17 @@ async def test_the_reminder_loop_sends_what_fell_due_while_down_as_soon_as_it_st
         assert [r.status for r in await reminders_of(app)] == ["sent", "planned"]
     finally:
         await app.close()
+
+
+@pytest.mark.parametrize(("typed", "hint"), [("25:00", "There is no such time."), ("abc", "Please write a time"),
+                                             ("", "Your message was empty."), ("08:00", "This moment is in the past.")])
+async def test_step_by_step_time_is_checked(app: Lotse, chat: Callable[..., Chat], typed: str, hint: str) -> None:
+    anna = await coordinator(app, chat, "anna")
+    await newcomer(app, chat, "amal")
+    await anna.send("/appointment")
+    await anna.send("Amal")
+    await anna.click("Jobcenter")
+    await anna.click("Pick step by step")
+    await anna.click("Monday, November 23, 2026")  # today; it is 10:00 in Berlin
+    replies = await anna.send(typed)
+    assert replies[0].text.startswith(hint) and replies[-1].text.startswith("At what time?")
