@@ -360,6 +360,7 @@ class Reminder(Base):
     __table_args__ = (
         UniqueConstraint("participant_id", "event_key", "kind", "event_starts_at"),
         Index("ix_reminders_status_due", "status", "due_at"),
+        Index("ix_reminders_event_key", "event_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
