@@ -608,16 +608,8 @@ async def _cant_come(turn: Turn, value: Any) -> Next:
 
 
 async def tell_owner(turn: Turn, event: Event, reason: str | None) -> int:
-    """The coordinator who booked it (or runs the course) hears at once; failing that, the responsible ones."""
-    owners: list[Person] = []
-    if event.owner_id is not None:
-        owner = await turn.session.get(Person, event.owner_id)
-        if owner is not None and owner.role in STAFF:
-            owners = [owner]
-    if not owners:
-        topic = "language_course" if event.is_course else None
-        result = await route(turn.session, turn.network, topic, turn.person.district)
-        owners = [await turn.session.get_one(Person, pid) for pid in result.people]
+    """The coordinator who booked it (or runs the course) hears at once; when there is none, or they cannot be
+    reached (left, or blocked the bot), the coordinators the network's routing finds for the participant."""
     participant = turn.person
 
     def render(t: Translator) -> str:
@@ -627,12 +619,20 @@ async def tell_owner(turn: Turn, event: Event, reason: str | None) -> int:
                  t(N_("Reason: {reason}"), reason=reason or t(N_("none given")))]
         return "\n".join(lines)
 
-    count = 0
-    for owner in owners:
-        found = await messages_for(turn.session, owner, render)
-        turn.outgoing.extend(found)
-        count += len(found)
-    return count
+    async def tell(people: list[Person]) -> int:
+        count = 0
+        for person in people:
+            found = await messages_for(turn.session, person, render)
+            turn.outgoing.extend(found)
+            count += len(found)
+        return count
+
+    owner = await turn.session.get(Person, event.owner_id) if event.owner_id is not None else None
+    if owner is not None and owner.role in STAFF and await tell([owner]):
+        return 1
+    topic = "language_course" if event.is_course else None
+    result = await route(turn.session, turn.network, topic, turn.person.district)
+    return await tell([await turn.session.get_one(Person, pid) for pid in result.people if pid != event.owner_id])
 
 
 CANT_COME = Flow(

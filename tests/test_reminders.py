@@ -629,3 +629,18 @@ async def test_step_by_step_time_is_checked(app: Lotse, chat: Callable[..., Chat
     await anna.click("Monday, November 23, 2026")  # today; it is 10:00 in Berlin
     replies = await anna.send(typed)
     assert replies[0].text.startswith(hint) and replies[-1].text.startswith("At what time?")
+
+
+async def test_cant_come_goes_to_the_responsible_coordinators_when_the_booker_cannot_be_reached(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    anna = await coordinator(app, chat, "anna")
+    pia = await coordinator(app, chat, "pia", organisation="proconnect", locale="de")  # the network's "all" rule
+    amal = await newcomer(app, chat, "amal")
+    await book(anna, "Amal", "25.11. 10:30")
+    async with app.sessions() as session, session.begin():
+        await session.execute(update(Handle).where(Handle.platform_id == "anna").values(active=False))
+    before = len(anna.history)
+    await amal.click("I can't come")
+    await amal.send("Sick")
+    assert len(anna.history) == before
+    assert "kann nicht kommen" in pia.last.text and "Grund: Sick" in pia.last.text
