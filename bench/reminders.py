@@ -77,7 +77,7 @@ async def populate(url: str, directory: Path, people: int, reminders_wanted: int
                     Person.id.in_({r["participant_id"] for r in rows})))).all()}
                 for appointment_id, participant_id, starts_at in result.all():
                     planned += await plan(session, people_by_id[participant_id], appointment_key(appointment_id),
-                                          starts_at, NOW, ("evening_before", "two_hours_before"))
+                                          starts_at, NOW, ("evening_before", "two_hours_before"), new_event=True)
         return time.perf_counter() - started, planned
     finally:
         await app.close()

@@ -254,7 +254,7 @@ async def import_appointments(sessions: async_sessionmaker[AsyncSession], path: 
                                       created_at=now, updated_at=now)
             session.add(appointment)
             await session.flush()
-            await plan(session, participant, appointment_key(appointment.id), starts_at, now)
+            await plan(session, participant, appointment_key(appointment.id), starts_at, now, new_event=True)
             event = await load_event(session, appointment_key(appointment.id))
             assert event is not None
             from flows.appointments import BOOKED, notice_for

@@ -116,17 +116,20 @@ def session_key(session_id: int) -> str:
 
 
 async def plan(session: AsyncSession, participant: Person, event_key: str, starts_at: datetime, now: datetime,
-               kinds: Sequence[str] | None = None) -> int:
+               kinds: Sequence[str] | None = None, new_event: bool = False) -> int:
     """(Re)plans one participant's reminders for one event; earlier planned ones for other times are dropped.
 
     A reminder already due at planning time is not planned: the booking message itself stands in for it.
+    `new_event`: the event was just created, so there is nothing earlier to drop or keep (two queries saved).
     Returns how many reminders are planned for the event afterwards.
     """
-    await drop(session, event_key, "moved", participant_id=participant.id, keep_starts_at=starts_at)
+    rows: dict[str, Reminder] = {}
+    if not new_event:
+        await drop(session, event_key, "moved", participant_id=participant.id, keep_starts_at=starts_at)
+        rows = {r.kind: r for r in (await session.scalars(select(Reminder).where(
+            Reminder.participant_id == participant.id, Reminder.event_key == event_key,
+            Reminder.event_starts_at == starts_at))).all()}
     wanted = kinds if kinds is not None else await wanted_kinds(session, participant.id)
-    rows = {r.kind: r for r in (await session.scalars(select(Reminder).where(
-        Reminder.participant_id == participant.id, Reminder.event_key == event_key,
-        Reminder.event_starts_at == starts_at))).all()}
     kind_of, _, number = event_key.partition(":")
     planned = 0
     for kind in wanted:

@@ -256,7 +256,7 @@ async def _book(turn: Turn, value: Any) -> Next:
                               status="scheduled", created_at=turn.now, updated_at=turn.now)
     turn.session.add(appointment)
     await turn.session.flush()
-    await plan(turn.session, participant, appointment_key(appointment.id), starts_at, turn.now)
+    await plan(turn.session, participant, appointment_key(appointment.id), starts_at, turn.now, new_event=True)
     event = await load_event(turn.session, appointment_key(appointment.id))
     assert event is not None
     reached = await tell_participant(turn, participant, BOOKED, event)

@@ -88,7 +88,8 @@ async def enrol(session: AsyncSession, course: Course, participant: Person, now:
         return False
     session.add(Enrolment(course_id=course.id, participant_id=participant.id, created_at=now))
     for course_session in await future_sessions(session, course.id, now):
-        await plan(session, participant, session_key(course_session.id), course_session.starts_at, now)
+        await plan(session, participant, session_key(course_session.id), course_session.starts_at, now,
+                   new_event=True)  # a new enrolment: this person has no reminders for these sessions yet
     return True
 
 
