@@ -35,7 +35,7 @@ from sqlalchemy import func, insert, select
 
 from bot.app import Lotse
 from bot.config import load_settings
-from bot.reminders import ReminderScheduler, appointment_key, deliver_due, plan
+from bot.reminders import BATCH, ReminderScheduler, appointment_key, deliver_due, plan
 from storage.models import Appointment, Handle, OutboxEntry, Person, Reminder
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -171,7 +171,7 @@ async def burst(url: str, directory: Path, count: int) -> None:
         duplicates = sum(n - 1 for n in received.values() if n > 1)
         lost = len(expected - set(received))
         floor = (count - 1) / 30
-        print(f"(c) {count} reminders due in one minute: delivery round (claim + outbox, batches of 200, while the "
+        print(f"(c) {count} reminders due in one minute: delivery round (claim + outbox, batches of {BATCH}, while the "
               f"sender already sends) {planned_at - started:.2f} s for {done.sent}; all delivered through Telegram "
               f"(stand-in, limits enforced) "
               f"{elapsed:.1f} s, {delivered / elapsed:.1f} msg/s; floor at 30 msg/s {floor:.1f} s, "
