@@ -267,3 +267,14 @@ class TicketNotice(Base):
     transport: Mapped[str] = mapped_column(String(16))
     chat: Mapped[str] = mapped_column(String(255))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"), index=True)
+
+
+class MatrixSyncState(Base):
+    """Where the Matrix transport's sync stands, per account: written in the transaction that stores that sync's
+    events in the inbox, so a restart neither replays nor skips anything."""
+
+    __tablename__ = "matrix_sync_state"
+
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_batch: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,400 @@
+"""The Matrix transport as people meet it: a real Synapse on loopback, matrix-nio on both sides, encrypted chats."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Lotse
+from bot.config import load_settings
+from bot.i18n import Translator
+from bot.messages import Choice, Outgoing
+from bot.transports.matrix import MatrixTransport, render, strip_reply_fallback, to_incoming
+from storage.models import InboxEntry, MatrixSyncState, OutboxEntry
+from tests.matrix_people import MatrixPerson, Seen
+from tests.synapse_server import SynapseServer
+
+_names = itertools.count(1)
+FA = Translator("fa")
+
+
+@pytest.fixture(scope="session")
+def synapse() -> Iterator[SynapseServer]:
+    server = SynapseServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}x{next(_names)}"
+
+
+@dataclass
+class LotseOnMatrix:
+    """Lotse with the Matrix transport in this process: `start` and `stop` as often as a test needs."""
+
+    synapse: SynapseServer
+    folder: Path
+    bot: str
+    network_file: Path | None = None
+    app: Lotse | None = None
+    transport: MatrixTransport | None = None
+    group_rooms: list[str] = field(default_factory=list)
+    _stop: asyncio.Event | None = None
+    _workers: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return f"@{self.bot}:localhost"
+
+    def transport_for(self) -> MatrixTransport:
+        return MatrixTransport(self.synapse.url, self.user_id, self.folder / "matrix", password="secret-password",
+                               group_rooms=self.group_rooms, sync_timeout_ms=2000, retry_delay=0.2,
+                               max_retry_delay=1.0)
+
+    async def start(self) -> LotseOnMatrix:
+        self.synapse.register(self.bot)
+        settings = load_settings(data_dir=self.folder, network_file=self.network_file)
+        self.app = await Lotse.open(settings, database_url=f"sqlite+aiosqlite:///{self.folder / 'lotse.sqlite3'}")
+        self.transport = self.transport_for()
+        self.app.add_transport(self.transport)
+        await self.transport.start(self.app.dispatcher.receive, self.app.dispatcher.receive_batch)
+        self._stop = asyncio.Event()
+        self._workers = asyncio.create_task(self.app.run_workers(self._stop))
+        await asyncio.wait_for(self.transport.ready.wait(), 30)
+        return self
+
+    async def stop(self) -> None:
+        if self._stop is not None and self._workers is not None:
+            self._stop.set()
+            await asyncio.wait_for(self._workers, 30)
+        if self.app is not None:
+            await self.app.close()
+        self.app = self.transport = None
+
+    async def inbox(self) -> list[InboxEntry]:
+        assert self.app is not None
+        async with self.app.sessions() as session:
+            return list((await session.scalars(select(InboxEntry).order_by(InboxEntry.id))).all())
+
+    async def outbox(self) -> list[OutboxEntry]:
+        assert self.app is not None
+        async with self.app.sessions() as session:
+            return list((await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id))).all())
+
+
+@pytest.fixture
+async def lotse(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[LotseOnMatrix]:
+    running = LotseOnMatrix(synapse, tmp_path, unique("lotse"))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def people(synapse: SynapseServer, tmp_path: Path) -> AsyncIterator[list[MatrixPerson]]:
+    """`people.append(...)` is done by `person()`; every client is closed after the test."""
+    made: list[MatrixPerson] = []
+    try:
+        yield made
+    finally:
+        for person in made:
+            await person.close()
+
+
+async def person(synapse: SynapseServer, people: list[MatrixPerson], tmp_path: Path, name: str) -> MatrixPerson:
+    made = MatrixPerson(synapse, unique(name), tmp_path / f"client-{name}")
+    people.append(made)
+    return await made.login()
+
+
+async def ask(who: MatrixPerson, room: str, text: str, count: int = 1, reply_to: str | None = None) -> list[Seen]:
+    """Sends one message and waits for Lotse's `count` answers in that room."""
+    before = len(who.in_room(room))
+    await who.say(room, text, reply_to=reply_to)
+    await who.until(lambda: len(who.in_room(room)) >= before + count, what=f"{count} answer(s) to {text!r}")
+    await asyncio.sleep(0.3)  # nothing more should follow: a longer answer would show here
+    return who.in_room(room)[before:]
+
+
+async def onboard(who: MatrixPerson, room: str, language: str = "فارسی / دری") -> tuple[Seen, Seen, Seen]:
+    """Greeting, language by its name, consent "1": returns (thanks, intro, first question)."""
+    [picker] = await ask(who, room, "سلام")
+    assert language in picker.options()
+    [notice] = await ask(who, room, language)
+    thanks, intro, question = await ask(who, room, "1", count=3)
+    assert notice.options()[0] == Translator(LANGUAGE_CODES[language])("Yes")
+    return thanks, intro, question
+
+
+LANGUAGE_CODES = {"فارسی / دری": "fa", "English": "en", "Deutsch": "de", "Українська": "uk"}
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Without a server: rendering and parsing
+
+
+def test_choices_are_a_numbered_list_in_plain_and_formatted_body_and_rtl_is_marked() -> None:
+    message = Outgoing(transport="matrix", chat="!r:x", text="کدام؟\n<b>not bold</b>", rtl=True, locale="fa",
+                       choices=(Choice("1:a", "بله"), Choice("1:b", "نه")), selection="multiple", selected=("1:b",))
+    content = render(message)
+    assert content["body"] == "کدام؟\n<b>not bold</b>\n1. ☐ بله\n2. ☑ نه"
+    assert content["formatted_body"] == ('<div dir="rtl">کدام؟<br>&lt;b&gt;not bold&lt;/b&gt;'
+                                         "<ol><li>☐ بله</li><li>☑ نه</li></ol></div>")
+
+
+def test_replies_lose_their_fallback_edits_and_stickers_are_named_and_files_keep_their_keys() -> None:
+    assert strip_reply_fallback("> <@lotse:x> Question 1\n> more\n\nMy answer\n> not a quote") == \
+        "My answer\n> not a quote"
+    base = {"event_id": "$e", "sender": "@amal:x", "type": "m.room.message"}
+    reply = to_incoming({**base, "content": {"msgtype": "m.text", "body": "> <@lotse:x> Hi\n\nYes please",
+                                             "m.relates_to": {"m.in_reply_to": {"event_id": "$bot"}}}}, "!r:x")
+    assert reply is not None and (reply.text, reply.reply_to, reply.chat, reply.handle) == (
+        "Yes please", "$bot", "!r:x", "@amal:x")
+    edit = to_incoming({**base, "content": {"msgtype": "m.text", "body": "* fixed", "m.new_content": {},
+                                            "m.relates_to": {"rel_type": "m.replace", "event_id": "$old"}}}, "!r:x")
+    assert edit is not None and edit.unsupported == "edit" and edit.text is None
+    sticker = to_incoming({**base, "type": "m.sticker", "content": {"body": "cat", "url": "mxc://x/y"}}, "!r:x")
+    assert sticker is not None and sticker.unsupported == "sticker"
+    assert to_incoming({**base, "type": "m.reaction", "content": {}}, "!r:x") is None
+    odd = to_incoming({**base, "content": {"msgtype": "m.text", "body": ["not", "text"]}}, "!r:x")
+    assert odd is not None and odd.undecodable
+    voice = to_incoming({**base, "content": {"msgtype": "m.audio", "body": "voice.ogg", "org.matrix.msc3245.voice": {},
+                                             "info": {"mimetype": "audio/ogg", "size": 1234},
+                                             "file": {"url": "mxc://x/v", "key": {"k": "KEY"}, "iv": "IV",
+                                                      "hashes": {"sha256": "HASH"}}}}, "!r:x")
+    assert voice is not None and voice.attachment is not None
+    assert (voice.attachment.kind, voice.attachment.size, voice.attachment.mime_type) == ("voice", 1234, "audio/ogg")
+    assert voice.attachment.reference == "mxc://x/v#k=KEY&iv=IV&sha256=HASH"
+    where = to_incoming({**base, "content": {"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"}}, "!r:x")
+    assert where is not None and where.unsupported == "location"
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Through Synapse
+
+
+@pytest.mark.parametrize("encrypted", [True, False], ids=["encrypted", "unencrypted"])
+async def test_onboarding_in_farsi_end_to_end(synapse: SynapseServer, lotse: LotseOnMatrix,
+                                              people: list[MatrixPerson], tmp_path: Path, encrypted: bool) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id, encrypted=encrypted)
+    [picker] = await ask(amal, room, "سلام")
+    assert picker.encrypted is encrypted
+    assert "فارسی / دری" in picker.options() and "<ol>" in picker.html
+    [notice] = await ask(amal, room, "فارسی / دری")  # answered by the label
+    assert notice.body.startswith(FA("Thank you for writing to us.").split(".")[0]) or "(Datenschutz)" in notice.body
+    assert notice.options() == [FA("Yes"), FA("No")]
+    assert notice.html.startswith('<div dir="rtl">')
+    thanks, intro, question = await ask(amal, room, "۱", count=3)  # a Persian digit one: Yes
+    consent = FA("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0]
+    assert thanks.body.startswith(consent)
+    assert all(seen.encrypted is encrypted for seen in amal.seen)
+    assert len(question.options()) > 5  # the districts, numbered
+    inbox = await lotse.inbox()
+    assert [entry.payload["chat"] for entry in inbox] == [room] * 3
+    assert all(entry.processed_at is not None and entry.error is None for entry in inbox)
+
+
+async def test_a_reply_carries_its_reply_to_and_multiple_choice_takes_2_4(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    yonas = await person(synapse, people, tmp_path, "yonas")
+    room = await yonas.open_direct_chat(lotse.user_id)
+    await onboard(yonas, room, "English")
+    [goals] = await ask(yonas, room, "8")  # Stadt Oldenburg
+    assert goals.body.startswith("Question 2 of 12") and "☐" in goals.body
+    answered = await ask(yonas, room, "2, 4", reply_to=goals.event_id)
+    assert answered[-1].body.startswith("Question 3 of 12")
+    entry = (await lotse.inbox())[-1]
+    assert entry.payload["reply_to"] == goals.event_id and entry.payload["text"] == "2, 4"
+    assert entry.payload["message_id"] == entry.event_id
+    assert lotse.app is not None
+    async with lotse.app.sessions() as session:
+        from storage.models import Profile
+
+        profile = (await session.scalars(select(Profile))).one()
+    assert len(profile.answers["goals"]) == 2
+
+
+async def test_an_encrypted_photo_arrives_as_an_attachment_and_is_decrypted_on_demand(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    olena = await person(synapse, people, tmp_path, "olena")
+    room = await olena.open_direct_chat(lotse.user_id)
+    await ask(olena, room, "hello")
+    letter = b"\xff\xd8\xff JPEG: the Jobcenter's letter" * 100
+    await olena.send_file(room, letter, "letter.jpg", "image/jpeg")
+    await olena.until(lambda: len(olena.in_room(room)) >= 2, what="an answer to the photo")
+    entry = (await lotse.inbox())[-1]
+    attachment = entry.payload["attachment"]
+    assert attachment["kind"] == "photo" and attachment["file_name"] == "letter.jpg"
+    assert attachment["reference"].startswith("mxc://localhost/") and "#k=" in attachment["reference"]
+    assert lotse.transport is not None
+    assert await lotse.transport.download(attachment["reference"]) == letter
+
+
+async def test_a_restart_keeps_encryption_and_neither_replays_nor_skips(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id)
+    [picker] = await ask(amal, room, "سلام")
+    await lotse.stop()
+    before = len(amal.in_room(room))
+    await amal.say(room, "فارسی / دری")  # sent while Lotse is down
+    await lotse.start()  # same store, same database: the same device, the saved sync position
+    await amal.until(lambda: len(amal.in_room(room)) >= before + 1, what="the answer after the restart")
+    await asyncio.sleep(1.0)
+    [notice] = amal.in_room(room)[before:]
+    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No")]
+    inbox = await lotse.inbox()
+    assert [entry.payload["text"] for entry in inbox] == ["سلام", "فارسی / دری"]
+    assert [row.status for row in await lotse.outbox()] == ["sent", "sent"]
+    assert amal.undecryptable == 0 and picker.encrypted
+
+
+async def test_the_first_start_does_not_answer_history(synapse: SynapseServer, people: list[MatrixPerson],
+                                                       tmp_path: Path) -> None:
+    from nio import AsyncClient
+
+    bot = unique("lotse")
+    synapse.register(bot)
+    amal = await person(synapse, people, tmp_path, "amal")
+    early = AsyncClient(synapse.url, f"@{bot}:localhost")  # the operator tried the account with Element first
+    await early.login("secret-password")
+    room = (await amal.client.room_create(is_direct=True, invite=[f"@{bot}:localhost"])).room_id  # type: ignore
+    await early.join(room)
+    await amal.until(lambda: amal._joined(room, f"@{bot}:localhost"), what="the early client to join")
+    await amal.say(room, "hello, anybody there?")
+    await early.close()
+    running = LotseOnMatrix(synapse, tmp_path / "lotse", bot)
+    await running.start()
+    try:
+        await asyncio.sleep(1.5)
+        assert amal.in_room(room) == [] and await running.inbox() == []
+        [picker] = await ask(amal, room, "hello again")
+        assert "English" in picker.options()
+        assert [entry.payload["text"] for entry in await running.inbox()] == ["hello again"]
+        assert running.app is not None
+        async with running.app.sessions() as session:
+            assert (await session.get(MatrixSyncState, running.user_id)) is not None
+    finally:
+        await running.stop()
+
+
+async def test_synapse_restarted_under_a_running_bot_is_reconnected_to(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id)
+    await ask(amal, room, "hi")
+    with caplog.at_level(logging.INFO, logger="lotse.matrix"):
+        synapse.halt()
+        await asyncio.sleep(2.0)
+        synapse.launch()
+        [notice] = await ask(amal, room, "English")
+    assert notice.options() == ["Yes", "No"]
+    down = [r for r in caplog.records if "homeserver unreachable" in r.getMessage()]
+    back = [r for r in caplog.records if "reachable again" in r.getMessage()]
+    assert len(down) == 1 and len(back) == 1, [r.getMessage() for r in caplog.records]
+
+
+# -------------------------------------------------------------------------------------------------------------
+# lotse run in a subprocess
+
+
+def run_env(synapse: SynapseServer, folder: Path, bot: str, password: str = "secret-password",
+            homeserver: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
+    env.update(LOTSE_DATA_DIR=str(folder), LOTSE_MATRIX_HOMESERVER=homeserver or synapse.url,
+               LOTSE_MATRIX_USER_ID=f"@{bot}:localhost", LOTSE_MATRIX_PASSWORD=password)
+    return env
+
+
+async def lotse_run(env: dict[str, str], folder: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", env=env, cwd=folder,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+
+@pytest.mark.slow
+async def test_lotse_run_killed_mid_flow_goes_on_at_its_step_and_answers_what_came_meanwhile(
+        synapse: SynapseServer, people: list[MatrixPerson], tmp_path: Path) -> None:
+    bot = unique("lotse")
+    synapse.register(bot)
+    folder = tmp_path / "lotse"
+    folder.mkdir()
+    env = run_env(synapse, folder, bot)
+    amal = await person(synapse, people, tmp_path, "amal")
+    first = await lotse_run(env, folder)
+    try:
+        room = await amal.open_direct_chat(f"@{bot}:localhost")
+        await ask(amal, room, "سلام")
+        await ask(amal, room, "فارسی / دری")
+    finally:
+        first.kill()  # SIGKILL in the middle of onboarding
+        await first.wait()
+    before = len(amal.in_room(room))
+    await amal.say(room, "1")  # consent, sent while Lotse is dead
+    second = await lotse_run(env, folder)
+    try:
+        await amal.until(lambda: len(amal.in_room(room)) >= before + 3, what="the answers after the restart")
+        await asyncio.sleep(1.5)
+    finally:
+        second.terminate()
+        _out, err = await second.communicate()
+    assert second.returncode == 0, err.decode()[-3000:]
+    thanks, _intro, question = amal.in_room(room)[before:]
+    assert thanks.body.startswith(FA("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0])
+    assert question.encrypted and len(question.options()) > 5
+    bodies = [seen.body for seen in amal.in_room(room)]
+    assert len(bodies) == len(set(bodies)) == 5  # picker, notice, thanks, intro, question: none twice
+    with sqlite3.connect(folder / "lotse.sqlite3") as database:
+        texts = [json.loads(row[0])["text"] for row in database.execute("SELECT payload FROM inbox ORDER BY id")]
+        statuses = database.execute("SELECT status FROM outbox").fetchall()
+    assert texts == ["سلام", "فارسی / دری", "1"] and statuses == [("sent",)] * 5
+
+
+@pytest.mark.slow
+async def test_lotse_run_stops_with_one_line_on_a_wrong_password(synapse: SynapseServer, tmp_path: Path) -> None:
+    bot = unique("lotse")
+    synapse.register(bot)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=run_env(synapse, tmp_path, bot, password="wrong"), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = err.decode().splitlines()
+    assert process.returncode == 2 and out == b""
+    assert len(lines) == 1 and lines[0].startswith("lotse: setting LOTSE_MATRIX_PASSWORD"), lines
+    assert "wrong" not in lines[0]
+
+
+@pytest.mark.slow
+async def test_lotse_run_waits_for_a_homeserver_that_is_down_with_one_line(synapse: SynapseServer,
+                                                                          tmp_path: Path) -> None:
+    from tests.synapse_server import free_port
+
+    env = run_env(synapse, tmp_path, "nobody", homeserver=f"http://127.0.0.1:{free_port()}")
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    first = await asyncio.wait_for(process.stderr.readline(), 60)
+    assert b"matrix: homeserver unreachable" in first and first.rstrip().endswith(b"retrying"), first
+    await asyncio.sleep(3)  # several more attempts, no more lines
+    process.terminate()
+    rest = await asyncio.wait_for(process.stderr.read(), 60)
+    assert await process.wait() == 0
+    assert b"Traceback" not in rest and b"unreachable" not in rest, rest
+
