@@ -158,11 +158,11 @@ class MatrixPerson:
         room = self.client.rooms.get(room_id)
         return room is not None and user in room.users and user not in room.invited_users
 
-    async def until(self, condition: Any, timeout: float = 30.0, what: str = "it") -> None:
-        deadline = time.monotonic() + timeout
+    async def until(self, condition: Any, within: float = 30.0, what: str = "it") -> None:
+        deadline = time.monotonic() + within
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: waited {timeout:.0f}s for {what}; saw {self.bodies()[-5:]}")
+                raise AssertionError(f"{self.name}: waited {within:.0f}s for {what}; saw {self.bodies()[-5:]}")
             self.arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), 0.5)
@@ -200,13 +200,6 @@ class MatrixPerson:
         else:
             content["url"] = uploaded.content_uri
         return await self.send_content(room_id, content)
-
-    async def expect(self, count: int, room_id: str | None = None, timeout: float = 30.0) -> list[Seen]:
-        """Waits until `count` more messages arrived (in `room_id`), returns them."""
-        start = len(self.in_room(room_id))
-        await self.until(lambda: len(self.in_room(room_id)) >= start + count, timeout,
-                         what=f"{count} message(s) from Lotse")
-        return self.in_room(room_id)[start:start + count]
 
     def in_room(self, room_id: str | None) -> list[Seen]:
         return [seen for seen in self.seen if room_id is None or seen.room_id == room_id]

@@ -132,7 +132,8 @@ class SynapseServer:
     def launch(self) -> None:
         """Starts the process and waits until the client API answers (about 1.5 s; the first start makes keys)."""
         self.process = subprocess.Popen(
-            [str(self.venv / "bin" / "python"), "-m", "synapse.app.homeserver", "-c", str(self.root / "homeserver.yaml")],
+            [str(self.venv / "bin" / "python"), "-m", "synapse.app.homeserver",
+             "-c", str(self.root / "homeserver.yaml")],
             cwd=self.root, stdout=subprocess.DEVNULL, stderr=open(self.root / "stderr.log", "ab"))  # noqa: SIM115
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -201,7 +201,7 @@ async def test_onboarding_in_farsi_end_to_end(synapse: SynapseServer, lotse: Lot
     assert notice.body.startswith(FA("Thank you for writing to us.").split(".")[0]) or "(Datenschutz)" in notice.body
     assert notice.options() == [FA("Yes"), FA("No")]
     assert notice.html.startswith('<div dir="rtl">')
-    thanks, intro, question = await ask(amal, room, "۱", count=3)  # a Persian digit one: Yes
+    thanks, _intro, question = await ask(amal, room, "۱", count=3)  # a Persian digit one: Yes
     consent = FA("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0]
     assert thanks.body.startswith(consent)
     assert all(seen.encrypted is encrypted for seen in amal.seen)
@@ -398,3 +398,259 @@ async def test_lotse_run_waits_for_a_homeserver_that_is_down_with_one_line(synap
     assert await process.wait() == 0
     assert b"Traceback" not in rest and b"unreachable" not in rest, rest
 
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Questions: a participant asks on Matrix, a coordinator answers by a Matrix reply (in the DM and in a group room)
+
+
+async def coordinator_over_matrix(lotse: LotseOnMatrix, who: MatrixPerson) -> str:
+    from flows.invites import create_invite
+
+    assert lotse.app is not None
+    async with lotse.app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, lotse.app.network, lotse.app.dispatcher.clock(), "coordinator", "ihk",
+                                      ["all"], ["all"], locale="en", days=7)
+    room = await who.open_direct_chat(lotse.user_id, encrypted=True)
+    welcome, *_ = await ask(who, room, f"!start {code}", count=2)  # Element users write ! instead of /
+    assert welcome.body.startswith("Welcome! You are now a coordinator for Oldenburgische IHK.")
+    return room
+
+
+async def participant_over_matrix(lotse: LotseOnMatrix, who: MatrixPerson) -> str:
+    from tests.test_intake import ANSWERS
+
+    room = await who.open_direct_chat(lotse.user_id, encrypted=True)
+    await ask(who, room, "hello")
+    await ask(who, room, "English")
+    await ask(who, room, "1", count=3)
+    for answer in ANSWERS:
+        await ask(who, room, answer)
+    await ask(who, room, "1")
+    await ask(who, room, "2")
+    return room
+
+
+@pytest.mark.slow
+async def test_a_question_asked_on_matrix_is_answered_by_a_matrix_reply_in_the_dm_and_in_the_group_room(
+        synapse: SynapseServer, people: list[MatrixPerson], tmp_path: Path) -> None:
+    ben = await person(synapse, people, tmp_path, "ben")
+    bot = unique("lotse")
+    synapse.register(bot)
+    assert ben.client is not None
+    group = (await ben.client.room_create(name="IHK coordinators", invite=[f"@{bot}:localhost"])).room_id
+    network = Path(__file__).parents[1] / "bot" / "example_network.toml"
+    text = network.read_text().replace('organisation = "ihk"\ntopics = ["apprenticeship", "internship"]\n'
+                                       'districts = ["all"]\n',
+                                       'organisation = "ihk"\ntopics = ["apprenticeship", "internship"]\n'
+                                       f'districts = ["all"]\nroom = "matrix:{group}"\n', 1)
+    assert group in text
+    (tmp_path / "network.toml").write_text(text)
+    lotse = LotseOnMatrix(synapse, tmp_path / "lotse", bot, network_file=tmp_path / "network.toml",
+                          group_rooms=[group])
+    await lotse.start()
+    try:
+        await ben.until(lambda: ben._joined(group, lotse.user_id), what="Lotse to join the coordinators' room")
+        direct = await coordinator_over_matrix(lotse, ben)
+        amal = await person(synapse, people, tmp_path, "amal")
+        room = await participant_over_matrix(lotse, amal)
+        await ask(amal, room, "/menu")
+        await ask(amal, room, "Ask a question")
+        await ask(amal, room, "Apprenticeship (Ausbildung)")
+        thanks, *_ = await ask(amal, room, "Where do I apply for an Ausbildung as a welder?")
+        assert "Oldenburgische IHK" in thanks.body
+        await ben.until(lambda: len(ben.in_room(group)) >= 1 and any(
+            s.body.startswith("Question no. 1") for s in ben.in_room(direct)), what="both notices")
+        [in_group] = ben.in_room(group)
+        personal = next(s for s in ben.in_room(direct) if s.body.startswith("Question no. 1"))
+        assert "welder" in in_group.body and personal.options() == ["Take it", "Hand over"]
+        before = len(amal.in_room(room))
+        mark = len(ben.in_room(direct))
+        await ben.say(direct, "Please come to our office on Monday.", reply_to=personal.event_id)
+        await ben.until(lambda: any(s.body == "Sent to the participant (question no. 1)."
+                                    for s in ben.in_room(direct)[mark:]), what="the confirmation")
+        await amal.until(lambda: len(amal.in_room(room)) > before, what="the coordinator's answer")
+        assert amal.in_room(room)[-1].body.endswith("Please come to our office on Monday.")
+        before = len(amal.in_room(room))
+        mark = len(ben.in_room(direct))
+        await ben.say(group, "And bring your passport.", reply_to=in_group.event_id)
+        await ben.until(lambda: any(s.body == "Sent to the participant (question no. 1)."  # privately, not to all
+                                    for s in ben.in_room(direct)[mark:]), what="the confirmation")
+        await amal.until(lambda: len(amal.in_room(room)) > before, what="the answer from the group room")
+        assert amal.in_room(room)[-1].body.endswith("And bring your passport.")
+        chatter = len(ben.in_room(group))
+        await ben.say(group, "Coffee at 3?")  # coordinators talking among themselves: not for Lotse
+        await asyncio.sleep(1.5)
+        assert len(ben.in_room(group)) == chatter
+        assert ben.edits >= 2  # the reply claimed the question: both notices were edited in place (m.replace)
+        assert ben.in_room(group)[0].body.endswith(f"Übernommen von {ben.user_id.split(':')[0][1:]} (Nr. 1).")
+        inbox = await lotse.inbox()
+        group_entries = [e for e in inbox if e.payload["chat"] == group]
+        assert [e.payload["in_group"] for e in group_entries] == [True]
+        assert lotse.app is not None
+        async with lotse.app.sessions() as session:
+            from storage.models import Handle
+
+            handle = (await session.scalars(select(Handle).where(Handle.platform_id == ben.user_id))).one()
+        assert handle.chat_id == direct  # writing in the group room did not move ben's own chat there
+    finally:
+        await lotse.stop()
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Limits and bad input
+
+
+def admin_token(synapse: SynapseServer) -> str:
+    import urllib.request
+
+    name = unique("admin")
+    synapse.register(name, admin=True)
+    body = json.dumps({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": name},
+                       "password": "secret-password"}).encode()
+    request = urllib.request.Request(f"{synapse.url}/_matrix/client/v3/login", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["access_token"])
+
+
+def limit_messages(synapse: SynapseServer, user_id: str, per_second: int, burst: int) -> None:
+    import urllib.request
+
+    body = json.dumps({"messages_per_second": per_second, "burst_count": burst}).encode()
+    request = urllib.request.Request(f"{synapse.url}/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+                                     data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {admin_token(synapse)}"})
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+async def test_m_limit_exceeded_is_waited_out_for_the_time_synapse_names_and_order_is_kept(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id)
+    await ask(amal, room, "hello")
+    await ask(amal, room, "English")
+    limit_messages(synapse, lotse.user_id, per_second=1, burst=1)
+    with caplog.at_level(logging.INFO, logger="lotse.sender"):
+        thanks, intro, question = await ask(amal, room, "1", count=3)
+    assert thanks.body.startswith("Thank you. Your consent was recorded")
+    assert intro.body.startswith("Now a few questions about you") and question.body.startswith("Question 1 of 12")
+    retries = [r.getMessage() for r in caplog.records if "M_LIMIT_EXCEEDED" in r.getMessage()]
+    assert retries and all("retry in" in line for line in retries), retries
+    rows = await lotse.outbox()
+    assert all(row.status == "sent" for row in rows) and max(row.attempts for row in rows) >= 2
+
+
+async def test_an_edit_is_not_an_answer_and_the_person_is_told_to_send_a_new_message(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id)
+    await ask(amal, room, "hello")
+    sent = await amal.say(room, "Deutsch")
+    await amal.until(lambda: len(amal.in_room(room)) >= 2, what="the notice")
+    before = len(amal.in_room(room))
+    assert amal.client is not None
+    await amal.send_content(room, {"msgtype": "m.text", "body": "* English",
+                                   "m.new_content": {"msgtype": "m.text", "body": "English"},
+                                   "m.relates_to": {"rel_type": "m.replace", "event_id": sent}})
+    await amal.until(lambda: len(amal.in_room(room)) >= before + 2, what="the answer to the edit")
+    told, again = amal.in_room(room)[before:before + 2]
+    de = Translator("de")
+    assert told.body == de("I do not read changes to a message I already have. Please send your correction as a "
+                           "new message.")
+    assert again.options() == [de("Yes"), de("No")]  # the question again, still in German
+
+
+async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_handled(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    mallory = await person(synapse, people, tmp_path, "mallory")
+    amal = await person(synapse, people, tmp_path, "amal")
+    assert mallory.client is not None and amal.client is not None
+    with caplog.at_level(logging.INFO, logger="lotse.matrix"):
+        group = (await mallory.client.room_create(name="Crypto deals", invite=[lotse.user_id])).room_id
+        await mallory.until(lambda: any("declined the invite" in r.getMessage() for r in caplog.records),
+                            what="the invite to be declined")
+        crowded = await mallory.open_direct_chat(lotse.user_id, encrypted=False)
+        await mallory.client.room_invite(crowded, amal.user_id)
+        await amal.client.join(crowded)
+        await mallory.until(lambda: amal._joined(crowded, amal.user_id) or True)
+        await asyncio.sleep(1.0)
+        await mallory.say(crowded, "hello from a room with three people")
+        room = await amal.open_direct_chat(lotse.user_id, encrypted=True)
+        await amal.send_content(room, {"msgtype": "m.weird", "body": "what is this"})
+        await amal.client.room_send(room, "org.example.custom", {"x": 1}, ignore_unverified_devices=True)
+        huge = "<b>" + "A very long message. " * 450 + "</b><script>alert(1)</script>"
+        await amal.send_content(room, {"msgtype": "m.text", "body": huge.replace("<b>", ""), "format":
+                                       "org.matrix.custom.html", "formatted_body": huge})
+        await amal.until(lambda: len(amal.in_room(room)) >= 2, what="answers to the odd messages")
+        await asyncio.sleep(1.5)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f"declined the invite of {mallory.user_id} to room {group}" in m for m in messages), messages
+    assert any("ignored: Lotse serves direct chats" in m and crowded in m for m in messages), messages
+    assert mallory.in_room(crowded) == [] and mallory.in_room(group) == []
+    unsupported, picker = amal.in_room(room)[:2]
+    assert unsupported.body.startswith("I can read text, photos, documents and voice messages.")
+    assert len(picker.options()) == 10  # then the language question again
+    inbox = await lotse.inbox()
+    assert all(entry.error is None for entry in inbox) and all(e.payload["chat"] == room for e in inbox)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+
+
+async def test_an_undecryptable_message_is_answered_and_logged(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id, encrypted=True)
+    await ask(amal, room, "hello")
+    await ask(amal, room, "English")
+    assert amal.client is not None
+    garbage = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnAcH6a7", "device_id": "NOPE",
+               "sender_key": "c2VuZGVyIGtleSB0aGF0IGRvZXMgbm90IGV4aXN0", "session_id": "bm8gc3VjaCBzZXNzaW9u"}
+    with caplog.at_level(logging.WARNING, logger="lotse.matrix"):
+        before = len(amal.in_room(room))
+        from nio import Api, RoomSendResponse
+
+        method, path, data = Api.room_send(amal.client.access_token, room, "m.room.encrypted", garbage, "garbage-1")
+        sent = await amal.client._send(RoomSendResponse, method, path, data, response_data=(room,))
+        assert isinstance(sent, RoomSendResponse), sent  # as it is, not encrypted again by the client
+        await amal.until(lambda: len(amal.in_room(room)) > before, what="an answer to the unreadable message")
+    assert amal.in_room(room)[before].body.startswith("I could not read that message. Please write it again.")
+    assert any("could not decrypt event" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_direct_chat_the_person_left_is_left_and_later_messages_fail_visibly(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id, encrypted=False)
+    await ask(amal, room, "hello")
+    assert amal.client is not None and lotse.transport is not None and lotse.app is not None
+    await amal.client.room_leave(room)
+    transport = lotse.transport
+    await amal.until(lambda: room not in transport.client.rooms if transport.client else False,  # type: ignore
+                     what="Lotse to leave the abandoned chat")
+    with pytest.raises(Exception) as refused:
+        await transport.send(Outgoing(transport="matrix", chat=room, text="still there?"), None)
+    assert getattr(refused.value, "unreachable", False)
+
+
+async def test_invites_from_homeservers_not_on_the_allow_list_are_declined(
+        synapse: SynapseServer, people: list[MatrixPerson], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bot = unique("lotse")
+    running = LotseOnMatrix(synapse, tmp_path / "lotse", bot)
+    running.transport_for = lambda: MatrixTransport(  # type: ignore[method-assign]
+        synapse.url, f"@{bot}:localhost", tmp_path / "lotse" / "matrix", password="secret-password",
+        allowed_servers=frozenset({"example.org"}), sync_timeout_ms=2000, retry_delay=0.2)
+    await running.start()
+    try:
+        amal = await person(synapse, people, tmp_path, "amal")
+        assert amal.client is not None
+        with caplog.at_level(logging.INFO, logger="lotse.matrix"):
+            await amal.client.room_create(is_direct=True, invite=[running.user_id])
+            await amal.until(lambda: any("not in LOTSE_MATRIX_ALLOWED_HOMESERVERS" in r.getMessage()
+                                         for r in caplog.records), what="the invite to be declined")
+    finally:
+        await running.stop()

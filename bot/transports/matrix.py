@@ -472,7 +472,7 @@ class MatrixTransport:
             try:
                 await self._keys_after_sync()
                 await self._invites(response)
-                incomings = [] if first_ever else self._events(response, warn_limited=not full_state)
+                incomings = [] if first_ever else self._events(response)
                 await self._store(incomings, response.next_batch)
                 await self._leave_abandoned(response)
             except UNREACHABLE_ERRORS as error:
@@ -542,12 +542,12 @@ class MatrixTransport:
         others = [user for user in room.users if user != self.user_id]
         return "direct" if len(others) <= 1 else None
 
-    def _events(self, response: SyncResponse, warn_limited: bool = True) -> list[Incoming]:
+    def _events(self, response: SyncResponse) -> list[Incoming]:
         client = self.client
         assert client is not None
         incomings: list[Incoming] = []
         for room_id, info in response.rooms.join.items():
-            if info.timeline.limited and warn_limited:
+            if info.timeline.limited and len(info.timeline.events) >= TIMELINE_LIMIT:
                 log.warning("matrix: room %s had more than %d new events; only the latest were read", room_id,
                             TIMELINE_LIMIT)
             kind = self._serves(room_id)
