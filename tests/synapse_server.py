@@ -184,3 +184,9 @@ class SynapseServer:
             pass
         self.registered.add(user_id)
         return user_id
+
+
+if __name__ == "__main__":  # `.ci/run`: python -m tests.synapse_server install
+    if sys.argv[1:] != ["install"]:
+        sys.exit("usage: python -m tests.synapse_server install")
+    print(f"synapse {SYNAPSE_VERSION} in {synapse_venv()}")
