@@ -115,8 +115,6 @@ class MatrixPerson:
             if rooms is None:
                 await asyncio.sleep(0.2)
                 continue
-            with contextlib.suppress(Exception):
-                await self._keys()
             for room_id, info in rooms.join.items():
                 for event in info.timeline.events:
                     if getattr(event, "sender", None) == self.user_id:
@@ -129,6 +127,8 @@ class MatrixPerson:
                         continue
                     self._take(room_id, source, encrypted=bool(getattr(event, "decrypted", False)))
             self.arrived.set()
+            with contextlib.suppress(Exception):  # after reading: key upkeep must not delay what arrived
+                await self._keys()
 
     def _take(self, room_id: str, source: dict[str, Any], encrypted: bool) -> None:
         content = source.get("content", {})

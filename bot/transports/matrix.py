@@ -470,7 +470,6 @@ class MatrixTransport:
                 continue
             self.server.succeeded()
             try:
-                await self._keys_after_sync()
                 await self._invites(response)
                 incomings = [] if first_ever else self._events(response)
                 await self._store(incomings, response.next_batch)
@@ -488,6 +487,10 @@ class MatrixTransport:
             full_state = False
             self.ready.set()
             self.synced.set()
+            try:  # after storing: key upkeep must not delay the answer (sending queries keys itself when needed)
+                await self._keys_after_sync()
+            except UNREACHABLE_ERRORS as error:
+                await asyncio.sleep(self.server.failed(error))
 
     async def _keys_after_sync(self) -> None:
         """What nio's sync_forever does after each sync: to-device messages out, keys up, devices and sessions."""
