@@ -654,3 +654,55 @@ async def test_invites_from_homeservers_not_on_the_allow_list_are_declined(
                                          for r in caplog.records), what="the invite to be declined")
     finally:
         await running.stop()
+
+
+async def test_a_document_goes_out_encrypted_and_the_person_can_open_it(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    from nio.crypto import decrypt_attachment
+
+    olena = await person(synapse, people, tmp_path, "olena")
+    room = await olena.open_direct_chat(lotse.user_id, encrypted=True)
+    await ask(olena, room, "hello")
+    form = tmp_path / "Antrag.pdf"
+    form.write_bytes(b"%PDF-1.7 the form to fill in")
+    assert lotse.transport is not None and olena.client is not None
+    before = len(olena.in_room(room))
+    await lotse.transport.send(Outgoing(transport="matrix", chat=room, text="Please fill this in.",
+                                        document_path=str(form), document_name="Antrag Jobcenter.pdf"), None)
+    await olena.until(lambda: len(olena.in_room(room)) >= before + 2, what="the file and its text")
+    file, text = olena.in_room(room)[before:before + 2]
+    assert file.encrypted and file.content["msgtype"] == "m.file" and file.body == "Antrag Jobcenter.pdf"
+    assert "url" not in file.content  # only inside the encrypted `file` object, with its key
+    downloaded = await olena.client.download(mxc=file.content["file"]["url"])
+    secret = file.content["file"]
+    plain = decrypt_attachment(downloaded.body, secret["key"]["k"], secret["hashes"]["sha256"], secret["iv"])
+    assert plain == b"%PDF-1.7 the form to fill in" and text.body == "Please fill this in."
+
+
+async def test_an_access_token_from_the_settings_is_used_instead_of_a_password(
+        synapse: SynapseServer, people: list[MatrixPerson], tmp_path: Path) -> None:
+    import urllib.request
+
+    bot = unique("lotse")
+    synapse.register(bot)
+    body = json.dumps({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": bot},
+                       "password": "secret-password", "initial_device_display_name": "Lotse"}).encode()
+    request = urllib.request.Request(f"{synapse.url}/_matrix/client/v3/login", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: ASYNC210
+        login = json.loads(response.read())
+    running = LotseOnMatrix(synapse, tmp_path / "lotse", bot)
+    running.transport_for = lambda: MatrixTransport(  # type: ignore[method-assign]
+        synapse.url, f"@{bot}:localhost", tmp_path / "lotse" / "matrix", access_token=login["access_token"],
+        sync_timeout_ms=2000, retry_delay=0.2)
+    await running.start()
+    try:
+        assert running.transport is not None and running.transport.client is not None
+        assert running.transport.client.device_id == login["device_id"]
+        amal = await person(synapse, people, tmp_path, "amal")
+        room = await amal.open_direct_chat(running.user_id, encrypted=True)
+        [picker] = await ask(amal, room, "salam")
+        assert picker.encrypted and "English" in picker.options()
+        assert not (tmp_path / "lotse" / "matrix" / "credentials.json").exists()  # the token stays in the settings
+    finally:
+        await running.stop()
