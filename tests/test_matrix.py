@@ -185,6 +185,20 @@ def test_replies_lose_their_fallback_edits_and_stickers_are_named_and_files_keep
     assert where is not None and where.unsupported == "location"
 
 
+def test_matrix_settings_are_checked_with_one_line_each(tmp_path: Path) -> None:
+    from bot.config import SettingsError
+
+    with pytest.raises(SettingsError, match=r"^setting LOTSE_MATRIX_USER_ID: Value error, must be a full Matrix"):
+        load_settings(matrix_user_id="lotse")
+    with pytest.raises(SettingsError, match=r"^setting LOTSE_MATRIX_HOMESERVER: Value error, must be the"):
+        load_settings(matrix_homeserver="matrix.example.org")
+    settings = load_settings(data_dir=tmp_path, matrix_homeserver="https://matrix.example.org/",
+                             matrix_user_id="@lotse:example.org", matrix_allowed_homeservers=" Example.org, ,a.b")
+    assert settings.matrix_homeserver == "https://matrix.example.org"
+    assert settings.matrix_allowed_servers == frozenset({"example.org", "a.b"})
+    assert settings.resolved_matrix_store_dir == tmp_path / "matrix"
+
+
 # -------------------------------------------------------------------------------------------------------------
 # Through Synapse
 
