@@ -53,6 +53,7 @@ class LotseOnMatrix:
     app: Lotse | None = None
     transport: MatrixTransport | None = None
     group_rooms: list[str] = field(default_factory=list)
+    timeline_limit: int = 100
     _stop: asyncio.Event | None = None
     _workers: asyncio.Task[None] | None = None
 
@@ -63,7 +64,7 @@ class LotseOnMatrix:
     def transport_for(self) -> MatrixTransport:
         return MatrixTransport(self.synapse.url, self.user_id, self.folder / "matrix", password="secret-password",
                                group_rooms=self.group_rooms, sync_timeout_ms=2000, retry_delay=0.2,
-                               max_retry_delay=1.0)
+                               max_retry_delay=1.0, timeline_limit=self.timeline_limit)
 
     async def start(self) -> LotseOnMatrix:
         self.synapse.register(self.bot)
@@ -278,6 +279,25 @@ async def test_a_restart_keeps_encryption_and_neither_replays_nor_skips(
     assert [entry.payload["text"] for entry in inbox] == ["سلام", "فارسی / دری"]
     assert [row.status for row in await lotse.outbox()] == ["sent", "sent"]
     assert amal.undecryptable == 0 and picker.encrypted
+
+
+async def test_more_messages_while_down_than_one_sync_carries_are_all_read_in_order(
+        synapse: SynapseServer, people: list[MatrixPerson], tmp_path: Path) -> None:
+    running = LotseOnMatrix(synapse, tmp_path / "lotse", unique("lotse"), timeline_limit=3)
+    await running.start()
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(running.user_id)
+    await ask(amal, room, "hello")
+    await running.stop()
+    for number in range(1, 9):  # 8 messages: the first sync after the restart carries only the last 3
+        await amal.say(room, f"message {number}")
+    await running.start()
+    try:
+        await amal.until(lambda: len(amal.in_room(room)) >= 9, what="answers to all eight")
+        texts = [entry.payload["text"] for entry in await running.inbox()]
+        assert texts == ["hello", *(f"message {number}" for number in range(1, 9))]
+    finally:
+        await running.stop()
 
 
 async def test_the_first_start_does_not_answer_history(synapse: SynapseServer, people: list[MatrixPerson],

@@ -49,6 +49,7 @@ from nio import (
     LoginError,
     MegolmEvent,
     RoomMemberEvent,
+    RoomMessagesError,
     RoomSendError,
     RoomSendResponse,
     SyncError,
@@ -69,9 +70,8 @@ NAME: Final = "matrix"
 CREDENTIALS_FILE: Final = "credentials.json"
 DEVICE_NAME: Final = "Lotse"
 TIMELINE_LIMIT: Final = 100
-"""Events per room in one sync: enough that a restart after a long pause still sees every message."""
-SYNC_FILTER: Final[dict[str, Any]] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}},
-                                      "presence": {"types": []}, "account_data": {"types": []}}
+"""Events per room in one sync; more (after a long pause) are fetched page by page down to the stored position."""
+MAX_GAP_PAGES: Final = 50
 MEDIA_KINDS: Final[dict[str, AttachmentKind]] = {"m.image": "photo", "m.file": "document", "m.audio": "other",
                                                  "m.video": "video"}
 TEXT_TYPES: Final = ("m.text", "m.notice", "m.emote")
@@ -277,7 +277,7 @@ class MatrixTransport:
     def __init__(self, homeserver: str, user_id: str, store_dir: Path, *, password: str | None = None,
                  access_token: str | None = None, group_rooms: Iterable[str] = (),
                  allowed_servers: frozenset[str] | None = None, sync_timeout_ms: int = 30_000,
-                 retry_delay: float = 1.0, max_retry_delay: float = 30.0) -> None:
+                 retry_delay: float = 1.0, max_retry_delay: float = 30.0, timeline_limit: int = TIMELINE_LIMIT) -> None:
         self.homeserver = homeserver.rstrip("/")
         self.user_id = user_id
         self.store_dir = store_dir
@@ -286,6 +286,9 @@ class MatrixTransport:
         self.group_rooms = frozenset(group_rooms)
         self.allowed_servers = allowed_servers
         self.sync_timeout_ms = sync_timeout_ms
+        self.timeline_limit = timeline_limit
+        self.sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": timeline_limit}},
+                                            "presence": {"types": []}, "account_data": {"types": []}}
         self.server = Reachability(retry_delay, max_retry_delay)
         self.client: AsyncClient | None = None
         self.ready = asyncio.Event()
@@ -456,7 +459,7 @@ class MatrixTransport:
             assert client is not None
             try:
                 response = await client.sync(timeout=0 if full_state else self.sync_timeout_ms,
-                                             sync_filter=SYNC_FILTER, since=since, full_state=full_state)
+                                             sync_filter=self.sync_filter, since=since, full_state=full_state)
             except UNREACHABLE_ERRORS as error:
                 await asyncio.sleep(self.server.failed(error))
                 continue
@@ -471,7 +474,8 @@ class MatrixTransport:
             self.server.succeeded()
             try:
                 await self._invites(response)
-                incomings = [] if first_ever else self._events(response)
+                gaps = {} if first_ever or since is None else await self._gaps(response, since)
+                incomings = [] if first_ever else self._events(response, gaps)
                 await self._store(incomings, response.next_batch)
                 await self._leave_abandoned(response)
             except UNREACHABLE_ERRORS as error:
@@ -545,17 +549,42 @@ class MatrixTransport:
         others = [user for user in room.users if user != self.user_id]
         return "direct" if len(others) <= 1 else None
 
-    def _events(self, response: SyncResponse) -> list[Incoming]:
+    async def _gaps(self, response: SyncResponse, since: str) -> dict[str, list[Any]]:
+        """Events a limited timeline left out (more arrived than one sync carries), oldest first, fetched back to
+        the stored position: after a long pause nothing is skipped."""
+        client = self.client
+        assert client is not None
+        gaps: dict[str, list[Any]] = {}
+        for room_id, info in response.rooms.join.items():
+            if not info.timeline.limited or not info.timeline.prev_batch:
+                continue
+            events: list[Any] = []
+            token = info.timeline.prev_batch
+            for _ in range(MAX_GAP_PAGES):
+                page = await client.room_messages(room_id, start=token, end=since, limit=self.timeline_limit)
+                if isinstance(page, RoomMessagesError):
+                    log.warning("matrix: could not fetch the earlier events of room %s (%s: %s); some may be "
+                                "missing", room_id, page.status_code, page.message)
+                    break
+                events.extend(page.chunk)
+                if not page.chunk or not page.end or page.end == token:
+                    break
+                token = page.end
+            else:
+                log.warning("matrix: room %s had more than %d new events; only the latest were read", room_id,
+                            MAX_GAP_PAGES * self.timeline_limit)
+            if events:
+                gaps[room_id] = list(reversed(events))
+        return gaps
+
+    def _events(self, response: SyncResponse, gaps: dict[str, list[Any]]) -> list[Incoming]:
         client = self.client
         assert client is not None
         incomings: list[Incoming] = []
         for room_id, info in response.rooms.join.items():
-            if info.timeline.limited and len(info.timeline.events) >= TIMELINE_LIMIT:
-                log.warning("matrix: room %s had more than %d new events; only the latest were read", room_id,
-                            TIMELINE_LIMIT)
             kind = self._serves(room_id)
             room = client.rooms.get(room_id)
-            for event in info.timeline.events:
+            for event in [*gaps.get(room_id, ()), *info.timeline.events]:
                 sender = getattr(event, "sender", None)
                 if sender == self.user_id or isinstance(event, RoomMemberEvent):
                     continue
