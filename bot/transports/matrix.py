@@ -300,6 +300,8 @@ class MatrixTransport:
         self._syncer: asyncio.Task[None] | None = None
         self._running = False
         self._left: set[str] = set()
+        self._undecrypted: list[MegolmEvent] = []
+        """Events that could not be decrypted: their session's key is asked for once they are stored."""
 
     # ---------------------------------------------------------------------------------------------------------
     # Lifecycle
@@ -493,6 +495,7 @@ class MatrixTransport:
             self.synced.set()
             try:  # after storing: key upkeep must not delay the answer (sending queries keys itself when needed)
                 await self._keys_after_sync()
+                await self._request_missing_keys()
             except UNREACHABLE_ERRORS as error:
                 await asyncio.sleep(self.server.failed(error))
 
@@ -507,6 +510,20 @@ class MatrixTransport:
             await self._checked(client.keys_query(), "query device keys")
         if client.should_claim_keys:
             await self._checked(client.keys_claim(client.get_users_for_key_claiming()), "claim one-time keys")
+
+    async def _request_missing_keys(self) -> None:
+        """Asks the sender's devices for the keys of undecryptable messages, so the next message in that session
+        (the person writes again, as Lotse asked them to) can be read."""
+        client = self.client
+        assert client is not None
+        pending, self._undecrypted = self._undecrypted, []
+        for event in pending:
+            try:
+                await client.request_room_key(event)
+            except UNREACHABLE_ERRORS:
+                raise
+            except Exception as error:  # already requested, or nio cannot address the device: nothing to do
+                log.debug("matrix: no key request for %s (%s)", event.event_id, error)
 
     @staticmethod
     async def _checked(call: Awaitable[Any], what: str) -> None:
@@ -596,6 +613,7 @@ class MatrixTransport:
                     continue
                 name = room.user_name(sender) if room is not None and sender else None
                 if isinstance(event, MegolmEvent):
+                    self._undecrypted.append(event)
                     log.warning("matrix: could not decrypt event %s from %s in %s (session %s); asking them to "
                                 "write again", event.event_id, sender, room_id, event.session_id)
                     if kind == "direct":
