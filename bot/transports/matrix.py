@@ -395,7 +395,7 @@ class MatrixTransport:
         self._receive_batch = receive_batch
         self._running = True
         await self._join_group_rooms()
-        self._syncer = asyncio.create_task(self._sync_loop(), name="matrix-sync")
+        self._syncer = asyncio.create_task(self._keep_syncing(), name="matrix-sync")
         log.info("matrix: started as %s (device %s)", self.user_id, self.client.device_id if self.client else "?")
 
     async def stop(self) -> None:
@@ -449,6 +449,20 @@ class MatrixTransport:
                 row.updated_at = datetime.now(UTC)
 
         return write
+
+    async def _keep_syncing(self) -> None:
+        """The sync loop, restarted from the stored position after anything unexpected (one line each time), so
+        that a bug or a database hiccup never silently ends Matrix for everyone."""
+        while self._running:
+            try:
+                await self._sync_loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.error("matrix: sync loop stopped (%s: %s); starting again from the stored position in %.0fs",
+                          type(error).__name__, error, self.server.max_delay)
+                log.debug("matrix: sync loop traceback", exc_info=True)
+                await asyncio.sleep(self.server.max_delay)
 
     async def _sync_loop(self) -> None:
         since = await self._load_position()
