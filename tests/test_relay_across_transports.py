@@ -137,7 +137,9 @@ async def test_a_telegram_question_with_a_photo_reaches_matrix_coordinators_and_
     lotse, group, (ben, vera) = both
     ben_chat, vera_chat = await coordinator_over_matrix(lotse, ben), await coordinator_over_matrix(lotse, vera)
     amal, ar = 901, Translator("ar")
-    for text in ["/start", "العربية", "1", *ANSWERS, "1", "2", "/menu", ar("Ask a question")]:
+    assert lotse.app is not None
+    topic = lotse.app.network.topics["apprenticeship"].name["ar"]
+    for text in ["/start", "العربية", "1", *ANSWERS, "1", "2", "/menu", ar("Ask a question"), topic]:
         await telegram_says(standin, amal, text)
     await telegram_says(standin, amal, "ما هذه الرسالة؟", count=2, photo=True)
     assert "Oldenburgische IHK" in standin.sent_to(amal)[-2]["text"]
