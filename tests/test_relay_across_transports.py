@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from nio.crypto import decrypt_attachment
+from sqlalchemy import select
 
 from bot.app import Lotse
 from bot.i18n import Translator
 from bot.transports.telegram import TelegramTransport
 from flows.invites import create_invite
+from storage.models import Profile
 from tests import test_matrix as matrix_tests
 from tests import test_telegram as telegram_tests
 from tests.chat import Chat
@@ -186,6 +188,10 @@ async def test_a_matrix_question_with_a_photo_reaches_a_telegram_coordinator_and
     assert "Oldenburgische IHK" in welcome["text"]
     olena = await matrix_person(synapse, people, tmp_path, "olena")
     room = await participant_over_matrix(lotse, olena)
+    async with lotse.app.sessions() as session:  # the intake, typed in Element: "2, 3" ticks two goals
+        profile = (await session.scalars(select(Profile))).one()
+    assert profile.completed_at is not None and profile.phone == "+4915123456789"
+    assert profile.answers["goals"] == ["apprenticeship", "internship"] and profile.german_level == "a2"
     await ask(olena, room, "/menu")
     await ask(olena, room, "Ask a question")
     await ask(olena, room, "Apprenticeship (Ausbildung)")
