@@ -112,4 +112,20 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=60)
 
-        await asyncio.gather(inbox(), outbox(), escalation())
+        async def digests() -> None:
+            """The Montagsrunde digest: checked every minute; the database says whether this week's went out."""
+            from bot.digest import Schedule, parse_room, send_due_digests
+
+            schedule = Schedule.parse(self.settings.digest_schedule)
+            room = parse_room(self.settings.digest_room)
+            while not stop.is_set():
+                try:
+                    if await send_due_digests(self.sessions, self.network, schedule, room, self.dispatcher.clock()):
+                        self.dispatcher.outbox_ready.set()
+                except Exception as error:  # a database hiccup must not stop the other loops
+                    log.error("digest: could not be sent (%s: %s); trying again in a minute", type(error).__name__,
+                              error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=60)
+
+        await asyncio.gather(inbox(), outbox(), escalation(), digests())

@@ -91,7 +91,7 @@ class Dispatcher:
         found_person = await find_person(session, incoming.transport, incoming.handle)
         if found_person is None:
             # No name, no locale: before consent nothing personal is kept beyond the handle needed to answer.
-            person = Person(role="participant", display_name=None, locale=None)
+            person = Person(role="participant", display_name=None, locale=None, created_at=now)
             session.add(person)
             await session.flush()
             handle = Handle(person_id=person.id, transport=incoming.transport, platform_id=incoming.handle,
