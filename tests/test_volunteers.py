@@ -23,7 +23,7 @@ async def volunteer(app: Lotse, chat: Callable[..., Chat], handle: str = "jana")
         code, _ = await create_invite(session, app.network, app.dispatcher.clock(), "volunteer", None, ["all"],
                                       ["all"], locale="en")
     person = chat(handle)
-    welcome, notice = await person.send(f"/start {code}")
+    welcome, _notice = await person.send(f"/start {code}")
     assert welcome.text.startswith("Welcome! You are now a volunteer")
     _thanks, intro, first = await person.send("1")
     assert intro.text.startswith("Thank you for helping!") and first.text == (
