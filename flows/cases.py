@@ -336,8 +336,8 @@ async def _case_entry(turn: Turn) -> None:
 register(CASE, Command("case", N_("One participant's case: /case NAME or NUMBER"), action=show_case, roles=STAFF))
 register(STAGE, Command("stage", N_("Change a participant's stage: /stage NUMBER"), action=stage_command,
                         roles=STAFF))
-register(None, Command("stats", N_("Progress toward the 75 % goal"), action=show_stats, roles=STAFF))
+register(None, Command("stats", N_("Progress toward the goal of 75 percent"), action=show_stats, roles=STAFF))
 MENU_ENTRIES.extend([
     MenuEntry("case", N_("Case view"), action=_case_entry, roles=STAFF, order=15),
-    MenuEntry("stats", N_("Progress (75 % goal)"), action=lambda turn: show_stats(turn), roles=STAFF, order=40),
+    MenuEntry("stats", N_("Progress toward the goal"), action=lambda turn: show_stats(turn), roles=STAFF, order=40),
 ])
