@@ -11,21 +11,24 @@ district the coordinator covers are in a segment.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import LANGUAGES, N_, NP_, Translator
-from bot.messages import Choice
+from bot.messages import Choice, Outgoing
 from bot.network import Network
 from flows.access import covered_districts
 from flows.conversation import Command, register
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.find import STAGES
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.notify import messages_for
-from storage.models import AuditEntry, Broadcast, BroadcastDelivery, OutboxEntry, Person, Profile
+from flows.notify import translator_for
+from storage.models import AuditEntry, Broadcast, BroadcastDelivery, Handle, OutboxEntry, Person, Profile
 
 STAFF = frozenset({"coordinator", "admin"})
 MAX_TEXT = 1500
@@ -199,6 +202,34 @@ def confirm_text(turn: Turn) -> str:
                                                  int(turn.data["count"]))])
 
 
+async def fan_out(session: AsyncSession, members: list[Person], render: Callable[[Translator], str],
+                  now: datetime) -> list[tuple[int, OutboxEntry | None]]:
+    """One outbox row per active handle, each text rendered once per language; None for people nobody can reach."""
+    handles: dict[int, list[Handle]] = {}
+    ids = [person.id for person in members]
+    for start in range(0, len(ids), 500):  # stay far below any database's limit of bound parameters
+        for handle in (await session.scalars(select(Handle).where(Handle.person_id.in_(ids[start:start + 500]),
+                                                                  Handle.active.is_(True)).order_by(Handle.id))):
+            handles.setdefault(handle.person_id, []).append(handle)
+    rendered: dict[tuple[str, str], Outgoing] = {}
+    pending: list[tuple[int, OutboxEntry | None]] = []
+    for person in members:
+        t = translator_for(person)
+        for handle in handles.get(person.id, []):
+            key = (t.locale, t.time_zone)
+            if key not in rendered:
+                rendered[key] = Outgoing(transport="", chat="", text=render(t), locale=t.locale, rtl=t.rtl)
+            message = replace(rendered[key], transport=handle.transport, chat=handle.chat_id)
+            row = OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
+                              created_at=now)
+            session.add(row)
+            pending.append((person.id, row))
+        if person.id not in handles:
+            pending.append((person.id, None))
+    await session.flush()
+    return pending
+
+
 async def _confirmed(turn: Turn, value: Any) -> Next:
     if value != YES:
         turn.say(N_("Nothing was sent."))
@@ -217,18 +248,8 @@ async def _confirmed(turn: Turn, value: Any) -> Next:
                           recipients=len(members), created_at=turn.now)
     turn.session.add(broadcast)
     await turn.session.flush()
-    pending: list[tuple[int, OutboxEntry | None]] = []
-    for person in members:
-        found = await messages_for(turn.session, person,
-                                   lambda t: message_for(t, turn.network, turn.person, texts, template))
-        if not found:
-            pending.append((person.id, None))
-        for message in found:
-            row = OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
-                              created_at=turn.now)
-            turn.session.add(row)
-            pending.append((person.id, row))
-    await turn.session.flush()
+    pending = await fan_out(turn.session, members, lambda t: message_for(t, turn.network, turn.person, texts,
+                                                                         template), turn.now)
     turn.session.add_all(BroadcastDelivery(broadcast_id=broadcast.id, person_id=person_id,
                                            outbox_id=row.id if row is not None else None)
                          for person_id, row in pending)

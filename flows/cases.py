@@ -142,21 +142,32 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
     else:
         lines.append(t(N_("(no answers yet)")))
 
+    check = (await session.scalars(select(PotentialCheck).where(PotentialCheck.person_id == participant.id)
+                                   .order_by(PotentialCheck.completed_at.desc()).limit(1))).first()
     lines += ["", t(N_("Stage history"))]
     changes = (await session.scalars(select(StageChange).where(StageChange.participant_id == participant.id)
                                      .order_by(StageChange.at, StageChange.id))).all()
     actors = await _names(session, t, [c.actor_id for c in changes])
+    history: list[tuple[datetime, str]] = [(participant.created_at, t(N_("{when}: registered"), when=t.datetime(
+        participant.created_at, "short")))]
+    own = participant_label(t, participant)
+    recorded = {change.to_stage for change in changes}
+    if profile is not None and profile.completed_at is not None and "profile_complete" not in recorded:
+        history.append((profile.completed_at, t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(
+            profile.completed_at, "short"), before=stage_name(t, "registered"),
+            after=stage_name(t, "profile_complete"), who=own)))
+    if check is not None and "potential_check" not in recorded:
+        history.append((check.completed_at, t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(
+            check.completed_at, "short"), before=stage_name(t, "profile_complete"),
+            after=stage_name(t, "potential_check"), who=own)))
     for change in changes:
         line = t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(change.at, "short"),
                  before=stage_name(t, change.from_stage), after=stage_name(t, change.to_stage),
                  who=actors.get(change.actor_id or 0, "–"))
-        lines.append(line + (f" – {change.reason}" if change.reason else ""))
-    if not changes:
-        lines.append(t(N_("(no changes recorded)")))
+        history.append((change.at, line + (f" – {change.reason}" if change.reason else "")))
+    lines += [line for _, line in sorted(history, key=lambda item: item[0])]
 
     lines += ["", t(N_("Potential check (Potenzialcheck)"))]
-    check = (await session.scalars(select(PotentialCheck).where(PotentialCheck.person_id == participant.id)
-                                   .order_by(PotentialCheck.completed_at.desc()).limit(1))).first()
     if check is None:
         lines.append(t(N_("(not done yet)")))
     else:

@@ -21,7 +21,7 @@ from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice
 from bot.network import Network
 from flows.access import may_see_participant, responsible_organisations
-from flows.cases import MILESTONES, REPORT_KINDS, change_stage, one_participant, stage_name
+from flows.cases import MILESTONES, REPORT_KINDS, STAGE_RANK, change_stage, one_participant, stage_name
 from flows.conversation import Command, button_key, register, register_button, start_flow
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, render_prompt
 from flows.intake import (
@@ -490,12 +490,62 @@ async def _milestone_button(turn: Turn, payload: str) -> None:
     if report.confirmed_at is not None:
         turn.say(N_("This stage change was already confirmed."))
         return
+    report.confirmed_at, report.confirmed_by_id = turn.now, turn.person.id
+    profile = await turn.session.get(Profile, participant.id)
+    current = profile.stage if profile else "registered"
+    if STAGE_RANK.get(current, 0) >= STAGE_RANK[report.milestone] and current != report.milestone:
+        turn.say(N_("{participant} is already further along ({stage}). The stage stays as it is; the report is "
+                    "kept on the case."), participant=participant_label(turn.t, participant),
+                 stage=stage_name(turn.t, current))
+        return
     reason = f"#{report.id}: {report.text or ''}".strip()[:MAX_REPORT]
     await change_stage(turn.session, participant.id, report.milestone, turn.person.id, turn.now, reason=reason,
                        report_id=report.id)
-    report.confirmed_at, report.confirmed_by_id = turn.now, turn.person.id
     turn.say(N_("Recorded: {participant} is now at stage {stage}."),
              participant=participant_label(turn.t, participant), stage=stage_name(turn.t, report.milestone))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ending a pairing, and the volunteer's own list
+
+
+async def unpair_command(turn: Turn, argument: str) -> None:
+    """Ends a participant's pairings (the volunteer is told, and sees nothing more of them)."""
+    if not clean_text(argument):
+        turn.say(N_("Please write the participant's name or number, for example /unpair 12."))
+        return
+    participant = await one_participant(turn, argument)
+    if participant is None:
+        return
+    pairings = (await turn.session.scalars(select(Pairing).where(
+        Pairing.participant_id == participant.id, Pairing.status.in_(("asked", "active"))))).all()
+    if not pairings:
+        turn.say(N_("{participant} has no volunteer."), participant=participant_label(turn.t, participant))
+        return
+    for pairing in pairings:
+        pairing.status, pairing.decided_at = "ended", turn.now
+        volunteer = await turn.session.get(Person, pairing.volunteer_id)
+        if volunteer is not None:
+            turn.outgoing.extend(await messages_for(turn.session, volunteer, lambda t: t(
+                N_("You no longer accompany {participant}. Thank you for your help!"),
+                participant=participant_label(t, participant))))
+        turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="pairing.ended",
+                                    details={"pairing": pairing.id}))
+    turn.say(N_("{participant} no longer has a volunteer."), participant=participant_label(turn.t, participant))
+
+
+async def show_mine(turn: Turn, argument: str = "") -> None:
+    """The participants a volunteer accompanies, with only what accompanying needs."""
+    paired = await paired_participants(turn.session, turn.person.id)
+    if not paired:
+        turn.say(N_("You do not accompany anyone yet. A coordinator will pair you with a participant."))
+        return
+    lines: list[str] = []
+    for participant in paired:
+        profile = await turn.session.get(Profile, participant.id)
+        lines += [participant_label(turn.t, participant), *needed_lines(turn.t, turn.network, participant, profile),
+                  ""]
+    turn.send("\n".join(lines).strip())
 
 
 async def _offer_entry(turn: Turn) -> None:
@@ -511,11 +561,15 @@ register(REPORT, Command("report", N_("Report how it goes with a participant"), 
                          roles=VOLUNTEER))
 register(PAIR, Command("pair", N_("Pair a volunteer with a participant: /pair NAME or NUMBER"), action=pair_command,
                        roles=STAFF))
+register(None, Command("unpair", N_("End a participant's pairing: /unpair NAME or NUMBER"), action=unpair_command,
+                        roles=STAFF),
+         Command("mine", N_("The participants you accompany"), action=show_mine, roles=VOLUNTEER))
 register_button("pr", _pairing_button)
 register_button("ms", _milestone_button)
 AFTER_CONSENT["volunteer"] = _volunteer_after_consent
 MENU_ENTRIES.extend([
     MenuEntry("report", N_("Report how it goes"), action=_report_entry, roles=VOLUNTEER, order=5),
+    MenuEntry("mine", N_("Your participants"), action=lambda turn: show_mine(turn), roles=VOLUNTEER, order=7),
     MenuEntry("offer", N_("What you offer"), action=_offer_entry, roles=VOLUNTEER, order=10),
     MenuEntry("pair", N_("Pair a volunteer"), flow="pair", roles=STAFF, order=20),
 ])

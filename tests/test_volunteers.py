@@ -254,3 +254,52 @@ async def test_the_case_view_finds_only_own_districts_and_says_nothing_else(
     jana = await volunteer(app, chat)
     [refused, _] = await jana.send("/case Amal")
     assert refused.text == "This is not available for you."
+
+
+async def test_a_milestone_behind_the_current_stage_keeps_the_stage(app: Lotse, chat: Callable[..., Chat]) -> None:
+    petra = await coordinator(app, chat, "petra", organisation="proconnect")
+    jana = await volunteer(app, chat)
+    amal = await participant(chat, "amal")
+    await pair(petra, jana, amal)
+    await petra.send("/stage amal")
+    await petra.click("Apprenticeship (Ausbildung)")
+    await petra.send("Contract signed")
+    await jana.send("/report")
+    await jana.click(jana.buttons()[0])
+    await jana.click("Milestone reached")
+    await jana.click("Potential check done (Potenzialcheck)")
+    await jana.send("She did the check today")
+    [kept, *_] = await petra.click("Confirm: Potential check done (Potenzialcheck)")
+    assert "is already further along (Apprenticeship (Ausbildung))" in kept.text
+    async with app.sessions() as session:
+        profile = (await session.scalars(select(Profile).where(Profile.stage != "registered"))).one()
+        report = (await session.scalars(select(CaseReport))).one()
+    assert profile.stage == "apprenticeship" and report.confirmed_at is not None
+
+
+async def test_a_volunteer_sees_their_participants_and_a_coordinator_ends_a_pairing(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    petra = await coordinator(app, chat, "petra", organisation="proconnect")
+    jana = await volunteer(app, chat)
+    amal = await participant(chat, "amal")
+    await pair(petra, jana, amal)
+    [mine, _menu] = await jana.send("/mine")
+    assert mine.text.startswith("Amal (no. ") and "Goals: Apprenticeship (Ausbildung)" in mine.text
+    [ended, _menu] = await petra.send("/unpair Amal")
+    assert ended.text.startswith("Amal (no. ") and ended.text.endswith("no longer has a volunteer.")
+    assert jana.last.text.startswith("You no longer accompany Amal")
+    [nobody, _menu] = await jana.send("/mine")
+    assert nobody.text.startswith("You do not accompany anyone yet.")
+    [refused, _menu] = await jana.send("/report 3")
+    assert refused.text.startswith("You do not accompany anyone yet.")
+    [again, _menu] = await petra.send("/unpair Amal")
+    assert again.text.endswith("has no volunteer.")
+
+
+async def test_the_case_view_shows_the_automatic_stages_too(app: Lotse, chat: Callable[..., Chat]) -> None:
+    petra = await coordinator(app, chat, "petra", organisation="proconnect")
+    await participant(chat, "amal")
+    [case, *_] = await petra.send("/case amal")
+    history = case.text.split("Stage history\n")[1].split("\n\n")[0].splitlines()
+    assert history[0].endswith(": registered")
+    assert history[1].endswith(": Registered → Profile complete, by Amal (no. 2)")
