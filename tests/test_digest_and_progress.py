@@ -210,3 +210,23 @@ async def test_stats_in_the_chat_shows_only_the_coordinators_districts(
     async with app.sessions() as session:
         handles = await session.scalar(select(func.count()).select_from(Handle))
     assert handles == 3
+
+
+async def test_the_running_app_sends_the_digest_from_its_periodic_loop(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    """The same wake-up as the escalation: `run_workers` sends a due digest without anyone writing."""
+    import asyncio
+
+    petra = await coordinator(app, chat, "petra", organisation="proconnect")
+    clock.now = MONDAY_0731_BERLIN
+    stop = asyncio.Event()
+    workers = asyncio.create_task(app.run_workers(stop))
+    try:
+        for _ in range(200):
+            if petra.history and petra.last.text.startswith("Montagsrunde"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(workers, timeout=10)
+    assert petra.last.text.startswith("Montagsrunde November 30, 2026")
