@@ -128,4 +128,10 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=60)
 
-        await asyncio.gather(inbox(), outbox(), escalation(), digests())
+        async def reminders() -> None:
+            from bot.reminders import ReminderScheduler, run_reminders
+
+            scheduler = ReminderScheduler(self.engine.url.render_as_string(hide_password=False))
+            await run_reminders(self.sessions, scheduler, self.dispatcher.clock, stop, self.dispatcher.outbox_ready)
+
+        await asyncio.gather(inbox(), outbox(), escalation(), reminders(), digests())

@@ -190,6 +190,21 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
         print(f"chart written to {chart}")
 
 
+async def import_file(settings: Settings, what: str, path: Path) -> int:
+    """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
+    from bot.imports import import_appointments, import_courses
+
+    app = await Lotse.open(settings)
+    try:
+        importer = import_appointments if what == "appointments" else import_courses
+        report = await importer(app.sessions, path, app.dispatcher.clock())
+    finally:
+        await app.close()
+    for line in report.lines(path):
+        print(line)
+    return 1 if report.rejected else 0
+
+
 def _names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -244,10 +259,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporting = commands.add_parser("report", help="progress toward the 75 %% goal: the funnel per cohort")
     reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
     reporting.add_argument("--language", default="de", help="de or en")
+    importing = commands.add_parser("import", help="appointments or language courses from a CSV file")
+    importing.add_argument("what", choices=["appointments", "courses"])
+    importing.add_argument("file", type=Path)
     args = parser.parse_args(argv)
+    from bot.imports import ImportRefused
     from flows.invites import InviteError
 
-    errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError)
+    errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError, ImportRefused)
     try:
         settings = load_settings()
         _logging(settings.log_level)
@@ -277,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                _names(args.districts)))
         elif args.command == "report":
             asyncio.run(report(settings, args.chart, args.language))
+        elif args.command == "import":
+            return asyncio.run(import_file(settings, args.what, args.file))
         elif args.command == "network":
             loaded = load_network(args.file or settings.network_file)
             print(f"network {loaded.name!r}: {len(loaded.districts)} districts, {len(loaded.topics)} topics, "
