@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.network import Network
+from bot.reminders import APPOINTMENT_KINDS, appointment_key, event_title, load_event
 from flows.access import covered_districts
 from flows.cases import MILESTONES, REPORT_KINDS, stage_name
 from flows.intake import language_name, participant_label
 from flows.notify import enqueue, messages_for, translator_for
-from storage.models import CaseReport, DigestSent, Person, StageChange, Ticket
+from storage.models import Appointment, Attendance, CaseReport, DigestSent, Person, Reminder, StageChange, Ticket
 
 log = logging.getLogger("lotse.digest")
 
@@ -88,20 +89,64 @@ DigestSource = Callable[[AsyncSession, Translator, Network, frozenset[str] | Non
 
 async def cancellation_lines(session: AsyncSession, t: Translator, network: Network,
                              districts: frozenset[str] | None, window: Window) -> list[str]:
-    """Appointments and course sessions participants cancelled last week."""
-    return []
+    """Appointments and course sessions participants said last week they cannot come to, with the reason."""
+    rows = (await session.execute(select(Attendance, Person).join(Person, Person.id == Attendance.participant_id)
+                                  .where(Attendance.answer == "no", Attendance.answered_at >= window.since,
+                                         Attendance.answered_at < window.until,
+                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                  .order_by(Attendance.answered_at, Attendance.id))).all()
+    lines = []
+    for answer, participant in rows:
+        event = await load_event(session, answer.event_key)
+        if event is not None:
+            lines.append(t(N_("{participant}: {what}, {when} – {reason}"),
+                           participant=participant_label(t, participant), what=event_title(t, event),
+                           when=t.datetime(event.starts_at, "short"), reason=answer.reason or "–"))
+    return lines
 
 
 async def unanswered_reminder_lines(session: AsyncSession, t: Translator, network: Network,
                                     districts: frozenset[str] | None, window: Window) -> list[str]:
-    """Reminders sent last week that nobody confirmed or cancelled."""
-    return []
+    """Reminders sent last week that nobody confirmed or cancelled (one line per participant and event)."""
+    rows = (await session.execute(select(Reminder, Person).join(Person, Person.id == Reminder.participant_id)
+                                  .where(Reminder.status == "sent", Reminder.sent_at >= window.since,
+                                         Reminder.sent_at < window.until,
+                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                  .order_by(Reminder.event_starts_at, Reminder.id))).all()
+    people = {participant.id for _, participant in rows}
+    answered = {(row[0], row[1]) for row in (await session.execute(select(
+        Attendance.participant_id, Attendance.event_key).where(Attendance.participant_id.in_(people)))).all()}
+    lines, seen = [], set()
+    for reminder, participant in rows:
+        key = (participant.id, reminder.event_key)
+        if key in answered or key in seen:
+            continue
+        seen.add(key)
+        event = await load_event(session, reminder.event_key)
+        if event is not None and event.active:
+            lines.append(t(N_("{participant}: {what}, {when}"), participant=participant_label(t, participant),
+                           what=event_title(t, event), when=t.datetime(event.starts_at, "short")))
+    return lines
 
 
 async def upcoming_lines(session: AsyncSession, t: Translator, network: Network,
                          districts: frozenset[str] | None, window: Window) -> list[str]:
-    """Appointments in the coming seven days."""
-    return []
+    """Appointments in the coming seven days, with each participant's answer so far."""
+    from flows.cases import attendance_state
+
+    rows = (await session.execute(select(Appointment, Person).join(Person, Person.id == Appointment.participant_id)
+                                  .where(Appointment.status == "scheduled", Appointment.starts_at >= window.until,
+                                         Appointment.starts_at < window.ahead,
+                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                  .order_by(Appointment.starts_at, Appointment.id))).all()
+    keys = [appointment_key(appointment.id) for appointment, _ in rows]
+    answers = {(a.participant_id, a.event_key): a for a in (await session.scalars(select(Attendance).where(
+        Attendance.event_key.in_(keys)))).all()} if keys else {}
+    return [t(N_("{when} · {participant} · {what} · {place}: {state}"), when=t.datetime(appointment.starts_at, "short"),
+              participant=participant_label(t, participant),
+              what=t(APPOINTMENT_KINDS.get(appointment.kind, APPOINTMENT_KINDS["other"])), place=appointment.place,
+              state=attendance_state(t, False, answers.get((participant.id, appointment_key(appointment.id)))))
+            for appointment, participant in rows]
 
 
 # ---------------------------------------------------------------------------------------------------------------

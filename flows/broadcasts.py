@@ -28,7 +28,17 @@ from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.find import STAGES
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.notify import translator_for
-from storage.models import AuditEntry, Broadcast, BroadcastDelivery, Handle, OutboxEntry, Person, Profile
+from storage.models import (
+    AuditEntry,
+    Broadcast,
+    BroadcastDelivery,
+    Course,
+    Enrolment,
+    Handle,
+    OutboxEntry,
+    Person,
+    Profile,
+)
 
 STAFF = frozenset({"coordinator", "admin"})
 MAX_TEXT = 1500
@@ -53,13 +63,17 @@ TEMPLATE_LABELS: dict[str, str] = {
 }
 
 async def course_options(session: AsyncSession, network: Network, t: Translator) -> list[Choice]:
-    """Courses a broadcast can go to; filled in when language courses exist."""
-    return []
+    """Courses a broadcast can go to: the latest thirty, each under its name and level."""
+    courses = (await session.scalars(select(Course).order_by(Course.id.desc()).limit(30))).all()
+    return [Choice(str(course.id), f"{course.name} ({course.level})") for course in courses]
 
 
 async def course_members(session: AsyncSession, course: str) -> set[int]:
-    """The participants enrolled in a course; filled in when language courses exist."""
-    return set()
+    """The participants enrolled in a course."""
+    if not course.isdigit() or len(course) > 9:
+        return set()
+    return set((await session.scalars(select(Enrolment.participant_id).where(
+        Enrolment.course_id == int(course)))).all())
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
+from bot.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from flows.access import covered_districts, may_see_participant
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
@@ -26,8 +27,13 @@ from flows.intake import language_name, participant_label, summary_lines
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
 from storage.models import (
+    Appointment,
+    Attendance,
     AuditEntry,
     CaseReport,
+    Course,
+    CourseSession,
+    Enrolment,
     Pairing,
     Person,
     PotentialCheck,
@@ -115,10 +121,42 @@ async def one_participant(turn: Turn, text: str) -> Person | None:
 CaseSection = Callable[[AsyncSession, Translator, Network, Person, datetime], Awaitable[list[str]]]
 
 
+def attendance_state(t: Translator, cancelled: bool, answer: Attendance | None) -> str:
+    """How an appointment stands for the coordinator: cancelled, confirmed, cannot come (why), or no answer."""
+    if cancelled:
+        return t(N_("cancelled"))
+    if answer is None:
+        return t(N_("no answer yet"))
+    if answer.answer == "yes":
+        return t(N_("confirmed"))
+    return t(N_("cannot come ({reason})"), reason=answer.reason or "–")
+
+
 async def appointment_lines(session: AsyncSession, t: Translator, network: Network, participant: Person,
                             now: datetime) -> list[str]:
-    """Appointments and course attendance with confirmations; filled in when appointments and courses exist."""
-    return []
+    """The last appointments with their confirmations, and each course with the answers to its sessions so far."""
+    appointments = (await session.scalars(select(Appointment).where(Appointment.participant_id == participant.id)
+                                          .order_by(Appointment.starts_at.desc()).limit(MAX_LISTED))).all()
+    answers = {a.event_key: a for a in (await session.scalars(select(Attendance).where(
+        Attendance.participant_id == participant.id))).all()}
+    lines = []
+    for appointment in sorted(appointments, key=lambda a: a.starts_at):
+        lines.append(t(N_("{when} · {what} · {place}: {state}"), when=t.datetime(appointment.starts_at, "short"),
+                       what=t(APPOINTMENT_KINDS.get(appointment.kind, APPOINTMENT_KINDS["other"])),
+                       place=appointment.place, state=attendance_state(
+                           t, appointment.status == "cancelled", answers.get(appointment_key(appointment.id)))))
+    courses = (await session.scalars(select(Course).join(Enrolment, Enrolment.course_id == Course.id).where(
+        Enrolment.participant_id == participant.id).order_by(Course.id))).all()
+    for course in courses:
+        held = (await session.scalars(select(CourseSession.id).where(
+            CourseSession.course_id == course.id, CourseSession.starts_at <= now,
+            CourseSession.status == "scheduled"))).all()
+        given = [answers[session_key(number)] for number in held if session_key(number) in answers]
+        confirmed = sum(1 for answer in given if answer.answer == "yes")
+        lines.append(t(N_("Language course (Sprachkurs) {course}: of {count} sessions so far {yes} confirmed, "
+                          "{no} cannot come, {open} no answer"), course=f"{course.name} ({course.level})",
+                       count=len(held), yes=confirmed, no=len(given) - confirmed, open=len(held) - len(given)))
+    return lines
 
 
 CASE_SECTIONS: list[tuple[str, CaseSection]] = [(N_("Appointments and courses"), appointment_lines)]
