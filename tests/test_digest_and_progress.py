@@ -68,7 +68,11 @@ async def test_the_digest_for_a_week_in_english_and_german_goes_out_once(
                      "Appointments this week (0)"):
         assert expected in english, expected
     german = hanna.last.text
-    assert german.startswith("Montagsrunde 30. November 2026")
+    assert german.startswith("Montagsrunde 30. November 2026: die Woche im Rückblick")
+    for expected in ("Neue Teilnehmende (1)", "Offene und überfällige Fragen (1)", "#1 · ÜBERFÄLLIG",
+                     "Berichte von Ehrenamtlichen, die Handeln erfordern (1)", "Stufenwechsel (1)",
+                     "Termine diese Woche (0)\n(nichts)"):
+        assert expected in german, expected
     assert "A letter from the Jobcenter she does not understand" in german
     assert transport.sent["coordinators-room"][-1].locale == "de"
     # once: again the same minute, an hour later, and after a restart on the same database
