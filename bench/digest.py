@@ -2,7 +2,8 @@
 
 The data set: N consented participants spread over the nine districts and every stage, one question each for a
 third of them, a volunteer per 20 participants with a pairing and two reports for each pairing, a stage change
-for every fifth participant, all within the digest's week.
+for every fifth participant, an appointment in the coming week for every tenth (its reminder sent, every other
+one answered "I can't come"), all within the digest's week.
 Prints the time to build one coordinator's digest (their districts) and the whole network's, one case view
 (median of 50), the funnel, and a broadcast's fan-out to one district, and peak RSS.
 Usage: python bench/digest.py [N ...]   (default: 1000 5000)
@@ -29,7 +30,18 @@ from bot.progress import count_funnel
 from flows.access import covered_districts
 from flows.broadcasts import fan_out, segment_members
 from flows.cases import STAGE_RANK, case_text
-from storage.models import CaseReport, Handle, Pairing, Person, Profile, StageChange, Ticket
+from storage.models import (
+    Appointment,
+    Attendance,
+    CaseReport,
+    Handle,
+    Pairing,
+    Person,
+    Profile,
+    Reminder,
+    StageChange,
+    Ticket,
+)
 
 MONDAY = datetime(2026, 11, 30, 6, 30, tzinfo=UTC)
 STAGES = list(STAGE_RANK)
@@ -67,6 +79,18 @@ async def seed(app: Lotse, participants: int) -> tuple[Person, list[int]]:
             if number % 5 == 0:
                 session.add(StageChange(participant_id=person.id, actor_id=coordinator.id, from_stage="matching",
                                         to_stage="internship", reason="bench", at=moment))
+            if number % 10 == 0:  # an appointment this week, its reminder sent last week, every other one declined
+                appointment = Appointment(participant_id=person.id, kind="jobcenter", place="Jobcenter Oldenburg",
+                                          starts_at=MONDAY + timedelta(days=1, minutes=number % 600),
+                                          status="scheduled", created_at=moment)
+                session.add(appointment)
+                await session.flush()
+                session.add(Reminder(participant_id=person.id, appointment_id=appointment.id,
+                                     event_key=f"a:{appointment.id}", event_starts_at=appointment.starts_at,
+                                     kind="evening_before", due_at=moment, status="sent", sent_at=moment))
+                if number % 20 == 0:
+                    session.add(Attendance(participant_id=person.id, event_key=f"a:{appointment.id}", answer="no",
+                                           reason="ill", answered_at=moment))
             if number % 20 == 0:
                 volunteer = volunteers[number // 20]
                 session.add(Pairing(volunteer_id=volunteer.id, participant_id=person.id, status="active",

@@ -321,33 +321,40 @@ def parse_room(value: str | None) -> tuple[str, str] | None:
 
 async def send_due_digests(sessions: async_sessionmaker[AsyncSession], network: Network, schedule: Schedule,
                            room: tuple[str, str] | None, now: datetime) -> int:
-    """Sends this week's digest to every coordinator (and the room) not yet served; returns how many got it."""
+    """Sends this week's digest to every coordinator (and the room) not yet served; returns how many got it.
+
+    Each recipient is one transaction (their `digests_sent` row with their messages), so a long digest run never
+    holds the database for everyone, and a crash in between leaves only the others to do."""
     moment = schedule.moment(now)
     if now < moment:
         return 0
     week = week_key(moment)
-    sent = 0
-    async with sessions() as session, session.begin():
+    async with sessions() as session:
         done = set((await session.scalars(select(DigestSent.recipient).where(DigestSent.week == week))).all())
-        coordinators = (await session.scalars(select(Person).where(Person.role == "coordinator")
-                                              .order_by(Person.id))).all()
-        for coordinator in coordinators:
-            key = f"person:{coordinator.id}"
-            if key in done:
+        coordinators = [person_id for person_id in (await session.scalars(
+            select(Person.id).where(Person.role == "coordinator").order_by(Person.id))).all()
+            if f"person:{person_id}" not in done]
+    sent = 0
+    for coordinator_id in coordinators:
+        async with sessions() as session, session.begin():
+            coordinator = await session.get(Person, coordinator_id)
+            if coordinator is None or await session.scalar(select(DigestSent.id).where(
+                    DigestSent.week == week, DigestSent.recipient == f"person:{coordinator_id}")) is not None:
                 continue
-            t = translator_for(coordinator)
-            districts = covered_districts(network, coordinator)
-            sections = await build_digest(session, t, network, districts, moment)
+            sections = await build_digest(session, translator_for(coordinator), network,
+                                          covered_districts(network, coordinator), moment)
             enqueue(session, await messages_for(session, coordinator, _renderer(moment, sections)), now)
-            session.add(DigestSent(week=week, recipient=key, sent_at=now))
-            sent += 1
-        if room is not None and f"room:{room[0]}:{room[1]}" not in done:
+            session.add(DigestSent(week=week, recipient=f"person:{coordinator_id}", sent_at=now))
+        sent += 1
+    key = f"room:{room[0]}:{room[1]}" if room is not None else None
+    if room is not None and key not in done:
+        async with sessions() as session, session.begin():
             t = Translator("de")
             sections = await build_digest(session, t, network, None, moment)
             enqueue(session, [Outgoing(transport=room[0], chat=room[1], text=render_text(t, moment, sections),
                                        locale="de", rtl=False)], now)
-            session.add(DigestSent(week=week, recipient=f"room:{room[0]}:{room[1]}", sent_at=now))
-            sent += 1
+            session.add(DigestSent(week=week, recipient=key, sent_at=now))
+        sent += 1
     if sent:
         log.info("digest: week %s sent to %d recipient(s)", week, sent)
     return sent
