@@ -24,12 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.network import Network
-from bot.reminders import APPOINTMENT_KINDS, appointment_key, event_title, load_event
+from bot.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title, session_key
 from flows.access import covered_districts
 from flows.cases import MILESTONES, REPORT_KINDS, stage_name
 from flows.intake import language_name, participant_label
 from flows.notify import enqueue, messages_for, translator_for
-from storage.models import Appointment, Attendance, CaseReport, DigestSent, Person, Reminder, StageChange, Ticket
+from storage.models import (
+    Appointment,
+    Attendance,
+    CaseReport,
+    Course,
+    CourseSession,
+    DigestSent,
+    Person,
+    Reminder,
+    StageChange,
+    Ticket,
+)
 
 log = logging.getLogger("lotse.digest")
 
@@ -87,6 +98,29 @@ DigestSource = Callable[[AsyncSession, Translator, Network, frozenset[str] | Non
 # Sections that appointments, courses and reminders fill in (one small function each)
 
 
+async def events_by_key(session: AsyncSession, keys: Iterable[str]) -> dict[str, Event]:
+    """Many events in two queries (appointments, course sessions), for the digest's longer lists."""
+    wanted = set(keys)
+    appointments = [int(k[2:]) for k in wanted if k.startswith("a:") and k[2:].isdigit()]
+    sessions_ = [int(k[2:]) for k in wanted if k.startswith("s:") and k[2:].isdigit()]
+    found: dict[str, Event] = {}
+    for start in range(0, len(appointments), 500):
+        for appointment in (await session.scalars(select(Appointment).where(
+                Appointment.id.in_(appointments[start:start + 500])))).all():
+            found[appointment_key(appointment.id)] = Event(
+                appointment_key(appointment.id), appointment.starts_at, appointment.place,
+                APPOINTMENT_KINDS.get(appointment.kind, APPOINTMENT_KINDS["other"]), False, appointment.note,
+                appointment.status == "scheduled", appointment.booked_by_id)
+    for start in range(0, len(sessions_), 500):
+        for course_session, course in (await session.execute(select(CourseSession, Course).join(
+                Course, Course.id == CourseSession.course_id).where(
+                CourseSession.id.in_(sessions_[start:start + 500])))).all():
+            found[session_key(course_session.id)] = Event(
+                session_key(course_session.id), course_session.starts_at, course.place,
+                f"{course.name} ({course.level})", True, None, course_session.status == "scheduled", course.run_by_id)
+    return found
+
+
 async def cancellation_lines(session: AsyncSession, t: Translator, network: Network,
                              districts: frozenset[str] | None, window: Window) -> list[str]:
     """Appointments and course sessions participants said last week they cannot come to, with the reason."""
@@ -95,9 +129,10 @@ async def cancellation_lines(session: AsyncSession, t: Translator, network: Netw
                                          Attendance.answered_at < window.until,
                                          _in(districts, Person.district))  # type: ignore[arg-type]
                                   .order_by(Attendance.answered_at, Attendance.id))).all()
+    events = await events_by_key(session, (answer.event_key for answer, _ in rows))
     lines = []
     for answer, participant in rows:
-        event = await load_event(session, answer.event_key)
+        event = events.get(answer.event_key)
         if event is not None:
             lines.append(t(N_("{participant}: {what}, {when} – {reason}"),
                            participant=participant_label(t, participant), what=event_title(t, event),
@@ -116,13 +151,14 @@ async def unanswered_reminder_lines(session: AsyncSession, t: Translator, networ
     people = {participant.id for _, participant in rows}
     answered = {(row[0], row[1]) for row in (await session.execute(select(
         Attendance.participant_id, Attendance.event_key).where(Attendance.participant_id.in_(people)))).all()}
+    events = await events_by_key(session, (reminder.event_key for reminder, _ in rows))
     lines, seen = [], set()
     for reminder, participant in rows:
         key = (participant.id, reminder.event_key)
         if key in answered or key in seen:
             continue
         seen.add(key)
-        event = await load_event(session, reminder.event_key)
+        event = events.get(reminder.event_key)
         if event is not None and event.active:
             lines.append(t(N_("{participant}: {what}, {when}"), participant=participant_label(t, participant),
                            what=event_title(t, event), when=t.datetime(event.starts_at, "short")))
