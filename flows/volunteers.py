@@ -22,7 +22,7 @@ from bot.messages import Choice
 from bot.network import Network
 from flows.access import may_see_participant, responsible_organisations
 from flows.cases import MILESTONES, REPORT_KINDS, STAGE_RANK, change_stage, one_participant, stage_name
-from flows.conversation import Command, button_key, register, register_button, start_flow
+from flows.conversation import Command, button_key, register, register_button, reprompt, start_flow
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, render_prompt
 from flows.intake import (
     answer_text,
@@ -317,7 +317,7 @@ async def _pairing_button(turn: Turn, payload: str) -> None:
             turn.outgoing.extend(await messages_for(turn.session, coordinator, lambda t: t(
                 N_("{participant} does not want {volunteer} as a volunteer. Nothing was shared."),
                 participant=participant_label(t, participant), volunteer=participant_label(t, volunteer))))
-    start_flow(turn, "menu")
+    reprompt(turn)  # back to whatever they were doing (the intake, the menu)
 
 
 def needed_lines(t: Translator, network: Network, participant: Person, profile: Profile | None) -> list[str]:

@@ -303,3 +303,20 @@ async def test_the_case_view_shows_the_automatic_stages_too(app: Lotse, chat: Ca
     history = case.text.split("Stage history\n")[1].split("\n\n")[0].splitlines()
     assert history[0].endswith(": registered")
     assert history[1].endswith(": Registered → Profile complete, by Amal (no. 2)")
+
+
+async def test_consent_to_a_volunteer_in_the_middle_of_the_intake_returns_to_the_same_question(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    from tests.test_intake import consent
+
+    petra = await coordinator(app, chat, "petra", organisation="proconnect")
+    jana = await volunteer(app, chat)
+    amal = chat("amal")
+    await consent(amal, "English")
+    await amal.send("8")  # question 1: the district; now at question 2
+    question = amal.last.text
+    assert question.startswith("Question 2 of 12")
+    await pair(petra, jana, amal)
+    thanks, again = amal.history[-2:]
+    assert thanks.text.startswith("Thank you. Jana will accompany you.")
+    assert again.text == question
