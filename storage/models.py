@@ -497,3 +497,14 @@ class Attendance(Base):
     """yes or no."""
     reason: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MatrixSyncState(Base):
+    """Where the Matrix transport's sync stands, per account: written in the transaction that stores that sync's
+    events in the inbox, so a restart neither replays nor skips anything."""
+
+    __tablename__ = "matrix_sync_state"
+
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_batch: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

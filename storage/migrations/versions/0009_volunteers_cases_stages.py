@@ -1,7 +1,7 @@
 """volunteers, pairings, reports, stage history, digests, broadcasts
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-01 07:11:03.335215
 """
 
@@ -14,7 +14,7 @@ import storage.models
 
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
