@@ -112,10 +112,26 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=60)
 
+        async def digests() -> None:
+            """The Montagsrunde digest: checked every minute; the database says whether this week's went out."""
+            from bot.digest import Schedule, parse_room, send_due_digests
+
+            schedule = Schedule.parse(self.settings.digest_schedule)
+            room = parse_room(self.settings.digest_room)
+            while not stop.is_set():
+                try:
+                    if await send_due_digests(self.sessions, self.network, schedule, room, self.dispatcher.clock()):
+                        self.dispatcher.outbox_ready.set()
+                except Exception as error:  # a database hiccup must not stop the other loops
+                    log.error("digest: could not be sent (%s: %s); trying again in a minute", type(error).__name__,
+                              error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=60)
+
         async def reminders() -> None:
             from bot.reminders import ReminderScheduler, run_reminders
 
             scheduler = ReminderScheduler(self.engine.url.render_as_string(hide_password=False))
             await run_reminders(self.sessions, scheduler, self.dispatcher.clock, stop, self.dispatcher.outbox_ready)
 
-        await asyncio.gather(inbox(), outbox(), escalation(), reminders())
+        await asyncio.gather(inbox(), outbox(), escalation(), reminders(), digests())

@@ -199,6 +199,59 @@ async def invite(settings: Settings, role: str, organisation: str | None, topics
         print(line)
 
 
+async def digest(settings: Settings, file_format: str, output: Path | None, language: str, day: str | None,
+                 districts: list[str]) -> None:
+    from datetime import date
+
+    from bot.digest import Schedule, write_digest
+
+    if language not in STAFF_LOCALES:
+        raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
+    try:
+        chosen = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise SettingsError(f"--date: {day!r} is not a date like 2026-11-30") from None
+    app = await Lotse.open(settings)
+    try:
+        unknown = [d for d in districts if d not in app.network.districts]
+        if unknown:
+            raise SettingsError(f"--districts: unknown district {unknown[0]!r} "
+                                f"(known: {', '.join(app.network.districts)})")
+        text = await write_digest(app.sessions, app.network, language, chosen or app.dispatcher.clock().date(),
+                                  file_format, frozenset(districts) if districts else None,
+                                  Schedule.parse(settings.digest_schedule))
+    finally:
+        await app.close()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    if output.parent and not output.parent.is_dir():
+        raise SettingsError(f"--output: the folder {output.parent} does not exist")
+    await asyncio.to_thread(output.write_text, text, encoding="utf-8")
+    print(f"digest written to {output}")
+
+
+async def report(settings: Settings, chart: Path | None, language: str) -> None:
+    from bot.i18n import Translator
+    from bot.progress import count_funnel, draw_chart, funnel_text
+
+    if language not in STAFF_LOCALES:
+        raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
+    if chart is not None and (chart.suffix.lower() != ".png" or (chart.parent and not chart.parent.is_dir())):
+        raise SettingsError(f"--chart: {chart} must be a .png file in an existing folder")
+    app = await Lotse.open(settings)
+    try:
+        async with app.sessions() as session:
+            funnel = await count_funnel(session, app.network)
+    finally:
+        await app.close()
+    t = Translator(language)
+    print(funnel_text(t, app.network, funnel))
+    if chart is not None:
+        draw_chart(t, funnel, chart)
+        print(f"chart written to {chart}")
+
+
 async def import_file(settings: Settings, what: str, path: Path) -> int:
     """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
     from bot.imports import import_appointments, import_courses
@@ -259,6 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     exporting.add_argument("--output", type=Path, help="file to write (default: participants.xlsx or .csv)")
     exporting.add_argument("--language", default="de", help="language of headers and answers: de or en")
+    digesting = commands.add_parser("digest", help="the Montagsrunde digest for the meeting's screen or printer")
+    digesting.add_argument("--format", choices=["md", "html"], default="md")
+    digesting.add_argument("--output", type=Path, help="file to write (default: print it)")
+    digesting.add_argument("--language", default="de", help="de or en")
+    digesting.add_argument("--date", help="a day of the wanted week, like 2026-11-30 (default: this week)")
+    digesting.add_argument("--districts", default="", help="comma-separated district keys (default: all)")
+    reporting = commands.add_parser("report", help="progress toward the 75 %% goal: the funnel per cohort")
+    reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
+    reporting.add_argument("--language", default="de", help="de or en")
     importing = commands.add_parser("import", help="appointments or language courses from a CSV file")
     importing.add_argument("what", choices=["appointments", "courses"])
     importing.add_argument("file", type=Path)
@@ -291,6 +353,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                args.language, args.days))
         elif args.command == "export":
             asyncio.run(export(settings, args.what, args.format, args.output, args.language))
+        elif args.command == "digest":
+            asyncio.run(digest(settings, args.format, args.output, args.language, args.date,
+                               _names(args.districts)))
+        elif args.command == "report":
+            asyncio.run(report(settings, args.chart, args.language))
         elif args.command == "import":
             return asyncio.run(import_file(settings, args.what, args.file))
         elif args.command == "network":

@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     """Comma-separated server names (e.g. `matrix.org,example.org`) whose users may invite Lotse to a direct chat;
     unset: anyone's."""
 
+    # The Montagsrunde digest (issue 8)
+    digest_schedule: str = "mon 07:30"
+    """Weekday and time (Europe/Berlin) when coordinators get the week's digest."""
+    digest_room: str | None = Field(default=None, pattern=r"^[a-z]+:\S+$")
+    """The coordinators' room that also gets the digest for all districts, as TRANSPORT:CHAT."""
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _digest_schedule(cls, value: str) -> str:
+        from bot.digest import Schedule
+
+        Schedule.parse(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:

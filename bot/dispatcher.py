@@ -115,7 +115,7 @@ class Dispatcher:
             return
         if found_person is None:
             # No name, no locale: before consent nothing personal is kept beyond the handle needed to answer.
-            person = Person(role="participant", display_name=None, locale=None)
+            person = Person(role="participant", display_name=None, locale=None, created_at=now)
             session.add(person)
             await session.flush()
             handle = Handle(person_id=person.id, transport=incoming.transport, platform_id=incoming.handle,

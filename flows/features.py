@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flows import appointments, courses, find, intake, invites, potential_check, tickets  # noqa: F401  # noqa: F401  (issue 6: appointments, language courses, reminders)
+from flows import (  # noqa: F401
+    appointments,
+    broadcasts,
+    cases,
+    courses,
+    find,
+    intake,
+    invites,
+    potential_check,
+    tickets,
+    volunteers,
+)
 from flows.conversation import FLOWS, commands_for
 from flows.menu import MENU, MENU_ENTRIES
 

@@ -270,6 +270,112 @@ class TicketNotice(Base):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Volunteers, pairings, reports, stage history, digests and broadcasts (issue 8)
+
+
+class VolunteerProfile(Base):
+    """What a volunteer offers: languages, district, kinds of help and the same weekly grid as participants."""
+
+    __tablename__ = "volunteer_profiles"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    languages: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    district: Mapped[str | None] = mapped_column(String(64))
+    offers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    availability: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Pairing(Base):
+    """A volunteer accompanying a participant: "asked" until the participant agrees, then "active"."""
+
+    __tablename__ = "pairings"
+    __table_args__ = (Index("ix_pairings_volunteer_status", "volunteer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    coordinator_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="asked")
+    """asked, active, declined, ended."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class CaseReport(Base):
+    """A volunteer's update about a participant; urgent ones went to a coordinator at once, the rest to the digest."""
+
+    __tablename__ = "case_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    milestone: Mapped[str | None] = mapped_column(String(24))
+    """For kind "milestone": the stage it proposes (potential_check, internship, apprenticeship, employment)."""
+    text: Mapped[str | None] = mapped_column(Text)
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    needs_action: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+
+
+class StageChange(Base):
+    """Every change of a participant's stage: who, when, from, to and why."""
+
+    __tablename__ = "stage_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    from_stage: Mapped[str | None] = mapped_column(String(24))
+    to_stage: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("case_reports.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DigestSent(Base):
+    """One row per week and recipient: the Montagsrunde digest goes out once, even across a restart."""
+
+    __tablename__ = "digests_sent"
+    __table_args__ = (UniqueConstraint("week", "recipient"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week: Mapped[str] = mapped_column(String(10))
+    """The ISO week, e.g. 2026-W49."""
+    recipient: Mapped[str] = mapped_column(String(300))
+    """person:<id> or room:<transport>:<chat>."""
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Broadcast(Base):
+    """One message to a segment; each recipient's outbox row is kept, so the report can say what arrived."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    segment: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    texts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Language -> text as sent (written by the coordinator, or a translated template)."""
+    template: Mapped[str | None] = mapped_column(String(32))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastDelivery(Base):
+    __tablename__ = "broadcast_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    """None when the person had no reachable chat (they blocked the bot): counted as blocked."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Appointments, language courses and reminders (issue 6)
 
 

@@ -1,0 +1,144 @@
+"""Progress toward the programme's goal: at least 75 % of each cohort in Ausbildung or SVB.
+
+The funnel counts, for each group of participants, how many reached each stage or a later one: registered ->
+profile -> potential check -> matching -> Hospitation/Praktikum -> Ausbildung/SVB. A cohort is the quarter in
+which a participant registered (Europe/Berlin); only participants who consented count. A participant counts for
+each organisation responsible for their district and goals (`flows.access.responsible_organisations`), so the
+organisation rows may add up to more than the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, Translator
+from bot.network import Network
+from flows.access import responsible_organisations
+from flows.cases import STAGE_RANK
+from storage.models import Person, Profile
+
+GOAL = 0.75
+LEVELS: tuple[str, ...] = (
+    N_("Registered"),
+    N_("Profile complete"),
+    N_("Potential check (Potenzialcheck)"),
+    N_("Matching"),
+    N_("Hospitation / Praktikum"),
+    N_("Ausbildung / SVB"),
+)
+PLACED = len(LEVELS) - 1
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@dataclass
+class Funnel:
+    """Counts per level (index = stage rank) for every cohort, district and organisation, and in total."""
+
+    total: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
+    cohorts: dict[str, list[int]] = field(default_factory=dict)
+    districts: dict[str, list[int]] = field(default_factory=dict)
+    organisations: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _add(counts: list[int], rank: int) -> None:
+    for level in range(rank + 1):
+        counts[level] += 1
+
+
+def share(counts: list[int]) -> float:
+    return counts[PLACED] / counts[0] if counts[0] else 0.0
+
+
+async def count_funnel(session: AsyncSession, network: Network, districts: Iterable[str] | None = None) -> Funnel:
+    """Reads every consented participant once; `districts` limits to those (None: everywhere)."""
+    statement = (select(Person.id, Person.created_at, Person.district, Profile.stage, Profile.answers)
+                 .outerjoin(Profile, Profile.person_id == Person.id)
+                 .where(Person.role == "participant", Person.privacy_version.is_not(None)))
+    if districts is not None:
+        statement = statement.where(Person.district.in_(list(districts)))
+    funnel = Funnel()
+    for _id, created, district, stage, answers in (await session.execute(statement)).all():
+        rank = STAGE_RANK.get(stage or "registered", 0)
+        local = created.astimezone(BERLIN)
+        cohort = f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+        _add(funnel.total, rank)
+        _add(funnel.cohorts.setdefault(cohort, [0] * len(LEVELS)), rank)
+        _add(funnel.districts.setdefault(district or "-", [0] * len(LEVELS)), rank)
+        goals = (answers or {}).get("goals") or []
+        for organisation in sorted(responsible_organisations(network, district, goals)):
+            _add(funnel.organisations.setdefault(organisation, [0] * len(LEVELS)), rank)
+    return funnel
+
+
+def _percent(t: Translator, value: float) -> str:
+    return t(N_("{percent} %"), percent=round(value * 100))
+
+
+def _row(t: Translator, name: str, counts: list[int]) -> str:
+    return t(N_("{name}: {placed} of {total} placed ({percent}) · {funnel}"), name=name, placed=counts[PLACED],
+             total=counts[0], percent=_percent(t, share(counts)), funnel=" → ".join(str(c) for c in counts))
+
+
+def group_name(t: Translator, network: Network, kind: str, key: str) -> str:
+    if kind == "districts":
+        return network.districts[key].name[t.locale] if key in network.districts else t(N_("no district yet"))
+    if kind == "organisations":
+        return network.organisations[key].name if key in network.organisations else key
+    return key
+
+
+def funnel_text(t: Translator, network: Network, funnel: Funnel) -> str:
+    """The funnel as plain lines: the chat's `/stats` and `lotse report` print the same."""
+    lines = [t(N_("Progress toward the goal: at least {goal} of each cohort in Ausbildung or SVB."),
+               goal=_percent(t, GOAL)),
+             t(N_("Stages: {stages}"), stages=" → ".join(t(level) for level in LEVELS))]
+    if not funnel.total[0]:
+        lines += ["", t(N_("No participants yet."))]
+        return "\n".join(lines)
+    lines += ["", _row(t, t(N_("All")), funnel.total)]
+    for heading, kind, groups in ((N_("By cohort (quarter of registration)"), "cohorts", funnel.cohorts),
+                                  (N_("By district"), "districts", funnel.districts),
+                                  (N_("By organisation"), "organisations", funnel.organisations)):
+        lines += ["", t(heading)]
+        for key in sorted(groups):
+            counts = groups[key]
+            mark = "✓" if share(counts) >= GOAL else "·"
+            lines.append(f"{mark} {_row(t, group_name(t, network, kind, key), counts)}")
+    return "\n".join(lines)
+
+
+def draw_chart(t: Translator, funnel: Funnel, path: Path) -> None:
+    """A horizontal funnel per cohort with the 75 % line, as PNG (matplotlib, Agg: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cohorts = sorted(funnel.cohorts) or ["-"]
+    figure, axes = plt.subplots(len(cohorts), 1, figsize=(9, 2.6 * len(cohorts) + 0.6), squeeze=False)
+    labels = [t(level) for level in LEVELS]
+    for axis, cohort in zip(axes[:, 0], cohorts, strict=True):
+        counts = funnel.cohorts.get(cohort, [0] * len(LEVELS))
+        total = counts[0] or 1
+        shares = [c / total for c in counts]
+        colours = ["#8fb3d9"] * (len(LEVELS) - 1) + ["#2e7d32" if shares[-1] >= GOAL else "#e08a00"]
+        bars = axis.barh(range(len(LEVELS)), shares, color=colours)
+        axis.set_yticks(range(len(LEVELS)), labels)
+        axis.invert_yaxis()
+        axis.set_xlim(0, 1.15)
+        axis.axvline(GOAL, color="#c62828", linestyle="--", linewidth=1)
+        axis.text(GOAL, -0.7, t(N_("goal {percent}"), percent=_percent(t, GOAL)), color="#c62828", fontsize=8)
+        for bar, count, part in zip(bars, counts, shares, strict=True):
+            axis.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{count} ({round(part * 100)} %)",
+                      va="center", fontsize=8)
+        axis.set_title(t(N_("Cohort {cohort}: {count} participants"), cohort=cohort, count=counts[0]), fontsize=10)
+        axis.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0 %", "25 %", "50 %", "75 %", "100 %"])
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

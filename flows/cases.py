@@ -1,0 +1,392 @@
+"""One case view per participant for coordinators, stage changes with their history, and `/stats`.
+
+`/case NAME-OR-NUMBER` gathers what the network knows about one participant in the coordinator's language:
+profile, stage and its history, potential check, questions, appointments and courses, volunteer and reports.
+Only participants in the districts the coordinator covers are found (`flows.access`); every view is audited.
+A stage change is recorded with who, when, from, to and why; skipping stages needs a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, Translator
+from bot.messages import Choice
+from bot.network import Network
+from bot.reminders import APPOINTMENT_KINDS, appointment_key, session_key
+from flows.access import covered_districts, may_see_participant
+from flows.conversation import Command, register, start_flow
+from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from flows.find import STAGES
+from flows.intake import language_name, participant_label, summary_lines
+from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.potential_check import field_names
+from storage.models import (
+    Appointment,
+    Attendance,
+    AuditEntry,
+    CaseReport,
+    Course,
+    CourseSession,
+    Enrolment,
+    Pairing,
+    Person,
+    PotentialCheck,
+    Profile,
+    StageChange,
+    Ticket,
+)
+
+STAFF = frozenset({"coordinator", "admin"})
+STAGE_NAMES = dict(STAGES)
+STAGE_RANK = {"registered": 0, "profile_complete": 1, "potential_check": 2, "matching": 3, "internship": 4,
+              "apprenticeship": 5, "employment": 5}
+"""Apprenticeship (Ausbildung) and employment (SVB) are both the goal: moving between them skips nothing."""
+MAX_REASON = 500
+MAX_LISTED = 10
+
+
+def stage_name(t: Translator, stage: str | None) -> str:
+    return t(STAGE_NAMES[stage]) if stage in STAGE_NAMES else "–"
+
+
+def skips(from_stage: str | None, to_stage: str) -> bool:
+    """True when the change jumps over a stage or goes back: allowed, but only with a reason."""
+    before = STAGE_RANK.get(from_stage or "registered", 0)
+    after = STAGE_RANK[to_stage]
+    return after > before + 1 or after < before
+
+
+async def change_stage(session: AsyncSession, participant_id: int, to_stage: str, actor_id: int | None,
+                       now: datetime, reason: str | None = None, report_id: int | None = None) -> StageChange | None:
+    """Sets the stage and records the change; None when the participant is already there."""
+    profile = await session.get(Profile, participant_id)
+    if profile is None:
+        profile = Profile(person_id=participant_id, answers={})
+        session.add(profile)
+    if profile.stage == to_stage:
+        return None
+    change = StageChange(participant_id=participant_id, actor_id=actor_id, from_stage=profile.stage or "registered",
+                         to_stage=to_stage, reason=reason, report_id=report_id, at=now)
+    profile.stage = to_stage
+    session.add(change)
+    session.add(AuditEntry(actor_id=actor_id, subject_id=participant_id, action="stage.changed",
+                           details={"from": change.from_stage, "to": to_stage, "reason": reason}))
+    return change
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding a participant by name or number, among those this coordinator may see
+
+
+async def find_participants(session: AsyncSession, network: Network, staff: Person, text: str) -> list[Person]:
+    """By number (exact) or by a part of the name; only participants in the districts the staff member covers."""
+    query = clean_text(text).lstrip("#")[:100]
+    if not query:
+        return []
+    statement = select(Person).where(Person.role == "participant")
+    covered = covered_districts(network, staff)
+    if covered is not None:
+        statement = statement.where(Person.district.in_(covered))
+    if query.isdigit() and len(query) < 10:
+        statement = statement.where(Person.id == int(query))
+    else:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(Person.display_name).like(f"%{escaped.lower()}%", escape="\\"))
+    return list((await session.scalars(statement.order_by(Person.id).limit(MAX_LISTED + 1))).all())
+
+
+async def one_participant(turn: Turn, text: str) -> Person | None:
+    """The one participant meant, or a short answer (none found, or which of several) revealing nothing else."""
+    found = await find_participants(turn.session, turn.network, turn.person, text)
+    if not found:
+        turn.say(N_("There is no participant with this name or number for you."))
+        return None
+    if len(found) > 1:
+        lines = [participant_label(turn.t, person) for person in found[:MAX_LISTED]]
+        turn.send("\n".join([turn.t(N_("Several participants fit. Please write the number:")), *lines]))
+        return None
+    return found[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The case view
+
+
+CaseSection = Callable[[AsyncSession, Translator, Network, Person, datetime], Awaitable[list[str]]]
+
+
+def attendance_state(t: Translator, cancelled: bool, answer: Attendance | None) -> str:
+    """How an appointment stands for the coordinator: cancelled, confirmed, cannot come (why), or no answer."""
+    if cancelled:
+        return t(N_("cancelled"))
+    if answer is None:
+        return t(N_("no answer yet"))
+    if answer.answer == "yes":
+        return t(N_("confirmed"))
+    return t(N_("cannot come ({reason})"), reason=answer.reason or "–")
+
+
+async def appointment_lines(session: AsyncSession, t: Translator, network: Network, participant: Person,
+                            now: datetime) -> list[str]:
+    """The last appointments with their confirmations, and each course with the answers to its sessions so far."""
+    appointments = (await session.scalars(select(Appointment).where(Appointment.participant_id == participant.id)
+                                          .order_by(Appointment.starts_at.desc()).limit(MAX_LISTED))).all()
+    answers = {a.event_key: a for a in (await session.scalars(select(Attendance).where(
+        Attendance.participant_id == participant.id))).all()}
+    lines = []
+    for appointment in sorted(appointments, key=lambda a: a.starts_at):
+        lines.append(t(N_("{when} · {what} · {place}: {state}"), when=t.datetime(appointment.starts_at, "short"),
+                       what=t(APPOINTMENT_KINDS.get(appointment.kind, APPOINTMENT_KINDS["other"])),
+                       place=appointment.place, state=attendance_state(
+                           t, appointment.status == "cancelled", answers.get(appointment_key(appointment.id)))))
+    courses = (await session.scalars(select(Course).join(Enrolment, Enrolment.course_id == Course.id).where(
+        Enrolment.participant_id == participant.id).order_by(Course.id))).all()
+    for course in courses:
+        held = (await session.scalars(select(CourseSession.id).where(
+            CourseSession.course_id == course.id, CourseSession.starts_at <= now,
+            CourseSession.status == "scheduled"))).all()
+        given = [answers[session_key(number)] for number in held if session_key(number) in answers]
+        confirmed = sum(1 for answer in given if answer.answer == "yes")
+        lines.append(t(N_("Language course (Sprachkurs) {course}: of {count} sessions so far {yes} confirmed, "
+                          "{no} cannot come, {open} no answer"), course=f"{course.name} ({course.level})",
+                       count=len(held), yes=confirmed, no=len(given) - confirmed, open=len(held) - len(given)))
+    return lines
+
+
+CASE_SECTIONS: list[tuple[str, CaseSection]] = [(N_("Appointments and courses"), appointment_lines)]
+"""Sections other capabilities add to the case view: a heading and the lines under it."""
+
+
+async def case_text(session: AsyncSession, t: Translator, network: Network, participant: Person,
+                    now: datetime) -> str:
+    profile = await session.get(Profile, participant.id)
+    district = network.districts.get(participant.district or "")
+    lines = [
+        t(N_("Case: {participant}"), participant=participant_label(t, participant)),
+        t(N_("District: {district} · Language: {language} · Registered: {date}"),
+          district=district.name[t.locale] if district else "–",
+          language=language_name(t, participant.locale or "en"), date=t.date(participant.created_at, "medium")),
+        t(N_("Stage: {stage}"), stage=stage_name(t, profile.stage if profile else "registered")),
+        "", t(N_("Profile")),
+    ]
+    if profile is not None and profile.answers:
+        lines += summary_lines(t, network, profile.answers)
+    else:
+        lines.append(t(N_("(no answers yet)")))
+
+    check = (await session.scalars(select(PotentialCheck).where(PotentialCheck.person_id == participant.id)
+                                   .order_by(PotentialCheck.completed_at.desc()).limit(1))).first()
+    lines += ["", t(N_("Stage history"))]
+    changes = (await session.scalars(select(StageChange).where(StageChange.participant_id == participant.id)
+                                     .order_by(StageChange.at, StageChange.id))).all()
+    actors = await _names(session, t, [c.actor_id for c in changes])
+    history: list[tuple[datetime, str]] = [(participant.created_at, t(N_("{when}: registered"), when=t.datetime(
+        participant.created_at, "short")))]
+    own = participant_label(t, participant)
+    recorded = {change.to_stage for change in changes}
+    if profile is not None and profile.completed_at is not None and "profile_complete" not in recorded:
+        history.append((profile.completed_at, t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(
+            profile.completed_at, "short"), before=stage_name(t, "registered"),
+            after=stage_name(t, "profile_complete"), who=own)))
+    if check is not None and "potential_check" not in recorded:
+        history.append((check.completed_at, t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(
+            check.completed_at, "short"), before=stage_name(t, "profile_complete"),
+            after=stage_name(t, "potential_check"), who=own)))
+    for change in changes:
+        line = t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(change.at, "short"),
+                 before=stage_name(t, change.from_stage), after=stage_name(t, change.to_stage),
+                 who=actors.get(change.actor_id or 0, "–"))
+        history.append((change.at, line + (f" – {change.reason}" if change.reason else "")))
+    lines += [line for _, line in sorted(history, key=lambda item: item[0])]
+
+    lines += ["", t(N_("Potential check (Potenzialcheck)"))]
+    if check is None:
+        lines.append(t(N_("(not done yet)")))
+    else:
+        lines.append(t(N_("{date}: suggested {fields}"), date=t.date(check.completed_at, "medium"),
+                       fields=field_names(t, network, list(check.suggestions)) or "–"))
+
+    lines += ["", t(N_("Questions"))]
+    tickets = (await session.scalars(select(Ticket).where(Ticket.participant_id == participant.id)
+                                     .order_by(Ticket.id.desc()).limit(MAX_LISTED))).all()
+    for ticket in tickets:
+        topic = network.topics[ticket.topic].name[t.locale] if ticket.topic in network.topics else t(
+            N_("Talk to a person"))
+        state = t(N_("closed")) if ticket.status == "closed" else (
+            t(N_("OVERDUE")) if ticket.due_at <= now and ticket.status == "open" else t(N_("open")))
+        lines.append(f"#{ticket.id} · {topic} · {state} · {t.date(ticket.created_at, 'medium')}")
+    if not tickets:
+        lines.append(t(N_("(none)")))
+
+    for heading, section in CASE_SECTIONS:
+        extra = await section(session, t, network, participant, now)
+        lines += ["", t(heading), *(extra or [t(N_("(none)"))])]
+
+    lines += ["", t(N_("Volunteer and reports"))]
+    pairings = (await session.scalars(select(Pairing).where(Pairing.participant_id == participant.id,
+                                                            Pairing.status.in_(("asked", "active")))
+                                      .order_by(Pairing.id))).all()
+    volunteers = await _names(session, t, [p.volunteer_id for p in pairings])
+    for pairing in pairings:
+        if pairing.status == "active":
+            lines.append(t(N_("{volunteer}, since {date}"), volunteer=volunteers.get(pairing.volunteer_id, "–"),
+                           date=t.date(pairing.decided_at or pairing.created_at, "medium")))
+        else:
+            lines.append(t(N_("{volunteer}: waiting for the participant's consent"),
+                           volunteer=volunteers.get(pairing.volunteer_id, "–")))
+    if not pairings:
+        lines.append(t(N_("(no volunteer)")))
+    reports = (await session.scalars(select(CaseReport).where(CaseReport.participant_id == participant.id)
+                                     .order_by(CaseReport.created_at.desc(), CaseReport.id.desc())
+                                     .limit(MAX_LISTED))).all()
+    authors = await _names(session, t, [r.volunteer_id for r in reports])
+    for report in reports:
+        lines.append(report_line(t, report, authors.get(report.volunteer_id or 0, "–")))
+    return "\n".join(lines)
+
+
+REPORT_KINDS: dict[str, str] = {
+    "attended": N_("Attended a course or appointment"),
+    "missed": N_("Missed a course or appointment"),
+    "needs_help": N_("Needs help with something"),
+    "milestone": N_("Milestone reached"),
+    "other": N_("Something else"),
+}
+MILESTONES: dict[str, str] = {
+    "potential_check": N_("Potential check done (Potenzialcheck)"),
+    "internship": N_("Internship started (Praktikum)"),
+    "apprenticeship": N_("Apprenticeship contract (Ausbildung)"),
+    "employment": N_("Job (SVB)"),
+}
+
+
+def report_line(t: Translator, report: CaseReport, author: str) -> str:
+    kind = t(REPORT_KINDS.get(report.kind, N_("Something else")))
+    if report.kind == "milestone" and report.milestone in MILESTONES:
+        kind = f"{kind}: {t(MILESTONES[report.milestone])}"
+    text = report.text or ""
+    if report.attachment:
+        text = (text + " " + t(N_("[voice message or file]"))).strip()
+    return t(N_("{when} · {author} · {kind}: {text}"), when=t.date(report.created_at, "medium"), author=author,
+             kind=kind, text=text[:300] or "–")
+
+
+async def _names(session: AsyncSession, t: Translator, ids: list[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    people = (await session.scalars(select(Person).where(Person.id.in_(wanted)))).all()
+    return {person.id: participant_label(t, person) for person in people}
+
+
+async def show_case(turn: Turn, argument: str) -> None:
+    if not clean_text(argument):
+        start_flow(turn, "case")
+        return
+    participant = await one_participant(turn, argument)
+    if participant is None:
+        return
+    turn.send(await case_text(turn.session, turn.t, turn.network, participant, turn.now))
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="case.viewed"))
+
+
+async def _case_named(turn: Turn, value: Any) -> Next:
+    await show_case(turn, str(value))
+    return END
+
+
+CASE = Flow(name="case", roles=STAFF, steps=(
+    Step(name="who", prompt=N_("Whose case? Write a name or a number."), kind=InputKind.TEXT, max_length=100,
+         on_answer=_case_named, next=END, describe="name or number; then the case view"),
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /stage NUMBER: a coordinator changes a participant's stage
+
+
+async def stage_command(turn: Turn, argument: str) -> None:
+    if not clean_text(argument):
+        turn.say(N_("Please write the participant's number, for example /stage 12."))
+        return
+    participant = await one_participant(turn, argument)
+    if participant is None:
+        return
+    profile = await turn.session.get(Profile, participant.id)
+    start_flow(turn, "stage", {"participant": participant.id, "from": profile.stage if profile else "registered"})
+
+
+def stage_options(turn: Turn) -> list[Choice]:
+    current = turn.data.get("from")
+    return [Choice(key, turn.t(label)) for key, label in STAGES if key != current]
+
+
+async def _stage_chosen(turn: Turn, value: Any) -> Next:
+    return "why" if skips(turn.data.get("from"), str(value)) else "note"
+
+
+def _reason(turn: Turn, value: Any) -> str:
+    text = str(value)
+    if not any(ch.isalnum() for ch in text):
+        raise Invalid(N_("Please write a few words, not only emoji or signs."))
+    return text
+
+
+async def _stage_done(turn: Turn, value: Any) -> Next:
+    participant = await turn.session.get(Person, int(turn.data.get("participant", 0)))
+    if participant is None or not may_see_participant(turn.network, turn.person, participant.district):
+        turn.say(N_("There is no participant with this name or number for you."))
+        return END
+    to_stage = str(turn.data["to"])
+    change = await change_stage(turn.session, participant.id, to_stage, turn.person.id, turn.now,
+                                reason=str(value) if value else None)
+    if change is None:
+        turn.say(N_("{participant} is already at this stage."), participant=participant_label(turn.t, participant))
+    else:
+        turn.say(N_("Recorded: {participant} is now at stage {stage}."),
+                 participant=participant_label(turn.t, participant), stage=stage_name(turn.t, to_stage))
+    return END
+
+
+STAGE = Flow(name="stage", roles=STAFF, steps=(
+    Step(name="to", prompt=N_("Which stage has the participant reached?"), kind=InputKind.CHOICE,
+         options=stage_options, on_answer=_stage_chosen, describe="new stage",
+         branches=(("skips a stage or goes back", "why"), ("next stage", "note"))),
+    Step(name="why", prompt=N_("This skips a stage or goes back. That is allowed, but please write the reason."),
+         kind=InputKind.TEXT, max_length=MAX_REASON, validate=_reason, on_answer=_stage_done, next=END,
+         describe="reason required"),
+    Step(name="note", prompt=N_("A short note for the record? (optional)"), kind=InputKind.TEXT, optional=True,
+         max_length=MAX_REASON, validate=_reason, on_answer=_stage_done, next=END, describe="optional note"),
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /stats: progress toward the 75 % goal, for the districts this coordinator covers
+
+
+async def show_stats(turn: Turn, argument: str = "") -> None:
+    from bot.progress import count_funnel, funnel_text
+
+    funnel = await count_funnel(turn.session, turn.network, covered_districts(turn.network, turn.person))
+    turn.send(funnel_text(turn.t, turn.network, funnel))
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="stats.viewed"))
+
+
+async def _case_entry(turn: Turn) -> None:
+    start_flow(turn, "case")
+
+
+register(CASE, Command("case", N_("One participant's case: /case NAME or NUMBER"), action=show_case, roles=STAFF))
+register(STAGE, Command("stage", N_("Change a participant's stage: /stage NUMBER"), action=stage_command,
+                        roles=STAFF))
+register(None, Command("stats", N_("Progress toward the goal of 75 percent"), action=show_stats, roles=STAFF))
+MENU_ENTRIES.extend([
+    MenuEntry("case", N_("Case view"), action=_case_entry, roles=STAFF, order=15),
+    MenuEntry("stats", N_("Progress toward the goal"), action=lambda turn: show_stats(turn), roles=STAFF, order=40),
+])
