@@ -85,6 +85,9 @@ class Outgoing:
     """A local file sent along (an export, a form): the text becomes its caption where the platform allows."""
     document_name: str | None = None
     """The file name the person sees; the path's own name when None."""
+    erase_after_delivery: bool = False
+    """A goodbye after a deletion, or a copy of one's data: once delivered, the row keeps neither chat nor text,
+    and the file at `document_path` is removed."""
 
     @property
     def document_label(self) -> str | None:
