@@ -28,6 +28,11 @@ class Attachment:
         return asdict(self)
 
 
+def attachment_record(attachment: Attachment | None, transport: str) -> dict[str, Any] | None:
+    """What a stored message keeps of a file: the platform's reference and the platform it lives on (to relay it)."""
+    return {**attachment.to_json(), "transport": transport} if attachment is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """One inbound event, as stored in the inbox before anything else happens."""
@@ -88,6 +93,10 @@ class Outgoing:
     erase_after_delivery: bool = False
     """A goodbye after a deletion, or a copy of one's data: once delivered, the row keeps neither chat nor text,
     and the file at `document_path` is removed."""
+    relayed: Attachment | None = None
+    """A file someone sent on `relayed_from` (a transport name), passed on to this chat: the sender fetches its
+    bytes from that transport just before sending, so a file crosses from Telegram to Matrix and back."""
+    relayed_from: str | None = None
 
     @property
     def document_label(self) -> str | None:
@@ -103,6 +112,8 @@ class Outgoing:
         values = dict(data)
         values["choices"] = tuple(Choice(**c) for c in values.get("choices", ()))
         values["selected"] = tuple(values.get("selected", ()))
+        if values.get("relayed") is not None:
+            values["relayed"] = Attachment(**values["relayed"])
         return cls(**values)
 
 

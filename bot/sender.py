@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.dispatcher import Clock, system_clock
-from bot.messages import Outgoing
+from bot.messages import Attachment, Delivery, Outgoing
 from bot.transports.base import DeliveryError, Transport
 from storage.database import compact_after_erasure
 from storage.models import OutboxEntry
@@ -69,7 +71,10 @@ class OutboxSender:
         now = self.clock()
         row.attempts += 1
         try:
-            delivery = await transport.send(message, edit_target)
+            if message.relayed is not None:
+                delivery = await self._send_relayed(transport, message, edit_target)
+            else:
+                delivery = await transport.send(message, edit_target)
         except DeliveryError as error:
             if error.unavailable:
                 row.attempts -= 1
@@ -98,6 +103,24 @@ class OutboxSender:
         if message.erase_after_delivery:
             await compact_after_erasure(self.sessions)
         return "sent"
+
+    async def _send_relayed(self, transport: Transport, message: Outgoing, edit_target: str | None) -> Delivery:
+        """Fetches a file from the platform it was sent on and uploads it to this one.
+
+        The bytes live in a private temporary directory only for the upload: Lotse keeps the platform's
+        reference, never its own copy of a participant's letter."""
+        assert message.relayed is not None
+        source = self.transports.get(message.relayed_from or "")
+        if source is None:
+            raise DeliveryError(f"relay: the file came through {message.relayed_from}, which is not running now "
+                                f"(configure it to pass the file on)", permanent=True)
+        data = await source.download(message.relayed.reference)
+        name = Path(message.relayed.file_name or "").name or f"{message.relayed.kind}{_suffix(message.relayed)}"
+        with tempfile.TemporaryDirectory(prefix="lotse-relay-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            return await transport.send(replace(message, document_path=str(path), document_name=name,
+                                                relayed=None), edit_target)
 
     @staticmethod
     def _erase(row: OutboxEntry, message: Outgoing) -> None:
@@ -131,3 +154,11 @@ class OutboxSender:
         log.info("outbox %s: retry in %.1fs (%s)", row.id, delay, row.last_error)
 
 
+
+
+def _suffix(attachment: Attachment) -> str:
+    """A file name ending the receiving app can open; platforms send photos and voice without a name."""
+    by_type = {"image/jpeg": ".jpg", "image/png": ".png", "audio/ogg": ".ogg", "application/pdf": ".pdf",
+               "audio/mpeg": ".mp3", "video/mp4": ".mp4"}
+    by_kind = {"photo": ".jpg", "voice": ".ogg", "video": ".mp4"}
+    return by_type.get(attachment.mime_type or "", by_kind.get(attachment.kind, ""))

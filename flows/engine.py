@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.i18n import N_, Translator
-from bot.messages import Choice, Incoming, Outgoing
+from bot.messages import Choice, Incoming, Outgoing, attachment_record
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -403,13 +403,14 @@ def parse_answer(turn: Turn, step: Step) -> Any:
         if (incoming.attachment.size or 0) > MAX_ATTACHMENT_BYTES:
             raise Invalid(N_("This file is too big. Please send a file smaller than {limit} MB, "
                              "or a photo of the page."), limit=MAX_ATTACHMENT_BYTES // 1_000_000)
-        return {"kind": incoming.attachment.kind, "reference": incoming.attachment.reference}
+        return attachment_record(incoming.attachment, incoming.transport)
     text = clean_text(incoming.text or "")
     if step.kind is InputKind.MESSAGE and incoming.attachment is not None:
         if (incoming.attachment.size or 0) > MAX_ATTACHMENT_BYTES:
             raise Invalid(N_("This file is too big. Please send a file smaller than {limit} MB, "
                              "or a photo of the page."), limit=MAX_ATTACHMENT_BYTES // 1_000_000)
-        return {"text": text[:step.max_length], "attachment": incoming.attachment.to_json()}
+        return {"text": text[:step.max_length],
+                "attachment": attachment_record(incoming.attachment, incoming.transport)}
     if incoming.attachment is not None and not text:
         raise Invalid(N_("Please answer with text, not a file."))
     if not text:

@@ -8,13 +8,15 @@ state change and the messages it causes commit together.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import DEFAULT_LOCALE, Translator
-from bot.messages import Choice, Outgoing
+from bot.messages import Attachment, Choice, Outgoing
 from storage.models import Handle, OutboxEntry, Person
 
 Render = Callable[[Translator], str]
@@ -43,3 +45,11 @@ def enqueue(session: AsyncSession, messages: Sequence[Outgoing], now: datetime) 
     """Adds messages to the outbox in the caller's transaction (the sender delivers them after commit)."""
     session.add_all(OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now)
                     for m in messages)
+
+
+def with_file(messages: Sequence[Outgoing], record: dict[str, Any] | None) -> list[Outgoing]:
+    """The same messages carrying the file; the sender fetches it from its platform when each is sent."""
+    if not record or not record.get("transport"):
+        return list(messages)
+    fields = {key: value for key, value in record.items() if key != "transport"}
+    return [replace(m, relayed=Attachment(**fields), relayed_from=str(record["transport"])) for m in messages]

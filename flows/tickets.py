@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import N_, Translator
-from bot.messages import Choice, Outgoing
+from bot.messages import Choice, Outgoing, attachment_record
 from bot.network import Network
 from bot.routing import add_working_hours, find_lead, matching_rules, route
 from flows.access import covered_districts
@@ -32,10 +33,10 @@ from flows.conversation import (
     register_button,
     start_flow,
 )
-from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, parse_single
+from flows.engine import END, MAX_ATTACHMENT_BYTES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, parse_single
 from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
-from flows.notify import enqueue, messages_for, translator_for
+from flows.notify import enqueue, messages_for, translator_for, with_file
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
 
 log = logging.getLogger("lotse.tickets")
@@ -92,10 +93,15 @@ def _attachment_note(t: Translator, attachment: dict[str, Any] | None) -> str:
     return t(N_("[The participant sent {what}.]"), what=t(kinds.get(attachment.get("kind", ""), N_("a file"))))
 
 
+def _topic_name(t: Translator, network: Network, ticket: Ticket) -> str:
+    if ticket.topic in network.topics:
+        return network.topics[ticket.topic].name[t.locale]
+    return t(N_("Talk to a person"))
+
+
 def notice_text(t: Translator, network: Network, ticket: Ticket, participant: Person, profile: Profile | None,
                 first: TicketMessage, taken_by: str | None = None) -> str:
-    topic = network.topics[ticket.topic].name[t.locale] if ticket.topic in network.topics else t(
-        N_("Talk to a person"))
+    topic = _topic_name(t, network, ticket)
     district = network.districts[ticket.district].name[t.locale] if ticket.district in network.districts else "–"
     lines = [
         t(N_("Question no. {number}: {topic}"), number=ticket.id, topic=topic),
@@ -152,6 +158,8 @@ async def send_notices(turn: Turn, ticket: Ticket, people: Sequence[int], rooms:
         pending.append((None, Outgoing(transport=transport, chat=chat, locale="de", rtl=False,
                                        text=notice_text(t, turn.network, ticket, participant, profile, first),
                                        choices=tuple(notice_buttons(t, ticket, False)), selection="single")))
+    files = with_file([replace(message, text=_file_caption(Translator(message.locale), turn.network, ticket, first),
+                               choices=(), selection="none") for _, message in pending], first.attachment)
     for recipient, message in pending:
         row = OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
                           created_at=turn.now)
@@ -159,8 +167,15 @@ async def send_notices(turn: Turn, ticket: Ticket, people: Sequence[int], rooms:
         await turn.session.flush()
         turn.session.add(TicketNotice(ticket_id=ticket.id, person_id=recipient, transport=message.transport,
                                       chat=message.chat, outbox_id=row.id))
+    if first.attachment:
+        turn.outgoing.extend(files)  # after the notices, so each file follows its question
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=ticket.participant_id, action="ticket.routed",
                                 details={"ticket": ticket.id, "people": list(people), "rooms": len(rooms)}))
+
+
+def _file_caption(t: Translator, network: Network, ticket: Ticket, first: TicketMessage) -> str:
+    return "\n".join([t(N_("Question no. {number}: {topic}"), number=ticket.id, topic=_topic_name(t, network, ticket)),
+                      _attachment_note(t, first.attachment)])
 
 
 async def refresh_notices(turn: Turn, ticket: Ticket) -> None:
@@ -203,12 +218,12 @@ def _message_value(turn: Turn) -> dict[str, Any]:
         raise Invalid(N_("Your message was empty. Please write your question, or send a photo of the letter."))
     if len(text) > MAX_QUESTION:
         raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=MAX_QUESTION)
-    if attachment is not None and (attachment.size or 0) > 20_000_000:
+    if attachment is not None and (attachment.size or 0) > MAX_ATTACHMENT_BYTES:
         raise Invalid(N_("This file is too big. Please send a file smaller than {limit} MB, "
-                         "or a photo of the page."), limit=20)
+                         "or a photo of the page."), limit=MAX_ATTACHMENT_BYTES // 1_000_000)
     if text and not any(ch.isalnum() for ch in text) and attachment is None:
         raise Invalid(N_("Please write a few words, not only emoji or signs."))
-    return {"text": text, "attachment": attachment.to_json() if attachment else None}
+    return {"text": text, "attachment": attachment_record(attachment, incoming.transport)}
 
 
 def _checked_message(turn: Turn, value: Any) -> dict[str, Any]:
@@ -272,10 +287,10 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any]) -> 
             TicketNotice.ticket_id == ticket.id, TicketNotice.person_id.is_not(None)).distinct())).all()
         recipients = [await turn.session.get_one(Person, pid) for pid in ids if pid is not None]
     for coordinator in recipients:
-        turn.outgoing.extend(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
+        turn.outgoing.extend(with_file(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
             t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
               participant=participant_label(t, participant)),
-            message["text"], _attachment_note(t, message["attachment"])]))))
+            message["text"], _attachment_note(t, message["attachment"])]))), message["attachment"]))
     turn.say(N_("Added to your question no. {number}."), number=ticket.id)
 
 
@@ -327,7 +342,8 @@ async def claim(turn: Turn, ticket: Ticket) -> None:
                 "/reply {number} and your answer."), number=ticket.id)
 
 
-async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False) -> bool:
+async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
+                 attachment: dict[str, Any] | None = None) -> bool:
     """Relays the answer to the participant's chat; True when it was recorded.
 
     `rendered` text comes from a catalog template and keeps its direction isolates; typed text is cleaned."""
@@ -335,8 +351,12 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False) 
         turn.say(N_("This question is already closed. Nothing was sent."))
         return False
     text = text.strip() if rendered else clean_text(text)
-    if not text:
+    if not text and attachment is None:
         turn.say(N_("Your message was empty. Please write your answer."))
+        return False
+    if attachment is not None and (attachment.get("size") or 0) > MAX_ATTACHMENT_BYTES:
+        turn.say(N_("This file is too big. Please send a file smaller than {limit} MB, or a photo of the page."),
+                 limit=MAX_ATTACHMENT_BYTES // 1_000_000)
         return False
     if len(text) > MAX_QUESTION:
         turn.say(N_("That is too long. Please write at most {limit} characters."), limit=MAX_QUESTION)
@@ -346,15 +366,15 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False) 
     participant = await turn.session.get_one(Person, ticket.participant_id)
     organisation = turn.network.organisations.get(turn.person.organisation or "")
     sender = organisation.name if organisation else turn.network.name
-    found = await messages_for(turn.session, participant, lambda t: t(
+    found = with_file(await messages_for(turn.session, participant, lambda t: "\n\n".join(filter(None, [t(
         N_("Answer to your question no. {number} from {organisation}:"), number=ticket.id,
-        organisation=sender) + "\n\n" + text)
+        organisation=sender), text]))), attachment)
     if not found:
         turn.say(N_("The participant cannot be reached at the moment (they may have blocked the bot). "
                     "The answer is saved with the question."))
     turn.outgoing.extend(found)
     turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="out", text=text,
-                                   created_at=turn.now))
+                                   attachment=attachment, created_at=turn.now))
     turn.say(N_("Sent to the participant (question no. {number})."), number=ticket.id)
     return True
 
@@ -385,7 +405,8 @@ async def _reply_to_notice(turn: Turn) -> bool:
     if not await may_handle(turn.session, turn.network, turn.person, ticket):
         turn.say(N_("There is no question with this number for you."))
         return True
-    await answer(turn, ticket, turn.incoming.text or "")
+    await answer(turn, ticket, turn.incoming.text or "",
+                 attachment=attachment_record(turn.incoming.attachment, turn.incoming.transport))
     return True
 
 

@@ -6,9 +6,11 @@ import itertools
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.app import Lotse
 from bot.messages import Attachment, Delivery, Incoming, Outgoing
+from bot.transports.base import DeliveryError
 
 
 @dataclass
@@ -30,6 +32,10 @@ class RecordingTransport:
     sent: dict[str, list[Outgoing]] = field(default_factory=dict)
     by_platform_id: dict[str, tuple[str, int]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    files: dict[str, bytes] = field(default_factory=dict)
+    """What people sent on this platform, by reference: `download` serves it as the platform would."""
+    received_files: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    """The files each chat was sent, read at sending time (a relayed file's copy is gone right after)."""
 
     async def start(self, receive: object) -> None:
         return None
@@ -37,7 +43,15 @@ class RecordingTransport:
     async def stop(self) -> None:
         return None
 
+    async def download(self, reference: str) -> bytes:
+        if reference not in self.files:
+            raise DeliveryError(f"{self.name}: no file {reference}", permanent=True)
+        return self.files[reference]
+
     async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        if message.document_path is not None:
+            self.received_files.setdefault(message.chat, []).append(
+                (message.document_label or "", Path(message.document_path).read_bytes()))  # noqa: ASYNC240
         history = self.sent.setdefault(message.chat, [])
         if edit_platform_id is not None:
             chat, index = self.by_platform_id[edit_platform_id]
@@ -87,9 +101,19 @@ class Chat:
     async def send_unreadable(self) -> list[Outgoing]:
         return await self._deliver(self._event(undecodable=True))
 
-    async def send_file(self, kind: str = "photo", size: int = 1000) -> list[Outgoing]:
-        attachment = Attachment(kind=kind, reference=f"file-{uuid.uuid4().hex[:8]}", size=size)  # type: ignore[arg-type]
-        return await self._deliver(self._event(attachment=attachment))
+    async def send_file(self, kind: str = "photo", size: int = 1000, data: bytes | None = None,
+                        name: str | None = None, text: str | None = None, lost: bool = False) -> list[Outgoing]:
+        """`lost`: the platform no longer has the file when Lotse asks for it."""
+        attachment = self._upload(kind, size, data, name)
+        if lost:
+            del self.transport.files[attachment.reference]
+        return await self._deliver(self._event(attachment=attachment, text=text))
+
+    def _upload(self, kind: str, size: int, data: bytes | None, name: str | None) -> Attachment:
+        """Puts the file on the platform, as the phone's upload does, and returns the reference it arrives with."""
+        reference = f"file-{uuid.uuid4().hex[:8]}"
+        self.transport.files[reference] = data if data is not None else b"\x89PNG" + bytes(min(size, 64))
+        return Attachment(kind=kind, reference=reference, size=size, file_name=name)  # type: ignore[arg-type]
 
     @staticmethod
     def _buttons_of(message: Outgoing) -> list[tuple[str, str]]:
@@ -115,12 +139,14 @@ class Chat:
     async def click(self, label: str) -> list[Outgoing]:
         return await self._deliver(self._event(choice=self.button_key(label)))
 
-    async def reply(self, message: Outgoing, text: str, event_id: str | None = None) -> list[Outgoing]:
+    async def reply(self, message: Outgoing, text: str | None, event_id: str | None = None,
+                    file: bytes | None = None) -> list[Outgoing]:
         """Answers with the platform's reply feature, quoting `message` (one this phone received)."""
         index = next(i for i, shown in enumerate(self.history) if shown is message)
         platform_id = next(pid for pid, (chat, at) in self.transport.by_platform_id.items()
                            if chat == self.handle and at == index)
-        event = self._event(text=text, reply_to=platform_id)
+        attachment = self._upload("document", len(file), file, "answer.pdf") if file is not None else None
+        event = self._event(text=text, reply_to=platform_id, attachment=attachment)
         if event_id is not None:
             event = replace(event, event_id=event_id)
         return await self._deliver(event)

@@ -14,7 +14,7 @@ from bot.network import Network, Responsibility, load_network
 from bot.routing import add_working_hours, matching_rules, route
 from flows.invites import create_invite
 from flows.tickets import escalate_overdue
-from storage.models import AuditEntry, Invite, Person, StaffScope, Ticket, TicketMessage
+from storage.models import AuditEntry, Invite, OutboxEntry, Person, StaffScope, Ticket, TicketMessage
 from tests.chat import Chat, FakeClock, texts
 from tests.test_intake import ANSWERS, consent
 
@@ -202,9 +202,13 @@ async def test_a_question_with_a_photo_is_claimed_answered_and_followed_up(
     await amal.send("/menu")
     await amal.click(ar("Ask a question"))
     await amal.click(app.network.topics["apprenticeship"].name["ar"])
-    [thanks, _menu] = await amal.send_file("photo")
+    [thanks, _menu] = await amal.send_file("photo", data=b"JPEG: the job centre's letter")
     assert thanks.rtl and FSI in thanks.text and "Oldenburgische IHK" in thanks.text
-    [to_anna], [to_ben] = anna.history[-1:], ben.history[-1:]
+    (to_anna, anna_file), (to_ben, ben_file) = anna.history[-2:], ben.history[-2:]
+    for phone in (anna, ben):  # the photo itself follows each notification, fetched from where it was sent
+        assert phone.transport.received_files[phone.handle] == [("photo.jpg", b"JPEG: the job centre's letter")]
+    assert ben_file.text == "Question no. 1: Apprenticeship (Ausbildung)\n[The participant sent a photo.]"
+    assert anna_file.document_label == "photo.jpg" and anna_file.choices == ()
     de = Translator("de")
     assert to_anna.text.startswith(de("Question no. {number}: {topic}", number=1, topic="@").split("@")[0])
     assert de("[The participant sent {what}.]", what=de("a photo")) in to_anna.text
@@ -213,8 +217,8 @@ async def test_a_question_with_a_photo_is_claimed_answered_and_followed_up(
     taken, *rest = await ben.click("Take it")
     assert rest == [], texts(rest)
     assert taken.text.startswith("You took question no. 1.")
-    assert de("Taken by {name}.", name="@").split("@")[0] in anna.history[-1].text and "Ben" in anna.history[-1].text
-    assert anna.history[-1].choices == ()  # anna's copy changed in place: no buttons to press
+    assert de("Taken by {name}.", name="@").split("@")[0] in anna.history[-2].text and "Ben" in anna.history[-2].text
+    assert anna.history[-2].choices == ()  # anna's copy changed in place: no buttons to press
     late, *_ = await anna.send("/claim 1")
     assert "Ben" in late.text
     notice = next(m for m in ben.history if m.text.startswith("Question no. 1"))
@@ -368,3 +372,48 @@ async def test_an_unclaimed_friday_question_is_escalated_on_monday(
     assert amal.history[-1].text.startswith("We have not forgotten your question no. 1.")
     overdue, *_ = await ben.send("/inbox")
     assert "#1" in overdue.text and "OVERDUE" in overdue.text
+
+
+async def test_files_travel_both_ways_with_a_question(app: Lotse, chat: Callable[..., Chat]) -> None:
+    ben = await coordinator(app, chat, "ben")
+    olena = await participant(chat, "olena", language="Українська")
+    uk = Translator("uk")
+    await olena.send("/menu")
+    await olena.click(uk("Ask a question"))
+    await olena.click(app.network.topics["apprenticeship"].name["uk"])
+    await olena.send_file("document", data=b"%PDF-1.7 Bescheid", name="../../Bescheid Jobcenter.pdf",
+                          text="Was ist das?")
+    notice, file = ben.history[-2:]
+    assert "Was ist das?" in notice.text
+    assert file.document_label == "Bescheid Jobcenter.pdf"  # the name only, never a path from outside
+    await ben.click("Take it")
+    notice = next(m for m in ben.history if "Was ist das?" in m.text)  # edited in place by the claim
+    await ben.reply(notice, None, file=b"%PDF-1.7 filled-in form")
+    answer = olena.history[-1]
+    assert answer.text == uk("Answer to your question no. {number} from {organisation}:", number=1,
+                             organisation="Oldenburgische IHK")
+    assert olena.transport.received_files["olena"] == [("answer.pdf", b"%PDF-1.7 filled-in form")]
+    await olena.send_file("voice", data=b"OggS voice")
+    more = ben.history[-1]
+    assert more.text.startswith("Question no. 1: more from Olena (no. 2):") and more.document_label == "voice.ogg"
+    assert ben.transport.received_files["ben"][-1] == ("voice.ogg", b"OggS voice")
+    async with app.sessions() as session:
+        stored = (await session.scalars(select(TicketMessage.attachment).order_by(TicketMessage.id))).all()
+    assert [a["transport"] if a else None for a in stored] == ["test", None, "test", "test"]
+    assert not any(a and "bytes" in a for a in stored)  # only the platform's reference is kept
+
+
+async def test_a_file_that_cannot_be_fetched_stays_visible_to_the_operator(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    tom = await coordinator(app, chat, "tom", organisation="proconnect")
+    amal = await participant(chat, "amal")
+    await amal.send("/menu")
+    await amal.click("Talk to a person")
+    [thanks, _menu] = await amal.send_file("photo")
+    await amal.send_file("photo", lost=True)
+    assert thanks.text.startswith("Thank you. Your question has the number 1.")
+    assert amal.history[-2].text == "Added to your question no. 1."
+    async with app.sessions() as session:
+        failed = (await session.scalars(select(OutboxEntry).where(OutboxEntry.status == "failed"))).all()
+    assert [row.chat for row in failed] == ["tom"] and "no file" in (failed[0].last_error or "")
+    assert "[The participant sent a photo.]" in tom.history[-1].text  # the first one arrived, with its file

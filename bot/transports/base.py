@@ -38,3 +38,7 @@ class Transport(Protocol):
     async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
         """Send (or, with `edit_platform_id`, edit) one message; raise `DeliveryError` on failure."""
         ...
+
+    async def download(self, reference: str) -> bytes:
+        """The bytes of a file a person sent here (an `Attachment.reference`); raise `DeliveryError` on failure."""
+        ...

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from bot.messages import Delivery, Incoming, Outgoing
-from bot.transports.base import Receive
+from bot.transports.base import DeliveryError, Receive
 
 NAME = "console"
 PERSONA_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -40,6 +40,9 @@ class ConsoleTransport:
         self.out.write(render(message, edited=edit_platform_id is not None) + "\n")
         self.out.flush()
         return Delivery(platform_message_id=str(next(self._ids)))
+
+    async def download(self, reference: str) -> bytes:
+        raise DeliveryError("console: personas type text only; there is no file to fetch", permanent=True)
 
 
 def render(message: Outgoing, edited: bool = False) -> str:
