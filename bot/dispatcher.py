@@ -136,11 +136,12 @@ class Dispatcher:
 
     def _flood_check(self, incoming: Incoming, received_at: datetime) -> Verdict:
         key = (incoming.transport, incoming.handle)
+        verdict = self.limiter.check(key, received_at)
         ended = self.limiter.ended_pause(key)
         if ended is not None:
             log.warning("inbound: a %s sender's pause ended; %d message(s) were dropped during it",
                         incoming.transport, ended)
-        return self.limiter.check(key, received_at)
+        return verdict
 
     async def _flood_notice(self, session: AsyncSession, incoming: Incoming,
                             found: tuple[Handle, Person, Conversation | None] | None, entry: InboxEntry) -> None:

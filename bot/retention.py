@@ -82,7 +82,7 @@ async def _last_activity(session: AsyncSession) -> list[tuple[Person, datetime]]
     rows = (await session.execute(
         select(Person, func.coalesce(Conversation.updated_at, Person.created_at))
         .outerjoin(Conversation, Conversation.person_id == Person.id)
-        .where(Person.role.in_(CONSENT_ROLES)))).tuples().all()
+        .where(Person.role.in_(CONSENT_ROLES)))).all()
     return [(person, last if last.tzinfo else last.replace(tzinfo=UTC)) for person, last in rows]
 
 
@@ -114,7 +114,7 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: N
         due = None
         if person.privacy_version is None and last < unconsented_since:
             due = "no_consent"
-        elif person.privacy_version is not None and notice is not None and notice.warned_at >= last \
+        elif person.privacy_version is not None and notice is not None and last < notice.warned_at \
                 and now >= notice.delete_after:
             due = "retention"
         if due is not None:
@@ -127,7 +127,7 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: N
                                                              "retention"), now)
             report.erased += 1
             continue
-        if person.privacy_version is not None and last < warn_from and (notice is None or notice.warned_at < last):
+        if person.privacy_version is not None and last < warn_from and (notice is None or notice.warned_at <= last):
             async with sessions() as session, session.begin():
                 delete_after = now + timedelta(days=policy.warning_days)
                 await session.execute(delete(RetentionNotice).where(RetentionNotice.person_id == person.id))

@@ -214,6 +214,9 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
     if not turn.state.get("flow") or turn.state["flow"] not in FLOWS:
         start_flow(turn, "menu")
         return
+    if needs_consent(turn.person) and FLOWS[turn.state["flow"]].needs_consent:
+        start_flow(turn, "menu")  # a new privacy notice: asked before this answer is taken (and stored)
+        return
     await _answer(turn, FLOWS[turn.state["flow"]])
 
 

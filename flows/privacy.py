@@ -172,7 +172,7 @@ async def _with_organisations(turn: Turn, data: dict[str, list[dict[str, Any]]])
     if not actors:
         return
     found = dict((await turn.session.execute(select(Person.id, Person.organisation)
-                                             .where(Person.id.in_(actors)))).tuples().all())
+                                             .where(Person.id.in_(actors)))).all())
     for row in data.get("audit_log", []):
         row["organisation"] = found.get(int(row.get("actor_id") or 0))
 
