@@ -165,7 +165,7 @@ async def forget(settings: Settings, person_id: int | None, telegram: str | None
                 print(f"would delete person no. {person.id} ({person.role}); run again with --yes to delete")
                 return
             now = app.dispatcher.clock()
-            erasure = await erase(session, person, now, "request")
+            erasure = await erase(session, person, now, "request", app.network)
             enqueue(session, await tell_staff_of_erasure(session, erasure.staff_to_tell, person.id, "request"), now)
         await compact_after_erasure(app.sessions)
     finally:

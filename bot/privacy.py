@@ -29,6 +29,8 @@ from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, t
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import JSON, String, Text
 
+from bot.network import Network
+from flows.access import responsible_organisations
 from storage.models import (
     AnonymousCount,
     AuditEntry,
@@ -232,8 +234,9 @@ class Erasure:
     """Values of other rows that named the person and were blanked."""
 
 
-async def staff_who_had(session: AsyncSession, person_id: int) -> list[int]:
-    """Coordinators and admins who took, were sent, or looked at this person's case."""
+async def staff_who_had(session: AsyncSession, person_id: int, network: Network | None = None) -> list[int]:
+    """Coordinators and admins who took, were sent, or looked at this person's case, and (with the network) the
+    coordinators responsible for their district and goals, who were sent their profile."""
     claimed = select(Ticket.claimed_by_id).where(Ticket.participant_id == person_id)
     notified = select(TicketNotice.person_id).join(Ticket, Ticket.id == TicketNotice.ticket_id).where(
         Ticket.participant_id == person_id)
@@ -241,6 +244,13 @@ async def staff_who_had(session: AsyncSession, person_id: int) -> list[int]:
     ids: set[int] = set()
     for query in (claimed, notified, looked):
         ids.update(i for i in (await session.scalars(query)).all() if i is not None)
+    person = await session.get(Person, person_id)
+    profile = await session.get(Profile, person_id)
+    if network is not None and person is not None and profile is not None and profile.completed_at is not None:
+        organisations = responsible_organisations(network, person.district, profile.answers.get("goals") or [])
+        if organisations:
+            ids.update((await session.scalars(select(Person.id).where(
+                Person.role == "coordinator", Person.organisation.in_(organisations)))).all())
     if not ids:
         return []
     staff = (await session.scalars(select(Person.id).where(Person.id.in_(ids),
@@ -306,10 +316,11 @@ async def scrub_traces(session: AsyncSession, traces: Sequence[str]) -> int:
     return changed
 
 
-async def erase(session: AsyncSession, person: Person, now: datetime, reason: str) -> Erasure:
+async def erase(session: AsyncSession, person: Person, now: datetime, reason: str,
+                network: Network | None = None) -> Erasure:
     """Deletes the person's personal data everywhere, in the caller's transaction (see the module docstring)."""
     subject = await subject_of(session, person)
-    erasure = Erasure(person.id, person.role, await staff_who_had(session, person.id))
+    erasure = Erasure(person.id, person.role, await staff_who_had(session, person.id, network))
     profile = await session.get(Profile, person.id)
     metrics = [f"deleted.{reason}", f"deleted.role.{person.role}"]
     if profile is not None:

@@ -122,7 +122,7 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: N
                 fresh = await session.get(Person, person.id)
                 if fresh is None:
                     continue
-                erasure = await erase(session, fresh, now, due)
+                erasure = await erase(session, fresh, now, due, network)
                 enqueue(session, await tell_staff_of_erasure(session, erasure.staff_to_tell, person.id,
                                                              "retention"), now)
             report.erased += 1

@@ -59,7 +59,7 @@ async def tell_staff_of_erasure(session: Any, staff_ids: list[int], number: int,
 async def erase_now(turn: Turn) -> None:
     """Erases the person who is writing; the goodbye is the last message, and its row is blanked once sent."""
     number = turn.person.id
-    erasure = await erase(turn.session, turn.person, turn.now, "request")
+    erasure = await erase(turn.session, turn.person, turn.now, "request", turn.network)
     turn.say(N_("Everything Lotse stored about you is deleted. The coordinators who had your case were told. "
                 "Thank you, and all the best! If you write again, Lotse starts from the beginning."))
     mine = (turn.handle.transport, turn.handle.chat_id)

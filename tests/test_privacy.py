@@ -337,7 +337,8 @@ async def test_retention_warns_a_month_before_and_deletes_only_the_silent(
     clock.advance(days=31)
     report = await apply_retention(app.sessions, app.network, policy, clock())
     await app.drain()
-    assert report.erased == 1  # (anna is not told: the question she had was closed and deleted long ago)
+    assert report.erased == 1
+    assert anna.last.text.startswith("The data of participant no. ")  # she was sent amal's profile
     async with app.sessions() as session:
         left = (await session.scalars(select(Handle.platform_id).where(Handle.transport == "test"))).all()
     assert "amal" not in left and "yonas" in left
