@@ -409,3 +409,21 @@ def test_secrets_are_redacted_from_every_log_line_and_traceback(caplog: pytest.L
     for secret in (token, token.split(":")[1], "hunter2-matrix-pw", "syt_secret_access_token"):
         assert secret not in logged
     assert "***" in logged
+
+
+def test_the_privacy_notice_version_lives_with_the_catalogs_and_changes_with_the_text() -> None:
+    import hashlib
+    import tomllib
+    from types import SimpleNamespace
+
+    from bot.i18n import Translator
+    from bot.network import load_network
+
+    declared = tomllib.loads(access.PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))
+    notice_turn = SimpleNamespace(network=load_network(None), t=Translator("en"))
+    text = onboarding.privacy_notice(notice_turn)  # type: ignore[arg-type]
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()
+    assert declared["version"] == access.PRIVACY_VERSION
+    assert fingerprint == declared["fingerprint"], (
+        f"the privacy notice changed: set a new version in {access.PRIVACY_NOTICE_FILE.name} and "
+        f"fingerprint = \"{fingerprint}\"")
