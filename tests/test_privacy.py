@@ -427,3 +427,103 @@ def test_the_privacy_notice_version_lives_with_the_catalogs_and_changes_with_the
     assert fingerprint == declared["fingerprint"], (
         f"the privacy notice changed: set a new version in {access.PRIVACY_NOTICE_FILE.name} and "
         f"fingerprint = \"{fingerprint}\"")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A full run with real settings: no secret in the logs or in what is sent
+
+
+@pytest.mark.slow
+async def test_a_full_run_logs_no_secret_and_exports_none(tmp_path: Path) -> None:
+    import asyncio
+    import sys
+
+    from tests.telegram_standin import BotApiStandIn, buttons
+
+    standin = BotApiStandIn()
+    await standin.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTSE_")}
+    secrets = {"LOTSE_MATRIX_PASSWORD": "matrix-password-do-not-log", "LOTSE_MATRIX_ACCESS_TOKEN": "syt_do_not_log_42",
+               "LOTSE_TELEGRAM_WEBHOOK_SECRET": "webhook-secret-do-not-log"}
+    env.update(LOTSE_DATA_DIR=str(tmp_path), LOTSE_TELEGRAM_TOKEN=standin.token, LOTSE_LOG_LEVEL="DEBUG",
+               LOTSE_TELEGRAM_BASE_URL=standin.base_url, **secrets)
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", env=env, cwd=tmp_path,
+                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        user = 540
+        standin.user_sends(user, "/start", language_code="en")
+        await standin.wait_for(lambda: len(standin.sent_to(user)) >= 1, within=30, what="the language question")
+        picker = standin.sent_to(user)[-1]
+        english = next(data for label, data in buttons(picker) if label == "English")
+        standin.user_clicks(user, int(picker["message_id"]), english)
+        await standin.wait_for(lambda: len(standin.sent_to(user)) >= 2, within=30, what="the notice")
+        notice = standin.sent_to(user)[-1]
+        standin.user_clicks(user, int(notice["message_id"]), buttons(notice)[0][1])
+        await standin.wait_for(lambda: len(standin.sent_to(user)) >= 4, within=30, what="the intake")
+        standin.user_sends(user, "/mydata")
+        await standin.wait_for(lambda: any("document" in m for m in standin.sent_to(user)), within=30,
+                               what="the copy of the data")
+        standin.user_sends(user, "/delete")
+        await standin.wait_for(lambda: "Delete everything now?" in standin.sent_to(user)[-1].get("text", ""),
+                               within=30, what="the deletion question")
+        question = standin.sent_to(user)[-1]
+        standin.user_clicks(user, int(question["message_id"]), buttons(question)[0][1])
+        await standin.wait_for(lambda: standin.sent_to(user)[-1].get("text", "").startswith("Everything Lotse"),
+                               within=30, what="the goodbye")
+    finally:
+        process.terminate()
+        _out, err = await process.communicate()
+        await standin.stop()
+    logs = err.decode()
+    assert "DEBUG" in logs and "person" in logs  # the run really logged at DEBUG
+    forbidden = [standin.token, standin.token.split(":")[1], *secrets.values()]
+    for secret in forbidden:
+        assert secret not in logs, f"a secret is in the logs: {secret[:6]}..."
+    sent = json.dumps([standin.sent_to(user)], default=str) + "".join(
+        content.decode(errors="replace") for _, content in standin.files.values())
+    for secret in forbidden:
+        assert secret not in sent
+    assert stat.S_IMODE((tmp_path / "lotse.sqlite3").stat().st_mode) == 0o600
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The operator's commands
+
+
+def test_lotse_forget_audit_backup_and_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from bot.cli import main
+
+    monkeypatch.setenv("LOTSE_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    async def story() -> None:
+        app = await Lotse.open(load_settings(data_dir=tmp_path))
+        app.add_transport(RecordingTransport())
+        try:
+            amal = await participant(lambda handle, hint=None: Chat(app, app.transports["test"], handle,  # type: ignore[arg-type]
+                                                                     language_hint=hint), "amal")
+            await amal.send("/mydata")
+        finally:
+            await app.close()
+
+    asyncio.run(story())
+    assert main(["backup", str(tmp_path / "before.backup")]) == 0
+    assert main(["forget", "--phone", "+4915123456789"]) == 0
+    assert "would delete person no. 1 (participant)" in capsys.readouterr().out
+    assert main(["audit", "--person", "1"]) == 0
+    audit = capsys.readouterr().out
+    assert "consent.given" in audit and "data.copied" in audit
+    assert main(["forget", "--person", "1", "--yes"]) == 0
+    assert "deleted person no. 1 (participant)" in capsys.readouterr().out
+    assert main(["forget", "--person", "1", "--yes"]) == 2
+    assert "nobody matches" in capsys.readouterr().err
+    assert main(["restore", str(tmp_path / "before.backup")]) == 2  # without --yes: refused with one line
+    assert main(["restore", str(tmp_path / "before.backup"), "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--person", "1"]) == 0
+    assert "consent.given" in capsys.readouterr().out  # back from the backup
+    assert main(["restore", str(tmp_path / "nothing.backup"), "--yes"]) == 2
+    assert capsys.readouterr().err.startswith("lotse: restore: no file")
