@@ -10,8 +10,10 @@ Erasure, in one transaction with the goodbye message:
 3. inbound rows from the person's handles are blanked (kept only as ids, so a redelivery is still dropped);
    outbound rows to their chats are deleted; audit rows about them keep only the action and the time;
 4. the person's row is deleted: the database cascades to everything that belongs to them;
-5. every remaining text or JSON column of every table is searched for the person's traces (name, handles,
-   phone, what they wrote) and matching values are blanked (outbox rows: deleted, they are copies).
+5. the remaining text and JSON columns are searched for the person's traces and matching values are blanked
+   (outbox rows: deleted, they are copies). Identifiers (name, handles, phone, file references) are searched
+   in every table; what the person wrote only in tables that hold copies of messages (outbox, audit details,
+   conversation states), so that a common sentence never blanks another participant's own question.
 On SQLite `secure_delete` zeroes freed space and the WAL is truncated after the goodbye is sent, so the file
 keeps no trace either.
 """
@@ -51,6 +53,10 @@ REDACTED_TEXT = "[deleted]"
 REDACTED_JSON: dict[str, Any] = {"redacted": True}
 MIN_TRACE = 4
 """Shorter values ("ja", "1") say nothing about a person and would blank other people's data by accident."""
+MIN_WRITING = 12
+"""What a person wrote counts as a trace from this length on ("Thank you" is nobody's)."""
+KEY_LENGTH = 64
+"""String columns this short hold codes (status, role, topic, locale), never names or text: not searched."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,9 @@ class Subject:
     handles: tuple[tuple[str, str, str], ...]
     """(transport, platform id, chat id)"""
     traces: tuple[str, ...]
+    """Identifiers: name, handles, chats, phone, file references."""
+    writings: tuple[str, ...] = ()
+    """What they wrote (questions, answers, messages)."""
 
 
 Matcher = Callable[[Table, Subject], ColumnElement[bool] | None]
@@ -82,6 +91,8 @@ class TableRule:
     """Foreign keys to persons that do not mean ownership (SET NULL) but still make a row part of the copy."""
     on_trace: str = "blank"
     """What happens to a row of another person that names the erased one: "blank" the value or "delete" the row."""
+    holds_copies: bool = False
+    """The table holds copies of messages (to staff, in flow drafts): searched for what the person wrote too."""
 
 
 def _inbox_rows(table: Table, subject: Subject) -> ColumnElement[bool] | None:
@@ -97,13 +108,14 @@ def _outbox_rows(table: Table, subject: Subject) -> ColumnElement[bool] | None:
 TABLE_RULES: dict[str, TableRule] = {
     "persons": TableRule(True, "the person: name, language, district, role", hidden=frozenset({"persona"})),
     "handles": TableRule(True, "how Lotse reaches them on Telegram or Matrix"),
-    "conversations": TableRule(True, "where they are in a conversation"),
+    "conversations": TableRule(True, "where they are in a conversation", holds_copies=True),
     "inbox": TableRule(True, "what they sent, as received", match=_inbox_rows,
                        columns=("received_at", "payload")),
     "outbox": TableRule(True, "what Lotse sent them", match=_outbox_rows,
-                        columns=("created_at", "sent_at", "payload"), on_trace="delete"),
+                        columns=("created_at", "sent_at", "payload"), on_trace="delete", holds_copies=True),
     "consents": TableRule(True, "each consent given or withdrawn"),
-    "audit_log": TableRule(True, "who did what with their data, and when", also_by=("subject_id", "actor_id")),
+    "audit_log": TableRule(True, "who did what with their data, and when", also_by=("subject_id", "actor_id"),
+                           holds_copies=True),
     "profiles": TableRule(True, "the intake answers"),
     "potential_checks": TableRule(True, "the Kompetenz- und Potenzialcheck"),
     "invites": TableRule(True, "the invite they joined with (staff and volunteers)", also_by=("used_by_id",),
@@ -133,6 +145,10 @@ def _is_trace(value: str | None) -> bool:
     return len(value) >= (7 if value.lstrip("+").isdigit() else MIN_TRACE)
 
 
+def _is_writing(value: str | None) -> bool:
+    return bool(value) and len(str(value).strip()) >= MIN_WRITING
+
+
 def _texts_in(value: Any) -> list[str]:
     """Free texts inside a stored answer (JSON values): strings that are not option keys."""
     if isinstance(value, str):
@@ -148,26 +164,28 @@ async def subject_of(session: AsyncSession, person: Person) -> Subject:
     handles = (await session.scalars(select(Handle).where(Handle.person_id == person.id))).all()
     triples = tuple((h.transport, h.platform_id, h.chat_id) for h in handles)
     traces: set[str] = {person.display_name or ""}
+    writings: set[str] = set()
     for _, platform_id, chat in triples:
         traces.update((platform_id, chat))
     profile = await session.get(Profile, person.id)
     if profile is not None:
         traces.add(profile.phone or "")
-        traces.update(_texts_in(profile.answers))
+        writings.update(_texts_in(profile.answers))
     pairs = [(t, p) for t, p, _ in triples]
     if pairs:
         payloads = (await session.scalars(select(InboxEntry.payload).where(
             tuple_(InboxEntry.transport, InboxEntry.sender).in_(pairs)))).all()
         for payload in payloads:
-            traces.update(_texts_in(payload.get("text")))
+            writings.update(_texts_in(payload.get("text")))
             traces.add(payload.get("display_name") or "")
             attachment = payload.get("attachment") or {}
             traces.update((attachment.get("reference") or "", attachment.get("file_name") or ""))
     written = (await session.scalars(select(TicketMessage.text).join(Ticket).where(
         Ticket.participant_id == person.id, TicketMessage.direction == "in"))).all()
-    traces.update(text or "" for text in written)
+    writings.update(text or "" for text in written)
     found = sorted({trace.strip() for trace in traces if _is_trace(trace)}, key=len)
-    return Subject(person.id, person.role, triples, tuple(found))
+    wrote = sorted({text.strip() for text in writings if _is_writing(text)} - set(found), key=len)
+    return Subject(person.id, person.role, triples, tuple(found), tuple(wrote))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -270,13 +288,15 @@ async def count_anonymously(session: AsyncSession, now: datetime, metrics: Seque
             row.count += 1
 
 
-def _trace_condition(column: Any, traces: Sequence[str]) -> ColumnElement[bool]:
+def _trace_condition(column: Any, traces: Sequence[str], sqlite: bool) -> ColumnElement[bool]:
     """Case-insensitive "contains" for each trace, as typed and as JSON escapes non-ASCII text."""
     forms: set[str] = set()
     for trace in traces:
         forms.add(trace)
         forms.add(json.dumps(trace)[1:-1])
     text = column if isinstance(column.type, String) else column.cast(Text)
+    if sqlite:  # SQLite's LIKE ignores ASCII case by itself; lower() on both sides would double the work
+        return or_(false(), *(text.contains(form, autoescape=True) for form in sorted(forms)))
     return or_(false(), *(text.icontains(form, autoescape=True) for form in sorted(forms)))
 
 
@@ -287,30 +307,31 @@ def _rows(result: Any) -> int:
 
 def _scrubbable(table: Table) -> list[Any]:
     keys = {fk.parent.name for fk in table.foreign_keys} | {c.name for c in table.primary_key.columns}
-    return [c for c in table.columns if c.name not in keys and isinstance(c.type, String | Text | JSON)]
+    return [c for c in table.columns if c.name not in keys and (
+        isinstance(c.type, Text | JSON) or (isinstance(c.type, String) and (c.type.length or 10_000) > KEY_LENGTH))]
 
 
-async def scrub_traces(session: AsyncSession, traces: Sequence[str]) -> int:
+async def scrub_traces(session: AsyncSession, subject: Subject) -> int:
     """Blanks every value in every table that still names the person; returns how many rows changed."""
-    if not traces:
-        return 0
     changed = 0
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for table in Base.metadata.sorted_tables:
         if table.name in ("persons", "handles"):  # other people's own names and ids are theirs, not traces
             continue
         rule = rule_for(table)
+        traces = [*subject.traces, *(subject.writings if rule.holds_copies else ())]
         columns = _scrubbable(table)
-        if not columns:
+        if not columns or not traces:
             continue
         if rule.on_trace == "delete":
-            condition = or_(*(_trace_condition(c, traces) for c in columns))
+            condition = or_(*(_trace_condition(c, traces, sqlite) for c in columns))
             changed += _rows(await session.execute(delete(table).where(condition)))
             continue
         for column in columns:
             blank: Any = REDACTED_JSON if isinstance(column.type, JSON) else REDACTED_TEXT[:column.type.length or 99]
             if column.nullable and not isinstance(column.type, JSON):
                 blank = None
-            result = await session.execute(update(table).where(_trace_condition(column, traces))
+            result = await session.execute(update(table).where(_trace_condition(column, traces, sqlite))
                                            .values({column.name: blank}))
             changed += _rows(result)
     return changed
@@ -340,7 +361,7 @@ async def erase(session: AsyncSession, person: Person, now: datetime, reason: st
         if getattr(loaded, "person_id", None) == person.id or loaded is person:
             session.expunge(loaded)
     await session.execute(delete(Person).where(Person.id == person.id))
-    erasure.blanked = await scrub_traces(session, subject.traces)
+    erasure.blanked = await scrub_traces(session, subject)
     session.add(AuditEntry(at=now, action="person.erased", details={"reason": reason, "role": person.role}))
     log.info("privacy: person %s erased (%s); %d other value(s) naming them blanked; %d staff member(s) told",
              person.id, reason, erasure.blanked, len(erasure.staff_to_tell))
