@@ -115,6 +115,13 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=60)
 
+        async def reminders() -> None:
+            from bot.reminders import ReminderScheduler, run_reminders
+
+            scheduler = ReminderScheduler(self.engine.url.render_as_string(hide_password=False))
+            await run_reminders(self.sessions, scheduler, self.dispatcher.clock, stop, self.dispatcher.outbox_ready)
+
+
         async def retention() -> None:
             """The daily privacy job: once at start, then every 24 hours."""
             from bot.retention import RetentionPolicy, apply_retention
@@ -130,4 +137,5 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=24 * 3600)
 
-        await asyncio.gather(inbox(), outbox(), escalation(), retention())
+
+        await asyncio.gather(inbox(), outbox(), escalation(), reminders(), retention())

@@ -138,6 +138,21 @@ async def invite(settings: Settings, role: str, organisation: str | None, topics
         print(line)
 
 
+async def import_file(settings: Settings, what: str, path: Path) -> int:
+    """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
+    from bot.imports import import_appointments, import_courses
+
+    app = await Lotse.open(settings)
+    try:
+        importer = import_appointments if what == "appointments" else import_courses
+        report = await importer(app.sessions, path, app.dispatcher.clock())
+    finally:
+        await app.close()
+    for line in report.lines(path):
+        print(line)
+    return 1 if report.rejected else 0
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Privacy and operator safety: forget, audit, retention, backup, restore (docs/privacy.md)
 
@@ -284,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     exporting.add_argument("--output", type=Path, help="file to write (default: participants.xlsx or .csv)")
     exporting.add_argument("--language", default="de", help="language of headers and answers: de or en")
+    importing = commands.add_parser("import", help="appointments or language courses from a CSV file")
+    importing.add_argument("what", choices=["appointments", "courses"])
+    importing.add_argument("file", type=Path)
     forgetting = commands.add_parser("forget", help="delete everything about one person (a request received "
                                                     "another way); staff who had the case are told")
     who = forgetting.add_mutually_exclusive_group(required=True)
@@ -304,9 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     restoring.add_argument("file", type=Path)
     restoring.add_argument("--yes", action="store_true", help="really replace (stop Lotse first)")
     args = parser.parse_args(argv)
+    from bot.imports import ImportRefused
     from flows.invites import InviteError
 
-    errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError)
+    errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError, ImportRefused)
     try:
         settings = load_settings()
         _logging(settings.log_level)
@@ -332,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                args.language, args.days))
         elif args.command == "export":
             asyncio.run(export(settings, args.what, args.format, args.output, args.language))
+        elif args.command == "import":
+            return asyncio.run(import_file(settings, args.what, args.file))
         elif args.command == "forget":
             asyncio.run(forget(settings, args.person, args.telegram, args.matrix, args.phone, args.yes))
         elif args.command == "audit":

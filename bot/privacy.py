@@ -127,6 +127,14 @@ TABLE_RULES: dict[str, TableRule] = {
     "ticket_notices": TableRule(False, "copies of a question sent to staff: their chat addresses are staff data"),
     "anonymous_counts": TableRule(False, "counts without any person in them"),
     "retention_notices": TableRule(True, "when they were told that inactive data will be deleted"),
+    # appointments, language courses and reminders (issue 6)
+    "appointments": TableRule(True, "their appointments (Termine)", hidden=frozenset({"booked_by_id"})),
+    "courses": TableRule(False, "language courses themselves: no personal data (who runs one is staff data)"),
+    "course_sessions": TableRule(False, "the meetings of a language course: no personal data"),
+    "enrolments": TableRule(True, "the language courses they are enrolled in"),
+    "reminder_choices": TableRule(True, "which reminders they want"),
+    "reminders": TableRule(True, "reminders planned for and sent to them", hidden=frozenset({"outbox_id"})),
+    "attendance": TableRule(True, "their answers to reminders: coming or not, and why"),
 }
 """Every table and how it relates to a person; capabilities add theirs (a test checks that none is missing)."""
 

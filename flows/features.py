@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flows import find, intake, invites, potential_check, privacy, tickets  # noqa: F401
+from flows import appointments, courses, find, intake, invites, potential_check, privacy, tickets  # noqa: F401
 from flows.conversation import FLOWS, commands_for
 from flows.menu import MENU, MENU_ENTRIES
 

@@ -147,6 +147,16 @@ def _audit(t: Translator, network: Network, rows: list[dict[str, Any]], every: d
     return lines
 
 
+def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    from bot.reminders import APPOINTMENT_KINDS
+
+    lines = ["", t(N_("Your appointments (Termine):"))]
+    for row in sorted(rows, key=lambda r: str(r["starts_at"]))[-30:]:
+        kind = t(APPOINTMENT_KINDS.get(row["kind"], APPOINTMENT_KINDS["other"]))
+        lines.append(f"{t.datetime(datetime.fromisoformat(row['starts_at']), 'short')}: {kind} – {row['place']}")
+    return lines
+
+
 def _inbox(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
     return ["", t(N_("Messages from you that are stored: {count}"), count=len(rows))]
 
@@ -157,12 +167,13 @@ SECTIONS: list[Section] = [
     Section("consents", _consents),
     Section("tickets", _questions),
     Section("potential_checks", _checks),
+    Section("appointments", _appointments),
     Section("audit_log", _audit),
     Section("inbox", _inbox),
 ]
 """Capabilities add a section for their tables (appointments, reports...) to make them readable."""
 QUIET_TABLES = {"handles", "conversations", "outbox", "ticket_messages", "staff_scopes", "invites",
-                "retention_notices"}
+                "retention_notices", "reminders", "reminder_choices"}
 """In the file, but not worth a line in the chat (technical, or read as part of another section)."""
 
 

@@ -270,6 +270,129 @@ class TicketNotice(Base):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Appointments, language courses and reminders (issue 6)
+
+
+class Appointment(Base):
+    """A participant's Termin, booked by a coordinator: the database is the truth its reminders are planned from."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (Index("ix_appointments_participant_starts", "participant_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """jobcenter, counselling, potential_check, matching, internship, other."""
+    starts_at: Mapped[datetime] = mapped_column()
+    place: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    """scheduled or cancelled; a moved appointment keeps its row and gets a new `starts_at`."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Course(Base):
+    """A language course (Sprachkurs): a weekly schedule between two dates, held in the course's time zone."""
+
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(32))
+    place: Mapped[str] = mapped_column(String(200))
+    weekdays: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Weekday numbers, Monday = 0."""
+    start_time: Mapped[str] = mapped_column(String(5))
+    end_time: Mapped[str] = mapped_column(String(5))
+    first_day: Mapped[str] = mapped_column(String(10))
+    last_day: Mapped[str] = mapped_column(String(10))
+    time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
+    run_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CourseSession(Base):
+    """One meeting of a course, written out when the course is created so it can be cancelled or moved alone."""
+
+    __tablename__ = "course_sessions"
+    __table_args__ = (Index("ix_course_sessions_course_starts", "course_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    """scheduled, cancelled; a moved session keeps its row with new times and `moved` set."""
+    moved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class Enrolment(Base):
+    __tablename__ = "enrolments"
+    __table_args__ = (UniqueConstraint("course_id", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReminderChoice(Base):
+    """Which reminders a participant wants (from /settings); no row means the defaults: both."""
+
+    __tablename__ = "reminder_choices"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    evening_before: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    two_hours_before: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class Reminder(Base):
+    """One reminder to one participant for one appointment or course session, and whether it was sent.
+
+    `status`: planned -> sent (its outbox row committed in the same transaction), missed (fell due while Lotse
+    was down and the event had begun), dropped (event cancelled or moved, or the participant opted out), held
+    (the participant blocked the bot). A row is never sent twice: the update to "sent" requires "planned".
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("participant_id", "event_key", "kind", "event_starts_at"),
+        Index("ix_reminders_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("course_sessions.id", ondelete="CASCADE"), index=True)
+    event_key: Mapped[str] = mapped_column(String(32))
+    """"a:<appointment id>" or "s:<session id>": one name for both kinds of event."""
+    event_starts_at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))
+    """evening_before or two_hours_before."""
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    sent_at: Mapped[datetime | None] = mapped_column()
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class Attendance(Base):
+    """A participant's answer to a reminder: coming or not (with an optional reason), per appointment or session."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (UniqueConstraint("participant_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    event_key: Mapped[str] = mapped_column(String(32), index=True)
+    answer: Mapped[str] = mapped_column(String(8))
+    """yes or no."""
+    reason: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # Privacy: what outlives a deletion (anonymous counts only) and the warning before retention deletes someone
 
 

@@ -51,7 +51,8 @@ async def test_consent_yes_records_version_and_goes_on_to_the_profile(app: Lotse
     assert first_question.text.startswith("Question 1 of 12\nWhere do you live?")
     [menu] = await amal.send("/menu")
     assert [c.label for c in menu.choices] == ["Ask a question", "Talk to a person", "Your profile",
-                                               "What work suits me? (Potenzialcheck)", "Change language",
+                                               "What work suits me? (Potenzialcheck)", "My appointments",
+                                               "My language courses", "Reminders", "Change language",
                                                "About your data", "Help"]
     async with app.sessions() as session:
         consent = (await session.scalars(select(Consent))).one()
