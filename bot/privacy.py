@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -110,7 +110,7 @@ TABLE_RULES: dict[str, TableRule] = {
     "handles": TableRule(True, "how Lotse reaches them on Telegram or Matrix"),
     "conversations": TableRule(True, "where they are in a conversation", holds_copies=True),
     "inbox": TableRule(True, "what they sent, as received", match=_inbox_rows,
-                       columns=("received_at", "payload")),
+                       columns=("received_at", "payload"), holds_copies=True),
     "outbox": TableRule(True, "what Lotse sent them", match=_outbox_rows,
                         columns=("created_at", "sent_at", "payload"), on_trace="delete", holds_copies=True),
     "consents": TableRule(True, "each consent given or withdrawn"),
@@ -331,9 +331,12 @@ async def scrub_traces(session: AsyncSession, subject: Subject) -> int:
         columns = _scrubbable(table)
         if not columns or not traces:
             continue
-        if rule.on_trace == "delete":
-            condition = or_(*(_trace_condition(c, traces, sqlite) for c in columns))
-            changed += _rows(await session.execute(delete(table).where(condition)))
+        if rule.on_trace == "delete":  # copies: any row naming them goes; one quoting them only once delivered
+            named = or_(*(_trace_condition(c, subject.traces, sqlite) for c in columns))
+            changed += _rows(await session.execute(delete(table).where(named)))
+            if rule.holds_copies and subject.writings and "status" in table.c:
+                quoted = or_(*(_trace_condition(c, subject.writings, sqlite) for c in columns))
+                changed += _rows(await session.execute(delete(table).where(quoted, table.c.status != "pending")))
             continue
         for column in columns:
             blank: Any = REDACTED_JSON if isinstance(column.type, JSON) else REDACTED_TEXT[:column.type.length or 99]
@@ -345,10 +348,27 @@ async def scrub_traces(session: AsyncSession, subject: Subject) -> int:
     return changed
 
 
+def _written_in(rows: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """Free texts in the rows a person owns (notes, reasons, answers): staff may have typed them elsewhere too."""
+    found: set[str] = set()
+    for name, table_rows in rows.items():
+        if name in ("persons", "handles", "inbox", "outbox", "audit_log", "conversations"):
+            continue
+        table = Base.metadata.tables[name]
+        texts = [c.name for c in table.columns if isinstance(c.type, Text | JSON)]
+        for row in table_rows:
+            for column in texts:
+                found.update(_texts_in(row.get(column)))
+    return {text.strip() for text in found if _is_writing(text)}
+
+
 async def erase(session: AsyncSession, person: Person, now: datetime, reason: str,
                 network: Network | None = None) -> Erasure:
     """Deletes the person's personal data everywhere, in the caller's transaction (see the module docstring)."""
     subject = await subject_of(session, person)
+    owned = await gather(session, person)
+    more = _written_in(owned) - set(subject.writings) - set(subject.traces)
+    subject = replace(subject, writings=tuple(sorted({*subject.writings, *more}, key=len)))
     erasure = Erasure(person.id, person.role, await staff_who_had(session, person.id, network))
     profile = await session.get(Profile, person.id)
     metrics = [f"deleted.{reason}", f"deleted.role.{person.role}"]

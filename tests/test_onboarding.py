@@ -178,7 +178,7 @@ async def test_about_your_data_shows_notice_and_consent_date(chat: Callable[...,
     await amal.click("Deutsch")
     await amal.send("1")
     await amal.send("/menu")
-    [notice] = await amal.send("6")  # the notice, the date of consent, and the person's rights as buttons
+    [notice] = await amal.click(Translator("de")("About your data"))  # the notice, its date, the rights as buttons
     assert "datenschutz@proconnect.example" in notice.text
     assert "23. November 2026" in notice.text
     assert [c.label for c in notice.choices] == ["Eine Kopie meiner Daten", "Meine Daten löschen",

@@ -27,6 +27,7 @@ from storage.database import private_directory
 from storage.models import AnonymousCount, Base, Consent, Handle, InboxEntry, Person, Ticket, TicketMessage
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_questions import coordinator, participant
+from tests.test_reminders import book, local, send_due
 
 
 class CopyingTransport(RecordingTransport):
@@ -65,6 +66,12 @@ async def full_story(app: Lotse, chat: Callable[..., Chat]) -> tuple[Chat, Chat]
     await anna.click("Take it")
     await anna.send("/reply 1 Hello Amal, please bring the Zaytouna letter on Monday")
     await anna.send("/ticket 1")
+    await book(anna, "Amal", "25.11. 10:30", note="Bring the Zaytouna contract")
+    clock: FakeClock = app.dispatcher.clock  # type: ignore[assignment]
+    clock.now = local(2026, 11, 24, 18, 0)
+    await send_due(app, clock)  # the reminder the evening before
+    await amal.click("I can't come")
+    await amal.send("The Zaytouna manager wants me at work that day")
     return amal, anna
 
 
@@ -126,7 +133,8 @@ async def test_the_copy_of_ones_data_is_readable_and_complete_and_only_ones_own(
     copy = json.loads(transport.files[document.document_path or ""])
     tables = set(copy["data"])
     assert {"persons", "handles", "profiles", "consents", "tickets", "ticket_messages", "audit_log", "inbox",
-            "outbox", "conversations"} <= tables
+            "outbox", "conversations", "appointments", "reminders", "attendance"} <= tables
+    assert "Your appointments (Termine):" in readable.text
     assert "ticket_notices" not in tables  # staff chat addresses are not the participant's data
     [me] = copy["data"]["persons"]
     assert {row["person_id"] for row in copy["data"]["profiles"]} == {me["id"]}
