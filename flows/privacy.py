@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import LANGUAGES, N_, Translator
 from bot.messages import Choice, Outgoing
@@ -46,7 +47,8 @@ ERASED_STAFF_NOTICE = {
 # Erasure from the chat, and telling the coordinators who had the case
 
 
-async def tell_staff_of_erasure(session: Any, staff_ids: list[int], number: int, reason: str) -> list[Outgoing]:
+async def tell_staff_of_erasure(session: AsyncSession, staff_ids: list[int], number: int,
+                                reason: str) -> list[Outgoing]:
     message = ERASED_STAFF_NOTICE.get(reason, ERASED_STAFF_NOTICE["request"])
     found: list[Outgoing] = []
     for staff_id in staff_ids:
@@ -190,7 +192,7 @@ async def _with_organisations(turn: Turn, data: dict[str, list[dict[str, Any]]])
 
 def readable_copy(t: Translator, network: Network, data: dict[str, list[dict[str, Any]]], now: datetime) -> str:
     lines = [t(N_("Here is everything Lotse stores about you, on {date}."), date=t.date(now)), ""]
-    shown = set()
+    shown: set[str] = set()
     for section in SECTIONS:
         rows = data.get(section.table)
         if rows:
