@@ -18,6 +18,7 @@ from bot.app import Lotse
 from bot.config import Settings, SettingsError, install_secret_filter, load_settings
 from bot.i18n import STAFF_LOCALES, CatalogMissing
 from bot.network import NetworkError, load_network
+from bot.transports.base import Transport
 from bot.transports.console import ConsoleSession, ConsoleTransport
 from storage.database import StorageError, create_engine, upgrade_database
 
@@ -28,6 +29,8 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request, with the bot token in its URL
+    logging.getLogger("nio").setLevel(logging.ERROR)  # nio warns about every unverified device and key request
+    logging.getLogger("peewee").setLevel(logging.WARNING)
 
 
 def _persona_file(settings: Settings) -> Path:
@@ -72,36 +75,89 @@ async def run(settings: Settings) -> None:
     if not (settings.telegram_token or settings.matrix_homeserver):
         raise SettingsError("no transport configured: set LOTSE_TELEGRAM_TOKEN or LOTSE_MATRIX_HOMESERVER "
                             "(or try the console with `lotse demo`)")
-    if not settings.telegram_token:
-        raise SettingsError("this version of Lotse has no Matrix transport yet; set LOTSE_TELEGRAM_TOKEN")
-    from telegram.error import InvalidToken
-
-    from bot.transports.telegram import TelegramTransport
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
+    transports: list[Transport] = []
+    try:  # credentials first: wrong ones stop Lotse before it touches the database
+        if settings.telegram_token:
+            telegram = await _connect_telegram(settings, stop)
+            if telegram is None:
+                return
+            transports.append(telegram)
+        if settings.matrix_homeserver:
+            matrix = await _connect_matrix(settings, stop)
+            if matrix is None:
+                return
+            transports.append(matrix)
+    except BaseException:
+        for transport in transports:
+            await transport.stop()
+        raise
+    if stop.is_set():
+        for transport in transports:
+            await transport.stop()
+        return
+    app = await Lotse.open(settings)
+    try:
+        for transport in transports:
+            app.add_transport(transport)
+            if transport.name == "matrix":
+                from bot.transports.matrix import MatrixTransport
+
+                assert isinstance(transport, MatrixTransport)
+                await transport.start(app.dispatcher.receive, app.dispatcher.receive_batch)
+            else:
+                await transport.start(app.dispatcher.receive)
+        await app.run_workers(stop)  # also finishes whatever a crash left in the inbox and outbox
+    finally:
+        await app.close()
+
+
+async def _connect_telegram(settings: Settings, stop: asyncio.Event) -> Transport | None:
+    from telegram.error import InvalidToken
+
+    from bot.transports.telegram import TelegramTransport
+
+    assert settings.telegram_token is not None
     webhook_host, webhook_port = settings.telegram_webhook_address
     telegram = TelegramTransport(settings.telegram_token, base_url=settings.telegram_base_url,
                                  webhook_url=settings.telegram_webhook_url,
                                  webhook_secret=settings.telegram_webhook_secret, webhook_host=webhook_host,
                                  webhook_port=webhook_port)
-    try:  # the token first: a wrong one stops Lotse before it touches the database
-        if not await _unless_stopped(telegram.connect(), stop):
-            return
-    except InvalidToken as error:
-        raise SettingsError("setting LOTSE_TELEGRAM_TOKEN: Telegram does not accept this token") from error
-    finally:
-        if stop.is_set():
-            await telegram.stop()
-    app = await Lotse.open(settings)
     try:
-        app.add_transport(telegram)
-        await telegram.start(app.dispatcher.receive)
-        await app.run_workers(stop)  # also finishes whatever a crash left in the inbox and outbox
-    finally:
-        await app.close()
+        if not await _unless_stopped(telegram.connect(), stop):
+            await telegram.stop()
+            return None
+    except InvalidToken as error:
+        await telegram.stop()
+        raise SettingsError("setting LOTSE_TELEGRAM_TOKEN: Telegram does not accept this token") from error
+    return telegram
+
+
+async def _connect_matrix(settings: Settings, stop: asyncio.Event) -> Transport | None:
+    """Logs in (or restores the saved login); an unreachable homeserver is waited out with one line."""
+    from bot.transports.matrix import MatrixLoginError, MatrixTransport
+
+    if not settings.matrix_user_id:
+        raise SettingsError("setting LOTSE_MATRIX_USER_ID: needed with LOTSE_MATRIX_HOMESERVER "
+                            "(e.g. @lotse:example.org)")
+    network = load_network(settings.network_file)
+    rooms = [rule.room.partition(":")[2] for rule in network.responsibilities
+             if rule.room is not None and rule.room.startswith("matrix:")]
+    matrix = MatrixTransport(settings.matrix_homeserver or "", settings.matrix_user_id,
+                             settings.resolved_matrix_store_dir, password=settings.matrix_password,
+                             access_token=settings.matrix_access_token, group_rooms=rooms,
+                             allowed_servers=settings.matrix_allowed_servers)
+    try:
+        if not await _unless_stopped(matrix.connect(), stop):
+            await matrix.stop()
+            return None
+    except MatrixLoginError as error:
+        await matrix.stop()
+        raise SettingsError(str(error)) from None
+    return matrix
 
 
 async def export(settings: Settings, what: str, file_format: str, output: Path | None, language: str) -> None:

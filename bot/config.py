@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
+MATRIX_USER_ID = re.compile(r"@[a-z0-9._=/+-]{1,255}:[A-Za-z0-9.:\[\]-]{1,255}")
 
 
 class SettingsError(Exception):
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     matrix_password: str | None = None
     matrix_access_token: str | None = None
     matrix_store_dir: Path | None = None
+    matrix_allowed_homeservers: str | None = None
+    """Comma-separated server names (e.g. `matrix.org,example.org`) whose users may invite Lotse to a direct chat;
+    unset: anyone's."""
 
     # Privacy and abuse limits (docs/privacy.md)
     inbound_per_minute: int = Field(default=30, ge=5, le=10_000)
@@ -111,6 +115,35 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'lotse.sqlite3'}"
+
+    @property
+    def matrix_allowed_servers(self) -> frozenset[str] | None:
+        if not self.matrix_allowed_homeservers or not self.matrix_allowed_homeservers.strip():
+            return None
+        return frozenset(part.strip().lower() for part in self.matrix_allowed_homeservers.split(",") if part.strip())
+
+    @property
+    def resolved_matrix_store_dir(self) -> Path:
+        """Access token, device id and the encryption keys; losing it means a new device and unreadable history."""
+        return self.matrix_store_dir or self.data_dir / "matrix"
+
+    @field_validator("matrix_user_id")
+    @classmethod
+    def _matrix_user_id_shape(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not MATRIX_USER_ID.fullmatch(value.strip()):
+            raise ValueError("must be a full Matrix user id like @lotse:example.org")
+        return value.strip()
+
+    @field_validator("matrix_homeserver")
+    @classmethod
+    def _matrix_homeserver_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.strip().startswith(("http://", "https://")):
+            raise ValueError("must be the homeserver's URL, like https://matrix.example.org")
+        return value.strip().rstrip("/")
 
 
 def load_settings(**overrides: object) -> Settings:

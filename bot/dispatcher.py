@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -60,6 +60,26 @@ class Dispatcher:
             log.info("inbox: dropped duplicate %s event %s", incoming.transport, incoming.event_id)
         return stored
 
+    async def receive_batch(self, incomings: Sequence[Incoming],
+                            also: Callable[[AsyncSession], Awaitable[None]] | None = None) -> int:
+        """Stores several events and `also`'s writes (a sync position) in one transaction; returns how many were new.
+
+        A transport whose platform confirms a whole batch at once (a Matrix sync token) stores its position here,
+        so the position never runs ahead of the events it covers."""
+        stored = 0
+        async with self.sessions() as session, session.begin():
+            for incoming in incomings:
+                if await store_inbound(session, incoming.transport, incoming.event_id, incoming.handle,
+                                       incoming.to_json(), self.clock()):
+                    stored += 1
+                else:
+                    log.info("inbox: dropped duplicate %s event %s", incoming.transport, incoming.event_id)
+            if also is not None:
+                await also(session)
+        if stored:
+            self.wakeup.set()
+        return stored
+
     async def process_pending(self, limit: int = 200) -> int:
         """Handles stored events in arrival order; returns how many were handled."""
         async with self.sessions() as session:
@@ -96,6 +116,10 @@ class Dispatcher:
             entry.payload = {"redacted": True, "dropped": "flood"}  # silence, and nothing of the flood is kept
             return
         found_person = await find_person(session, incoming.transport, incoming.handle)
+        if found_person is None and incoming.in_group:
+            log.info("inbox: %s %s wrote in group room %s but is not known here; ignored", incoming.transport,
+                     incoming.handle, incoming.chat)
+            return
         if verdict is Verdict.NOTIFY:
             await self._flood_notice(session, incoming, found_person, entry)
             return
@@ -115,7 +139,7 @@ class Dispatcher:
             if found is None:
                 session.add(state)
             last_activity = state.updated_at
-            if handle.chat_id != incoming.chat:
+            if handle.chat_id != incoming.chat and not incoming.in_group:  # a group room is not their own chat
                 handle.chat_id = incoming.chat
             if not handle.active:  # they wrote again, so they unblocked us
                 handle.active = True

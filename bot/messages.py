@@ -51,6 +51,8 @@ class Incoming:
     undecodable: bool = False
     unsupported: str | None = None
     """A kind of message Lotse cannot read (a sticker, a location...): it is answered, not ignored."""
+    in_group: bool = False
+    """Said in a group room (a coordinators' room): answers go there, but the person's own chat stays theirs."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

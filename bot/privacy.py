@@ -135,6 +135,8 @@ TABLE_RULES: dict[str, TableRule] = {
     "reminder_choices": TableRule(True, "which reminders they want"),
     "reminders": TableRule(True, "reminders planned for and sent to them", hidden=frozenset({"outbox_id"})),
     "attendance": TableRule(True, "their answers to reminders: coming or not, and why"),
+    # the Matrix transport
+    "matrix_sync_state": TableRule(False, "where the Matrix sync stands: no personal data"),
 }
 """Every table and how it relates to a person; capabilities add theirs (a test checks that none is missing)."""
 

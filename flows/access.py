@@ -66,3 +66,12 @@ def responsible_organisations(network: Network, district: str | None, topics: It
         if district_fits and topic_fits:
             found.add(rule.organisation)
     return found
+
+
+GROUP_ROOM_ROLES = frozenset({"coordinator", "admin"})
+
+
+def may_speak_in_group(person: Person) -> bool:
+    """Coordinators' group rooms are for staff: anyone else writing there is not answered there (their own
+    conversation happens in their direct chat, never in front of the coordinators)."""
+    return person.role in GROUP_ROOM_ROLES

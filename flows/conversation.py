@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_
-from flows.access import may_start, needs_consent
+from flows.access import may_speak_in_group, may_start, needs_consent
 from flows.engine import (
     DONE_KEY,
     STAY,
@@ -184,6 +184,8 @@ def _resumable(turn: Turn) -> bool:
 
 async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) -> None:
     """The single entry point: decide what this inbound event means for this person, and answer."""
+    if turn.incoming.in_group and not may_speak_in_group(turn.person):
+        return
     command = parse_command(turn.incoming.text)
     if _idle(turn, idle, last_activity) and _resumable(turn) and command is None and turn.incoming.choice is None:
         turn.say(N_("Welcome back! Let us continue where you stopped."))
@@ -207,6 +209,11 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
         for intercept in INTERCEPTORS:
             if await intercept(turn):
                 return
+    if turn.incoming.unsupported == "edit":  # Matrix: an edited message is not read as an answer (docs/matrix.md)
+        turn.say(N_("I do not read changes to a message I already have. Please send your correction as a new "
+                    "message."))
+        reprompt(turn)
+        return
     if turn.incoming.unsupported:
         turn.say(N_("I can read text, photos, documents and voice messages. Please send one of those."))
         reprompt(turn)

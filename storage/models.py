@@ -393,6 +393,18 @@ class Attendance(Base):
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MatrixSyncState(Base):
+    """Where the Matrix transport's sync stands, per account: written in the transaction that stores that sync's
+    events in the inbox, so a restart neither replays nor skips anything."""
+
+    __tablename__ = "matrix_sync_state"
+
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_batch: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Privacy: what outlives a deletion (anonymous counts only) and the warning before retention deletes someone
 
 

@@ -1,7 +1,7 @@
 """privacy: anonymous counts and retention notices
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-01 07:30:00.000000
 """
 
@@ -14,7 +14,7 @@ import storage.models
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
