@@ -570,8 +570,8 @@ class TelegramTransport:
         except TelegramError as error:
             if is_unreachable(error):  # the sender waits out the backoff and does not count it against the row
                 delay = self.api.failed(error)
-                raise DeliveryError(f"telegram: {type(error).__name__}: {error}", retry_after=delay,
-                                    unavailable=True) from error
+                raise DeliveryError(f"telegram: Bot API unreachable ({type(error).__name__}: {error})",
+                                    retry_after=delay, unavailable=True) from error
             raise DeliveryError(f"telegram: {type(error).__name__}: {error}") from error
         self.api.succeeded()
         return result if isinstance(result, Message) else None
