@@ -79,12 +79,15 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
         turn.say(N_("That is fine. Lotse has not kept anything about you. "
                     "If you change your mind, write /start at any time. Goodbye!"))
         from bot.privacy import erase  # everything, also for someone who had agreed to an earlier notice
+        from flows.privacy import tell_staff_of_erasure
 
-        await erase(turn.session, person, turn.now, "declined")
+        number = person.id
+        erasure = await erase(turn.session, person, turn.now, "declined", turn.network)
         turn.session.add(AuditEntry(action="consent.declined", details={"transport": turn.handle.transport}))
         mine = (turn.handle.transport, turn.handle.chat_id)
         turn.outgoing[:] = [replace(m, erase_after_delivery=True) if (m.transport, m.chat) == mine else m
                             for m in turn.outgoing]
+        turn.outgoing.extend(await tell_staff_of_erasure(turn.session, erasure.staff_to_tell, number, "request"))
         turn.deleted = True
         return END
     first_time = person.privacy_version is None

@@ -535,3 +535,40 @@ def test_lotse_forget_audit_backup_and_restore(tmp_path: Path, monkeypatch: pyte
     assert "consent.given" in capsys.readouterr().out  # back from the backup
     assert main(["restore", str(tmp_path / "nothing.backup"), "--yes"]) == 2
     assert capsys.readouterr().err.startswith("lotse: restore: no file")
+
+
+async def test_saying_no_to_a_new_notice_erases_everything_and_tells_the_staff(
+        app: Lotse, chat: Callable[..., Chat], monkeypatch: pytest.MonkeyPatch) -> None:
+    anna = await coordinator(app, chat, "anna")
+    amal = await participant(chat, "amal")
+    await amal.send("/ask")
+    await amal.click("Apprenticeship (Ausbildung)")
+    await amal.send(QUESTION)
+    monkeypatch.setattr(access, "PRIVACY_VERSION", "2027-01")
+    monkeypatch.setattr(onboarding, "PRIVACY_VERSION", "2027-01")
+    await amal.send("hello")
+    [goodbye] = await amal.click("No")
+    assert goodbye.text.startswith("That is fine. Lotse has not kept anything about you.")
+    assert anna.last.text.startswith("Participant no. ")
+    rows = await _every_row(app)
+    assert _found(" ".join(rows.values()), ["Amal", QUESTION, "+4915123456789"]) == []
+
+
+async def test_the_privacy_menu_gives_a_copy_and_deletes(app: Lotse, chat: Callable[..., Chat],
+                                                         transport: CopyingTransport) -> None:
+    amal = await participant(chat, "amal")
+    await amal.send("/menu")
+    [notice] = await amal.click("About your data")
+    assert "You agreed on November 23, 2026." in notice.text
+    readable, document, *_ = await amal.click("A copy of my data")
+    assert readable.text.startswith("Here is everything Lotse stores about you, on November 23, 2026.")
+    assert json.loads(transport.files[document.document_path or ""])["data"]["persons"][0]["display_name"] == "Amal"
+    await amal.send("/privacy")
+    [confirm] = await amal.click("Delete my data")
+    assert "Delete everything now?" in confirm.text
+    [kept, *_] = await amal.click("No")
+    assert kept.text == "Nothing was deleted."
+    await amal.send("/delete")
+    await amal.click("Yes")
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
