@@ -135,6 +135,17 @@ TABLE_RULES: dict[str, TableRule] = {
     "reminder_choices": TableRule(True, "which reminders they want"),
     "reminders": TableRule(True, "reminders planned for and sent to them", hidden=frozenset({"outbox_id"})),
     "attendance": TableRule(True, "their answers to reminders: coming or not, and why"),
+    # volunteers, case reports, stages, digests and broadcasts (issue 8; declared before its tables arrive)
+    "volunteer_profiles": TableRule(True, "what a volunteer offers: languages, district, help, times"),
+    "pairings": TableRule(True, "the volunteer who accompanies a participant (or whom a volunteer accompanies)",
+                          hidden=frozenset({"coordinator_id"})),
+    "case_reports": TableRule(True, "reports about a participant by their volunteer (and a volunteer's own reports)",
+                              also_by=("volunteer_id",), hidden=frozenset({"confirmed_by_id"})),
+    "stage_changes": TableRule(True, "their path: each change of stage, when and why", hidden=frozenset({"actor_id"})),
+    "digests_sent": TableRule(False, "which weekly digest went to which staff member or room: no participant data"),
+    "broadcasts": TableRule(False, "messages to many, as written: no one person in them"),
+    "broadcast_deliveries": TableRule(True, "messages to many that they were sent", also_by=("person_id",),
+                                      hidden=frozenset({"outbox_id"})),
     # the Matrix transport
     "matrix_sync_state": TableRule(False, "where the Matrix sync stands: no personal data"),
 }

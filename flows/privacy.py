@@ -159,6 +159,13 @@ def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _
     return lines
 
 
+def _reports(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    lines = ["", t(N_("Reports by volunteers:"))]
+    for row in sorted(rows, key=lambda r: str(r["created_at"]))[-30:]:
+        lines.append(f"{_when(t, row['created_at'])}: {row.get('text') or row.get('kind') or '–'}")
+    return lines
+
+
 def _inbox(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
     return ["", t(N_("Messages from you that are stored: {count}"), count=len(rows))]
 
@@ -170,6 +177,7 @@ SECTIONS: list[Section] = [
     Section("tickets", _questions),
     Section("potential_checks", _checks),
     Section("appointments", _appointments),
+    Section("case_reports", _reports),
     Section("audit_log", _audit),
     Section("inbox", _inbox),
 ]
