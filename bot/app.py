@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.abuse import InboundLimiter
 from bot.config import Settings
 from bot.dispatcher import Clock, Dispatcher, system_clock
 from bot.i18n import check_catalogs
@@ -46,6 +47,8 @@ class Lotse:
             raise
         sessions = session_factory(engine)
         dispatcher = Dispatcher(sessions, network, idle=timedelta(minutes=settings.idle_minutes), clock=clock)
+        dispatcher.limiter = InboundLimiter(settings.inbound_per_minute,
+                                            timedelta(minutes=settings.flood_pause_minutes))
         sender = OutboxSender(sessions, {}, clock=clock)
         return cls(settings, network, engine, sessions, dispatcher, sender)
 
@@ -134,4 +137,21 @@ class Lotse:
             scheduler = ReminderScheduler(self.engine.url.render_as_string(hide_password=False))
             await run_reminders(self.sessions, scheduler, self.dispatcher.clock, stop, self.dispatcher.outbox_ready)
 
-        await asyncio.gather(inbox(), outbox(), escalation(), reminders(), digests())
+
+        async def retention() -> None:
+            """The daily privacy job: once at start, then every 24 hours."""
+            from bot.retention import RetentionPolicy, apply_retention
+
+            policy = RetentionPolicy.from_settings(self.settings, self.network)
+            while not stop.is_set():
+                try:
+                    report = await apply_retention(self.sessions, self.network, policy, self.dispatcher.clock())
+                    if report.warned or report.erased:
+                        self.dispatcher.outbox_ready.set()
+                except Exception as error:  # tried again tomorrow; the operator hears of it today
+                    log.error("retention: run failed (%s: %s); trying again in 24 hours", type(error).__name__, error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=24 * 3600)
+
+
+        await asyncio.gather(inbox(), outbox(), escalation(), reminders(), digests(), retention())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Lotse
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, install_secret_filter, load_settings
 from bot.i18n import STAFF_LOCALES, CatalogMissing
 from bot.network import NetworkError, load_network
 from bot.transports.base import Transport
@@ -267,6 +268,107 @@ async def import_file(settings: Settings, what: str, path: Path) -> int:
     return 1 if report.rejected else 0
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Privacy and operator safety: forget, audit, retention, backup, restore (docs/privacy.md)
+
+
+async def forget(settings: Settings, person_id: int | None, telegram: str | None, matrix: str | None,
+                 phone: str | None, confirmed: bool) -> None:
+    """Carries out a deletion request received another way (letter, e-mail, in person), like `/delete`."""
+    from bot.privacy import erase, find_subject
+    from flows.notify import enqueue
+    from flows.privacy import tell_staff_of_erasure
+    from storage.database import compact_after_erasure
+
+    transport, platform_id = ("telegram", telegram) if telegram else ("matrix", matrix) if matrix else (None, None)
+    app = await Lotse.open(settings)
+    try:
+        async with app.sessions() as session, session.begin():
+            found = await find_subject(session, person_id=person_id, transport=transport, platform_id=platform_id,
+                                       phone=phone)
+            if not found:
+                raise SettingsError("forget: nobody matches; nothing was deleted")
+            if len(found) > 1:
+                raise SettingsError(f"forget: {len(found)} people match; name one with --person")
+            person = found[0]
+            if not confirmed:
+                print(f"would delete person no. {person.id} ({person.role}); run again with --yes to delete")
+                return
+            now = app.dispatcher.clock()
+            erasure = await erase(session, person, now, "request", app.network)
+            enqueue(session, await tell_staff_of_erasure(session, erasure.staff_to_tell, person.id, "request"), now)
+        await compact_after_erasure(app.sessions)
+    finally:
+        await app.close()
+    print(f"deleted person no. {erasure.person_id} ({erasure.role}); {erasure.blanked} value(s) naming them "
+          f"blanked elsewhere; {len(erasure.staff_to_tell)} staff member(s) will be told by Lotse")
+
+
+async def audit(settings: Settings, person_id: int | None, actor_id: int | None, days: int, limit: int) -> None:
+    """Who did what with whose data: newest first, one line each."""
+    from datetime import timedelta
+
+    from sqlalchemy import or_, select
+
+    from storage.models import AuditEntry, Person
+
+    app = await Lotse.open(settings)
+    try:
+        async with app.sessions() as session:
+            query = select(AuditEntry).where(AuditEntry.at >= app.dispatcher.clock() - timedelta(days=days))
+            if person_id is not None:
+                query = query.where(or_(AuditEntry.subject_id == person_id, AuditEntry.actor_id == person_id))
+            if actor_id is not None:
+                query = query.where(AuditEntry.actor_id == actor_id)
+            entries = (await session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                                             .limit(limit))).all()
+            ids = {i for e in entries for i in (e.actor_id, e.subject_id) if i is not None}
+            people = {p.id: p for p in (await session.scalars(select(Person).where(Person.id.in_(ids)))).all()}
+    finally:
+        await app.close()
+
+    def who(person_id: int | None) -> str:
+        if person_id is None:
+            return "lotse"
+        person = people.get(person_id)
+        if person is None:
+            return f"no. {person_id}"
+        place = f" of {person.organisation}" if person.organisation else ""
+        return f"no. {person_id} ({person.role}{place})"
+
+    for entry in entries:
+        subject = f" -> {who(entry.subject_id)}" if entry.subject_id is not None else ""
+        details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True) if entry.details else ""
+        print(f"{entry.at:%Y-%m-%d %H:%M} UTC  {who(entry.actor_id)}{subject}  {entry.action}  {details}".rstrip())
+    if not entries:
+        print(f"no audit entries in the last {days} day(s) for this selection")
+
+
+async def retention_now(settings: Settings) -> None:
+    from bot.retention import RetentionPolicy, apply_retention
+
+    app = await Lotse.open(settings)
+    try:
+        report = await apply_retention(app.sessions, app.network, RetentionPolicy.from_settings(settings, app.network),
+                                       app.dispatcher.clock())
+    finally:
+        await app.close()
+    print(report.line())
+
+
+async def backup_or_restore(settings: Settings, action: str, path: Path, confirmed: bool) -> None:
+    from storage.backup import backup, restore
+
+    url = settings.resolved_database_url
+    if action == "backup":
+        print(await asyncio.to_thread(backup, url, path))
+        return
+    if not confirmed:
+        raise SettingsError("restore: this replaces everything in the database; stop Lotse, then add --yes")
+    print(await asyncio.to_thread(restore, url, path))
+    await db_upgrade(settings)  # a backup from an older Lotse is brought to the current schema
+
+
 def _names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -324,6 +426,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     importing = commands.add_parser("import", help="appointments or language courses from a CSV file")
     importing.add_argument("what", choices=["appointments", "courses"])
     importing.add_argument("file", type=Path)
+    forgetting = commands.add_parser("forget", help="delete everything about one person (a request received "
+                                                    "another way); staff who had the case are told")
+    who = forgetting.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person", type=int, help="the person's number (as staff see it: no. 12)")
+    who.add_argument("--telegram", help="the Telegram user id")
+    who.add_argument("--matrix", help="the Matrix user id, e.g. @amal:example.org")
+    who.add_argument("--phone", help="the phone number from the profile, in E.164 (+4915123456789)")
+    forgetting.add_argument("--yes", action="store_true", help="really delete (without it: only say who matches)")
+    auditing = commands.add_parser("audit", help="show the audit log: who looked at or changed whose data")
+    auditing.add_argument("--person", type=int, help="entries about or by this person number")
+    auditing.add_argument("--actor", type=int, help="entries by this staff member's number")
+    auditing.add_argument("--days", type=int, default=30, help="how far back (default 30)")
+    auditing.add_argument("--limit", type=int, default=500, help="at most this many lines (default 500)")
+    commands.add_parser("retention", help="apply the retention limits now (Lotse also does it daily)")
+    backing = commands.add_parser("backup", help="write a backup of the database to FILE (owner-only)")
+    backing.add_argument("file", type=Path)
+    restoring = commands.add_parser("restore", help="replace the database with the backup in FILE")
+    restoring.add_argument("file", type=Path)
+    restoring.add_argument("--yes", action="store_true", help="really replace (stop Lotse first)")
     args = parser.parse_args(argv)
     from bot.imports import ImportRefused
     from flows.invites import InviteError
@@ -332,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         _logging(settings.log_level)
+        install_secret_filter(settings)
         if args.command == "demo":
             asyncio.run(demo(settings))
         elif args.command == "run":
@@ -360,6 +482,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(report(settings, args.chart, args.language))
         elif args.command == "import":
             return asyncio.run(import_file(settings, args.what, args.file))
+        elif args.command == "forget":
+            asyncio.run(forget(settings, args.person, args.telegram, args.matrix, args.phone, args.yes))
+        elif args.command == "audit":
+            asyncio.run(audit(settings, args.person, args.actor, args.days, args.limit))
+        elif args.command == "retention":
+            asyncio.run(retention_now(settings))
+        elif args.command in ("backup", "restore"):
+            asyncio.run(backup_or_restore(settings, args.command, args.file, getattr(args, "yes", False)))
         elif args.command == "network":
             loaded = load_network(args.file or settings.network_file)
             print(f"network {loaded.name!r}: {len(loaded.districts)} districts, {len(loaded.topics)} topics, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -61,6 +62,20 @@ class Settings(BaseSettings):
 
         Schedule.parse(value)
         return value
+    # Privacy and abuse limits (docs/privacy.md)
+    inbound_per_minute: int = Field(default=30, ge=5, le=10_000)
+    """Messages one person may send within a minute; more get one notice, then `flood_pause_minutes` of silence."""
+    flood_pause_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    retention_closed_question_days: int = Field(default=90, ge=1, le=3650)
+    """Closed questions, their messages and attachments are deleted this long after closing."""
+    retention_message_days: int = Field(default=30, ge=1, le=3650)
+    """Copies of handled inbound and delivered outbound messages (the inbox and outbox) are deleted after this."""
+    retention_warning_days: int = Field(default=30, ge=1, le=180)
+    """Inactive people are told this long before their data is deleted (the period is the network file's
+    `retention_months`, the one the privacy notice promises)."""
+    retention_unconsented_days: int = Field(default=30, ge=1, le=3650)
+    """People who never agreed, or withdrew their consent, are deleted after this long without a message."""
+    retention_audit_months: int = Field(default=24, ge=1, le=120)
 
     @field_validator("database_url")
     @classmethod
@@ -151,3 +166,56 @@ def load_settings(**overrides: object) -> Settings:
         first = error.errors()[0]
         name = "LOTSE_" + "_".join(str(part) for part in first["loc"]).upper()
         raise SettingsError(f"setting {name}: {first['msg']}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Secrets never reach the logs: every handler redacts the configured ones, whoever logs them
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """The values that must never appear in a log line or an export."""
+    import hashlib
+    import hmac
+
+    from sqlalchemy.engine import make_url
+
+    found = [settings.matrix_password, settings.matrix_access_token, settings.telegram_webhook_secret]
+    if settings.telegram_token:
+        found += [settings.telegram_token, settings.telegram_token.partition(":")[2],
+                  hmac.new(settings.telegram_token.encode(), b"lotse-webhook", hashlib.sha256).hexdigest()]
+    if settings.database_url:
+        found.append(make_url(settings.database_url).password)
+    return sorted({str(value) for value in found if value and len(str(value)) >= 6}, key=len, reverse=True)
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces each secret in a record (message, arguments and traceback) with `***`."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info:
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        return True
+
+
+def install_secret_filter(settings: Settings) -> None:
+    secret_filter = RedactSecrets(secrets_of(settings))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(secret_filter)

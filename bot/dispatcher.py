@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
+from bot.abuse import InboundLimiter, Verdict, sanitised
 from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
 from bot.messages import Incoming, Outgoing
 from bot.network import Network
@@ -44,9 +45,11 @@ class Dispatcher:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     latencies: list[float] | None = None
+    limiter: InboundLimiter = field(default_factory=InboundLimiter)
 
     async def receive(self, incoming: Incoming) -> bool:
         """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
+        incoming = sanitised(incoming)  # size caps and neutralised names before anything is stored
         async with self.sessions() as session, session.begin():
             stored = await store_inbound(
                 session, incoming.transport, incoming.event_id, incoming.handle, incoming.to_json(), self.clock()
@@ -108,10 +111,17 @@ class Dispatcher:
             return
         incoming = Incoming.from_json(entry.payload)
         now = self.clock()
+        verdict = self._flood_check(incoming, entry.received_at)
+        if verdict is Verdict.DROP:
+            entry.payload = {"redacted": True, "dropped": "flood"}  # silence, and nothing of the flood is kept
+            return
         found_person = await find_person(session, incoming.transport, incoming.handle)
         if found_person is None and incoming.in_group:
             log.info("inbox: %s %s wrote in group room %s but is not known here; ignored", incoming.transport,
                      incoming.handle, incoming.chat)
+            return
+        if verdict is Verdict.NOTIFY:
+            await self._flood_notice(session, incoming, found_person, entry)
             return
         if found_person is None:
             # No name, no locale: before consent nothing personal is kept beyond the handle needed to answer.
@@ -147,6 +157,31 @@ class Dispatcher:
             state.state["prompt_outbox"] = rows[turn.prompt_index].id
         state.updated_at = now
         flag_modified(state, "state")
+
+    def _flood_check(self, incoming: Incoming, received_at: datetime) -> Verdict:
+        key = (incoming.transport, incoming.handle)
+        verdict = self.limiter.check(key, received_at)
+        ended = self.limiter.ended_pause(key)
+        if ended is not None:
+            log.warning("inbound: a %s sender's pause ended; %d message(s) were dropped during it",
+                        incoming.transport, ended)
+        return verdict
+
+    async def _flood_notice(self, session: AsyncSession, incoming: Incoming,
+                            found: tuple[Handle, Person, Conversation | None] | None, entry: InboxEntry) -> None:
+        """One polite line in the person's language; the operator hears who (by number) and for how long."""
+        person = found[1] if found else None
+        locale = (person.locale if person else None) or negotiate(incoming.language_hint) or DEFAULT_LOCALE
+        minutes = max(1, int(self.limiter.pause.total_seconds() // 60))
+        t = Translator(locale)
+        text = t(N_("You are sending very many messages. Please wait a few minutes, then write again. "
+                    "Messages sent until then are not read."))
+        message = Outgoing(transport=incoming.transport, chat=incoming.chat, text=text, locale=locale, rtl=t.rtl)
+        session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json()))
+        entry.payload = {"redacted": True, "dropped": "flood"}
+        log.warning("inbound: %s sender %s sent more than %d messages in a minute; not read for %d minute(s)",
+                    incoming.transport, f"person {person.id}" if person else "(not yet known)",
+                    self.limiter.per_minute, minutes)
 
     async def _mark_failed(self, entry_id: int, error: Exception) -> None:
         """Records the failure and tells the person, so a bug never leaves them without an answer."""

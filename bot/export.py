@@ -42,7 +42,7 @@ def headers(t: Translator) -> list[str]:
 async def participant_rows(session: AsyncSession, network: Network, t: Translator) -> list[list[str]]:
     rows = (await session.execute(
         select(Person, Profile).join(Profile, Profile.person_id == Person.id)
-        .where(Person.role == "participant").order_by(Person.id))).all()
+        .where(Person.role == "participant", Person.privacy_version.is_not(None)).order_by(Person.id))).all()
     checks = {c.person_id: c for c in (await session.scalars(
         select(PotentialCheck).order_by(PotentialCheck.completed_at))).all()}
     stages = dict(STAGES)

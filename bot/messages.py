@@ -92,6 +92,9 @@ class Outgoing:
     """A local file sent along (an export, a form): the text becomes its caption where the platform allows."""
     document_name: str | None = None
     """The file name the person sees; the path's own name when None."""
+    erase_after_delivery: bool = False
+    """A goodbye after a deletion, or a copy of one's data: once delivered, the row keeps neither chat nor text,
+    and the file at `document_path` is removed."""
     relayed: Attachment | None = None
     """A file someone sent on `relayed_from` (a transport name), passed on to this chat: the sender fetches its
     bytes from that transport just before sending, so a file crosses from Telegram to Matrix and back."""

@@ -7,7 +7,9 @@ that can go wrong: a repeated line, never a lost one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.dispatcher import Clock, system_clock
 from bot.messages import Attachment, Delivery, Outgoing
 from bot.transports.base import DeliveryError, Transport
+from storage.database import compact_after_erasure
 from storage.models import OutboxEntry
 from storage.repositories import inactive_chats, mark_unreachable, pending_outbox, platform_message_id
 
@@ -94,7 +97,11 @@ class OutboxSender:
         row.sent_at = now
         row.platform_message_id = delivery.platform_message_id
         row.last_error = None
+        if message.erase_after_delivery:
+            self._erase(row, message)
         await session.commit()
+        if message.erase_after_delivery:
+            await compact_after_erasure(self.sessions)
         return "sent"
 
     async def _send_relayed(self, transport: Transport, message: Outgoing, edit_target: str | None) -> Delivery:
@@ -116,6 +123,17 @@ class OutboxSender:
                                                 relayed=None), edit_target)
 
     @staticmethod
+    def _erase(row: OutboxEntry, message: Outgoing) -> None:
+        """Delivered to someone whose data is gone (or a copy of it): keep that it was sent, nothing else."""
+        row.chat = ""
+        row.payload = {"erased": True}
+        row.platform_message_id = None
+        row.last_error = None
+        if message.document_path:
+            with contextlib.suppress(OSError):
+                os.unlink(message.document_path)
+
+    @staticmethod
     def _hold(row: OutboxEntry) -> None:
         """Kept with its reason, never silently dropped: the operator sees it, nothing is sent to a blocked chat."""
         row.status = "failed"
@@ -126,6 +144,8 @@ class OutboxSender:
         row.last_error = f"{type(error).__name__}: {error}"[:2000]
         if permanent or row.attempts >= MAX_ATTEMPTS:
             row.status = "failed"
+            if row.payload.get("erase_after_delivery"):
+                self._erase(row, Outgoing.from_json(row.payload))
             log.warning("outbox %s to %s:%s given up after %s attempts: %s",
                         row.id, row.transport, row.chat, row.attempts, row.last_error)
             return

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from bot.i18n import LOCALES_DIR
 
 if TYPE_CHECKING:
     from bot.network import Network
@@ -11,8 +14,16 @@ if TYPE_CHECKING:
     from storage.models import Person
 
 CONSENT_ROLES = frozenset({"participant", "volunteer"})
-PRIVACY_VERSION = "2026-11"
-"""Bump when the privacy notice changes materially: everyone who must consent is asked again."""
+PRIVACY_NOTICE_FILE = LOCALES_DIR / "privacy_notice.toml"
+
+
+def privacy_notice_version() -> str:
+    """The notice's version lives with the catalogs (`locales/privacy_notice.toml`), next to its translations."""
+    return str(tomllib.loads(PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))["version"])
+
+
+PRIVACY_VERSION = privacy_notice_version()
+"""A new version asks everyone who must consent again, before anything new is stored."""
 
 
 def needs_consent(person: Person) -> bool:

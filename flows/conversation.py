@@ -148,8 +148,8 @@ def start_flow(turn: Turn, name: str, data: dict[str, Any] | None = None, at: st
                 _enter(turn, flow, flow.step(resume["step"]), resume.get("data", {}), resume.get("trail", []))
                 return
         name = "menu"
-    if needs_consent(turn.person) and name != "language":
-        name = "onboarding"
+    if needs_consent(turn.person) and name != "language" and (name not in FLOWS or FLOWS[name].needs_consent):
+        name = "onboarding"  # rights (a copy, deletion) never wait for consent; everything else does
     flow = FLOWS[name]
     if not may_start(turn.person, flow):
         turn.say(N_("This is not available for you."))
@@ -205,9 +205,10 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
     if choice is not None and choice.startswith("@"):
         await _button(turn, choice[1:])
         return
-    for intercept in INTERCEPTORS:
-        if await intercept(turn):
-            return
+    if not needs_consent(turn.person):  # after a new privacy notice, nothing new is stored before consent
+        for intercept in INTERCEPTORS:
+            if await intercept(turn):
+                return
     if turn.incoming.unsupported == "edit":  # Matrix: an edited message is not read as an answer (docs/matrix.md)
         turn.say(N_("I do not read changes to a message I already have. Please send your correction as a new "
                     "message."))
@@ -219,6 +220,9 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
         return
     if not turn.state.get("flow") or turn.state["flow"] not in FLOWS:
         start_flow(turn, "menu")
+        return
+    if needs_consent(turn.person) and FLOWS[turn.state["flow"]].needs_consent:
+        start_flow(turn, "menu")  # a new privacy notice: asked before this answer is taken (and stored)
         return
     await _answer(turn, FLOWS[turn.state["flow"]])
 

@@ -16,6 +16,7 @@ from flows import (  # noqa: F401
     intake,
     invites,
     potential_check,
+    privacy,
     tickets,
     volunteers,
 )

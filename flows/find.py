@@ -114,7 +114,8 @@ def _field_link(occupation: str, answers: dict[str, Any], check: PotentialCheck 
 async def search(turn: Turn, criteria: Criteria) -> list[Match]:
     covered = covered_districts(turn.network, turn.person)
     statement = select(Person, Profile).join(Profile, Profile.person_id == Person.id).where(
-        Person.role == "participant", Profile.completed_at.is_not(None))
+        Person.role == "participant", Profile.completed_at.is_not(None),
+        Person.privacy_version.is_not(None))  # withdrawn consent: no longer found
     if covered is not None:
         statement = statement.where(Person.district.in_(covered))
     rows = (await turn.session.execute(statement)).all()
@@ -166,6 +167,8 @@ async def _show_results(turn: Turn, value: Any) -> Next:
     turn.session.add(AuditEntry(actor_id=turn.person.id, action="participants.searched",
                                 details={"criteria": criteria.__dict__, "shown": [m.person.id for m in
                                                                                   matches[:MAX_RESULTS]]}))
+    for match in matches[:MAX_RESULTS]:  # each participant can see in /mydata that they were shown
+        turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=match.person.id, action="case.listed"))
     if not matches:
         turn.say(N_("Nobody fits these wishes yet. Try again with fewer wishes (choose Any)."))
         return END

@@ -43,6 +43,13 @@ async def show_help(turn: Turn) -> None:
 
 
 async def show_privacy(turn: Turn) -> None:
+    from flows.access import CONSENT_ROLES
+
+    if turn.person.role in CONSENT_ROLES:  # their rights: a copy, deletion, withdrawing consent
+        from flows.privacy import open_privacy
+
+        await open_privacy(turn)
+        return
     notice = privacy_notice(turn).rsplit("\n\n", 1)[0]
     turn.send(notice)
     consent = await turn.session.scalar(

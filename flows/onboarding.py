@@ -7,15 +7,14 @@ transaction and their stored inbound texts are blanked; only the goodbye message
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
-
-from sqlalchemy import update
 
 from bot.i18n import LANGUAGES, N_, NP_, Translator, negotiate
 from bot.messages import Choice
 from flows.access import PRIVACY_VERSION
 from flows.engine import END, NO, Flow, Goto, InputKind, Next, Step, Turn
-from storage.models import AuditEntry, Consent, InboxEntry
+from storage.models import AuditEntry, Consent
 
 LANGUAGE_PROMPT = N_("Please choose your language.")
 
@@ -79,13 +78,16 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
     if answer == NO:
         turn.say(N_("That is fine. Lotse has not kept anything about you. "
                     "If you change your mind, write /start at any time. Goodbye!"))
-        await turn.session.execute(
-            update(InboxEntry)
-            .where(InboxEntry.transport == turn.handle.transport, InboxEntry.sender == turn.handle.platform_id)
-            .values(payload={"redacted": True})
-        )
+        from bot.privacy import erase  # everything, also for someone who had agreed to an earlier notice
+        from flows.privacy import tell_staff_of_erasure
+
+        number = person.id
+        erasure = await erase(turn.session, person, turn.now, "declined", turn.network)
         turn.session.add(AuditEntry(action="consent.declined", details={"transport": turn.handle.transport}))
-        await turn.session.delete(person)
+        mine = (turn.handle.transport, turn.handle.chat_id)
+        turn.outgoing[:] = [replace(m, erase_after_delivery=True) if (m.transport, m.chat) == mine else m
+                            for m in turn.outgoing]
+        turn.outgoing.extend(await tell_staff_of_erasure(turn.session, erasure.staff_to_tell, number, "request"))
         turn.deleted = True
         return END
     first_time = person.privacy_version is None

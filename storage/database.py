@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -29,6 +30,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted personal data is overwritten, not left in free pages
     cursor.close()
 
 
@@ -37,7 +39,7 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
     engine = create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -97,3 +99,39 @@ async def upgrade_database(engine: AsyncEngine) -> list[str]:
     except (exc.DBAPIError, OSError) as error:
         reason = getattr(error, "orig", None) or error
         raise StorageError(f"cannot use the database {_describe(url)}: {reason}") from error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Operator safety: files that hold personal data are readable by their owner only
+
+
+def private_directory(path: Path) -> Path:
+    """Creates `path` (and parents) as owner-only (0700); tightens an existing one. For data and store dirs."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        log.warning("storage: %s was readable by others; now owner-only", path)
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Creates an empty owner-only (0600) file if missing; tightens an existing one. SQLite gives its WAL and
+    shared-memory files the database file's permissions."""
+    private_directory(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    elif path.stat().st_mode & 0o077:
+        log.warning("storage: %s was readable by others; now owner-only", path)
+        path.chmod(0o600)
+    return path
+
+
+async def compact_after_erasure(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """SQLite: copies the WAL into the database and truncates it, so erased pages leave no old copies behind."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            return
+        try:
+            await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        except exc.DBAPIError as error:  # a busy reader: the next checkpoint does it
+            log.info("storage: checkpoint after an erasure postponed (%s)", error.orig)

@@ -509,3 +509,34 @@ class MatrixSyncState(Base):
     account: Mapped[str] = mapped_column(String(255), primary_key=True)
     next_batch: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Privacy: what outlives a deletion (anonymous counts only) and the warning before retention deletes someone
+
+
+class AnonymousCount(Base):
+    """Counts for the network's statistics that outlive deleted people: no id, no name, only a month and a metric.
+
+    Each metric is counted on its own (never "district x stage x month" together), so a count cannot point to one
+    person.
+    """
+
+    __tablename__ = "anonymous_counts"
+    __table_args__ = (UniqueConstraint("period", "metric"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    """YYYY-MM of the deletion."""
+    metric: Mapped[str] = mapped_column(String(80))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RetentionNotice(Base):
+    """When a person inactive for long was told that their data will be deleted; writing again cancels it."""
+
+    __tablename__ = "retention_notices"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    warned_at: Mapped[datetime] = mapped_column()
+    delete_after: Mapped[datetime] = mapped_column()

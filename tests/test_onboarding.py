@@ -178,10 +178,11 @@ async def test_about_your_data_shows_notice_and_consent_date(chat: Callable[...,
     await amal.click("Deutsch")
     await amal.send("1")
     await amal.send("/menu")
-    notice, agreed, menu = await amal.click(Translator("de")("About your data"))
+    [notice] = await amal.click(Translator("de")("About your data"))  # the notice, its date, the rights as buttons
     assert "datenschutz@proconnect.example" in notice.text
-    assert "23. November 2026" in agreed.text
-    assert menu.choices[-2].label == Translator("de")("About your data")
+    assert "23. November 2026" in notice.text
+    assert [c.label for c in notice.choices] == ["Eine Kopie meiner Daten", "Meine Daten löschen",
+                                                 "Meine Einwilligung widerrufen", "Hauptmenü"]
 
 
 async def test_arabic_isolates_left_to_right_values(chat: Callable[..., Chat]) -> None:

@@ -62,6 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
 from bot.transports.base import DeliveryError, Receive
+from storage.database import private_directory
 from storage.models import MatrixSyncState
 
 log = logging.getLogger("lotse.matrix")
@@ -260,7 +261,7 @@ class Credentials:
         return found if found.user_id == user_id else None
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_directory(folder)  # the access token and the encryption keys: owner-only
         path = folder / CREDENTIALS_FILE
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"user_id": self.user_id, "device_id": self.device_id,
@@ -307,7 +308,7 @@ class MatrixTransport:
     # Lifecycle
 
     def _new_client(self, device_id: str | None) -> AsyncClient:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.store_dir)
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False, max_limit_exceeded=0,
                                    max_timeouts=0, request_timeout=60)
         return AsyncClient(self.homeserver, self.user_id, device_id=device_id, store_path=str(self.store_dir),

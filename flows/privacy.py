@@ -1,0 +1,371 @@
+"""The person's privacy rights in the chat: `/mydata` (a copy), `/delete` (erasure), `/privacy` (withdraw consent).
+
+The data work is in `bot.privacy`, which walks every table; this module renders it in the person's language and
+asks before anything irreversible. Deleting and withdrawing work even while the person has not (yet) agreed to a
+new privacy notice: rights never wait for consent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import LANGUAGES, N_, Translator
+from bot.messages import Choice, Outgoing
+from bot.network import Network
+from bot.privacy import TABLE_RULES, erase, gather
+from flows.access import CONSENT_ROLES
+from flows.conversation import Command, register, start_flow
+from flows.engine import END, YES, Flow, Goto, InputKind, Next, Step, Turn
+from flows.intake import LABELS, summary_lines
+from flows.notify import messages_for
+from flows.onboarding import privacy_notice
+from flows.potential_check import field_names
+from storage.models import AuditEntry, Consent, Person, Ticket
+
+WITHDRAWN_GRACE_DAYS = 30
+"""After withdrawing consent, data waits this long for a change of mind, then retention deletes it."""
+
+ERASED_STAFF_NOTICE = {
+    "request": N_("Participant no. {number} asked for their data to be deleted. Lotse has deleted it. "
+                  "Please also delete your own notes and copies about them (e-mail, paper, files)."),
+    "retention": N_("The data of participant no. {number} was deleted after a long time without contact "
+                    "(retention period). Please also delete your own notes and copies about them."),
+}
+"""Staff who had the case hear of a deletion by number only: the name is gone too."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Erasure from the chat, and telling the coordinators who had the case
+
+
+async def tell_staff_of_erasure(session: AsyncSession, staff_ids: list[int], number: int,
+                                reason: str) -> list[Outgoing]:
+    message = ERASED_STAFF_NOTICE.get(reason, ERASED_STAFF_NOTICE["request"])
+    found: list[Outgoing] = []
+    for staff_id in staff_ids:
+        staff = await session.get(Person, staff_id)
+        if staff is not None:
+            found.extend(await messages_for(session, staff, lambda t: t(message, number=number)))
+    return found
+
+
+async def erase_now(turn: Turn) -> None:
+    """Erases the person who is writing; the goodbye is the last message, and its row is blanked once sent."""
+    number = turn.person.id
+    erasure = await erase(turn.session, turn.person, turn.now, "request", turn.network)
+    turn.say(N_("Everything Lotse stored about you is deleted. The coordinators who had your case were told. "
+                "Thank you, and all the best! If you write again, Lotse starts from the beginning."))
+    mine = (turn.handle.transport, turn.handle.chat_id)
+    turn.outgoing[:] = [replace(m, erase_after_delivery=True) if (m.transport, m.chat) == mine else m
+                        for m in turn.outgoing]
+    turn.outgoing.extend(await tell_staff_of_erasure(turn.session, erasure.staff_to_tell, number, "request"))
+    turn.deleted = True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A copy of one's data: readable in the chat, complete as a JSON file
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """How one table reads in the copy; tables without a section get one line with their count."""
+
+    table: str
+    render: Callable[[Translator, Network, list[dict[str, Any]], dict[str, list[dict[str, Any]]]], list[str]]
+
+
+AUDIT_ACTIONS = {
+    "ticket.viewed": N_("opened your question"),
+    "ticket.routed": N_("received your question"),
+    "ticket.escalated": N_("received your question (it was waiting too long)"),
+    "case.listed": N_("saw you in a search for offers"),
+}
+
+
+def _when(t: Translator, value: Any) -> str:
+    return t.date(datetime.fromisoformat(value)) if isinstance(value, str) else "–"
+
+
+def _about_you(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    person = rows[0]
+    district = network.districts.get(person.get("district") or "")
+    return [
+        t(N_("Name: {name}"), name=person.get("display_name") or "–"),
+        t(N_("Language: {language}"), language=LANGUAGES.get(person.get("locale") or "", "–")),
+        t(N_("Where you live: {district}"), district=district.name[t.locale] if district else "–"),
+        t(N_("With Lotse since {date}."), date=_when(t, person.get("created_at"))),
+    ]
+
+
+def _profile(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    return ["", t(N_("Your profile:")), *summary_lines(t, network, rows[0].get("answers") or {})]
+
+
+def _consents(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    lines = ["", t(N_("Your consents:"))]
+    for row in rows:
+        what = t(LABELS["companies"]) if row["kind"] == "companies" else t(N_("Privacy notice (Datenschutz)"))
+        lines.append(f"{_when(t, row['at'])}: {what}: {t(N_('Yes')) if row['given'] else t(N_('No'))}")
+    return lines
+
+
+def _questions(t: Translator, network: Network, rows: list[dict[str, Any]], every: dict[str, Any]) -> list[str]:
+    lines = ["", t(N_("Your questions:"))]
+    messages = every.get("ticket_messages", [])
+    for ticket in rows:
+        thread = [m for m in messages if m["ticket_id"] == ticket["id"] and m["direction"] in ("in", "out")]
+        first = next((m for m in thread if m["direction"] == "in"), None)
+        text = (first or {}).get("text") or "…"
+        answers = sum(1 for m in thread if m["direction"] == "out")
+        lines.append(t(N_("{date}: {text} (answers: {count})"), date=_when(t, ticket["created_at"]),
+                       text=text[:200], count=answers))
+    return lines
+
+
+def _checks(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    return ["", *(t(N_("Kompetenz- und Potenzialcheck on {date}: {fields}"), date=_when(t, row["completed_at"]),
+                    fields=field_names(t, network, list(row.get("suggestions") or []))) for row in rows)]
+
+
+def _audit(t: Translator, network: Network, rows: list[dict[str, Any]], every: dict[str, Any]) -> list[str]:
+    me = every["persons"][0]["id"]
+    looked = [row for row in rows if row.get("actor_id") not in (None, me) and row["action"] in AUDIT_ACTIONS]
+    if not looked:
+        return ["", t(N_("No staff member has opened your case yet."))]
+    lines = ["", t(N_("Who worked with your data:"))]
+    for row in looked[-30:]:
+        who = network.organisations.get(row.get("organisation") or "")
+        lines.append(f"{_when(t, row['at'])}: {who.name if who else t(N_('a coordinator'))} – "
+                     f"{t(AUDIT_ACTIONS[row['action']])}")
+    return lines
+
+
+def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    from bot.reminders import APPOINTMENT_KINDS
+
+    lines = ["", t(N_("Your appointments (Termine):"))]
+    for row in sorted(rows, key=lambda r: str(r["starts_at"]))[-30:]:
+        kind = t(APPOINTMENT_KINDS.get(row["kind"], APPOINTMENT_KINDS["other"]))
+        lines.append(f"{t.datetime(datetime.fromisoformat(row['starts_at']), 'short')}: {kind} – {row['place']}")
+    return lines
+
+
+def _reports(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    lines = ["", t(N_("Reports by volunteers:"))]
+    for row in sorted(rows, key=lambda r: str(r["created_at"]))[-30:]:
+        lines.append(f"{_when(t, row['created_at'])}: {row.get('text') or row.get('kind') or '–'}")
+    return lines
+
+
+def _inbox(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    return ["", t(N_("Messages from you that are stored: {count}"), count=len(rows))]
+
+
+SECTIONS: list[Section] = [
+    Section("persons", _about_you),
+    Section("profiles", _profile),
+    Section("consents", _consents),
+    Section("tickets", _questions),
+    Section("potential_checks", _checks),
+    Section("appointments", _appointments),
+    Section("case_reports", _reports),
+    Section("audit_log", _audit),
+    Section("inbox", _inbox),
+]
+"""Capabilities add a section for their tables (appointments, reports...) to make them readable."""
+QUIET_TABLES = {"handles", "conversations", "outbox", "ticket_messages", "staff_scopes", "invites",
+                "retention_notices", "reminders", "reminder_choices"}
+"""In the file, but not worth a line in the chat (technical, or read as part of another section)."""
+
+
+async def _with_organisations(turn: Turn, data: dict[str, list[dict[str, Any]]]) -> None:
+    """Audit rows name the organisation of the staff member, never the person (their names are staff data)."""
+    actors = {row["actor_id"] for row in data.get("audit_log", []) if row.get("actor_id")}
+    if not actors:
+        return
+    found = dict((await turn.session.execute(select(Person.id, Person.organisation)
+                                             .where(Person.id.in_(actors)))).all())
+    for row in data.get("audit_log", []):
+        row["organisation"] = found.get(int(row.get("actor_id") or 0))
+
+
+def readable_copy(t: Translator, network: Network, data: dict[str, list[dict[str, Any]]], now: datetime) -> str:
+    lines = [t(N_("Here is everything Lotse stores about you, on {date}."), date=t.date(now)), ""]
+    shown: set[str] = set()
+    for section in SECTIONS:
+        rows = data.get(section.table)
+        if rows:
+            lines.extend(section.render(t, network, rows, data))
+        shown.add(section.table)
+    others = [name for name in data if name not in shown and name not in QUIET_TABLES]
+    for name in others:
+        lines.append(t(N_("Other stored entries ({name}): {count}"), name=name, count=len(data[name])))
+    lines += ["", t(N_("The file below has all of it (JSON). Write /delete to have everything deleted."))]
+    return "\n".join(lines)
+
+
+def write_copy_file(data: dict[str, list[dict[str, Any]]], now: datetime) -> str:
+    """An owner-only temporary file; the sender removes it once delivered."""
+    document = {"created_at": now.isoformat(), "what_each_part_is": {name: TABLE_RULES[name].why for name in data
+                                                                       if name in TABLE_RULES},
+                "data": data}
+    handle, path = tempfile.mkstemp(prefix="lotse-data-", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        json.dump(document, file, ensure_ascii=False, indent=2, default=str)
+    return path
+
+
+async def send_copy(turn: Turn, argument: str = "") -> None:
+    data = await gather(turn.session, turn.person)
+    await _with_organisations(turn, data)
+    turn.send(readable_copy(turn.t, turn.network, data, turn.now))
+    path = write_copy_file(data, turn.now)
+    turn.outgoing.append(Outgoing(transport=turn.handle.transport, chat=turn.handle.chat_id,
+                                  text=turn.t(N_("Your data as a file (JSON).")), locale=turn.t.locale,
+                                  rtl=turn.t.rtl, document_path=path, document_name="lotse-my-data.json",
+                                  erase_after_delivery=True))
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=turn.person.id,
+                                action="data.copied", details={"tables": sorted(data)}))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /delete
+
+
+def delete_text(turn: Turn) -> str:
+    return turn.t(N_("This deletes everything Lotse stores about you: your profile, your questions and the "
+                     "answers, your appointments (Termine) and your messages. It cannot be undone. The "
+                     "coordinators who had your case are told that it was deleted, not why.\n\n"
+                     "Delete everything now?"))
+
+
+async def _delete_answered(turn: Turn, value: Any) -> Next:
+    if value != YES:
+        turn.say(N_("Nothing was deleted."))
+        return END
+    await erase_now(turn)
+    return END
+
+
+DELETE = Flow(
+    name="delete",
+    roles=CONSENT_ROLES,
+    needs_consent=False,
+    steps=(Step(name="confirm", prompt=N_("Delete everything now?"), kind=InputKind.YES_NO, text=delete_text,
+                on_answer=_delete_answered, describe="what is deleted; yes erases everything, no keeps it"),),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /privacy: the notice, the date of consent, and the rights
+
+
+COPY, ERASE, WITHDRAW, MENU = "copy", "delete", "withdraw", "menu"
+
+
+def privacy_text(turn: Turn) -> str:
+    notice = privacy_notice(turn).rsplit("\n\n", 1)[0]
+    since = turn.data.get("since")
+    lines = [notice]
+    if since:
+        lines.append(turn.t(N_("You agreed on {date}."), date=turn.t.date(datetime.fromisoformat(since))))
+    lines.append(turn.t(N_("What would you like to do?")))
+    return "\n\n".join(lines)
+
+
+def privacy_options(turn: Turn) -> list[Choice]:
+    options = [Choice(COPY, turn.t(N_("A copy of my data"))), Choice(ERASE, turn.t(N_("Delete my data")))]
+    if turn.person.privacy_version is not None:
+        options.append(Choice(WITHDRAW, turn.t(N_("Withdraw my consent"))))
+    options.append(Choice(MENU, turn.t(N_("Main menu"))))
+    return options
+
+
+async def _privacy_chosen(turn: Turn, value: Any) -> Next:
+    if value == COPY:
+        await send_copy(turn)
+        return END
+    if value == ERASE:
+        return Goto("delete")
+    if value == WITHDRAW:
+        return "withdraw"
+    return END
+
+
+def withdraw_text(turn: Turn) -> str:
+    return turn.t(N_("If you withdraw your consent, Lotse stops using your data: coordinators no longer find "
+                     "your profile, and your open questions are closed. Your data is deleted after {days} days, "
+                     "unless you agree again before.\n\nWithdraw your consent?"), days=WITHDRAWN_GRACE_DAYS)
+
+
+async def withdraw(turn: Turn) -> None:
+    person = turn.person
+    person.privacy_version = None
+    turn.session.add(Consent(person_id=person.id, kind="privacy", version="withdrawn", given=False, at=turn.now))
+    turn.session.add(AuditEntry(at=turn.now, actor_id=person.id, subject_id=person.id, action="consent.withdrawn",
+                                details={"kind": "privacy"}))
+    await turn.session.execute(update(Ticket).where(Ticket.participant_id == person.id,
+                                                    Ticket.status.in_(("open", "claimed")))
+                               .values(status="closed", closed_at=turn.now))
+
+
+async def _withdraw_answered(turn: Turn, value: Any) -> Next:
+    if value != YES:
+        turn.say(N_("Nothing changed. Your consent stays as it was."))
+        return END
+    await withdraw(turn)
+    return "delete_now"
+
+
+async def _delete_now_answered(turn: Turn, value: Any) -> Next:
+    if value == YES:
+        await erase_now(turn)
+        return END
+    turn.say(N_("Your consent is withdrawn. Lotse will delete your data in {days} days. If you change your "
+                "mind before, you can agree again here."), days=WITHDRAWN_GRACE_DAYS)
+    return END  # without consent, the menu is the privacy question again
+
+
+PRIVACY = Flow(
+    name="privacy",
+    roles=CONSENT_ROLES,
+    needs_consent=False,
+    steps=(
+        Step(name="choose", prompt=N_("What would you like to do?"), kind=InputKind.CHOICE, options=privacy_options,
+             text=privacy_text, on_answer=_privacy_chosen, describe="the notice, the date of consent, the rights",
+             branches=(("delete", "delete"), ("withdraw", "withdraw"))),
+        Step(name="withdraw", prompt=N_("Withdraw your consent?"), kind=InputKind.YES_NO, text=withdraw_text,
+             on_answer=_withdraw_answered, describe="what withdrawing means; yes withdraws",
+             branches=(("yes", "delete_now"),)),
+        Step(name="delete_now", prompt=N_("Shall Lotse delete all your data now?"), kind=InputKind.YES_NO,
+             on_answer=_delete_now_answered, describe="delete now, or after the grace period"),
+    ),
+)
+
+
+async def open_privacy(turn: Turn, argument: str = "") -> None:
+    since = await turn.session.scalar(
+        select(Consent.at).where(Consent.person_id == turn.person.id, Consent.kind == "privacy",
+                                 Consent.given.is_(True)).order_by(Consent.at.desc()).limit(1))
+    start_flow(turn, "privacy", {"since": since.isoformat() if since and turn.person.privacy_version else None})
+
+
+async def open_delete(turn: Turn, argument: str = "") -> None:
+    start_flow(turn, "delete")
+
+
+register(DELETE, Command("delete", N_("Delete all your data"), action=open_delete, roles=CONSENT_ROLES,
+                         needs_consent=False))
+register(PRIVACY, Command("privacy", N_("Your data: consent, copy, deletion"), action=open_privacy,
+                          roles=CONSENT_ROLES, needs_consent=False),
+         Command("mydata", N_("A copy of everything Lotse stores about you"), action=send_copy,
+                 roles=CONSENT_ROLES, needs_consent=False))
