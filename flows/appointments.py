@@ -138,14 +138,24 @@ BOOKED = N_("New appointment (Termin): {what}")
 # Booking
 
 
-async def _who_given(turn: Turn, value: Any) -> Next:
+async def participants_named(turn: Turn, value: Any) -> list[Person] | None:
+    """The participants a staff member's "who" answer names (one to ten), or None after saying why to ask again.
+
+    Shared by every flow that starts by picking a participant (booking, enrolling)."""
     found = await find_participants(turn, str(value))
     if not found:
         turn.say(N_("I found no participant for \"{query}\" among those you look after. Please write a name or "
                     "a participant number."), query=str(value)[:50])
-        return "who"
+        return None
     if len(found) > 10:
         turn.say(N_("More than ten participants fit. Please write more of the name, or the number."))
+        return None
+    return found
+
+
+async def _who_given(turn: Turn, value: Any) -> Next:
+    found = await participants_named(turn, value)
+    if found is None:
         return "who"
     if len(found) == 1:
         turn.data["participant"] = found[0].id

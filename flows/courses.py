@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice, Outgoing
 from bot.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
-from flows.appointments import STAFF, answers_for, event_lines, find_participants
+from flows.appointments import STAFF, answers_for, candidate_options, event_lines, participants_named
 from flows.conversation import Command, button_key, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import PARTICIPANT, participant_label
@@ -357,13 +357,8 @@ async def _course_button(turn: Turn, payload: str) -> None:
 
 
 async def _enrol_who(turn: Turn, value: Any) -> Next:
-    found = await find_participants(turn, str(value))
-    if not found:
-        turn.say(N_("I found no participant for \"{query}\" among those you look after. Please write a name or "
-                    "a participant number."), query=str(value)[:50])
-        return "who"
-    if len(found) > 10:
-        turn.say(N_("More than ten participants fit. Please write more of the name, or the number."))
+    found = await participants_named(turn, value)
+    if found is None:
         return "who"
     if len(found) == 1:
         return await _enrol_one(turn, found[0].id)
@@ -372,9 +367,6 @@ async def _enrol_who(turn: Turn, value: Any) -> Next:
     return "pick"
 
 
-def candidate_options(turn: Turn) -> list[Choice]:
-    names = turn.data.get("candidate_labels") or {}
-    return [Choice(str(pid), names.get(str(pid), f"#{pid}")) for pid in turn.data.get("candidates", [])]
 
 
 async def _enrol_picked(turn: Turn, value: Any) -> Next:
