@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -43,9 +44,20 @@ def extract() -> Catalog:
     return catalog
 
 
+# Catalogs are written sorted by message, with file names but no line numbers and a fixed date in the header, so
+# that two branches adding strings touch different lines and a change of code never rewrites every catalog.
+STABLE_DATE = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def write_catalog(path: Path, catalog: Catalog, width: int) -> None:
+    catalog.creation_date = STABLE_DATE
+    catalog.revision_date = STABLE_DATE
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=width, omit_header=False, sort_output=True, include_lineno=False)
+
+
 def write_template(catalog: Catalog) -> None:
-    with POT.open("wb") as handle:
-        write_po(handle, catalog, width=110, omit_header=False, sort_output=False)
+    write_catalog(POT, catalog, width=110)
 
 
 def po_path(code: str) -> Path:
@@ -71,8 +83,6 @@ def update() -> None:
         catalog.language_team = f"{LANGUAGES[code]} <translations@proconnect.example>"
         catalog.copyright_holder = "pro:connect e.V."
         catalog.msgid_bugs_address = "translations@proconnect.example"
-        if catalog.revision_date is None or isinstance(catalog.revision_date, str):
-            catalog.revision_date = catalog.creation_date
         headers = [(k, v) for k, v in catalog.mime_headers if k.lower() != "plural-forms"]
         catalog.mime_headers = [*headers, ("Plural-Forms", PLURAL_FORMS[code])]
         if code == "en":  # the source language: msgstr is the msgid
@@ -80,5 +90,4 @@ def update() -> None:
                 untranslated = not message.string or (isinstance(message.string, tuple) and not any(message.string))
                 if message.id and untranslated:
                     message.string = message.id
-        with path.open("wb") as handle:
-            write_po(handle, catalog, width=0)
+        write_catalog(path, catalog, width=0)
