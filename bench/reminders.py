@@ -96,7 +96,7 @@ async def main():
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     app = await Lotse.open(load_settings(data_dir=Path({str(directory)!r})), database_url={url!r}, clock=lambda: now)
     opened = time.perf_counter()
-    scheduler = ReminderScheduler({url!r}, name="bench")
+    scheduler = ReminderScheduler("bench")
     scheduler.start()
     round = await deliver_due(app.sessions, now)
     wake = await scheduler.reconcile(app.sessions)
@@ -184,7 +184,7 @@ async def burst(url: str, directory: Path, count: int) -> None:
 
 
 async def wakeups(url: str, rounds: int = 20) -> None:
-    scheduler = ReminderScheduler(url, name="accuracy")
+    scheduler = ReminderScheduler("accuracy")
     scheduler.start()
     lateness: list[float] = []
     try:

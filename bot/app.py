@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,7 +17,9 @@ from bot.dispatcher import Clock, Dispatcher, system_clock
 from bot.i18n import check_catalogs
 from bot.network import Network, load_network
 from bot.sender import OutboxSender
+from bot.supervision import LoopWatchdog, supervise
 from bot.transports.base import Transport
+from bot.waker import Waker, run_due_work
 from storage.database import create_engine, session_factory, upgrade_database
 from storage.models import Handle, Person
 
@@ -33,13 +35,14 @@ class Lotse:
     dispatcher: Dispatcher
     sender: OutboxSender
     transports: dict[str, Transport] = field(default_factory=dict)
+    watchdog: LoopWatchdog = field(default_factory=LoopWatchdog)
 
     @classmethod
     async def open(cls, settings: Settings, database_url: str | None = None, clock: Clock = system_clock) -> Lotse:
         """Checks catalogs and network, then creates or upgrades the database; any problem raises one line."""
         check_catalogs()
         network = load_network(settings.network_file)
-        engine = create_engine(database_url or settings.resolved_database_url)
+        engine = create_engine(database_url or settings.resolved_database_url, on_event_loop=True)
         try:
             await upgrade_database(engine)
         except BaseException:
@@ -62,10 +65,19 @@ class Lotse:
                 await transport.stop()
         await self.engine.dispose()
 
-    async def drain(self) -> None:
-        """Handles every pending inbound event and delivers every due message (used at startup and by the console)."""
-        while await self.dispatcher.process_pending():
-            pass
+    async def drain(self, patience: float = 10.0) -> None:
+        """Handles every pending inbound event and delivers every due message (the console, tests, tools).
+
+        A database hiccup is waited out for up to `patience` seconds; the work stays pending after that."""
+        deadline = asyncio.get_running_loop().time() + patience
+        while True:
+            handled = await self.dispatcher.process_pending()
+            if handled:
+                continue
+            if self.dispatcher.backoff.failures and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(self.dispatcher.backoff.delay)
+                continue
+            break
         for name in self.transports:
             while await self.sender.deliver_pending(name):
                 pass
@@ -85,73 +97,93 @@ class Lotse:
                                    chat_id=persona.name))
 
     async def run_workers(self, stop: asyncio.Event) -> None:
-        """Background loops for real transports: inbox processing and one sender per transport."""
+        """The background loops of `lotse run`, each supervised (a crash is logged and the loop restarted), until
+        `stop`; then the batch in hand commits, the sends in flight finish and their results are written."""
+        waker = Waker()
+        waker.start()
+        changed_reminders, changed_tickets = asyncio.Event(), asyncio.Event()
 
         async def inbox() -> None:
             while not stop.is_set():
                 self.dispatcher.wakeup.clear()  # before, not after: an event stored meanwhile wakes the next round
-                await self.dispatcher.process_pending()
+                handled = await self.dispatcher.process_pending()
+                if handled:
+                    changed_reminders.set()
+                    changed_tickets.set()
+                    continue  # more may be waiting: no sleep between batches
+                delay = self.dispatcher.backoff.delay or 1.0
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.dispatcher.wakeup.wait(), timeout=1.0)
+                    await asyncio.wait_for(self.dispatcher.wakeup.wait(), timeout=delay)
 
         async def outbox() -> None:
-            while not stop.is_set():
-                self.dispatcher.outbox_ready.clear()
-                for name in list(self.transports):
-                    await self.sender.deliver_pending(name)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.dispatcher.outbox_ready.wait(), timeout=0.5)
+            await self.sender.run(stop, ready=self.dispatcher.outbox_ready)
 
-        async def escalation() -> None:
-            from flows.tickets import escalate_overdue
+        async def escalations() -> None:
+            from flows.tickets import escalate_overdue, next_escalation
 
-            while not stop.is_set():
-                try:
-                    if await escalate_overdue(self.sessions, self.network, self.dispatcher.clock()):
-                        self.dispatcher.outbox_ready.set()
-                except Exception as error:  # a database hiccup must not stop the other loops
-                    log.error("escalation: check failed (%s: %s); trying again in a minute", type(error).__name__,
-                              error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=60)
+            async def work() -> int:
+                found = await escalate_overdue(self.sessions, self.network, self.dispatcher.clock())
+                if found:
+                    self.dispatcher.outbox_ready.set()
+                return found
+
+            async def next_due() -> datetime | None:
+                return await next_escalation(self.sessions, self.dispatcher.clock())
+
+            await run_due_work("escalations", waker, work, next_due, stop, changed_tickets)
 
         async def digests() -> None:
-            """The Montagsrunde digest: checked every minute; the database says whether this week's went out."""
+            """The Montagsrunde digest; the database says whether this week's went out."""
             from bot.digest import Schedule, parse_room, send_due_digests
 
             schedule = Schedule.parse(self.settings.digest_schedule)
             room = parse_room(self.settings.digest_room)
-            while not stop.is_set():
-                try:
-                    if await send_due_digests(self.sessions, self.network, schedule, room, self.dispatcher.clock()):
-                        self.dispatcher.outbox_ready.set()
-                except Exception as error:  # a database hiccup must not stop the other loops
-                    log.error("digest: could not be sent (%s: %s); trying again in a minute", type(error).__name__,
-                              error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=60)
+
+            async def work() -> int:
+                found = await send_due_digests(self.sessions, self.network, schedule, room, self.dispatcher.clock())
+                if found:
+                    self.dispatcher.outbox_ready.set()
+                return found
+
+            async def next_due() -> datetime | None:
+                now = self.dispatcher.clock()
+                moment = schedule.moment(now)
+                return moment if moment > now else moment + timedelta(days=7)
+
+            await run_due_work("digest", waker, work, next_due, stop)
 
         async def reminders() -> None:
             from bot.reminders import ReminderScheduler, run_reminders
 
-            scheduler = ReminderScheduler(self.engine.url.render_as_string(hide_password=False))
-            await run_reminders(self.sessions, scheduler, self.dispatcher.clock, stop, self.dispatcher.outbox_ready)
-
+            await run_reminders(self.sessions, ReminderScheduler("run", waker), self.dispatcher.clock, stop,
+                                self.dispatcher.outbox_ready, changed=changed_reminders)
 
         async def retention() -> None:
             """The daily privacy job: once at start, then every 24 hours."""
             from bot.retention import RetentionPolicy, apply_retention
 
             policy = RetentionPolicy.from_settings(self.settings, self.network)
-            while not stop.is_set():
-                try:
-                    report = await apply_retention(self.sessions, self.network, policy, self.dispatcher.clock())
-                    if report.warned or report.erased:
-                        self.dispatcher.outbox_ready.set()
-                except Exception as error:  # tried again tomorrow; the operator hears of it today
-                    log.error("retention: run failed (%s: %s); trying again in 24 hours", type(error).__name__, error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=24 * 3600)
 
+            async def work() -> int:
+                report = await apply_retention(self.sessions, self.network, policy, self.dispatcher.clock())
+                if report.warned or report.erased:
+                    self.dispatcher.outbox_ready.set()
+                return report.warned + report.erased
 
-        await asyncio.gather(inbox(), outbox(), escalation(), reminders(), digests(), retention())
+            async def next_due() -> datetime | None:
+                return self.dispatcher.clock() + timedelta(hours=24)
+
+            await run_due_work("retention", waker, work, next_due, stop, poll_seconds=24 * 3600)
+
+        loops = {"inbox": inbox, "outbox": outbox, "escalations": escalations, "reminders": reminders,
+                 "digest": digests, "retention": retention}
+        tasks = [asyncio.create_task(supervise(name, loop, stop), name=name) for name, loop in loops.items()]
+        tasks.append(asyncio.create_task(self.watchdog.run(stop), name="watchdog"))
+        try:
+            await stop.wait()
+            await asyncio.wait(tasks, timeout=10)  # each loop ends its round; the sender settles its sends
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            waker.stop()

@@ -1,9 +1,11 @@
 """Inbox -> flow -> outbox. Stored first, processed in one transaction, never answered twice.
 
-`receive` commits the inbound event before the transport acknowledges it. `process_pending` then handles each
-stored event in its own transaction: the person's state change, the domain rows and the outgoing messages
-commit together with the inbox row's `processed_at`. A crash at any point leaves either the event still
-pending (handled on restart) or everything committed (nothing to redo).
+`receive` commits the inbound event before the transport acknowledges it and hands its id straight to the worker.
+`process_pending` then handles a burst of stored events in one transaction with a SAVEPOINT per event: each
+person's state change, domain rows and outgoing messages commit together with the inbox row's `processed_at`.
+A crash at any point leaves either the events still pending (handled on restart) or everything committed.
+A database hiccup (locked file, dropped connection) rolls the batch back and leaves it pending; only an error
+in a flow's own code marks its one event failed and apologises to the person.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -22,14 +26,18 @@ from bot.abuse import InboundLimiter, Verdict, sanitised
 from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
 from bot.messages import Incoming, Outgoing
 from bot.network import Network
+from bot.supervision import Backoff
 from flows import conversation, features  # noqa: F401  (features registers every capability)
 from flows.engine import Turn
-from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
-from storage.repositories import find_handle, find_person, pending_inbox_ids, store_inbound
+from storage.models import ANSWER, NOTICE, Conversation, Handle, InboxEntry, OutboxEntry, Person
+from storage.repositories import begin_for_savepoints, find_handle, find_person, pending_inbox_ids, store_inbound
+from storage.transient import is_transient
 
 log = logging.getLogger("lotse.dispatcher")
 
 Clock = Callable[[], datetime]
+BATCH = 100
+"""Events per transaction: one commit for a burst, small enough that a batch never holds the database long."""
 
 
 def system_clock() -> datetime:
@@ -46,6 +54,12 @@ class Dispatcher:
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     latencies: list[float] | None = None
     limiter: InboundLimiter = field(default_factory=InboundLimiter)
+    schedule_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set after every batch: the scheduler re-reads what is due (a booking may have planned a reminder)."""
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=0.05, limit=5.0))
+    _queued: deque[int] = field(default_factory=deque)
+    _known: set[int] = field(default_factory=set)
+    _received_at: dict[int, float] = field(default_factory=dict)
 
     async def receive(self, incoming: Incoming) -> bool:
         """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
@@ -54,57 +68,107 @@ class Dispatcher:
             stored = await store_inbound(
                 session, incoming.transport, incoming.event_id, incoming.handle, incoming.to_json(), self.clock()
             )
-        if stored:
-            self.wakeup.set()
-        else:
+        if stored is None:
             log.info("inbox: dropped duplicate %s event %s", incoming.transport, incoming.event_id)
-        return stored
+            return False
+        self._enqueue([stored])
+        return True
 
     async def receive_batch(self, incomings: Sequence[Incoming],
                             also: Callable[[AsyncSession], Awaitable[None]] | None = None) -> int:
         """Stores several events and `also`'s writes (a sync position) in one transaction; returns how many were new.
 
-        A transport whose platform confirms a whole batch at once (a Matrix sync token) stores its position here,
-        so the position never runs ahead of the events it covers."""
-        stored = 0
+        A transport whose platform confirms a whole batch at once (a Matrix sync token, a getUpdates page)
+        stores its position here, so the position never runs ahead of the events it covers."""
+        ids: list[int] = []
         async with self.sessions() as session, session.begin():
             for incoming in incomings:
-                if await store_inbound(session, incoming.transport, incoming.event_id, incoming.handle,
-                                       incoming.to_json(), self.clock()):
-                    stored += 1
-                else:
+                incoming = sanitised(incoming)
+                stored = await store_inbound(session, incoming.transport, incoming.event_id, incoming.handle,
+                                             incoming.to_json(), self.clock())
+                if stored is None:
                     log.info("inbox: dropped duplicate %s event %s", incoming.transport, incoming.event_id)
+                else:
+                    ids.append(stored)
             if also is not None:
                 await also(session)
-        if stored:
-            self.wakeup.set()
-        return stored
-
-    async def process_pending(self, limit: int = 200) -> int:
-        """Handles stored events in arrival order; returns how many were handled."""
-        async with self.sessions() as session:
-            ids = await pending_inbox_ids(session, limit)
-        for entry_id in ids:
-            await self.process_one(entry_id)
-        if ids:
-            self.outbox_ready.set()
+        self._enqueue(ids)
         return len(ids)
 
-    async def process_one(self, entry_id: int) -> None:
-        started = time.perf_counter()
+    def _enqueue(self, ids: Sequence[int]) -> None:
+        """The stored ids go straight to the worker: no query to find them again."""
+        now = time.perf_counter()
+        for entry_id in ids:
+            if entry_id not in self._known:
+                self._known.add(entry_id)
+                self._queued.append(entry_id)
+                if self.latencies is not None:
+                    self._received_at[entry_id] = now
+        if ids:
+            self.wakeup.set()
+
+    async def process_pending(self, limit: int = BATCH) -> int:
+        """Handles stored events in arrival order, a batch per transaction; returns how many were handled.
+
+        A database hiccup leaves the batch pending (retried after `backoff.delay`) and returns 0."""
+        if not self._queued:  # after a start, or events stored by another process: the table knows them
+            async with self.sessions() as session:
+                self._enqueue(await pending_inbox_ids(session, limit))
+        ids = [self._queued[index] for index in range(min(limit, len(self._queued)))]
+        if not ids:
+            return 0
         try:
-            async with self.sessions() as session, session.begin():
-                entry = await session.get(InboxEntry, entry_id, with_for_update=True)
-                if entry is None or entry.processed_at is not None:
-                    return
-                await self._handle(session, entry)
-                entry.processed_at = self.clock()
-        except Exception as error:  # a bug in a flow must not block everyone's inbox
-            log.error("inbox %s: could not be handled (%s: %s)", entry_id, type(error).__name__, error)
-            log.debug("inbox %s: traceback", entry_id, exc_info=True)
-            await self._mark_failed(entry_id, error)
+            handled = await self._process_batch(ids)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            delay = self.backoff.failed()
+            if self.backoff.failures == 1 or self.backoff.failures % 50 == 0:
+                log.warning("inbox: the database failed (%s: %s); %d event(s) stay pending, retrying in %.2fs "
+                            "(failure %d)", type(error).__name__, str(error).splitlines()[0][:200], len(ids), delay,
+                            self.backoff.failures)
+            return 0
+        if self.backoff.failures:
+            log.warning("inbox: the database works again after %d failed attempt(s); nothing was lost",
+                        self.backoff.failures)
+            self.backoff.succeeded()
+        for _ in ids:
+            self._known.discard(self._queued.popleft())
         if self.latencies is not None:
-            self.latencies.append(time.perf_counter() - started)
+            done = time.perf_counter()
+            self.latencies.extend(done - self._received_at.pop(entry_id, done) for entry_id in ids)
+        self.outbox_ready.set()
+        self.schedule_changed.set()
+        return handled
+
+    async def process_one(self, entry_id: int) -> None:
+        """Handles one stored event now (tests and tools); the batch path is `process_pending`."""
+        await self._process_batch([entry_id])
+        self.outbox_ready.set()
+
+    async def _process_batch(self, ids: Sequence[int]) -> int:
+        """One transaction for the batch and a SAVEPOINT per event: a flow's bug rolls back its own event only
+        (recorded, apologised for); a database error rolls back the whole batch, which stays pending."""
+        handled = 0
+        async with self.sessions() as session, session.begin():
+            await begin_for_savepoints(session)
+            entries = (await session.scalars(select(InboxEntry).where(
+                InboxEntry.id.in_(ids), InboxEntry.processed_at.is_(None)).order_by(InboxEntry.id)
+                .with_for_update(skip_locked=True))).all()
+            for entry in entries:
+                try:
+                    async with session.begin_nested():
+                        await self._handle(session, entry)
+                        entry.processed_at = self.clock()
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    log.error("inbox %s: could not be handled (%s: %s)", entry.id, type(error).__name__, error)
+                    log.debug("inbox %s: traceback", entry.id, exc_info=True)
+                    async with session.begin_nested():
+                        await self._mark_failed(session, entry, error)
+                handled += 1
+        return handled
 
     async def _handle(self, session: AsyncSession, entry: InboxEntry) -> None:
         if entry.payload.get("redacted"):
@@ -147,7 +211,9 @@ class Dispatcher:
         turn = Turn(session=session, person=person, handle=handle, conversation=state, incoming=incoming,
                     network=self.network, now=now, translator=Translator(locale, person.time_zone))
         await conversation.handle(turn, self.idle, last_activity)
-        rows = [OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now)
+        answering = (incoming.transport, incoming.chat)
+        rows = [OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now,
+                            priority=ANSWER if (m.transport, m.chat) == answering else NOTICE)
                 for m in turn.outgoing]
         session.add_all(rows)
         if turn.deleted:
@@ -177,30 +243,29 @@ class Dispatcher:
         text = t(N_("You are sending very many messages. Please wait a few minutes, then write again. "
                     "Messages sent until then are not read."))
         message = Outgoing(transport=incoming.transport, chat=incoming.chat, text=text, locale=locale, rtl=t.rtl)
-        session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json()))
+        session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
+                                priority=ANSWER))
         entry.payload = {"redacted": True, "dropped": "flood"}
         log.warning("inbound: %s sender %s sent more than %d messages in a minute; not read for %d minute(s)",
                     incoming.transport, f"person {person.id}" if person else "(not yet known)",
                     self.limiter.per_minute, minutes)
 
-    async def _mark_failed(self, entry_id: int, error: Exception) -> None:
+    async def _mark_failed(self, session: AsyncSession, entry: InboxEntry, error: Exception) -> None:
         """Records the failure and tells the person, so a bug never leaves them without an answer."""
-        async with self.sessions() as session, session.begin():
-            entry = await session.get(InboxEntry, entry_id)
-            if entry is None:
-                return
-            entry.processed_at = self.clock()
-            entry.error = f"{type(error).__name__}: {error}"[:2000]
-            if entry.payload.get("redacted"):
-                return
-            incoming = Incoming.from_json(entry.payload)
-            handle = await find_handle(session, incoming.transport, incoming.handle)
-            locale = DEFAULT_LOCALE
-            if handle is not None:
-                person = await session.get(Person, handle.person_id)
-                locale = (person.locale if person else None) or locale
-            t = Translator(locale)
-            message = Outgoing(transport=incoming.transport, chat=incoming.chat, locale=locale, rtl=t.rtl,
-                               text=t(N_("Sorry, something went wrong on our side. Please try again, "
-                                         "or write /menu.")))
-            session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json()))
+        await session.refresh(entry)
+        entry.processed_at = self.clock()
+        entry.error = f"{type(error).__name__}: {error}"[:2000]
+        if entry.payload.get("redacted"):
+            return
+        incoming = Incoming.from_json(entry.payload)
+        handle = await find_handle(session, incoming.transport, incoming.handle)
+        locale = DEFAULT_LOCALE
+        if handle is not None:
+            person = await session.get(Person, handle.person_id)
+            locale = (person.locale if person else None) or locale
+        t = Translator(locale)
+        message = Outgoing(transport=incoming.transport, chat=incoming.chat, locale=locale, rtl=t.rtl,
+                           text=t(N_("Sorry, something went wrong on our side. Please try again, "
+                                     "or write /menu.")))
+        session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
+                                priority=ANSWER))

@@ -6,10 +6,11 @@ and writes its outbox message in the same transaction, so a crash, a restart or 
 send it twice, and a committed "sent" always has its message in the outbox (which the sender delivers at least
 once, like every other message).
 
-APScheduler 3.x only wakes the process: one job with an explicit id ("lotse-reminders") in a SQLAlchemy job
-store on the same database, set to the earliest planned reminder. At startup the job is rebuilt from the table
-(the table wins). A reminder that fell due while Lotse was down is sent after the restart if its event has not
-started yet ("useful"); otherwise it is recorded as missed and not sent.
+APScheduler 3.x only wakes the process: one in-memory job (bot/waker.py) set to the earliest planned reminder,
+set again after every round and whenever the dispatcher changed something. A reminder that fell due while Lotse
+was down is sent after the restart if its event has not started yet ("useful"); otherwise it is recorded as
+missed and not sent. If the restart falls in the quiet hours, it waits until 07:30 (or is missed if the event is
+before that).
 
 Times: reminders are planned in the participant's time zone (default Europe/Berlin), so "the evening before at
 18:00" is 18:00 on the wall clock on both sides of a daylight-saving change. "Two hours before" is two real
@@ -27,11 +28,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, N_, Translator
 from bot.messages import Choice, Outgoing
+from bot.waker import Waker, run_due_work
 from storage.models import (
     Appointment,
     Course,
@@ -83,6 +84,14 @@ def out_of_quiet_hours(moment: datetime, time_zone: str) -> datetime:
     local = moment.astimezone(zone)
     day = local.date() if local.time() >= QUIET_FROM else local.date() - timedelta(days=1)
     return datetime.combine(day, MOVED_TO, tzinfo=zone).astimezone(UTC)
+
+
+def end_of_quiet_hours(moment: datetime, time_zone: str) -> datetime:
+    """The next 07:30 local after `moment` (in the quiet hours): when a held-up reminder may go."""
+    zone = ZoneInfo(time_zone)
+    local = moment.astimezone(zone)
+    day = local.date() + timedelta(days=1) if local.time() >= QUIET_FROM else local.date()
+    return datetime.combine(day, QUIET_UNTIL, tzinfo=zone).astimezone(UTC)
 
 
 def due_at(kind: str, starts_at: datetime, time_zone: str) -> datetime:
@@ -252,10 +261,11 @@ class Round:
     missed: int = 0
     held: int = 0
     dropped: int = 0
+    deferred: int = 0
 
     @property
     def total(self) -> int:
-        return self.sent + self.missed + self.held + self.dropped
+        return self.sent + self.missed + self.held + self.dropped + self.deferred
 
 
 async def deliver_due(sessions: async_sessionmaker[AsyncSession], now: datetime, batch: int = BATCH,
@@ -315,6 +325,15 @@ async def _deliver_batch(session: AsyncSession, ids: list[int], now: datetime, d
             done.missed += 1
             continue
         person = people[reminder.participant_id]
+        if in_quiet_hours(now, person.time_zone):  # due during downtime, deliverable only at night: the morning
+            morning = end_of_quiet_hours(now, person.time_zone)
+            if morning >= event.starts_at:
+                reminder.status, reminder.note = "missed", "due while Lotse was down; only the night was left"
+                done.missed += 1
+            else:
+                reminder.status, reminder.due_at = "planned", morning
+                done.deferred += 1
+            continue
         reachable = handles.get(person.id, [])
         if not reachable:
             reminder.status, reminder.note = "held", "the participant blocked the bot"
@@ -365,77 +384,35 @@ async def reminder_counts(session: AsyncSession) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Waking up: APScheduler with its job store in the same database
-
-
-_WAKE_EVENTS: dict[str, asyncio.Event] = {}
-
-
-async def wake(name: str) -> None:
-    """The job's target: module-level (the job store pickles a reference to it), it only sets an event."""
-    event = _WAKE_EVENTS.get(name)
-    if event is not None:
-        event.set()
-
-
-def sync_url(async_url: str) -> str:
-    """The job store needs a synchronous driver on the same database."""
-    url = make_url(async_url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return url.set(drivername="sqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"no job store for database {backend}")
+# Waking up: an in-memory APScheduler job set from the table (bot/waker.py)
 
 
 class ReminderScheduler:
-    """Wraps an AsyncIOScheduler whose only job wakes the delivery loop at the next due reminder."""
+    """The reminders' wake-up: one in-memory job at the earliest planned reminder, rebuilt from the table."""
 
-    def __init__(self, database_url: str, name: str = "default") -> None:
-        from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
+    def __init__(self, name: str = "default", waker: Waker | None = None) -> None:
         self.name = name
-        self.wakeup = asyncio.Event()
-        try:
-            self.store: Any = SQLAlchemyJobStore(url=sync_url(database_url), tablename="apscheduler_jobs")
-        except (ImportError, ValueError) as error:  # e.g. PostgreSQL without psycopg installed
-            log.warning("reminders: no job store in the database (%s); the wake-up job lives in memory, which is "
-                        "safe: it is rebuilt from the reminders table at every start", error)
-            self.store = MemoryJobStore()
-        self.scheduler = AsyncIOScheduler(
-            jobstores={"default": self.store}, timezone=UTC,
-            # misfire_grace_time=None: a wake-up missed while down still runs at start (the default skips after 1 s)
-            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+        self.waker = waker or Waker()
+        self.job = f"{JOB_ID}-{name}"
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        return self.waker.event(self.job)
 
     def start(self) -> None:
-        _WAKE_EVENTS[self.name] = self.wakeup
-        self.scheduler.start()
+        self.waker.start()
 
     def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        _WAKE_EVENTS.pop(self.name, None)
-        engine = getattr(self.store, "engine", None)
-        if engine is not None:
-            engine.dispose()
+        self.waker.stop()
 
     def wake_at(self, moment: datetime | None) -> None:
-        """Sets the one job to `moment` (the table's earliest planned reminder); removes it when there is none."""
-        if moment is None:
-            if self.scheduler.get_job(JOB_ID) is not None:
-                self.scheduler.remove_job(JOB_ID)
-            return
-        self.scheduler.add_job(wake, "date", run_date=moment, id=JOB_ID, args=[self.name], replace_existing=True)
+        self.waker.arm(self.job, moment)
 
     def next_wakeup(self) -> datetime | None:
-        job = self.scheduler.get_job(JOB_ID)
-        return None if job is None else job.next_run_time
+        return self.waker.next_wakeup(self.job)
 
     async def reconcile(self, sessions: async_sessionmaker[AsyncSession]) -> datetime | None:
-        """The table wins: the job is set from the earliest planned reminder, whatever the job store held."""
+        """The table wins: the job is set from the earliest planned reminder."""
         async with sessions() as session:
             moment = await next_due(session)
         self.wake_at(moment)
@@ -444,31 +421,28 @@ class ReminderScheduler:
 
 async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: ReminderScheduler,
                         clock: Any, stop: asyncio.Event, outbox_ready: asyncio.Event,
-                        poll_seconds: float = 60.0) -> None:
-    """The delivery loop: at start (whatever fell due while down), then whenever the scheduler wakes it.
+                        changed: asyncio.Event | None = None, poll_seconds: float = 60.0) -> None:
+    """The delivery loop: at start (whatever fell due while down), then whenever the scheduler wakes it or the
+    dispatcher changed something (`changed`: a booking may have planned an earlier reminder).
 
-    A slow poll backs the scheduler up: a booking made by another process (the CSV import) plans reminders
-    this process's job does not know of yet.
-    """
-    scheduler.start()
+    A slow poll backs the wake-up: a booking made by another process (the CSV import) plans reminders this
+    process does not hear of."""
+
+    async def work() -> int:
+        done = await deliver_due(sessions, clock(), committed=outbox_ready.set)
+        if done.total:
+            log.info("reminders: %d sent, %d missed, %d held (blocked), %d dropped, %d waiting for the morning",
+                     done.sent, done.missed, done.held, done.dropped, done.deferred)
+        if done.sent:
+            outbox_ready.set()
+        return done.total
+
+    async def next_moment() -> datetime | None:
+        async with sessions() as session:
+            return await next_due(session)
+
     try:
-        while not stop.is_set():
-            scheduler.wakeup.clear()
-            try:
-                done = await deliver_due(sessions, clock(), committed=outbox_ready.set)
-                if done.total:
-                    log.info("reminders: %d sent, %d missed, %d held (blocked), %d dropped",
-                             done.sent, done.missed, done.held, done.dropped)
-                if done.sent:
-                    outbox_ready.set()
-                await scheduler.reconcile(sessions)
-            except Exception as error:  # a database hiccup must not stop the other loops
-                log.error("reminders: round failed (%s: %s); trying again", type(error).__name__, error)
-            waiting = asyncio.create_task(scheduler.wakeup.wait())
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiting, stopping}, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-            stopping.cancel()
+        await run_due_work(scheduler.job, scheduler.waker, work, next_moment, stop, changed, poll_seconds)
     finally:
         scheduler.stop()
 

@@ -29,6 +29,7 @@ from flows.find import STAGES
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.notify import translator_for
 from storage.models import (
+    BULK,
     AuditEntry,
     Broadcast,
     BroadcastDelivery,
@@ -235,7 +236,7 @@ async def fan_out(session: AsyncSession, members: list[Person], render: Callable
                 rendered[key] = Outgoing(transport="", chat="", text=render(t), locale=t.locale, rtl=t.rtl)
             message = replace(rendered[key], transport=handle.transport, chat=handle.chat_id)
             row = OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
-                              created_at=now)
+                              created_at=now, priority=BULK)
             session.add(row)
             pending.append((person.id, row))
         if person.id not in handles:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import N_, Translator
@@ -657,6 +657,16 @@ async def escalate_overdue(sessions: async_sessionmaker[AsyncSession], network: 
         for ticket in overdue:
             escalated += await _escalate(session, network, ticket, now)
     return escalated
+
+
+async def next_escalation(sessions: async_sessionmaker[AsyncSession], now: datetime) -> datetime | None:
+    """When the next open question falls overdue (the escalation loop's wake-up); None when none is open."""
+    async with sessions() as session:
+        moment: datetime | None = await session.scalar(select(func.min(Ticket.due_at)).where(
+            Ticket.status.in_(OPEN), or_(Ticket.escalated_at.is_(None), Ticket.reassured_at.is_(None))))
+    if moment is None:
+        return None
+    return max(moment, now + timedelta(seconds=60)) if moment <= now else moment  # a failed one: not in a loop
 
 
 async def _escalate(session: AsyncSession, network: Network, ticket: Ticket, now: datetime) -> int:

@@ -14,6 +14,8 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage import sqlite_inline
+
 log = logging.getLogger("lotse.storage")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -23,26 +25,37 @@ class StorageError(Exception):
     """The database cannot be used; the message is one line for the operator."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # The PRAGMAs mautrix uses: integrity, concurrent readers, fewer fsyncs, and waiting instead of failing.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA secure_delete=ON")  # deleted personal data is overwritten, not left in free pages
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        # The PRAGMAs mautrix uses: integrity, concurrent readers, fewer fsyncs, and waiting instead of failing.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted personal data is overwritten, not left in free pages
+        cursor.close()
+    return apply
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, on_event_loop: bool = False) -> AsyncEngine:
+    """`on_event_loop`: SQLite statements run on the event loop itself (the runtime: no thread hop, a short lock
+    wait, transient errors retried by the caller); otherwise through aiosqlite's thread with a 5 s lock wait
+    (command-line tools, which may wait)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             private_file(Path(database))
-    engine = create_async_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
-    if parsed.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    options: dict[str, Any] = {"pool_pre_ping": not sqlite}
+    if sqlite and on_event_loop:
+        arguments, connect_options = create_async_engine(url).dialect.create_connect_args(parsed)
+        options["async_creator"] = sqlite_inline.connector(arguments, connect_options)
+    engine = create_async_engine(url, **options)
+    if sqlite:
+        busy = sqlite_inline.BUSY_TIMEOUT_MS if on_event_loop else 5000
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy))
     return engine
 
 

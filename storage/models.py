@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -125,6 +126,10 @@ class InboxEntry(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+ANSWER, NOTICE, BULK = 1, 2, 3
+"""Outbox priorities: bulk uses only what answers and notices leave of a platform's rate."""
+
+
 class OutboxEntry(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "transport", "status", "id"),)
@@ -140,6 +145,8 @@ class OutboxEntry(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=NOTICE, server_default=str(NOTICE))
+    """The sender's lane order: ANSWER (to what a person just wrote), NOTICE, BULK (broadcasts)."""
 
 
 class Consent(Base):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +15,8 @@ from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
 
 
 async def store_inbound(session: AsyncSession, transport: str, event_id: str, sender: str,
-                        payload: dict[str, Any], now: datetime) -> bool:
-    """Inserts one inbound event; False when that event id was stored before (a redelivery)."""
+                        payload: dict[str, Any], now: datetime) -> int | None:
+    """Inserts one inbound event; its id, or None when that event id was stored before (a redelivery)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(InboxEntry)
@@ -24,7 +24,16 @@ async def store_inbound(session: AsyncSession, transport: str, event_id: str, se
         .on_conflict_do_nothing(index_elements=["transport", "event_id"])
         .returning(InboxEntry.id)
     )
-    return (await session.execute(statement)).scalar_one_or_none() is not None
+    stored: int | None = (await session.execute(statement)).scalar_one_or_none()
+    return stored
+
+
+async def begin_for_savepoints(session: AsyncSession) -> None:
+    """SQLite's Python driver starts a transaction only before the first write, so a SAVEPOINT issued first
+    would itself become the transaction and its RELEASE a commit. An explicit BEGIN makes SAVEPOINTs nest
+    inside one transaction (one commit for a batch); PostgreSQL needs nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("BEGIN"))
 
 
 async def pending_inbox_ids(session: AsyncSession, limit: int) -> Sequence[int]:

@@ -19,7 +19,7 @@ from bot.reminders import ReminderScheduler, deliver_due
 async def main(database_url: str, now: str, data_dir: str) -> None:
     moment = datetime.fromisoformat(now)
     app = await Lotse.open(load_settings(data_dir=Path(data_dir)), database_url=database_url, clock=lambda: moment)
-    scheduler = ReminderScheduler(database_url, name="killed")
+    scheduler = ReminderScheduler("killed")
     scheduler.start()
     await scheduler.reconcile(app.sessions)
 

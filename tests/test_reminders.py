@@ -16,13 +16,11 @@ from bot.config import load_settings
 from bot.i18n import FSI, PDI
 from bot.reminders import (
     EVENING_BEFORE,
-    JOB_ID,
     TWO_HOURS_BEFORE,
     ReminderScheduler,
     deliver_due,
     due_at,
     in_quiet_hours,
-    wake,
 )
 from storage.models import Appointment, Attendance, Handle, OutboxEntry, Person, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
@@ -529,19 +527,19 @@ async def test_the_scheduler_job_is_rebuilt_from_the_table_at_start(
     try:
         make = lambda handle: Chat(app, transport, handle)  # noqa: E731
         await _booked_for_tomorrow(app, make)
-        scheduler = ReminderScheduler(database_url, name="test")
+        scheduler = ReminderScheduler("test")
         scheduler.start()
-        scheduler.wake_at(datetime(2030, 1, 1, tzinfo=UTC))  # a stale job, as a crash might leave it
+        scheduler.wake_at(datetime(2030, 1, 1, tzinfo=UTC))  # a stale wake-up, as a crash might leave in memory
         scheduler.stop()
-        again = ReminderScheduler(database_url, name="test")
+        again = ReminderScheduler("test")
         again.start()
         try:
-            assert again.next_wakeup() == datetime(2030, 1, 1, tzinfo=UTC)  # persisted in the job store
+            assert again.next_wakeup() is None  # nothing about the schedule lives outside the tables
             moment = await again.reconcile(app.sessions)
             assert moment == local(2026, 11, 23, 18, 0)
-            assert again.next_wakeup() == moment  # the table wins
-            assert [job.id for job in again.scheduler.get_jobs()] == [JOB_ID]
-            await wake("test")
+            assert again.next_wakeup() == moment  # the table is the schedule
+            assert [job.id for job in again.waker.scheduler.get_jobs()] == [again.job]
+            again.waker.ring(again.job)
             assert again.wakeup.is_set()
         finally:
             again.stop()
@@ -577,7 +575,7 @@ async def test_a_process_killed_with_sigkill_while_sending_leaves_exactly_one_re
     try:
         restarted.add_transport(transport)
         assert [r.status for r in await reminders_of(restarted)] == ["planned", "planned"]
-        scheduler = ReminderScheduler(sqlite_url, name="restarted")
+        scheduler = ReminderScheduler("restarted")
         scheduler.start()
         try:
             assert await scheduler.reconcile(restarted.sessions) == local(2026, 11, 23, 18, 0)
@@ -606,7 +604,7 @@ async def test_the_reminder_loop_sends_what_fell_due_while_down_as_soon_as_it_st
         clock.now = local(2026, 11, 23, 19, 0)
         stop = asyncio.Event()
         app.dispatcher.outbox_ready.clear()
-        loop = asyncio.create_task(run_reminders(app.sessions, ReminderScheduler(sqlite_url, name="loop"), clock,
+        loop = asyncio.create_task(run_reminders(app.sessions, ReminderScheduler("loop"), clock,
                                                  stop, app.dispatcher.outbox_ready))
         await asyncio.wait_for(app.dispatcher.outbox_ready.wait(), timeout=30)  # a guard, not a measurement
         stop.set()
