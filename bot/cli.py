@@ -114,6 +114,11 @@ async def run(settings: Settings) -> None:
 
                 assert isinstance(transport, MatrixTransport)
                 await transport.start(app.dispatcher.receive, app.dispatcher.receive_batch)
+            elif transport.name == "telegram":
+                from bot.transports.telegram import TelegramTransport
+
+                assert isinstance(transport, TelegramTransport)
+                await transport.start(app.dispatcher.receive, app.dispatcher.receive_batch)
             else:
                 await transport.start(app.dispatcher.receive)
         await app.run_workers(stop)  # also finishes whatever a crash left in the inbox and outbox

@@ -31,7 +31,7 @@ import mimetypes
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ from nio.crypto import decrypt_attachment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError, Receive
+from bot.transports.base import DeliveryError, Receive, ReceiveBatch
 from storage.database import private_directory
 from storage.models import MatrixSyncState
 
@@ -78,7 +78,6 @@ MEDIA_KINDS: Final[dict[str, AttachmentKind]] = {"m.image": "photo", "m.file": "
 TEXT_TYPES: Final = ("m.text", "m.notice", "m.emote")
 _REPLY_FALLBACK = re.compile(r"^<mx-reply>.*?</mx-reply>", re.DOTALL)
 
-ReceiveBatch = Callable[[Sequence[Incoming], Callable[[AsyncSession], Awaitable[None]] | None], Awaitable[int]]
 
 
 class MatrixLoginError(Exception):
@@ -720,7 +719,7 @@ class MatrixTransport:
         if code == "M_LIMIT_EXCEEDED":
             self.server.succeeded()
             retry_after_ms = getattr(response, "retry_after_ms", None) or 1000
-            return DeliveryError(text, retry_after=retry_after_ms / 1000)
+            return DeliveryError(text, retry_after=retry_after_ms / 1000, throttled=True)
         if is_server_fault(response):
             return DeliveryError(text, retry_after=self.server.failed(text), unavailable=True)
         self.server.succeeded()

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -42,7 +42,7 @@ from telegram.request import HTTPXRequest
 
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
 from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError, Receive
+from bot.transports.base import DeliveryError, Receive, ReceiveBatch
 from flows.features import commands_for
 
 log = logging.getLogger("lotse.telegram")
@@ -215,6 +215,17 @@ class RateLimiter:
         self._next_chat: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
+    def ready_in(self, chat: str) -> float:
+        """Seconds until a send to `chat` keeps its per-chat (or per-group) limit, without reserving anything.
+
+        The sender asks this for every waiting chat and passes over those that must wait, so one chat's limit
+        never holds up another; the overall 30 a second is kept by `wait`, a few milliseconds at most."""
+        interval, burst = ((self.group_interval, self.group_burst) if is_group_chat(chat)
+                           else (self.per_chat_interval, self.per_chat_burst))
+        now = self.monotonic()
+        theoretical = max(now, self._next_chat.get(chat, now))
+        return max(0.0, theoretical - (burst - 1) * interval - now)
+
     async def wait(self, chat: str) -> float:
         """Returns how long it waited."""
         interval, burst = ((self.group_interval, self.group_burst) if is_group_chat(chat)
@@ -305,6 +316,11 @@ class TelegramTransport:
         self.api = Reachability(retry_delay, max_retry_delay)
         self.limiter = limiter or RateLimiter(rate_per_second, per_chat_interval,
                                               per_group_minute=per_group_minute)
+        self.pace = self.limiter
+        self.max_in_flight = 4
+        """Sends in flight at once: enough to keep 30 a second with slow uploads, few enough that a new answer
+        never queues behind many reserved bulk slots."""
+        self._receive_batch: ReceiveBatch | None = None
         self.mode: Literal["polling", "webhook"] = "webhook" if webhook_url else "polling"
         self.offset: int | None = None
         self.bound_port: int | None = None
@@ -320,8 +336,10 @@ class TelegramTransport:
     # ---------------------------------------------------------------------------------------------------------
     # Lifecycle
 
-    async def start(self, receive: Receive) -> None:
+    async def start(self, receive: Receive, receive_batch: ReceiveBatch | None = None) -> None:
+        """`receive_batch`: a getUpdates page is stored in one transaction (else each update alone)."""
         self._receive = receive
+        self._receive_batch = receive_batch
         await self.connect()
         await self.set_commands()
         self._running = True
@@ -392,6 +410,9 @@ class TelegramTransport:
                 await asyncio.sleep(self.retry_delay)
                 continue
             self.api.succeeded()
+            if self._receive_batch is not None and len(updates) > 1:
+                await self._store_page(updates)
+                continue
             for update in updates:
                 try:
                     await self.handle_update(update)
@@ -401,6 +422,30 @@ class TelegramTransport:
                     await asyncio.sleep(self.retry_delay)
                     break
                 self.offset = update.update_id + 1  # confirmed by the next getUpdates call
+
+    async def _store_page(self, updates: Sequence[Update]) -> None:
+        """A whole getUpdates page in one transaction; its offset is confirmed only after the commit."""
+        assert self._receive_batch is not None
+        converted: list[tuple[Update, Incoming]] = []
+        for update in updates:
+            try:
+                incoming = to_incoming(update)
+            except Exception:  # a bug here must not hold back everyone's updates behind this one
+                log.exception("telegram: update %s could not be converted; skipped", update.update_id)
+                continue
+            if incoming is not None:
+                converted.append((update, incoming))
+        try:
+            await self._receive_batch([incoming for _, incoming in converted], None)
+        except Exception as error:  # not stored: do not confirm, Telegram sends the page again
+            log.error("telegram: %d update(s) could not be stored (%s: %s); retrying in %.0fs", len(updates),
+                      type(error).__name__, error, self.retry_delay)
+            await asyncio.sleep(self.retry_delay)
+            return
+        self.offset = updates[-1].update_id + 1
+        for update, incoming in converted:
+            if update.callback_query is not None:
+                await self._answer_press(update, incoming)
 
     async def handle_update(self, update: Update) -> None:
         """Stores one update through `receive`, then answers a pressed button. Raises if storing failed."""
@@ -415,6 +460,11 @@ class TelegramTransport:
             log.debug("telegram: update %s carries nothing Lotse reads", update.update_id)
             return
         await self._receive(incoming)
+        if update.callback_query is not None:
+            await self._answer_press(update, incoming)
+
+    async def _answer_press(self, update: Update, incoming: Incoming) -> None:
+        """Answers a pressed button (stops the spinner) and removes a keyboard that has done its job."""
         query = update.callback_query
         if query is None:
             return
