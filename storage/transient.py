@@ -14,6 +14,10 @@ from sqlalchemy import exc
 
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error", "unable to open",
                      "database is busy", "locking protocol")
+_CONNECTION_MARKERS = ("accepting connections", "connection was closed", "connection is closed",
+                       "terminating connection", "connection refused", "connection reset",
+                       "server closed the connection",
+                       "could not connect", "cannot connect")
 _POSTGRES_TRANSIENT_STATES = {
     "40001",  # serialization_failure
     "40P01",  # deadlock_detected
@@ -40,12 +44,12 @@ def is_transient(error: BaseException) -> bool:
         state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
         if state is None and original is not None:
             state = getattr(getattr(original, "__cause__", None), "sqlstate", None)
-        if state is not None:
-            return str(state) in _POSTGRES_TRANSIENT_STATES or str(state).startswith("08")
-        if isinstance(error, exc.OperationalError):
-            text = str(original).lower()
-            return any(marker in text for marker in _SQLITE_TRANSIENT) or "connection" in text
-        return False
+        if state is not None and (str(state) in _POSTGRES_TRANSIENT_STATES or str(state).startswith("08")):
+            return True
+        text = str(original).lower()
+        if any(marker in text for marker in _CONNECTION_MARKERS):  # refused, closed, not accepting, terminated
+            return True
+        return isinstance(error, exc.OperationalError) and any(marker in text for marker in _SQLITE_TRANSIENT)
     if isinstance(error, exc.DisconnectionError | exc.TimeoutError):  # the pool's own timeout
         return True
     cause = error.__cause__
