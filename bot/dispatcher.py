@@ -37,7 +37,9 @@ log = logging.getLogger("lotse.dispatcher")
 
 Clock = Callable[[], datetime]
 BATCH = 100
-"""Events per transaction: one commit for a burst, small enough that a batch never holds the database long."""
+"""Events per transaction at most: one commit for a burst."""
+BATCH_SECONDS = 0.03
+"""A batch also ends after this long, so a burst never holds the event loop (and every chat) for long."""
 
 
 def system_clock() -> datetime:
@@ -60,6 +62,7 @@ class Dispatcher:
     _queued: deque[int] = field(default_factory=deque)
     _known: set[int] = field(default_factory=set)
     _received_at: dict[int, float] = field(default_factory=dict)
+    _last_done: set[int] = field(default_factory=set)
 
     async def receive(self, incoming: Incoming) -> bool:
         """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
@@ -132,11 +135,12 @@ class Dispatcher:
             log.warning("inbox: the database works again after %d failed attempt(s); nothing was lost",
                         self.backoff.failures)
             self.backoff.succeeded()
-        for _ in ids:
-            self._known.discard(self._queued.popleft())
+        finished = self._last_done
+        self._queued = deque(entry_id for entry_id in self._queued if entry_id not in finished)
+        self._known -= finished
         if self.latencies is not None:
-            done = time.perf_counter()
-            self.latencies.extend(done - self._received_at.pop(entry_id, done) for entry_id in ids)
+            now = time.perf_counter()
+            self.latencies.extend(now - self._received_at.pop(entry_id, now) for entry_id in finished)
         self.outbox_ready.set()
         self.schedule_changed.set()
         return handled
@@ -150,12 +154,17 @@ class Dispatcher:
         """One transaction for the batch and a SAVEPOINT per event: a flow's bug rolls back its own event only
         (recorded, apologised for); a database error rolls back the whole batch, which stays pending."""
         handled = 0
+        deadline = time.perf_counter() + BATCH_SECONDS
         async with self.sessions() as session, session.begin():
             await begin_for_savepoints(session)
             entries = (await session.scalars(select(InboxEntry).where(
                 InboxEntry.id.in_(ids), InboxEntry.processed_at.is_(None)).order_by(InboxEntry.id)
                 .with_for_update(skip_locked=True))).all()
+            done = {entry_id for entry_id in ids if entry_id not in {entry.id for entry in entries}}
             for entry in entries:
+                if handled and time.perf_counter() > deadline:
+                    break  # the rest in the next batch, after the loop has served everyone else
+                done.add(entry.id)
                 try:
                     async with session.begin_nested():
                         await self._handle(session, entry)
@@ -168,6 +177,7 @@ class Dispatcher:
                     async with session.begin_nested():
                         await self._mark_failed(session, entry, error)
                 handled += 1
+        self._last_done = done
         return handled
 
     async def _handle(self, session: AsyncSession, entry: InboxEntry) -> None:

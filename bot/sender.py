@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import os
 import tempfile
@@ -108,8 +109,9 @@ class OutboxSender:
     sessions: async_sessionmaker[AsyncSession]
     transports: dict[str, Transport]
     clock: Clock = system_clock
-    max_in_flight: int = 8
-    """Sends in flight at once per transport (different chats): a slow upload never holds the others."""
+    max_in_flight: int = 32
+    """Sends in flight at once per transport (different chats), unless the transport says otherwise
+    (`max_in_flight`): a slow upload never holds the others."""
     _state: dict[str, TransportLanes] = field(default_factory=dict)
     _outcomes: list[Outcome] = field(default_factory=list)
     _platform_ids: dict[int, str] = field(default_factory=dict)
@@ -209,8 +211,8 @@ class OutboxSender:
                     wake = wait if wake is None else min(wake, wait)
                     continue
             candidates.append((lane.priority, head.id, lane))
-        candidates.sort(key=lambda item: (item[0], item[1]))
-        return [lane for _, _, lane in candidates[:limit]], wake
+        best = heapq.nsmallest(limit, candidates, key=lambda item: (item[0], item[1]))
+        return [lane for _, _, lane in best], wake
 
     # ---------------------------------------------------------------------------------------------------------
     # Sending one message
@@ -462,7 +464,7 @@ class OutboxSender:
                 if state.kick.is_set():
                     state.kick.clear()
                     await self._load(name)
-                room = self.max_in_flight - state.in_flight
+                room = getattr(self.transports[name], "max_in_flight", self.max_in_flight) - state.in_flight
                 if room > 0:
                     ready, wake = self._ready_lanes(name, room)
                     if ready:

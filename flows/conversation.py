@@ -273,10 +273,10 @@ async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
         return
     if command.flow is not None:
         turn.state.pop("resume", None)
-        start_flow(turn, command.flow, {"argument": argument[:1000]})
+        start_flow(turn, command.flow, {"argument": argument})
         return
     if command.action is not None:
-        await command.action(turn, argument[:1000])
+        await command.action(turn, argument)
         if not turn.deleted and turn.prompt_index is None:
             reprompt(turn)
 

@@ -296,6 +296,8 @@ class MatrixTransport:
         self.synced = asyncio.Event()
         """Set after every stored sync (tests and the benchmark wait on it)."""
         self._receive: Receive | None = None
+        self.max_in_flight = 4
+        """Sends in flight at once (different rooms): Synapse limits a sender, not a room."""
         self._receive_batch: ReceiveBatch | None = None
         self._syncer: asyncio.Task[None] | None = None
         self._running = False

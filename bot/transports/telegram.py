@@ -20,6 +20,7 @@ import hmac
 import inspect
 import logging
 import math
+import re
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -76,8 +77,12 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+SENTENCE_END = re.compile(r"[.!?؟۔።…](?=\s)")
+
+
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cuts a text into parts of at most `limit` UTF-16 units, preferring line breaks, then spaces."""
+    """Cuts a text into parts of at most `limit` UTF-16 units, preferring line breaks, then the end of a
+    sentence, then spaces; nothing is dropped (only the break itself)."""
     if utf16_length(text) <= limit:
         return [text]
     parts: list[str] = []
@@ -91,12 +96,10 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
                 cut = index
                 break
         window = rest[:cut]
-        for separator in ("\n", " "):
-            position = window.rfind(separator)
-            if position >= cut // 2:
-                cut = position + 1
-                break
-        parts.append(rest[:cut].rstrip("\n") or rest[:cut])
+        sentences = [match.end() for match in SENTENCE_END.finditer(window)]
+        candidates = (window.rfind("\n") + 1, sentences[-1] + 1 if sentences else 0, window.rfind(" ") + 1)
+        cut = next((position for position in candidates if position > cut // 2), cut)
+        parts.append(rest[:cut].rstrip() or rest[:cut])
         rest = rest[cut:]
     if rest:
         parts.append(rest)
