@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.app import Lotse
 from bot.config import load_settings
@@ -43,6 +43,9 @@ def unique(prefix: str) -> str:
 
 
 @dataclass
+RUNNING: list[LotseOnMatrix] = []
+
+
 class LotseOnMatrix:
     """Lotse with the Matrix transport in this process: `start` and `stop` as often as a test needs."""
 
@@ -76,9 +79,21 @@ class LotseOnMatrix:
         self._stop = asyncio.Event()
         self._workers = asyncio.create_task(self.app.run_workers(self._stop))
         await asyncio.wait_for(self.transport.ready.wait(), 30)
+        RUNNING.append(self)
         return self
 
+    async def quiet(self) -> bool:
+        """Nothing stored waits to be handled, nothing written waits to be sent."""
+        if self.app is None:
+            return True
+        async with self.app.sessions() as session:
+            inbox = await session.scalar(select(func.count()).where(InboxEntry.processed_at.is_(None)))
+            outbox = await session.scalar(select(func.count()).where(OutboxEntry.status == "pending"))
+        return inbox == 0 and outbox == 0
+
     async def stop(self) -> None:
+        if self in RUNNING:
+            RUNNING.remove(self)
         if self._stop is not None and self._workers is not None:
             self._stop.set()
             await asyncio.wait_for(self._workers, 30)
@@ -129,7 +144,11 @@ async def ask(who: MatrixPerson, room: str, text: str, count: int = 1, reply_to:
     before = len(who.in_room(room))
     await who.say(room, text, reply_to=reply_to)
     await who.until(lambda: len(who.in_room(room)) >= before + count, what=f"{count} answer(s) to {text!r}")
-    await asyncio.sleep(0.3)  # nothing more should follow: a longer answer would show here
+    for _ in range(300):  # until every running Lotse has handled and sent everything (a guard, not a measurement)
+        if all([await lotse.quiet() for lotse in RUNNING]):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # and the sync brought it here: a longer answer would show now
     return who.in_room(room)[before:]
 
 
