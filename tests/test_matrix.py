@@ -42,10 +42,10 @@ def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_names)}"
 
 
-@dataclass
 RUNNING: list[LotseOnMatrix] = []
 
 
+@dataclass
 class LotseOnMatrix:
     """Lotse with the Matrix transport in this process: `start` and `stop` as often as a test needs."""
 
