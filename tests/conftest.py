@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+import shutil
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -13,10 +17,12 @@ import pytest
 from bot.abuse import InboundLimiter
 from bot.app import Lotse
 from bot.config import load_settings
+from storage.database import create_engine, upgrade_database
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.postgres_server import PostgresServer, find_bindir
 
 _databases = itertools.count(1)
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -30,20 +36,67 @@ def postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
-async def fresh_postgres_database(server: PostgresServer) -> str:
+async def fresh_postgres_database(server: PostgresServer, template: str | None = None) -> str:
     name = f"lotse_test_{next(_databases)}"
     connection = await asyncpg.connect(host="127.0.0.1", port=server.port, user="lotse", database="postgres")
     try:
-        await connection.execute(f"CREATE DATABASE {name}")
+        await connection.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     finally:
         await connection.close()
     return server.database_url(name)
 
 
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+
+
+def _in_own_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs a coroutine to the end in a thread with its own event loop (fixtures may be set up inside one)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the latest schema; each test gets a copy instead of running every migration."""
+    path = tmp_path_factory.mktemp("template") / "lotse.sqlite3"
+    _in_own_loop(lambda: _migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    """A PostgreSQL database migrated once; each test's database is created from it (CREATE DATABASE ... TEMPLATE)."""
+
+    async def make() -> str:
+        url = await fresh_postgres_database(postgres)
+        await _migrate(url)
+        return url.rsplit("/", 1)[1]
+
+    return _in_own_loop(make)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database at the latest schema, on SQLite or on PostgreSQL (a copy of the migrated template)."""
     if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "lotse.sqlite3")
+        (tmp_path / "lotse.sqlite3").chmod(0o600)
         return f"sqlite+aiosqlite:///{tmp_path / 'lotse.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return await fresh_postgres_database(server, template=request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, for the tests of the migrations themselves."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'blank.sqlite3'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return await fresh_postgres_database(server)
 

@@ -68,12 +68,12 @@ async def test_upgrade_is_idempotent_and_logs_one_line_per_migration(
     assert lines[0] == "database: applying migration 0001 (initial schema)"
 
 
-async def test_an_old_database_is_upgraded_and_keeps_its_rows(database_url: str) -> None:
+async def test_an_old_database_is_upgraded_and_keeps_its_rows(blank_database_url: str) -> None:
     from alembic import command
 
     from storage.database import alembic_config
 
-    engine = create_engine(database_url)
+    engine = create_engine(blank_database_url)
     try:
         async with engine.begin() as connection:
             def to_first(sync_connection: object) -> None:
