@@ -189,7 +189,9 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
     if turn.incoming.in_group and not may_speak_in_group(turn.person):
         return
     command = parse_command(turn.incoming.text)
-    if command is None and await _answers_a_notice(turn, idle, last_activity):
+    tracked = not turn.incoming.in_group and not needs_consent(turn.person)
+    before = await open_choices.refresh(turn) if tracked else None  # what reached them before they wrote this
+    if command is None and await _answers_a_notice(turn, before, idle, last_activity):
         return
     if _idle(turn, idle, last_activity) and _resumable(turn) and command is None and turn.incoming.choice is None:
         turn.say(N_("Welcome back! Let us continue where you stopped."))
@@ -294,19 +296,18 @@ def _current_question(turn: Turn) -> Step | None:
         return None
 
 
-async def _answers_a_notice(turn: Turn, idle: timedelta, last_activity: datetime | None) -> bool:
+async def _answers_a_notice(turn: Turn, before: int | None, idle: timedelta, last_activity: datetime | None) -> bool:
     """A button of a notice (a reminder's "I'll be there"), or typed text that answers one; True when handled.
 
-    This comes before the return from a break: an answer to yesterday evening's reminder is not lost to a
-    "welcome back", and the question left unanswered before the break is dropped instead of taking the next
-    message."""
+    `before` is None where notices are not followed (a group room, before consent). This comes before the return
+    from a break: an answer to yesterday evening's reminder is not lost to a "welcome back", and the question left
+    unanswered before the break is dropped instead of taking the next message."""
     incoming = turn.incoming
-    if incoming.in_group or needs_consent(turn.person):
+    if before is None:
         if incoming.choice is not None and incoming.choice.startswith("@"):
             await _button(turn, incoming.choice[1:])
             return True
         return False
-    before = await open_choices.refresh(turn)  # every turn: what reached the person before they wrote this
     if incoming.choice is not None:
         if not incoming.choice.startswith("@"):
             return False

@@ -105,9 +105,16 @@ async def refresh(turn: Turn) -> int:
         if keys:
             entries.append({"row": row_id, "screen": screen, "keys": keys, "at": created_at.isoformat()})
     horizon = turn.now - OPEN_FOR
-    entries = [entry for entry in entries if datetime.fromisoformat(entry["at"]) >= horizon][-MAX_OPEN:]
+    entries = [entry for entry in entries if datetime.fromisoformat(entry["at"]) >= horizon
+               and not (_is_which(entry) and entry["row"] <= before)][-MAX_OPEN:]
+    if not any(_is_which(entry) for entry in entries):
+        track.pop("which", None)  # "which message did you mean?" is for the message right after it only
     track.update(scanned=newest, open=entries)
     return before
+
+
+def _is_which(entry: dict[str, Any]) -> bool:
+    return any(str(key).startswith(f"@{WHICH}:") for key in entry.get("keys", ()))
 
 
 def close(turn: Turn, key: str) -> None:
@@ -212,8 +219,7 @@ def _label(text: str, option: str, first: bool) -> str:
 
 def _ask(turn: Turn, text: str, options: list[Choice]) -> None:
     track: dict[str, Any] = turn.state.setdefault(STATE, {})
-    track["open"] = [entry for entry in track.get("open", [])  # an earlier "which one?" is superseded
-                     if not any(str(key).startswith(f"@{WHICH}:") for key in entry.get("keys", ()))]
+    track["open"] = [entry for entry in track.get("open", []) if not _is_which(entry)]  # superseded
     track["which"] = text
     turn.send(turn.t(N_("Which message is your answer “{answer}” for?"), answer=text[:20]), options, "single")
 

@@ -21,7 +21,7 @@ from storage.models import Appointment, Attendance, PotentialCheck, Profile, Tic
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import ANSWERS, consent, profile_of
 from tests.test_questions import coordinator, participant
-from tests.test_reminders import book, local, reminders_of, send_due
+from tests.test_reminders import book, reminders_of, send_due
 
 AR, TI, UK, DE = Translator("ar"), Translator("ti"), Translator("uk"), Translator("de")
 
