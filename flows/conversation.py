@@ -307,6 +307,11 @@ async def _answers_a_notice(turn: Turn, before: int | None, idle: timedelta, las
         if incoming.choice is not None and incoming.choice.startswith("@"):
             await _button(turn, incoming.choice[1:])
             return True
+        if incoming.in_group and not needs_consent(turn.person) and incoming.reply_to and incoming.choice is None:
+            replied = await open_choices.replied_choice(turn)  # "1" in reply to a notice in a coordinators' room
+            if replied is not None:
+                await press(turn, replied)
+                return True
         return False
     if incoming.choice is not None:
         if not incoming.choice.startswith("@"):

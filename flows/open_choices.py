@@ -144,13 +144,25 @@ def _notice(row_id: int, payload: dict[str, Any]) -> Notice:
 
 async def _replied(turn: Turn, reply_to: str) -> Notice | None:
     """The message a platform reply points at, as it reads now (edits keep the platform's message id)."""
+    chat = turn.incoming.chat if turn.incoming.in_group else turn.handle.chat_id
     found = (await turn.session.execute(
         select(OutboxEntry.id, OutboxEntry.payload).where(
-            OutboxEntry.transport == turn.handle.transport, OutboxEntry.chat == turn.handle.chat_id,
+            OutboxEntry.transport == turn.incoming.transport, OutboxEntry.chat == chat,
             OutboxEntry.platform_message_id == reply_to).order_by(OutboxEntry.id.desc()).limit(1))).first()
     if found is None or not _notice_keys(found[1]):
         return None
     return _notice(found[0], found[1])
+
+
+async def replied_choice(turn: Turn) -> str | None:
+    """The button a reply names ("1" in reply to a notice, also in a coordinators' room); None when the reply
+    names none of its options (then it is a message of its own, e.g. the answer to a question)."""
+    text = clean_text(turn.incoming.text or "")
+    if turn.incoming.reply_to is None or not text or len(text) > MAX_TYPED:
+        return None
+    target = await _replied(turn, turn.incoming.reply_to)
+    choice = pick_option(text, target.choices) if target is not None else None
+    return choice.key if choice is not None else None
 
 
 async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> Resolution | None:
@@ -163,7 +175,7 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
         return None
     if turn.incoming.reply_to is not None:
         target = await _replied(turn, turn.incoming.reply_to)
-        if target is not None:
+        if target is not None:  # a reply answers the message replied to, or is a message of its own
             choice = pick_option(text, target.choices)
             return Resolution(key=choice.key) if choice is not None else None
     notices = await _open_here(turn)

@@ -10,6 +10,7 @@ when two new messages could both be meant, Lotse asks once. Options shown under 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -292,3 +293,38 @@ async def test_minus_one_is_refused_on_a_single_choice(app: Lotse, chat: Callabl
     assert again.text.startswith(AR("Question {number} of {total}", number=1, total=12))
     async with app.sessions() as session:
         assert (await session.scalars(select(Profile.answers))).first() in (None, {})
+
+
+async def test_a_number_in_reply_to_a_notice_in_the_coordinators_room_takes_the_question(
+        database_url: str, tmp_path: Path, clock: FakeClock) -> None:
+    transport = RecordingTransport(name="console")  # a room is named by its platform
+    network = (Path(__file__).parents[1] / "bot" / "example_network.toml").read_text()
+    rule = 'organisation = "ihk"\ntopics = ["apprenticeship", "internship"]\ndistricts = ["all"]\n'
+    assert rule in network
+    (tmp_path / "network.toml").write_text(network.replace(rule, rule + 'room = "console:ihk-room"\n', 1))
+    settings = load_settings(data_dir=tmp_path, idle_minutes=30, network_file=tmp_path / "network.toml")
+    app = await Lotse.open(settings, database_url=database_url, clock=clock)
+    app.add_transport(transport)
+    try:
+        def chat(handle: str, hint: str | None = None) -> Chat:
+            return Chat(app, transport, handle, language_hint=hint)
+
+        anna = await coordinator(app, chat, "anna")
+        amal = await participant(chat, "amal", "العربية")
+        await amal.send("1")
+        await amal.send("2")
+        await amal.send("أين أقدم طلبا للتدريب المهني؟")
+        room = Chat(app, transport, "ihk-room")
+        [notice] = room.history
+        assert [c.label for c in notice.choices] == [DE("Take it"), DE("Hand over")]  # rooms read German
+        platform_id = next(pid for pid, (where, _) in transport.by_platform_id.items() if where == "ihk-room")
+        event = replace(anna._event(text="1", reply_to=platform_id), chat="ihk-room", in_group=True)
+        answer = texts(await anna._deliver(event))
+        assert "You took question no. 1." in answer
+        async with app.sessions() as session:
+            assert (await session.scalars(select(Ticket.status))).one() == "claimed"
+            assert (await session.scalars(select(TicketMessage.text).where(TicketMessage.direction == "out"))).all() \
+                == []  # "1" was not sent to amal as an answer
+        assert not any(m.text.endswith("1") for m in amal.history[-2:])
+    finally:
+        await app.close()
