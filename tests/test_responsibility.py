@@ -25,6 +25,7 @@ from bot.app import Lotse
 from bot.digest import Schedule, send_due_digests
 from bot.i18n import Translator
 from bot.routing import is_responsible, visible_participants
+from flows.broadcasts import segment_members
 from storage.models import Handle, Pairing, Person, StageChange, Ticket
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import ANSWERS, consent
@@ -108,6 +109,8 @@ async def test_the_one_rule_answers_for_every_staff_member_and_person(
             for name in PEOPLE:
                 assert await is_responsible(session, app.network, staff, n.ids[name]) is (name in expected), \
                     (staff_handle, name)
+            group = await segment_members(session, app.network, staff, {"kind": "stage", "value": "profile_complete"})
+            assert {person.id for person in group} == {n.ids[name] for name in expected}, staff_handle  # /broadcast
         volunteer_like = Person(role="participant", display_name="x")
         assert not await is_responsible(session, app.network, volunteer_like, n.ids["amal"])
 
