@@ -87,6 +87,7 @@ def test_kill_9_in_the_middle_and_a_restart_continues_at_the_same_step(tmp_path:
     ({"LOTSE_IDLE_MINUTES": "-5"}, "lotse: setting LOTSE_IDLE_MINUTES: Input should be greater than or equal"),
     ({"LOTSE_NETWORK_FILE": "broken.toml"}, "lotse: network file broken.toml: not valid TOML"),
     ({"LOTSE_DATABASE_URL": "sqlite+aiosqlite:///corrupt.sqlite3"}, "lotse: cannot use the database"),
+    ({"LOTSE_DATA_DIR": "/proc/lotse"}, "lotse: setting LOTSE_DATA_DIR: cannot write the demo's log /proc/lotse/"),
 ])
 def test_operator_mistakes_are_one_line_and_exit_2(tmp_path: Path, env: dict[str, str], expected: str) -> None:
     (tmp_path / "broken.toml").write_text("name = [unclosed\n")
@@ -95,6 +96,20 @@ def test_operator_mistakes_are_one_line_and_exit_2(tmp_path: Path, env: dict[str
     err = result.stderr.decode().strip().splitlines()
     assert result.returncode == 2
     assert err[-1].startswith(expected) and "Traceback" not in result.stderr.decode()
+
+
+def test_the_demo_logs_to_its_file_and_shows_only_errors_on_stderr(tmp_path: Path) -> None:
+    script = ("import logging, pathlib; from bot.cli import _logging; "
+              f"_logging('INFO', pathlib.Path({str(tmp_path / 'demo.log')!r})); "
+              "logging.getLogger('lotse.sender').info('delivered 3 message(s)'); "
+              "logging.getLogger('lotse.sender').warning('retrying in 5 s'); "
+              "logging.getLogger('lotse.sender').error('delivery failed: %s', 'no such chat')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=True)
+    assert result.stdout == b""  # the chat's stream stays the chat's
+    assert result.stderr.decode() == "!! lotse error (lotse.sender): delivery failed: no such chat\n"
+    logged = (tmp_path / "demo.log").read_text()
+    assert "INFO lotse.sender: delivered 3 message(s)" in logged and "WARNING lotse.sender: retrying" in logged
+    assert "ERROR lotse.sender: delivery failed: no such chat" in logged
 
 
 def test_run_without_a_transport_says_what_to_set(tmp_path: Path) -> None:
