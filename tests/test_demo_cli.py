@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -226,7 +228,8 @@ def test_the_demo_in_a_terminal_has_line_editing_and_history(tmp_path: Path) -> 
     env.update({"LOTSE_DATA_DIR": str(tmp_path), "TERM": "xterm"})
     controller, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo"], stdin=terminal, stdout=terminal,
-                               stderr=terminal, env=env, cwd=tmp_path, close_fds=True)
+                               stderr=terminal, env=env, cwd=tmp_path, close_fds=True, start_new_session=True,
+                               preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # Ctrl-C reaches it
     os.close(terminal)
     seen = b""
 
