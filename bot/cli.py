@@ -152,7 +152,10 @@ async def demo(settings: Settings, log_file: Path) -> None:
 
             await deliver_due(app.sessions, app.dispatcher.clock())
             await app.drain()
-            personas.update(await console_personas(app))  # a new persona, or a role an invite code gave
+            fresh = await console_personas(app)  # a new persona, a role an invite code gave, or one deleted
+            for name in [name for name in personas if name not in fresh]:
+                del personas[name]
+            personas.update(fresh)
 
         session = ConsoleSession(receive=app.dispatcher.receive, after_each=after_each, personas=personas,
                                  current=current, on_switch=remember)
