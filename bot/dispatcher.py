@@ -64,6 +64,9 @@ class Dispatcher:
     _received_at: dict[int, float] = field(default_factory=dict)
     _last_done: set[int] = field(default_factory=set)
     _batch_size: int = 16
+    _erased: bool = False
+    on_erasure: Callable[[], None] = lambda: None
+    """Called when a turn erased a person: the sender checks its queued rows again (`OutboxSender.distrust`)."""
 
     async def receive(self, incoming: Incoming) -> bool:
         """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
@@ -142,6 +145,9 @@ class Dispatcher:
         if self.latencies is not None:
             now = time.perf_counter()
             self.latencies.extend(now - self._received_at.pop(entry_id, now) for entry_id in finished)
+        if self._erased:  # after the commit: from now on the sender checks its queued rows again
+            self._erased = False
+            self.on_erasure()
         self.outbox_ready.set()
         self.schedule_changed.set()
         return handled
@@ -226,6 +232,8 @@ class Dispatcher:
                     network=self.network, now=now, translator=Translator(locale, person.time_zone))
         await conversation.handle(turn, self.idle, last_activity)
         answering = (incoming.transport, incoming.chat)
+        if turn.deleted:
+            self._erased = True
         rows = [OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now,
                             priority=ANSWER if (m.transport, m.chat) == answering else NOTICE)
                 for m in turn.outgoing]
