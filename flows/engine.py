@@ -85,6 +85,8 @@ class Step:
     describe: str = ""
     branches: tuple[tuple[str, str], ...] = ()
     """Other destinations `on_answer` may choose, as (label, step or flow name): drawn in the diagram."""
+    hint: Callable[[Turn, str], str] | None = None
+    """Renders the line under a choice (given the catalog message), e.g. in several languages before one is chosen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +338,10 @@ def step_options(turn: Turn, step: Step) -> list[Choice]:
     return list(step.options(turn)) if step.options else []
 
 
+def _translated(turn: Turn, message: str) -> str:
+    return turn.t(message)
+
+
 def _skip_option(turn: Turn) -> Choice:
     return Choice("__skip__", turn.t(N_("Skip")))
 
@@ -352,7 +358,7 @@ def render_prompt(turn: Turn, step: Step) -> None:
     if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
         if step.optional:
             options.append(_skip_option(turn))
-        hint = turn.t(N_("Write the number of your answer."))
+        hint = (step.hint or _translated)(turn, N_("Write the number of your answer."))
         selection = "single"
     elif step.kind is InputKind.MULTI:
         hint = turn.t(N_("Write the numbers of all that fit, like 1, 3."))

@@ -429,13 +429,16 @@ def test_the_privacy_notice_version_lives_with_the_catalogs_and_changes_with_the
     from bot.network import load_network
 
     declared = tomllib.loads(access.PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))
-    notice_turn = SimpleNamespace(network=load_network(None), t=Translator("en"))
-    text = onboarding.privacy_notice(notice_turn)  # type: ignore[arg-type]
-    fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    assert declared["version"] == access.PRIVACY_VERSION
-    assert fingerprint == declared["fingerprint"], (
-        f"the privacy notice changed: set a new version in {access.PRIVACY_NOTICE_FILE.name} and "
-        f"fingerprint = \"{fingerprint}\"")
+    for role, section, version in (("participant", declared, access.PRIVACY_VERSION),
+                                   ("volunteer", declared["volunteers"], access.VOLUNTEER_PRIVACY_VERSION)):
+        notice_turn = SimpleNamespace(network=load_network(None), t=Translator("en"), person=SimpleNamespace(role=role))
+        text = onboarding.privacy_notice(notice_turn)  # type: ignore[arg-type]
+        fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        assert section["version"] == version
+        assert fingerprint == section["fingerprint"], (
+            f"the {role}s' privacy notice changed: set a new version in {access.PRIVACY_NOTICE_FILE.name} and "
+            f"fingerprint = \"{fingerprint}\"")
+    assert access.PRIVACY_VERSION != access.VOLUNTEER_PRIVACY_VERSION
 
 
 # ---------------------------------------------------------------------------------------------------------------
