@@ -9,7 +9,7 @@ and goals get a summary in their own language.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -256,7 +256,7 @@ def first_open_question(answers: dict[str, Any]) -> str | None:
     return None
 
 
-def _saving(question: str) -> Callable[[Turn, Any], Any]:
+def _saving(question: str) -> Callable[[Turn, Any], Awaitable[Next]]:
     async def save(turn: Turn, value: Any) -> Next:
         profile = await profile_of(turn)
         answers = dict(profile.answers)
