@@ -266,8 +266,9 @@ async def test_quiet_hours_in_a_real_booking_and_nothing_sent_at_night(
 
 
 @pytest.mark.parametrize(("typed", "event", "evening_utc"), [
-    # The last Sunday of March 2027 is the 28th: 18:00 that Sunday is already summer time (UTC+2).
-    ("29.03.2027 10:00", local(2027, 3, 29, 10, 0), datetime(2027, 3, 28, 16, 0, tzinfo=UTC)),
+    # The last Sunday of March 2027 is the 28th: from then on it is summer time (UTC+2). (Not the 29th: that is
+    # Easter Monday, a public holiday, and booking on it asks first.)
+    ("30.03.2027 10:00", local(2027, 3, 30, 10, 0), datetime(2027, 3, 29, 16, 0, tzinfo=UTC)),
     # The last Sunday of October 2027 is the 31st: 18:00 that Sunday is winter time again (UTC+1).
     ("01.11.2027 10:00", local(2027, 11, 1, 10, 0), datetime(2027, 10, 31, 17, 0, tzinfo=UTC)),
 ])
