@@ -214,7 +214,7 @@ async def test_onboarding_in_farsi_end_to_end(synapse: SynapseServer, lotse: Lot
     assert "فارسی / دری" in picker.options() and "<ol>" in picker.html
     [notice] = await ask(amal, room, "فارسی / دری")  # answered by the label
     assert notice.body.startswith(FA("Thank you for writing to us.").split(".")[0]) or "(Datenschutz)" in notice.body
-    assert notice.options() == [FA("Yes"), FA("No")]
+    assert notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     assert notice.html.startswith('<div dir="rtl">')
     thanks, _intro, question = await ask(amal, room, "۱", count=3)  # a Persian digit one: Yes
     consent = FA("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0]
@@ -340,7 +340,7 @@ async def test_synapse_restarted_under_a_running_bot_is_reconnected_to(
         await asyncio.sleep(2.0)
         synapse.launch()
         [notice] = await ask(amal, room, "English")
-    assert notice.options() == ["Yes", "No"]
+    assert notice.options() == ["Yes", "No", "Read the full notice"]
     down = [r for r in caplog.records if "homeserver unreachable" in r.getMessage()]
     back = [r for r in caplog.records if "reachable again" in r.getMessage()]
     assert len(down) == 1 and len(back) == 1, [r.getMessage() for r in caplog.records]
