@@ -232,7 +232,7 @@ async def _command(turn: Turn, name: str, argument: str) -> None:
     if name == "start" and argument and START_ARGUMENT:
         await START_ARGUMENT[0](turn, argument[:100])
     elif name == "start":
-        if turn.state.get("flow") == "onboarding" and turn.state.get("step") == "privacy":
+        if turn.state.get("flow") == "onboarding" and turn.state.get("step") in ("privacy", "privacy_full"):
             reprompt(turn)
         else:
             start_flow(turn, "menu")
