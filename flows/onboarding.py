@@ -132,8 +132,8 @@ def notice_summary(turn: Turn) -> str:
     """What a phone shows first: the notice in four short sentences, then the question; the full one a tap away."""
     if turn.person.role == "volunteer":
         short = turn.t(N_("Privacy (Datenschutz), in short: Lotse stores what you write here, what you offer and "
-                          "your reports about the participants you accompany. Only the network's coordinators "
-                          "see it. Please keep what you learn about participants to yourself. You can have your "
+                          "your reports about the participants you accompany. The network's coordinators see "
+                          "it. Please keep what you learn about participants to yourself. You can have your "
                           "data deleted at any time."))
     else:
         short = turn.t(N_("Privacy (Datenschutz), in short: Lotse stores what you write here, so that the network "

@@ -274,7 +274,7 @@ async def test_a_restart_keeps_encryption_and_neither_replays_nor_skips(
     await amal.until(lambda: len(amal.in_room(room)) >= before + 1, what="the answer after the restart")
     await asyncio.sleep(1.0)
     [notice] = amal.in_room(room)[before:]
-    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No")]
+    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     inbox = await lotse.inbox()
     assert [entry.payload["text"] for entry in inbox] == ["سلام", "فارسی / دری"]
     assert [row.status for row in await lotse.outbox()] == ["sent", "sent"]
@@ -595,7 +595,7 @@ async def test_an_edit_is_not_an_answer_and_the_person_is_told_to_send_a_new_mes
     de = Translator("de")
     assert told.body == de("I do not read changes to a message I already have. Please send your correction as a "
                            "new message.")
-    assert again.options() == [de("Yes"), de("No")]  # the question again, still in German
+    assert again.options() == [de("Yes"), de("No"), de("Read the full notice")]  # the question again, still in German
 
 
 async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_handled(
