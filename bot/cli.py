@@ -295,14 +295,14 @@ async def export(settings: Settings, what: str, file_format: str, output: Path |
 
 
 async def invite(settings: Settings, role: str, organisation: str | None, topics: list[str], districts: list[str],
-                 language: str, days: int) -> None:
+                 language: str, days: int, force: bool = False) -> None:
     from flows.invites import create_invite, how_to_join
 
     app = await _open(settings)
     try:
         async with app.sessions() as session, session.begin():
             code, made = await create_invite(session, app.network, app.dispatcher.clock(), role, organisation, topics,
-                                             districts, locale=language, days=days)
+                                             districts, locale=language, days=days, force=force)
     finally:
         await app.close()
     print(f"invite for a {role}{' of ' + organisation if organisation else ''}, single use, "
@@ -540,6 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     inviting.add_argument("--districts", default="all", help="comma-separated district keys, or all")
     inviting.add_argument("--language", default="de", help="the new person's language: de or en")
     inviting.add_argument("--days", type=int, default=7, help="days until the code expires (1-90)")
+    inviting.add_argument("--force", action="store_true",
+                          help="invite even for districts the organisation does not cover")
     exporting = tool("export", help="export data for the network meeting (respects consent)")
     exporting.add_argument("what", choices=["participants"])
     exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
@@ -608,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(path)
         elif args.command == "invite":
             asyncio.run(invite(settings, args.role, args.organisation, _names(args.topics), _names(args.districts),
-                               args.language, args.days))
+                               args.language, args.days, args.force))
         elif args.command == "export":
             asyncio.run(export(settings, args.what, args.format, args.output, args.language))
         elif args.command == "digest":

@@ -42,6 +42,9 @@ LANGUAGES: Final[dict[str, str]] = {
 }
 DEFAULT_LOCALE: Final = "en"
 STAFF_LOCALES: Final = ("de", "en")
+DATE_LOCALES: Final = {"en": "en_DE"}
+"""The network is in Germany: English readers get day-before-month dates and a 24-hour clock (CLDR's en_DE),
+not the US formats of plain "en"; the other languages' own defaults already read that way."""
 
 # Platform hints that Babel cannot negotiate on its own: Dari, Kurmanji, and Telegram's odd codes.
 _HINT_ALIASES: Final = {"prs": "fa", "fa-af": "fa", "kmr": "ku", "ckb": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps"}
@@ -110,6 +113,11 @@ class Translator:
     def rtl(self) -> bool:
         return is_rtl(self.locale)
 
+    @property
+    def date_locale(self) -> str:
+        """The locale Babel formats dates and times with (Babel's standard formats, a European territory)."""
+        return DATE_LOCALES.get(self.locale, self.locale)
+
     def isolate(self, value: object) -> str:
         """Wraps an interpolated value in Unicode isolates in right-to-left text."""
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -142,21 +150,21 @@ class Translator:
         return str(format_decimal(value, locale=self.locale))
 
     def datetime(self, moment: dt.datetime, width: str = "medium") -> str:
-        return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))
+        return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))
 
     def date(self, day: dt.date | dt.datetime, width: str = "long") -> str:
         if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
-        return str(format_date(day, width, locale=self.locale))
+        return str(format_date(day, width, locale=self.date_locale))
 
     def when(self, moment: dt.datetime) -> str:
         """Weekday, date and hour without seconds ("Tuesday, November 24, 2026 at 10:30 AM"), glued by CLDR's own
         pattern for the language, as Babel's format_datetime does (its medium and long widths show seconds)."""
         zone = ZoneInfo(self.time_zone)
-        day = format_date(moment.astimezone(zone).date(), "full", locale=self.locale)
-        clock = format_time(moment, "short", tzinfo=zone, locale=self.locale)
-        pattern = str(get_datetime_format("long", locale=self.locale)).replace("'", "")
+        day = format_date(moment.astimezone(zone).date(), "full", locale=self.date_locale)
+        clock = format_time(moment, "short", tzinfo=zone, locale=self.date_locale)
+        pattern = str(get_datetime_format("long", locale=self.date_locale)).replace("'", "")
         return pattern.replace("{0}", str(clock)).replace("{1}", str(day))
 
     def time(self, moment: dt.datetime, width: str = "short") -> str:
-        return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))
+        return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))

@@ -17,17 +17,24 @@ CONSENT_ROLES = frozenset({"participant", "volunteer"})
 PRIVACY_NOTICE_FILE = LOCALES_DIR / "privacy_notice.toml"
 
 
-def privacy_notice_version() -> str:
+def privacy_notice_version(audience: str = "participants") -> str:
     """The notice's version lives with the catalogs (`locales/privacy_notice.toml`), next to its translations."""
-    return str(tomllib.loads(PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))["version"])
+    declared = tomllib.loads(PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))
+    return str(declared["version"] if audience == "participants" else declared[audience]["version"])
 
 
 PRIVACY_VERSION = privacy_notice_version()
 """A new version asks everyone who must consent again, before anything new is stored."""
+VOLUNTEER_PRIVACY_VERSION = privacy_notice_version("volunteers")
+"""Volunteers read their own notice (what is stored about them and the participants they accompany)."""
+
+
+def privacy_version_for(role: str) -> str:
+    return VOLUNTEER_PRIVACY_VERSION if role == "volunteer" else PRIVACY_VERSION
 
 
 def needs_consent(person: Person) -> bool:
-    return person.role in CONSENT_ROLES and person.privacy_version != PRIVACY_VERSION
+    return person.role in CONSENT_ROLES and person.privacy_version != privacy_version_for(person.role)
 
 
 def may_start(person: Person, flow: Flow) -> bool:

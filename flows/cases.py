@@ -25,7 +25,7 @@ from flows.access import covered_districts
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.find import STAGES
-from flows.intake import language_name, participant_label, summary_lines
+from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
 from storage.models import (
@@ -177,7 +177,7 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
         "", t(N_("Profile")),
     ]
     if profile is not None and profile.answers:
-        lines += summary_lines(t, network, profile.answers)
+        lines += summary_lines(t, network, profile.answers, STAFF_LABELS)
     else:
         lines.append(t(N_("(no answers yet)")))
 

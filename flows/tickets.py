@@ -511,7 +511,8 @@ async def show_inbox(turn: Turn, argument: str) -> None:
         elif ticket.due_at <= turn.now:
             state = turn.t(N_("OVERDUE"))
         else:
-            state = turn.t(N_("open until {when}"), when=turn.t.datetime(ticket.due_at, "short"))
+            state = turn.t(N_("take it by {when} or it goes to the lead contact"),  # the escalation deadline
+                           when=turn.t.datetime(ticket.due_at, "short"))
         lines.append(f"#{ticket.id} · {topic} · {state}")
     turn.send("\n".join([turn.t(N_("Your questions:")), *lines, "", turn.t(N_("Write /ticket NUMBER to open one."))]))
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="tickets.listed",

@@ -34,12 +34,15 @@ from flows.conversation import Command, button_key, register, register_button, r
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, render_prompt
 from flows.intake import (
     answer_text,
-    availability_choices,
+    chosen_days,
+    day_part_choices,
     district_choices,
     for_turn,
+    grid,
     language_name,
     participant_label,
     spoken_choices,
+    weekday_choices,
 )
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.notify import messages_for, translator_for
@@ -96,7 +99,7 @@ async def _offer_saved(turn: Turn, value: Any) -> Next:
     profile.languages = list(turn.data["languages"])
     profile.district = str(turn.data["district"])
     profile.offers = list(turn.data["offers"])
-    profile.availability = list(value)
+    profile.availability = grid(chosen_days(turn.data.get("availability")), list(value))
     profile.completed_at = turn.now
     turn.person.district = profile.district
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=turn.person.id,
@@ -114,14 +117,17 @@ OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
          kind=InputKind.CHOICE, options=for_turn(district_choices), next="offers", describe="district"),
     Step(name="offers", prompt=N_("What can you offer? Choose all that fit."), kind=InputKind.MULTI,
          options=for_turn(offer_choices), next="availability", describe="tandem, going along, letters, mentoring"),
-    Step(name="availability", prompt=N_("When do you have time? Choose all times that fit."), kind=InputKind.MULTI,
-         options=for_turn(availability_choices), on_answer=_offer_saved, next=END,
-         describe="the participants' weekly grid; then saved"),
+    Step(name="availability", prompt=N_("On which days do you have time? Choose all that fit."),
+         kind=InputKind.MULTI, options=for_turn(weekday_choices), next="times",
+         describe="the participants' weekly grid, first the days"),
+    Step(name="times", prompt=N_("At what times of day? Choose all that fit."), kind=InputKind.MULTI,
+         options=for_turn(day_part_choices), on_answer=_offer_saved, next=END,
+         describe="then the times of day; then saved"),
 ))
 
 
 async def _volunteer_after_consent(turn: Turn) -> Next:
-    turn.say(N_("Thank you for helping! Four short questions about what you can offer, so that coordinators "
+    turn.say(N_("Thank you for helping! Five short questions about what you can offer, so that coordinators "
                 "can find the right person for you."))
     start_flow(turn, "offer")
     return STAY

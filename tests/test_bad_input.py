@@ -57,10 +57,10 @@ async def test_bad_answers_to_the_consent_question_store_nothing(app: Lotse, cha
     await amal.send("hi")
     await amal.click("English")
     hint, notice = await amal.send(line)
-    assert hint.text in ("Please answer with a number from 1 to 2.",
+    assert hint.text in ("Please answer with a number from 1 to 3.",
                          "Your message was empty. Please write your answer.",
                          "That is too long. Please write at most 1,000 characters.")
-    assert [c.label for c in notice.choices] == ["Yes", "No"]
+    assert [c.label for c in notice.choices] == ["Yes", "No", "Read the full notice"]
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Consent)) == 0
         assert await session.scalar(select(func.count()).select_from(Person)) == 1

@@ -233,7 +233,7 @@ async def test_onboarding_in_farsi_end_to_end(synapse: SynapseServer, lotse: Lot
     assert "فارسی / دری" in picker.options() and "<ol>" in picker.html
     [notice] = await ask(amal, room, "فارسی / دری")  # answered by the label
     assert notice.body.startswith(FA("Thank you for writing to us.").split(".")[0]) or "(Datenschutz)" in notice.body
-    assert notice.options() == [FA("Yes"), FA("No")]
+    assert notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     assert notice.html.startswith('<div dir="rtl">')
     thanks, _intro, question = await ask(amal, room, "۱", count=3)  # a Persian digit one: Yes
     consent = FA("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0]
@@ -293,7 +293,7 @@ async def test_a_restart_keeps_encryption_and_neither_replays_nor_skips(
     await amal.until(lambda: len(amal.in_room(room)) >= before + 1, what="the answer after the restart")
     await asyncio.sleep(1.0)
     [notice] = amal.in_room(room)[before:]
-    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No")]
+    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     inbox = await lotse.inbox()
     assert [entry.payload["text"] for entry in inbox] == ["سلام", "فارسی / دری"]
     assert [row.status for row in await lotse.outbox()] == ["sent", "sent"]
@@ -359,7 +359,7 @@ async def test_synapse_restarted_under_a_running_bot_is_reconnected_to(
         await asyncio.sleep(2.0)
         synapse.launch()
         [notice] = await ask(amal, room, "English")
-    assert notice.options() == ["Yes", "No"]
+    assert notice.options() == ["Yes", "No", "Read the full notice"]
     down = [r for r in caplog.records if "homeserver unreachable" in r.getMessage()]
     back = [r for r in caplog.records if "reachable again" in r.getMessage()]
     assert len(down) == 1 and len(back) == 1, [r.getMessage() for r in caplog.records]
@@ -614,7 +614,7 @@ async def test_an_edit_is_not_an_answer_and_the_person_is_told_to_send_a_new_mes
     de = Translator("de")
     assert told.body == de("I do not read changes to a message I already have. Please send your correction as a "
                            "new message.")
-    assert again.options() == [de("Yes"), de("No")]  # the question again, still in German
+    assert again.options() == [de("Yes"), de("No"), de("Read the full notice")]  # the question again, still in German
 
 
 async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_handled(

@@ -91,7 +91,8 @@ async def test_rate_limits_and_errors_are_retried_in_order(app: Lotse, clock: Fa
     assert flaky.sent == {}
     clock.advance(seconds=5)
     await app.drain()
-    assert [len(m.choices) for m in flaky.sent["amal"]] == [10, 2]
+    # the languages, then the short notice: yes, no, the full notice
+    assert [len(m.choices) for m in flaky.sent["amal"]] == [10, 3]
 
 
 async def test_a_blocked_chat_is_given_up_without_blocking_others(app: Lotse) -> None:
