@@ -14,7 +14,7 @@ from bot.app import Lotse
 from bot.cli import main
 from bot.export import headers
 from bot.i18n import Translator
-from storage.models import Appointment, CourseSession, Invite, StaffScope
+from storage.models import Appointment, CourseSession, Invite, Person, Profile, StaffScope
 from tests.chat import Chat, FakeClock, texts
 from tests.test_questions import coordinator, participant
 from tests.test_reminders import local, newcomer
@@ -23,10 +23,20 @@ from tests.test_reminders import local, newcomer
 # Appointments on a weekend or a public holiday
 
 
+async def jobseeker(app: Lotse, chat: Callable[..., Chat], handle: str, language: str) -> Chat:
+    """A newcomer whose goal is work, so that the Jobcenter is responsible for them."""
+    person = await newcomer(app, chat, handle, language=language)
+    async with app.sessions() as session, session.begin():
+        person_id = (await session.scalars(select(Person.id).where(Person.display_name == handle.title()))).one()
+        profile = await session.get_one(Profile, person_id)
+        profile.answers = {**profile.answers, "goals": ["work"]}
+    return person
+
+
 async def test_a_saturday_appointment_is_asked_about_once_in_german(
         app: Lotse, chat: Callable[..., Chat]) -> None:
     jan = await coordinator(app, chat, "jan", organisation="jobcenter", locale="de")
-    await newcomer(app, chat, "amal", language="العربية")
+    await jobseeker(app, chat, "amal", language="العربية")
     await jan.send("/appointment")
     await jan.send("Amal")
     await jan.click("Jobcenter")
@@ -49,7 +59,7 @@ async def test_a_saturday_appointment_is_asked_about_once_in_german(
 async def test_a_holiday_appointment_can_be_kept_and_moving_to_one_asks_too(
         app: Lotse, chat: Callable[..., Chat]) -> None:
     jan = await coordinator(app, chat, "jan", organisation="jobcenter", locale="de")
-    amal = await newcomer(app, chat, "amal", language="العربية")
+    amal = await jobseeker(app, chat, "amal", language="العربية")
     await jan.send("/appointment")
     await jan.send("Amal")
     await jan.click("Jobcenter")
