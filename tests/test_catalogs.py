@@ -213,3 +213,97 @@ def test_right_to_left_entries_keep_commands_numbers_and_values_in_order(code: s
             if broken := reordered(string):
                 problems.append(f"{broken} in {string!r}")
     assert not problems, f"{code}: isolate these with U+2068...U+2069:\n" + "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One word per concept: each language's glossary names the word it uses and the words it avoids.
+
+REQUIRED_CONCEPTS = {"consent", "coordinator", "appointment", "stage"}
+
+
+def concepts(code: str) -> dict[str, dict[str, object]]:
+    data = tomllib.loads((LOCALES_DIR / code / "glossary.toml").read_text(encoding="utf-8"))
+    return dict(data.get("concepts", {}))
+
+
+def avoided_in(text: str, word: str) -> bool:
+    """A whole word (letters and the zero-width non-joiner of Persian script belong to the word), case-sensitive."""
+    return re.search(rf"(?<![\w\u200c]){re.escape(word)}(?![\w\u200c])", text) is not None
+
+
+def test_an_avoided_word_is_found_as_a_word_only() -> None:
+    assert avoided_in("Ihre Zustimmung wurde gespeichert.", "Zustimmung")
+    assert not avoided_in("Sie haben zugestimmt, Zustimmungen", "Zustimmung")
+    assert avoided_in("نحن في قرار", "قرار") and not avoided_in("قرارداد آموزش", "قرار")
+    assert not avoided_in("Как у Вас дела?", "вас")
+
+
+@pytest.mark.parametrize("code", [c for c in LANGUAGES if c != "en" and (LOCALES_DIR / c / "glossary.toml").is_file()])
+def test_every_translation_keeps_to_the_glossary_words(code: str) -> None:
+    found = concepts(code)
+    missing = REQUIRED_CONCEPTS - set(found)
+    assert not missing, f"{code}: glossary.toml needs [concepts.*] for {missing}"
+    problems = []
+    for name, concept in found.items():
+        assert str(concept["use"]).strip(), f"{code}: {name} has no word to use"
+        for word in concept.get("avoid", []):  # type: ignore[attr-defined]
+            for message in messages(code):
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                if any(avoided_in(string, word) for string in strings):
+                    problems.append(f"{name}: {word!r} (use {concept['use']!r}) in {strings[0]!r}")
+    assert not problems, f"{code}:\n" + "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The review loop: a workbook for a native speaker, corrections back into the catalog, the share reviewed.
+
+
+def test_a_native_speaker_reviews_a_catalog_in_a_workbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openpyxl import load_workbook
+
+    import bot.i18n as i18n
+    from bot import catalogs
+
+    shutil.copytree(LOCALES_DIR, tmp_path / "locales")
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path / "locales")
+    assert catalogs.review_status(["ar"])[0].reviewed == 0  # everything is machine-drafted today
+
+    sheet_file = tmp_path / "ar.xlsx"
+    rows = catalogs.write_review("ar", sheet_file)
+    book = load_workbook(sheet_file)
+    assert "onboarding" in book.sheetnames and "About" in book.sheetnames
+    sheet = book["onboarding"]
+    headings = [cell.value for cell in sheet[1]]
+    assert headings[2:8] == ["English", "Deutsch", "Translation", "Correction", "Correct as it is (x)", "Comment"]
+    assert rows >= len(messages("ar"))
+    by_english = {row[2].value: row for row in sheet.iter_rows(min_row=2)}
+    yes = by_english["Please choose your language."]
+    assert yes[3].value == "Bitte wählen Sie Ihre Sprache."
+    yes[5].value = "اختاروا لغتكم من فضلكم."
+    yes[7].value = "أوضح هكذا"
+    more = by_english["More languages"]
+    more[6].value = "x"
+    book["About"]["B3"] = "Amal H."
+    broken = by_english["From now on I will write to you in {language}."]
+    broken[5].value = "من الآن سأكتب لكم بالعربية."  # drops {language}: not taken
+    book.save(sheet_file)
+
+    applied = catalogs.apply_review(sheet_file, today=__import__("datetime").date(2026, 12, 2))
+    assert (applied.corrected, applied.confirmed, applied.commented) == (1, 1, 1)
+    assert len(applied.rejected) == 1 and "{placeholders}" in applied.rejected[0]
+
+    catalog = catalogs.load("ar")
+    corrected = catalog.get("Please choose your language.")
+    assert corrected.string == "اختاروا لغتكم من فضلكم."
+    assert any(c.startswith("previous: ") for c in corrected.user_comments)  # the history stays in the .po
+    assert any(c.startswith("reviewer: Amal H.: ") for c in corrected.user_comments)
+    assert catalogs.is_reviewed(corrected) and catalogs.is_reviewed(catalog.get("More languages"))
+    assert not catalogs.is_reviewed(catalog.get("From now on I will write to you in {language}."))
+    assert catalogs.review_status(["ar"])[0].reviewed == 2
+
+    catalogs.update()  # the review marks survive a refresh of the catalogs
+    assert catalogs.is_reviewed(catalogs.load("ar").get("Please choose your language."))
+    assert catalogs.review_status(["ar"])[0].reviewed == 2
+    corrected = catalogs.load("ar").get("More languages")
+    corrected.string = "لغات أخرى كثيرة"  # edited by hand afterwards: no longer counts as reviewed
+    assert not catalogs.is_reviewed(corrected)
