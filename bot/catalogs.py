@@ -318,6 +318,38 @@ def apply_review(path: Path, today: date | None = None) -> Applied:
     return result
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Names in the example network for a language that arrives with `locales/<code>/extras.toml`
+
+EXAMPLE_NETWORK = ROOT / "bot" / "example_network.toml"
+
+
+def merge_network_names(code: str, network: Path = EXAMPLE_NETWORK) -> int:
+    """Adds `code = "..."` to each `name = {...}` of the network file from `[network_names.<section>] key = "..."`
+    in the language's extras.toml; names already there stay. Returns how many were added."""
+    import tomllib
+
+    extras = tomllib.loads((catalog_path(code).parent.parent / "extras.toml").read_text(encoding="utf-8"))
+    names: dict[str, dict[str, str]] = extras.get("network_names", {})
+    section = ""
+    added = 0
+    lines = network.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        header = re.fullmatch(r"\[([\w.]+)\]\s*", line)
+        if header:
+            section = header.group(1)
+            continue
+        kind, _, key = section.partition(".")
+        value = names.get(kind, {}).get(key)
+        if line.startswith("name = {") and line.rstrip().endswith("}") and value and f" {code} = " not in line:
+            lines[number] = line.rstrip()[:-1].rstrip() + f", {code} = {json.dumps(value, ensure_ascii=False)} }}"
+            added += 1
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # still a valid file
+    network.write_text(text, encoding="utf-8")
+    return added
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("update", help="developers: refresh messages.pot and merge it into every .po")
@@ -327,6 +359,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     apply = actions.add_parser("apply", help="take a filled-in review workbook back into its catalog")
     apply.add_argument("file", type=Path)
     actions.add_parser("status", help="the share of entries a native speaker has reviewed, per language")
+    names = actions.add_parser("network-names", help="add a language's names from locales/<code>/extras.toml to "
+                                                    "bot/example_network.toml")
+    names.add_argument("language")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -342,6 +377,8 @@ def run(args: argparse.Namespace) -> None:
                   f"{applied.commented} comments kept")
             for problem in applied.rejected:
                 print(f"  not taken: {problem}")
+        elif args.action == "network-names":
+            print(f"{merge_network_names(args.language)} names in {ALL_LANGUAGES[args.language]} added")
         elif args.action == "status":
             for share in review_status():
                 percent = 100 * share.reviewed // share.total if share.total else 0

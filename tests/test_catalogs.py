@@ -307,3 +307,21 @@ def test_a_native_speaker_reviews_a_catalog_in_a_workbook(tmp_path: Path, monkey
     corrected = catalogs.load("ar").get("More languages")
     corrected.string = "لغات أخرى كثيرة"  # edited by hand afterwards: no longer counts as reviewed
     assert not catalogs.is_reviewed(corrected)
+
+
+def test_names_for_an_arriving_language_go_into_the_network_file(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.i18n as i18n
+    from bot import catalogs
+    from bot.network import EXAMPLE_NETWORK
+
+    (tmp_path / "so").mkdir()
+    (tmp_path / "so" / "extras.toml").write_text('name = "Soomaali"\n[network_names.districts]\n'
+                                                 'stadt_oldenburg = "Oldenburg (magaalo, Stadt)"\n', encoding="utf-8")
+    network = tmp_path / "network.toml"
+    shutil.copy(EXAMPLE_NETWORK, network)
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
+    assert catalogs.merge_network_names("so", network) == 1
+    assert catalogs.merge_network_names("so", network) == 0  # once only
+    names = tomllib.loads(network.read_text(encoding="utf-8"))["districts"]["stadt_oldenburg"]["name"]
+    assert names["so"] == "Oldenburg (magaalo, Stadt)" and names["de"] == "Stadt Oldenburg"
