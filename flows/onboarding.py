@@ -13,7 +13,7 @@ from typing import Any
 from bot.i18n import LANGUAGES, N_, NP_, Translator, negotiate
 from bot.messages import Choice
 from flows.access import PRIVACY_VERSION
-from flows.engine import END, NO, Flow, Goto, InputKind, Next, Step, Turn
+from flows.engine import END, NO, Flow, Goto, InputKind, Next, Step, Turn, clean_text, fold
 from storage.models import AuditEntry, Consent
 
 LANGUAGE_PROMPT = N_("Please choose your language.")
@@ -26,6 +26,7 @@ PAGE_SIZE = 7
 """Languages per page of the picker: with "More languages" a list of eight, which fits a phone screen."""
 MORE_LANGUAGES = "__more__"
 MORE_LABEL = N_("More languages")
+_DRAWING = "_drawing_language_question"
 
 
 def language_pages(turn: Turn) -> list[list[str]]:
@@ -45,17 +46,27 @@ def _page(turn: Turn) -> int:
 
 
 def language_options(turn: Turn) -> list[Choice]:
-    """The languages of this page under their own names, then "More languages" when there are more pages."""
+    """The languages of this page under their own names, then "More languages" when there are more pages.
+
+    A language of another page that someone types by its name ("ትግርኛ") is understood too: when the answer is read
+    (not when the question is drawn, see `language_prompt`), such a name is added as a choice."""
     pages = language_pages(turn)
-    choices = [Choice(code, LANGUAGES[code]) for code in pages[_page(turn)]]
+    shown = pages[_page(turn)]
+    choices = [Choice(code, LANGUAGES[code]) for code in shown]
     if len(pages) > 1:
         choices.append(Choice(MORE_LANGUAGES, "🌐 " + turn.t(MORE_LABEL)))
+    drawing = turn.data.pop(_DRAWING, False)
+    typed = "" if drawing or turn.incoming.choice is not None else fold(clean_text(turn.incoming.text or ""))
+    if typed:
+        choices += [Choice(code, LANGUAGES[code]) for code in LANGUAGES
+                    if code not in shown and fold(LANGUAGES[code]) == typed]
     return choices
 
 
 def language_prompt(turn: Turn) -> str:
     """Before we know the language, ask in all of this page's languages, the likely one first; then name the
     languages of the other pages, so that someone whose language is there knows to press "More languages"."""
+    turn.data[_DRAWING] = True  # the engine draws the text, then the options: those of this page only
     pages = language_pages(turn)
     page = _page(turn)
     lines = [Translator(code)(LANGUAGE_PROMPT) for code in pages[page]]

@@ -71,3 +71,17 @@ async def test_unknown_commands_and_help_in_arabic_keep_the_slash_with_the_comma
     help_text, *_ = await amal.send("/help")
     assert f"{FSI}/language{PDI}" in help_text.text
     assert "/" not in help_text.text.replace(FSI + "/", "")  # every slash opens an isolate
+
+
+async def test_a_language_of_the_next_page_can_be_typed_by_its_name(chat: Callable[..., Chat]) -> None:
+    yonas = chat("yonas")
+    [picker] = await yonas.send("selam")
+    assert "ትግርኛ" not in [choice.label for choice in picker.choices]
+    [notice] = await yonas.send("ትግርኛ")
+    assert notice.locale == "ti"
+    olena = chat("olena")
+    await olena.send("привіт")
+    hint, picker = await olena.send("Klingon")  # anything else: the same page again, numbers 1 to 8
+    assert hint.text == "Please answer with a number from 1 to 8." and len(picker.choices) == 8
+    [notice] = await olena.send("українська")
+    assert notice.locale == "uk"
