@@ -628,7 +628,7 @@ async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_
     assert mallory.in_room(crowded) == [] and mallory.in_room(group) == []
     unsupported, picker = amal.in_room(room)[:2]
     assert unsupported.body.startswith("I can read text, photos, documents and voice messages.")
-    assert len(picker.options()) == 10  # then the language question again
+    assert len(picker.options()) == 8  # then the language question again
     inbox = await lotse.inbox()
     assert all(entry.error is None for entry in inbox) and all(e.payload["chat"] == room for e in inbox)
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)
