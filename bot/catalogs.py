@@ -350,6 +350,42 @@ def merge_network_names(code: str, network: Path = EXAMPLE_NETWORK) -> int:
     return added
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Dari drafts from Persian, for strings added after the Dari catalog was made
+
+DARI_WORDS = (
+    ("شماره تلفن", "نمبر تیلفون"), ("تلفن", "تیلفون"), ("اطلاعات", "معلومات"), ("اطلاعاتم", "معلوماتم"),
+    ("اطلاعات‌تان", "معلومات‌تان"), ("اطلاعاتش", "معلوماتش"), ("بخش", "ولسوالی"), ("بخش‌ها", "ولسوالی‌ها"),
+    ("بخشی", "ولسوالی‌ای"), ("کلاس", "کورس"), ("کلاس‌ها", "کورس‌ها"), ("کلاس‌های", "کورس‌های"), ("کلاسی", "کورسی"),
+    ("بله", "بلی"), ("سپاس", "تشکر"), ("ممنون", "تشکر"), ("الان", "حالا"), ("اتوبوس", "بس"), ("مدرسه", "مکتب"),
+    ("گواهینامه رانندگی", "لایسنس رانندگی"), ("کامپیوتر", "کمپیوتر"), ("دانشگاه", "پوهنتون"), ("دکتر", "داکتر"),
+    ("بیمارستان", "شفاخانه"), ("استان", "ولایت"),
+)
+"""Iranian word -> the word Afghans read, whole words only (the zero-width non-joiner belongs to the word)."""
+
+
+def to_dari(text: str) -> str:
+    for iranian, dari in DARI_WORDS:
+        text = re.sub(rf"(?<![\w\u200c]){re.escape(iranian)}(?![\w\u200c])", dari, text)
+    return text
+
+
+def draft_dari_from_persian() -> int:
+    """Fills the empty entries of the Dari catalog from the Persian one with Dari words; returns how many. Run it
+    after `lotse catalogs update` when code added strings, then read what it wrote (still machine-drafted)."""
+    dari, persian = load("fa_AF"), load("fa")
+    filled = 0
+    for message in entries(dari):
+        source = persian.get(message.id)
+        if source is None or any(_forms(message.string)) or not any(_forms(source.string)):
+            continue
+        forms = [to_dari(form) for form in _forms(source.string)]
+        message.string = forms[0] if isinstance(message.id, str) else tuple(forms)
+        filled += 1
+    write_catalog(po_path("fa_AF"), dari, width=0)
+    return filled
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("update", help="developers: refresh messages.pot and merge it into every .po")
@@ -362,6 +398,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     names = actions.add_parser("network-names", help="add a language's names from locales/<code>/extras.toml to "
                                                     "bot/example_network.toml")
     names.add_argument("language")
+    actions.add_parser("dari-drafts", help="fill empty Dari entries from Persian with Dari words, after an update")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -379,6 +416,8 @@ def run(args: argparse.Namespace) -> None:
                 print(f"  not taken: {problem}")
         elif args.action == "network-names":
             print(f"{merge_network_names(args.language)} names in {ALL_LANGUAGES[args.language]} added")
+        elif args.action == "dari-drafts":
+            print(f"{draft_dari_from_persian()} Dari entries drafted from Persian; read them before committing")
         elif args.action == "status":
             for share in review_status():
                 percent = 100 * share.reviewed // share.total if share.total else 0

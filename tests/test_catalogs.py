@@ -325,3 +325,19 @@ def test_names_for_an_arriving_language_go_into_the_network_file(tmp_path: Path,
     assert catalogs.merge_network_names("so", network) == 0  # once only
     names = tomllib.loads(network.read_text(encoding="utf-8"))["districts"]["stadt_oldenburg"]["name"]
     assert names["so"] == "Oldenburg (magaalo, Stadt)" and names["de"] == "Stadt Oldenburg"
+
+
+def test_dari_drafts_for_new_strings_use_the_words_afghans_read(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.i18n as i18n
+    from bot import catalogs
+
+    assert catalogs.to_dari("اطلاعات شما در بخش و کلاس زبان، بله") == "معلومات شما در ولسوالی و کورس زبان، بلی"
+    assert catalogs.to_dari("قرارداد و بخش‌بندی") == "قرارداد و بخش‌بندی"  # whole words only
+    shutil.copytree(LOCALES_DIR, tmp_path / "locales")
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path / "locales")
+    dari = catalogs.load("fa_AF")
+    dari.get("More languages").string = ""  # as after `lotse catalogs update` with a new string
+    catalogs.write_catalog(catalogs.po_path("fa_AF"), dari, width=0)
+    assert catalogs.draft_dari_from_persian() == 1
+    assert catalogs.load("fa_AF").get("More languages").string == catalogs.load("fa").get("More languages").string
