@@ -530,8 +530,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     network = commands.add_parser("network", help="check a network file")
     network.add_argument("action", choices=["check"])
     network.add_argument("file", type=Path, nargs="?")
-    catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
-    catalogs.add_argument("action", choices=["update"])
+    catalogs = commands.add_parser("catalogs", help="catalogs: update, native-speaker review sheets, review status")
+    from bot.catalogs import add_arguments as catalog_arguments
+
+    catalog_arguments(catalogs)
     commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
     inviting = tool("invite", help="a single-use code that makes someone a coordinator or volunteer")
     inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer"])
@@ -599,9 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "db":
             asyncio.run(db_upgrade(settings))
         elif args.command == "catalogs":
-            from bot.catalogs import update
+            from bot.catalogs import run as run_catalogs
 
-            update()
+            run_catalogs(args)
         elif args.command == "diagrams":
             from flows.diagrams import write_all
             from flows.features import FLOWS

@@ -27,27 +27,50 @@ log = logging.getLogger("lotse.i18n")
 LOCALES_DIR: Final = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN: Final = "messages"
 
-# Each language under its own name, in the order the picker shows them.
-LANGUAGES: Final[dict[str, str]] = {
+# Each language under its own name, in the order the picker shows them (the platform's hint first, then this
+# order over two pages; see flows/onboarding.py). Dari (`fa_AF`) is its own catalog next to Iranian Persian: Afghans
+# read other words (معلومات, وقت ملاقات, ولسوالی, کورس, بلی).
+ALL_LANGUAGES: Final[dict[str, str]] = {
     "de": "Deutsch",
     "en": "English",
     "ar": "العربية",
-    "fa": "فارسی / دری",
+    "fa_AF": "دری",
+    "fa": "فارسی",
     "ps": "پښتو",
+    "tr": "Türkçe",
     "ku": "Kurdî (Kurmancî)",
+    "ckb": "کوردی سۆرانی",
     "ti": "ትግርኛ",
+    "so": "Soomaali",
+    "fr": "Français",
     "uk": "Українська",
     "ru": "Русский",
-    "tr": "Türkçe",
 }
+ARRIVING: Final = frozenset({"fr", "so", "ckb"})
+"""Catalogs written on their own branches: offered only once their `.po` is in locales/. When they are merged, empty
+this set, so that a missing catalog stops startup again (see `check_catalogs`) instead of silently hiding a language."""
+
+
+def catalog_path(code: str) -> Path:
+    return LOCALES_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+LANGUAGES: Final[dict[str, str]] = {
+    code: name for code, name in ALL_LANGUAGES.items() if code not in ARRIVING or catalog_path(code).is_file()
+}
+"""The languages offered: every language whose catalog ships."""
 DEFAULT_LOCALE: Final = "en"
 STAFF_LOCALES: Final = ("de", "en")
 DATE_LOCALES: Final = {"en": "en_DE"}
 """The network is in Germany: English readers get day-before-month dates and a 24-hour clock (CLDR's en_DE),
 not the US formats of plain "en"; the other languages' own defaults already read that way."""
+RTL_LANGUAGES: Final = frozenset({"ar", "fa", "fa_AF", "ps", "ckb"})
+"""Written right to left; `is_rtl` asks CLDR, a test checks that it agrees with this list."""
 
-# Platform hints that Babel cannot negotiate on its own: Dari, Kurmanji, and Telegram's odd codes.
-_HINT_ALIASES: Final = {"prs": "fa", "fa-af": "fa", "kmr": "ku", "ckb": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps"}
+# Platform hints that Babel cannot negotiate on its own: Dari, Kurmanji, and Telegram's odd codes. Sorani (`ckb`)
+# has its own catalog: it is written in Arabic script and reads poorly as Latin Kurmanji.
+_HINT_ALIASES: Final = {"prs": "fa_AF", "fa-af": "fa_AF", "kmr": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps",
+                        "ckb-iq": "ckb", "ckb-ir": "ckb"}
 
 FSI: Final = "\u2068"
 PDI: Final = "\u2069"
@@ -69,7 +92,7 @@ class CatalogMissing(Exception):
 
 @cache
 def _translations(locale: str) -> gettext.GNUTranslations:
-    path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path = catalog_path(locale)
     if not path.is_file():
         # Babel's Translations.load() would silently fall back to msgids; a missing catalog is a broken install.
         raise CatalogMissing(f"the catalog for language {locale!r} is missing: {path}")
@@ -92,9 +115,9 @@ def negotiate(hint: str | None) -> str | None:
     if not hint:
         return None
     cleaned = hint.strip().lower().replace("_", "-")
-    if cleaned in _HINT_ALIASES:
-        return _HINT_ALIASES[cleaned]
-    return negotiate_locale([cleaned], list(LANGUAGES), sep="-")
+    found = _HINT_ALIASES.get(cleaned) or negotiate_locale([cleaned], [c.replace("_", "-") for c in LANGUAGES], sep="-")
+    code = str(found).replace("-", "_") if found else None
+    return code if code in LANGUAGES else None
 
 
 @cache  # Locale.parse costs ~0.2 ms and runs for every interpolated value (measured in bench/reminders.py)

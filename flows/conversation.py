@@ -114,7 +114,7 @@ def help_text(turn: Turn) -> str:
     lines = [turn.t(HELP_TEXT)]
     for command in FEATURE_COMMANDS.values():
         if turn.person.role in command.roles:
-            lines.append(f"/{command.name} – {turn.t(command.description)}")
+            lines.append(f"{turn.t.isolate('/' + command.name)} – {turn.t(command.description)}")  # RTL: in order
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from bot.i18n import LANGUAGES, N_, NP_, Translator, negotiate
 from bot.messages import Choice
 from flows.access import privacy_version_for
-from flows.engine import END, NO, YES, Flow, Goto, InputKind, Next, Step, Turn
+from flows.engine import END, NO, YES, Flow, Goto, InputKind, Next, Step, Turn, clean_text, fold
 from storage.models import AuditEntry, Consent
 
 LANGUAGE_PROMPT = N_("Please choose your language.")
@@ -46,29 +46,73 @@ def before_language(turn: Turn, message: str) -> str:
     return "\n".join(Translator(code)(message) for code in first_contact_codes(turn.incoming.language_hint))
 
 
-def language_options(turn: Turn) -> list[Choice]:
-    """Every language under its own name; the platform's hint, if any, comes first."""
+PAGE_SIZE = 7
+"""Languages per page of the picker: with "More languages" a list of eight, which fits a phone screen."""
+MORE_LANGUAGES = "__more__"
+MORE_LABEL = N_("More languages")
+_DRAWING = "_drawing_language_question"
+
+
+def language_pages(turn: Turn) -> list[list[str]]:
+    """Every language, the platform's hint first, in pages of PAGE_SIZE (one page while they all fit)."""
     hinted = negotiate(turn.incoming.language_hint)
     codes = list(LANGUAGES)
     if hinted:
         codes.remove(hinted)
         codes.insert(0, hinted)
-    return [Choice(code, LANGUAGES[code]) for code in codes]
+    if len(codes) <= PAGE_SIZE + 1:
+        return [codes]
+    return [codes[start:start + PAGE_SIZE] for start in range(0, len(codes), PAGE_SIZE)]
+
+
+def _page(turn: Turn) -> int:
+    return int(turn.data.get("language_page", 0)) % len(language_pages(turn))
+
+
+def language_options(turn: Turn) -> list[Choice]:
+    """The languages of this page under their own names, then "More languages" when there are more pages.
+
+    A language of another page that someone types by its name ("ትግርኛ") is understood too: when the answer is read
+    (not when the question is drawn, see `language_prompt`), such a name is added as a choice."""
+    pages = language_pages(turn)
+    shown = pages[_page(turn)]
+    choices = [Choice(code, LANGUAGES[code]) for code in shown]
+    if len(pages) > 1:
+        choices.append(Choice(MORE_LANGUAGES, "🌐 " + turn.t(MORE_LABEL)))
+    drawing = turn.data.pop(_DRAWING, False)
+    typed = "" if drawing or turn.incoming.choice is not None else fold(clean_text(turn.incoming.text or ""))
+    if typed:
+        choices += [Choice(code, LANGUAGES[code]) for code in LANGUAGES
+                    if code not in shown and fold(LANGUAGES[code]) == typed]
+    return choices
 
 
 def language_prompt(turn: Turn) -> str:
-    """Before we know the language, ask in all of them: one short line each, the likely one first."""
-    codes = [choice.key for choice in language_options(turn)]
-    return "\n".join(Translator(code)(LANGUAGE_PROMPT) for code in codes)
+    """Before we know the language, ask in all of this page's languages, the likely one first; then name the
+    languages of the other pages, so that someone whose language is there knows to press "More languages"."""
+    turn.data[_DRAWING] = True  # the engine draws the text, then the options: those of this page only
+    pages = language_pages(turn)
+    page = _page(turn)
+    lines = [Translator(code)(LANGUAGE_PROMPT) for code in pages[page]]
+    others = [LANGUAGES[code] for number, codes in enumerate(pages) if number != page for code in codes]
+    if others:
+        lines.append("🌐 " + " · ".join(others))
+    return "\n".join(lines)
 
 
 async def _language_chosen(turn: Turn, code: Any) -> Next:
+    if code == MORE_LANGUAGES:  # the same question with the next page of languages
+        turn.data["language_page"] = _page(turn) + 1
+        return "language"
+    turn.data.pop("language_page", None)
     turn.person.locale = str(code)
     turn.use_locale(str(code))
     return None
 
 
 async def _language_changed(turn: Turn, code: Any) -> Next:
+    if code == MORE_LANGUAGES:
+        return await _language_chosen(turn, code)
     await _language_chosen(turn, code)
     turn.say(N_("From now on I will write to you in {language}."), language=LANGUAGES[str(code)])
     return Goto("__resume__")
@@ -195,7 +239,8 @@ LANGUAGE_STEP = Step(
     hint=before_language,
     on_answer=_language_chosen,
     next="privacy",
-    describe="choose language (platform hint first)",
+    describe="choose language (platform hint first, pages of seven)",
+    branches=(("more languages", "language"),),
 )
 
 ONBOARDING = Flow(
@@ -239,7 +284,7 @@ LANGUAGE = Flow(
             text=language_prompt,
             on_answer=_language_changed,
             describe="choose language, then back to where the person was",
-            branches=(("then", "__resume__"),),
+            branches=(("then", "__resume__"), ("more languages", "language")),
         ),
     ),
 )

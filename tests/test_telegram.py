@@ -246,8 +246,9 @@ def test_texts_split_at_line_breaks_and_count_utf16_units() -> None:
 async def test_the_command_menu_is_set_in_every_language(standin: BotApiStandIn, telegram: TelegramTransport) -> None:
     calls = standin.calls_of("setMyCommands")
     by_language = {call.get("language_code"): call["commands"] for call in calls}
-    assert set(by_language) == {None, *LANGUAGES}
-    for code in LANGUAGES:
+    two_letter = [code for code in LANGUAGES if len(code) == 2]  # the only codes Telegram's API takes
+    assert set(by_language) == {None, *two_letter}
+    for code in two_letter:
         assert Translator(code)("Main menu") in [command["description"] for command in by_language[code]]
     assert [command["command"] for command in by_language[None]][:6] == ["start", "menu", "back", "cancel",
                                                                             "language", "help"]
