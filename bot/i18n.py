@@ -46,9 +46,10 @@ ALL_LANGUAGES: Final[dict[str, str]] = {
     "uk": "Українська",
     "ru": "Русский",
 }
-ARRIVING: Final = frozenset({"fr", "so", "ckb"})
-"""Catalogs written on their own branches: offered only once their `.po` is in locales/. When they are merged, empty
-this set, so that a missing catalog stops startup again (see `check_catalogs`) instead of silently hiding a language."""
+ARRIVING: Final[frozenset[str]] = frozenset()
+"""Catalogs still being written on their own branches: offered only once their `.po` is in locales/. Empty when
+every catalog has arrived, so that a missing catalog stops startup (see `check_catalogs`) instead of hiding a
+language."""
 
 
 def catalog_path(code: str) -> Path:
