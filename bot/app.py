@@ -20,6 +20,7 @@ from bot.sender import OutboxSender
 from bot.supervision import LoopWatchdog, supervise
 from bot.transports.base import Transport
 from bot.waker import ReminderScheduler, Waker, run_due_work, run_reminders
+from flows.features import commands_for
 from storage.database import create_engine, session_factory, upgrade_database
 from storage.models import Handle, Person
 
@@ -58,6 +59,8 @@ class Lotse:
 
     def add_transport(self, transport: Transport) -> None:
         self.transports[transport.name] = transport
+        if hasattr(transport, "commands") and transport.commands is None:  # the menu of commands a platform shows
+            transport.commands = lambda: commands_for(None)
         self.sender.add(transport)
 
     async def close(self) -> None:

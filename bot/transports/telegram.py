@@ -44,7 +44,6 @@ from telegram.request import HTTPXRequest
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
 from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
 from bot.transports.base import DeliveryError, Receive, ReceiveBatch
-from flows.features import commands_for
 
 log = logging.getLogger("lotse.telegram")
 
@@ -319,6 +318,8 @@ class TelegramTransport:
         self.api = Reachability(retry_delay, max_retry_delay)
         self.limiter = limiter or RateLimiter(rate_per_second, per_chat_interval,
                                               per_group_minute=per_group_minute)
+        self.commands: Callable[[], dict[str, str]] | None = None
+        """The command menu (name -> catalog description); the runtime sets it, since transports know no flows."""
         self.pace = self.limiter
         self.max_in_flight = 4
         """Sends in flight at once: enough to keep 30 a second with slow uploads, few enough that a new answer
@@ -380,9 +381,13 @@ class TelegramTransport:
 
     async def set_commands(self) -> None:
         """The command menu in every shipped language, and in English for everyone else."""
+        menu = self.commands
+        if menu is None:  # no menu given (a bare transport in a test): Telegram keeps what it had
+            return
+
         def commands(code: str) -> list[BotCommand]:
             translate = Translator(code)
-            return [BotCommand(name, translate(description)[:256]) for name, description in commands_for(None).items()]
+            return [BotCommand(name, translate(description)[:256]) for name, description in menu().items()]
 
         try:
             await self.bot.set_my_commands(commands(DEFAULT_LOCALE))
