@@ -319,7 +319,8 @@ def test_names_for_an_arriving_language_go_into_the_network_file(tmp_path: Path,
     (tmp_path / "so" / "extras.toml").write_text('name = "Soomaali"\n[network_names.districts]\n'
                                                  'stadt_oldenburg = "Oldenburg (magaalo, Stadt)"\n', encoding="utf-8")
     network = tmp_path / "network.toml"
-    shutil.copy(EXAMPLE_NETWORK, network)
+    # the shipped file has the Somali names already: take them out, as before Somali arrived
+    network.write_text(re.sub(r', so = "[^"]*"', "", EXAMPLE_NETWORK.read_text(encoding="utf-8")), encoding="utf-8")
     monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
     assert catalogs.merge_network_names("so", network) == 1
     assert catalogs.merge_network_names("so", network) == 0  # once only
