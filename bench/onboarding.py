@@ -56,9 +56,9 @@ async def run(participants: int) -> dict[str, float]:
                         sink.seek(0)
                         sink.truncate()
                 while len(app.dispatcher.latencies) < participants * (SCRIPT.index(line) + 1):
-                    await asyncio.sleep(0.001)  # noqa: ASYNC110 (a person answers only after the answer arrived)
+                    await asyncio.sleep(0.001)
             while app.sender.sent_count < participants * len(SCRIPT):
-                await asyncio.sleep(0.001)  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
             elapsed = time.perf_counter() - started
         finally:
             stop.set()

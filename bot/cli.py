@@ -261,11 +261,15 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
 async def import_file(settings: Settings, what: str, path: Path) -> int:
     """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
     from bot.imports import import_appointments, import_courses
+    from bot.placements import import_places
 
     app = await Lotse.open(settings)
     try:
-        importer = import_appointments if what == "appointments" else import_courses
-        report = await importer(app.sessions, path, app.dispatcher.clock())
+        if what == "places":
+            report = await import_places(app.sessions, path, app.dispatcher.clock(), app.network)
+        else:
+            importer = import_appointments if what == "appointments" else import_courses
+            report = await importer(app.sessions, path, app.dispatcher.clock())
     finally:
         await app.close()
     for line in report.lines(path):
@@ -407,8 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
     catalogs.add_argument("action", choices=["update"])
     commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
-    inviting = commands.add_parser("invite", help="a single-use code that makes someone a coordinator or volunteer")
-    inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer"])
+    inviting = commands.add_parser("invite", help="a single-use code that makes someone a coordinator, volunteer or "
+                                                     "company contact")
+    inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer", "company"])
     inviting.add_argument("--organisation", help="organisation key from the network file")
     inviting.add_argument("--topics", default="all", help="comma-separated topic keys, or all")
     inviting.add_argument("--districts", default="all", help="comma-separated district keys, or all")
@@ -428,8 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporting = commands.add_parser("report", help="progress toward the 75 %% goal: the funnel per cohort")
     reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
     reporting.add_argument("--language", default="de", help="de or en")
-    importing = commands.add_parser("import", help="appointments or language courses from a CSV file")
-    importing.add_argument("what", choices=["appointments", "courses"])
+    importing = commands.add_parser("import", help="appointments, language courses or places from a CSV file")
+    importing.add_argument("what", choices=["appointments", "courses", "places"])
     importing.add_argument("file", type=Path)
     forgetting = commands.add_parser("forget", help="delete everything about one person (a request received "
                                                     "another way); staff who had the case are told")
