@@ -140,7 +140,7 @@ async def _propose(turn: Turn, value: Any) -> Next:
         turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="proposal.made",
                                     at=turn.now, details={"place": place.id, "proposal": proposal.id}))
         offered += 1
-    turn.say(N_("Sent the offer to {count} participants. You hear from me when they answer."), count=offered)
+    turn.say(N_("Offers sent: {count}. You hear from me when they answer."), count=offered)
     return END
 
 
@@ -508,7 +508,7 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
 
 COMPANY_CHECKIN = Flow(name="company_checkin", roles=frozenset({COMPANY}), steps=(
     Step(name="attended", prompt=N_("Did the candidate come?"), kind=InputKind.YES_NO, on_answer=_attended,
-         next="fits", branches=(("no", "end"),), describe="yes or no"),
+         next="fits", branches=(("no", "menu"),), describe="yes or no; no ends the check-in"),
     Step(name="fits", prompt=N_("Does it fit?"), kind=InputKind.CHOICE, options=fits_options, next="next",
          describe="yes, partly, no"),
     Step(name="next", prompt=N_("Which next step did you offer?"), kind=InputKind.CHOICE, options=next_options,

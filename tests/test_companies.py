@@ -15,7 +15,7 @@ from bot.progress import PLACED, count_funnel
 from bot.reminders import deliver_due
 from flows.invites import InviteError, create_invite
 from storage.models import AuditEntry, Handle, Person, Place, Profile, Proposal, StageChange
-from tests.chat import Chat, FakeClock, RecordingTransport, texts
+from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.test_intake import ANSWERS, consent, staff
 
 TI = Translator("ti")
@@ -79,7 +79,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     assert "Yonas (no. " in ranked.text and "interested in Metal work (Metall)" in ranked.text
     assert "German A2" in ranked.text and "free on 3 days at that time" in ranked.text
     [sent, _menu] = await tom.send("1")
-    assert sent.text.startswith("Sent the offer to 1 participants.")
+    assert sent.text.startswith("Offers sent: 1.")
 
     # Yonas reads the offer in Tigrinya, with the German terms, and no company name or address yet.
     offer = yonas.last
@@ -169,7 +169,7 @@ async def test_a_company_never_sees_another_companys_places_nor_a_name_without_c
     await tom.send("1")
     await amal.click(TI("Yes"))
     card = kai.last
-    assert card.text.startswith(f"Candidate no. ") and "(the name is shared after a match)" in card.text
+    assert card.text.startswith("Candidate no. ") and "(the name is shared after a match)" in card.text
     assert "Amal" not in card.text and "Phone" not in card.text and "0151" not in card.text
     assert "Goals: Apprenticeship (Ausbildung)" in card.text and "German level: A2" in card.text
     assert "Free times: Monday morning" in card.text
@@ -201,7 +201,7 @@ async def test_a_participant_can_say_no_or_ask_a_question_about_an_offer(
     assert prompt.text.startswith(TI("Please write your question about the offer. Your coordinator answers here."))
     [received, _menu] = await yonas.send("ምስ ኣውቶቡስ ክኸይድ ይኽእል ድየ?")
     assert received.locale == "ti"
-    notices = [m for m in petra.history if f"About the offer of place no. {number}:" in m.text]
+    notices = [m for m in petra.history if f"Zum Angebot des Platzes Nr. {number}:" in m.text]
     assert notices and "ምስ ኣውቶቡስ" in notices[-1].text
     before = len(kai.history)
     [fine] = await yonas.click(TI("No"))
