@@ -192,6 +192,9 @@ async def _offer_button(turn: Turn, payload: str) -> None:
     if proposal.status != "offered":
         turn.say(N_("You have already answered this offer. Thank you."))
         return
+    if answer == "y" and place.status != "open":
+        turn.say(N_("This place is no longer open."))
+        return
     proposal.decided_at = turn.now
     label = participant_label(Translator("de"), turn.person)
     if answer == "n":
@@ -337,6 +340,9 @@ async def _company_button(turn: Turn, payload: str) -> None:
     if proposal.status != "wants":
         turn.say(N_("This candidate has already been answered."))
         return
+    if answer == "a" and place.status in ("paused", "closed"):
+        turn.say(N_("This place is no longer open."))
+        return
     participant = await turn.session.get_one(Person, proposal.participant_id)
     proposal.decided_at = turn.now
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, at=turn.now,
@@ -424,7 +430,7 @@ async def _own_follow_up(turn: Turn, number: str, kind: str) -> tuple[PlacementF
 async def _participant_checkin(turn: Turn, payload: str) -> None:
     answer, _, number = payload.partition(":")
     found = await _own_follow_up(turn, number, "participant_checkin")
-    if found is None or answer not in PARTICIPANT_ANSWERS:
+    if found is None or answer not in PARTICIPANT_ANSWERS or found[0].status == "answered":
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     follow_up, proposal, place = found

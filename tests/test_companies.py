@@ -15,7 +15,7 @@ from bot.progress import PLACED, count_funnel
 from bot.reminders import deliver_due
 from flows.invites import InviteError, create_invite
 from storage.models import AuditEntry, Handle, Person, Place, Profile, Proposal, StageChange
-from tests.chat import Chat, FakeClock, RecordingTransport
+from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import ANSWERS, consent, staff
 
 TI = Translator("ti")
@@ -287,3 +287,30 @@ async def test_import_places_lists_bad_lines_and_writes_nothing_until_the_file_i
                                                         "two_weeks", "morning", "a2", 2)
         profile_count = len((await session.scalars(select(Profile))).all())
         assert profile_count == 0
+
+
+async def test_a_problem_in_the_check_in_reaches_the_coordinator_at_once_and_a_closed_place_takes_no_yes(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    number = await post_place(kai)
+    yonas = await tigrinya_participant(chat)
+    amal = await tigrinya_participant(chat, "amal")
+    await tom.send(f"/place {number}")
+    await tom.click("Propose participants")
+    await tom.send("1, 2")
+    await yonas.click(TI("Yes"))
+    await kai.click("Accept")
+    assert "are taken now; it is marked as filled" in texts(kai.history[-3:])
+    [closed] = await amal.click(TI("Yes"))  # the one place went to Yonas meanwhile
+    assert closed.text == TI("This place is no longer open.")
+
+    clock.now = datetime(2027, 1, 12, 15, 30, tzinfo=UTC)
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    before = len(tom.history)
+    [write] = await yonas.click(TI("I have a problem"))
+    assert write.text.startswith(TI("Please write your question about the offer. Your coordinator answers here."))
+    assert "says it is not going well at place no." in texts(tom.history[before:])
+    [again] = await yonas.click(TI("Good"))  # the check-in was answered: its buttons are spent
+    assert again.text == TI("This button belongs to an earlier question and no longer works.")
