@@ -239,6 +239,7 @@ async def digest(settings: Settings, file_format: str, output: Path | None, lang
 
 async def report(settings: Settings, chart: Path | None, language: str) -> None:
     from bot.i18n import Translator
+    from bot.placements import company_counts, company_lines
     from bot.progress import count_funnel, draw_chart, funnel_text
 
     if language not in STAFF_LOCALES:
@@ -249,10 +250,13 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
     try:
         async with app.sessions() as session:
             funnel = await count_funnel(session, app.network)
+            companies = await company_counts(session)
     finally:
         await app.close()
     t = Translator(language)
     print(funnel_text(t, app.network, funnel))
+    for line in ["", *company_lines(t, app.network, companies)] if companies else []:
+        print(line)
     if chart is not None:
         draw_chart(t, funnel, chart)
         print(f"chart written to {chart}")

@@ -209,3 +209,50 @@ async def import_places(sessions: async_sessionmaker[AsyncSession], path: Path, 
                                details={"file": path.name, "imported": len(places)}))
     report.imported = len(places)
     return report
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per company: what came of the places (for /places, `lotse report`)
+
+
+async def company_counts(session: AsyncSession) -> dict[str, list[int]]:
+    """Company -> [places, proposed, accepted, started, Ausbildung or job offered]."""
+    counts: dict[str, list[int]] = {}
+    for organisation, in (await session.execute(select(Place.organisation))).all():
+        counts.setdefault(organisation, [0] * 5)[0] += 1
+    rows = (await session.execute(select(Place.organisation, Proposal.status).join(
+        Proposal, Proposal.place_id == Place.id))).all()
+    for organisation, status in rows:
+        numbers = counts.setdefault(organisation, [0] * 5)
+        numbers[1] += 1
+        numbers[2] += status == "accepted"
+    answered = (await session.execute(select(Place.organisation, Proposal.id, PlacementFollowUp.kind,
+                                             PlacementFollowUp.answer)
+                                      .join(Proposal, Proposal.id == PlacementFollowUp.proposal_id)
+                                      .join(Place, Place.id == Proposal.place_id)
+                                      .where(PlacementFollowUp.status == "answered"))).all()
+    started: dict[str, set[int]] = {}
+    for organisation, proposal_id, kind, answer in answered:
+        found = answer or {}
+        if kind == "company_checkin" and found.get("next") in ("ausbildung", "job"):
+            counts[organisation][4] += 1
+        if kind == "company_checkin" and not found.get("attended"):
+            continue
+        started.setdefault(organisation, set()).add(proposal_id)
+    for organisation, found in started.items():
+        counts[organisation][3] = len(found)
+    return counts
+
+
+def company_lines(t: Translator, network: Network, counts: dict[str, list[int]]) -> list[str]:
+    from flows.places import company_name
+
+    if not counts:
+        return []
+    lines = [t(N_("By company:"))]
+    for organisation in sorted(counts, key=lambda key: company_name(network, key)):
+        places, proposals, accepted, started, offers = counts[organisation]
+        lines.append(t(N_("{company} – places: {places}, proposed: {proposals}, accepted: {accepted}, started: "
+                          "{started}, Ausbildung or job offered: {offers}"), company=company_name(network, organisation),
+                       places=places, proposals=proposals, accepted=accepted, started=started, offers=offers))
+    return lines

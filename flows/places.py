@@ -280,6 +280,11 @@ async def places_command(turn: Turn, argument: str = "") -> None:
                             status=turn.t(STATUSES.get(place.status, STATUSES["open"])),
                             proposals=counts.get(place.id, 0)))
     lines += ["", turn.t(N_("Write /place NUMBER to see one, pause it, mark it filled or close it."))]
+    if turn.person.role in PLACE_STAFF:
+        from bot.placements import company_counts, company_lines
+
+        summary = company_lines(turn.t, turn.network, await company_counts(turn.session))
+        lines += ["", *summary] if summary else []
     turn.send("\n".join(lines))
 
 

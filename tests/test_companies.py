@@ -147,6 +147,9 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
         shown_to_company = (await session.scalars(select(AuditEntry).where(
             AuditEntry.action.like("company.%"), AuditEntry.subject_id == yonas_id))).all()
         assert {entry.action for entry in shown_to_company} >= {"company.candidate.shown", "company.follow_up.sent"}
+    places, _menu = await tom.send("/places")
+    assert ("Metallbau Janssen GmbH, Westerstede – places: 1, proposed: 1, accepted: 1, started: 1, "
+            "Ausbildung or job offered: 1") in places.text
 
 
 async def test_a_company_never_sees_another_companys_places_nor_a_name_without_consent(
