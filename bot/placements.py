@@ -254,5 +254,6 @@ def company_lines(t: Translator, network: Network, counts: dict[str, list[int]])
         places, proposals, accepted, started, offers = counts[organisation]
         lines.append(t(N_("{company} – places: {places}, proposed: {proposals}, accepted: {accepted}, started: "
                           "{started}, Ausbildung or job offered: {offers}"),
-                       company=company_name(network, organisation), places=places, proposals=proposals, accepted=accepted, started=started, offers=offers))
+                       company=company_name(network, organisation), places=places, proposals=proposals,
+                       accepted=accepted, started=started, offers=offers))
     return lines
