@@ -63,6 +63,7 @@ class Dispatcher:
     _known: set[int] = field(default_factory=set)
     _received_at: dict[int, float] = field(default_factory=dict)
     _last_done: set[int] = field(default_factory=set)
+    _batch_size: int = 16
 
     async def receive(self, incoming: Incoming) -> bool:
         """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
@@ -117,7 +118,7 @@ class Dispatcher:
         if not self._queued:  # after a start, or events stored by another process: the table knows them
             async with self.sessions() as session:
                 self._enqueue(await pending_inbox_ids(session, limit))
-        ids = [self._queued[index] for index in range(min(limit, len(self._queued)))]
+        ids = [self._queued[index] for index in range(min(limit, self._batch_size, len(self._queued)))]
         if not ids:
             return 0
         try:
@@ -160,7 +161,8 @@ class Dispatcher:
             entries = (await session.scalars(select(InboxEntry).where(
                 InboxEntry.id.in_(ids), InboxEntry.processed_at.is_(None)).order_by(InboxEntry.id)
                 .with_for_update(skip_locked=True))).all()
-            done = {entry_id for entry_id in ids if entry_id not in {entry.id for entry in entries}}
+            fetched = {entry.id for entry in entries}
+            done = {entry_id for entry_id in ids if entry_id not in fetched}  # handled before, e.g. by a restart
             for entry in entries:
                 if handled and time.perf_counter() > deadline:
                     break  # the rest in the next batch, after the loop has served everyone else
@@ -178,6 +180,8 @@ class Dispatcher:
                         await self._mark_failed(session, entry, error)
                 handled += 1
         self._last_done = done
+        # The next batch reads about as many events as fit in the time budget: no rows loaded for nothing.
+        self._batch_size = min(BATCH, self._batch_size * 2) if handled == len(entries) else max(1, handled)
         return handled
 
     async def _handle(self, session: AsyncSession, entry: InboxEntry) -> None:

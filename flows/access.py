@@ -37,7 +37,10 @@ def may_start(person: Person, flow: Flow) -> bool:
 
 
 def covered_districts(network: Network, person: Person) -> frozenset[str] | None:
-    """Districts whose participants a staff member may see; None means all (admins, or a rule for "all")."""
+    """Districts a staff member's organisation works in; None means all (admins, or a rule for "all").
+
+    Only for choosing among districts (options, counts): whom a staff member may see is decided by
+    `bot.routing.visible_participants` / `is_responsible`, which also weigh topics, scope and handled cases."""
     if person.role == "admin":
         return None
     if person.role != "coordinator" or not person.organisation:
@@ -49,11 +52,6 @@ def covered_districts(network: Network, person: Person) -> frozenset[str] | None
                 return None
             districts.update(rule.districts)
     return frozenset(districts)
-
-
-def may_see_participant(network: Network, staff: Person, district: str | None) -> bool:
-    covered = covered_districts(network, staff)
-    return covered is None or (district is not None and district in covered)
 
 
 def responsible_organisations(network: Network, district: str | None, topics: Iterable[str]) -> set[str]:
@@ -77,7 +75,10 @@ def may_see_place(network: Network, person: Person, organisation: str, district:
     """A company contact: their own company's places only; staff: places in the districts they cover."""
     if person.role == COMPANY:
         return person.organisation is not None and person.organisation == organisation
-    return person.role in PLACE_STAFF and may_see_participant(network, person, district)
+    if person.role not in PLACE_STAFF:
+        return False
+    covered = covered_districts(network, person)
+    return covered is None or (district is not None and district in covered)
 
 
 def company_sees_name(person: Person, shares: bool) -> bool:

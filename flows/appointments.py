@@ -35,8 +35,7 @@ from bot.reminders import (
     replan_person,
     wanted_kinds,
 )
-from bot.routing import route
-from flows.access import covered_districts, may_see_participant
+from bot.routing import is_responsible, route, visible_participants
 from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, fold
 from flows.intake import PARTICIPANT, participant_label
@@ -57,9 +56,9 @@ QUICK_HOURS = ("08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00", "1
 
 async def visible_participant(turn: Turn, person_id: int) -> Person | None:
     person = await turn.session.get(Person, person_id)
-    if person is None or person.role != "participant" or person.privacy_version is None:
+    if person is None or not await is_responsible(turn.session, turn.network, turn.person, person):
         return None
-    return person if may_see_participant(turn.network, turn.person, person.district) else None
+    return person
 
 
 async def find_participants(turn: Turn, query: str) -> list[Person]:
@@ -71,11 +70,8 @@ async def find_participants(turn: Turn, query: str) -> list[Person]:
     wanted = fold(text)
     if len(wanted) < 2:
         return []
-    statement = select(Person).where(Person.role == "participant", Person.privacy_version.is_not(None),
-                                     Person.display_name.is_not(None))
-    covered = covered_districts(turn.network, turn.person)
-    if covered is not None:
-        statement = statement.where(Person.district.in_(covered))
+    statement = select(Person).where(Person.display_name.is_not(None),
+                                     await visible_participants(turn.session, turn.network, turn.person))
     people = (await turn.session.scalars(statement.order_by(Person.id))).all()
     return [p for p in people if wanted in fold(p.display_name or "")][:11]
 

@@ -17,13 +17,12 @@ from typing import Any
 import phonenumbers
 from babel import Locale
 from babel.dates import get_day_names
-from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
-from flows.access import responsible_organisations
+from bot.routing import responsible_staff
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.menu import MENU_ENTRIES, MenuEntry
@@ -389,14 +388,8 @@ async def _finish(turn: Turn, profile: Profile) -> Next:
 
 
 async def notify_coordinators(turn: Turn, profile: Profile) -> None:
-    """The coordinators responsible for the district and the participant's goals get the summary."""
-    organisations = responsible_organisations(turn.network, turn.person.district, profile.answers.get("goals") or [])
-    if not organisations:
-        return
-    coordinators = (await turn.session.scalars(
-        select(Person).where(Person.role == "coordinator", Person.organisation.in_(organisations))
-    )).all()
-    for coordinator in coordinators:
+    """The coordinators responsible for the participant (`bot.routing`: goals, district, scope) get the summary."""
+    for coordinator in await responsible_staff(turn.session, turn.network, turn.person):
         turn.outgoing.extend(await messages_for(
             turn.session, coordinator, lambda t: coordinator_summary(t, turn.network, turn.person, profile)))
 

@@ -591,10 +591,10 @@ async def test_m_limit_exceeded_is_waited_out_for_the_time_synapse_names_and_ord
         thanks, intro, question = await ask(amal, room, "1", count=3)
     assert thanks.body.startswith("Thank you. Your consent was recorded")
     assert intro.body.startswith("Now a few questions about you") and question.body.startswith("Question 1 of 12")
-    retries = [r.getMessage() for r in caplog.records if "M_LIMIT_EXCEEDED" in r.getMessage()]
-    assert retries and all("retry in" in line for line in retries), retries
+    pauses = [r.getMessage() for r in caplog.records if "M_LIMIT_EXCEEDED" in r.getMessage()]
+    assert pauses and all("this transport pauses for" in line for line in pauses), pauses
     rows = await lotse.outbox()
-    assert all(row.status == "sent" for row in rows) and max(row.attempts for row in rows) >= 2
+    assert all(row.status == "sent" for row in rows)  # a pause is the server's limit, not the message's failure
 
 
 async def test_an_edit_is_not_an_answer_and_the_person_is_told_to_send_a_new_message(

@@ -127,7 +127,7 @@ async def test_the_copy_of_ones_data_is_readable_and_complete_and_only_ones_own(
     yonas = await participant(chat, "yonas")
     readable, document, *_menu = await amal.send("/mydata")
     assert "Name: Amal" in readable.text and QUESTION in readable.text
-    assert "Oldenburgische IHK – opened your question" in readable.text  # who looked at the case
+    assert "Oldenburgische IHK (coordinator) opened your question on " in readable.text  # who looked at it
     assert "Phone: +4915123456789" in readable.text
     assert document.document_name == "lotse-my-data.json"
     copy = json.loads(transport.files[document.document_path or ""])

@@ -22,7 +22,7 @@ from bot.reminders import (
     in_quiet_hours,
 )
 from bot.waker import ReminderScheduler
-from storage.models import Appointment, Attendance, Handle, OutboxEntry, Person, Reminder
+from storage.models import Appointment, Attendance, Handle, OutboxEntry, Person, Profile, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import consent
 from tests.test_questions import coordinator
@@ -33,11 +33,18 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 async def newcomer(app: Lotse, chat: Callable[..., Chat], handle: str, language: str = "English",
                    district: str = "stadt_oldenburg") -> Chat:
-    """A participant who chose a language and consented, living in a district the coordinator covers."""
+    """A participant who chose a language and consented, living in a district the coordinator covers, with
+    Ausbildung as their goal so far (the chamber, anna's organisation, is responsible for them)."""
     person = chat(handle)
     await consent(person, language)
     async with app.sessions() as session, session.begin():
         await session.execute(update(Person).where(Person.display_name == handle.title()).values(district=district))
+        person_id = (await session.scalars(select(Person.id).where(Person.display_name == handle.title()))).one()
+        profile = await session.get(Profile, person_id)
+        if profile is None:
+            session.add(Profile(person_id=person_id, answers={"goals": ["apprenticeship"]}))
+        else:
+            profile.answers = {**profile.answers, "goals": ["apprenticeship"]}
     return person
 
 

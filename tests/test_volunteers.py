@@ -250,7 +250,7 @@ async def test_the_case_view_finds_only_own_districts_and_says_nothing_else(
     await participant(chat, "amal", district="5")  # Vechta
     for query in ("Amal", "3", "'; DROP TABLE persons; --", "%", "_", "🙂", "9" * 30):
         [answer, *_] = await bbs.send(f"/case {query}")
-        assert answer.text == "There is no participant with this name or number for you.", query
+        assert answer.text == "Nobody with this name or number is among your cases.", query
     jana = await volunteer(app, chat)
     [refused, _] = await jana.send("/case Amal")
     assert refused.text == "This is not available for you."
