@@ -71,6 +71,11 @@ class Schedule:
         monday = local.date() - timedelta(days=local.weekday())
         return datetime.combine(monday + timedelta(days=self.weekday), self.at, tzinfo=BERLIN)
 
+    def next_meeting(self, now: datetime) -> date:
+        """The day of the coming Montagsrunde, today on its weekday: what a coordinator preparing it wants to see."""
+        today = now.astimezone(BERLIN).date()
+        return today + timedelta(days=(self.weekday - today.weekday()) % 7)
+
 
 def week_key(moment: datetime) -> str:
     year, week, _ = moment.astimezone(BERLIN).isocalendar()
