@@ -162,11 +162,21 @@ def _by_name(options: dict[str, str], text: str, what: str) -> str:
     raise ValueError(f"unknown {what} {text[:40]!r} (use the key from the network file)")
 
 
+class PlaceImportReport(ImportReport):
+    """Places are written all or nothing: the report says so when a line was bad."""
+
+    def lines(self, path: Path) -> list[str]:
+        found = super().lines(path)
+        if self.rejected:
+            found.append("nothing was written: correct these lines and import the whole file again")
+        return found
+
+
 async def import_places(sessions: async_sessionmaker[AsyncSession], path: Path, now: datetime,
                         network: Network | None = None) -> ImportReport:
     network = network or load_network()
     encoding, rows = read_rows(path, PLACE_COLUMNS, PLACE_REQUIRED)
-    report = ImportReport("place(s)", encoding)
+    report = PlaceImportReport("place(s)", encoding)
     companies = {key: org.name for key, org in network.organisations.items() if org.kind == "company"}
     fields = {key: "\x00".join(n.casefold() for n in o.name.names.values()) for key, o in network.occupations.items()}
     districts = {key: "\x00".join(n.casefold() for n in d.name.names.values()) for key, d in network.districts.items()}

@@ -277,6 +277,7 @@ async def test_import_places_lists_bad_lines_and_writes_nothing_until_the_file_i
     report = await import_places(app.sessions, path, clock(), app.network)
     assert [number for number, _ in report.rejected] == [3, 4]
     assert "unknown kind 'Tanzen'" in report.rejected[0][1] and "unknown company 'ihk'" in report.rejected[1][1]
+    assert report.lines(path)[-1] == "nothing was written: correct these lines and import the whole file again"
     async with app.sessions() as session:
         assert (await session.scalars(select(Place))).all() == []
     path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n"
