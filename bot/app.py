@@ -177,8 +177,20 @@ class Lotse:
 
             await run_due_work("retention", waker, work, next_due, stop, poll_seconds=24 * 3600)
 
+        async def placements() -> None:
+            """Company reminders and both sides' check-ins around a placement (bot/placements.py)."""
+            from bot.placements import deliver_due_follow_ups, next_follow_up
+
+            async def work() -> int:
+                found = await deliver_due_follow_ups(self.sessions, self.network, self.dispatcher.clock())
+                if found:
+                    self.dispatcher.outbox_ready.set()
+                return found
+
+            await run_due_work("placements", waker, work, lambda: next_follow_up(self.sessions), stop)
+
         loops = {"inbox": inbox, "outbox": outbox, "escalations": escalations, "reminders": reminders,
-                 "digest": digests, "retention": retention}
+                 "digest": digests, "retention": retention, "placements": placements}
         tasks = [asyncio.create_task(supervise(name, loop, stop), name=name) for name, loop in loops.items()]
         tasks.append(asyncio.create_task(self.watchdog.run(stop), name="watchdog"))
         try:

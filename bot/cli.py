@@ -346,6 +346,7 @@ async def digest(settings: Settings, file_format: str, output: Path | None, lang
 
 async def report(settings: Settings, chart: Path | None, language: str) -> None:
     from bot.i18n import Translator
+    from bot.placements import company_counts, company_lines
     from bot.progress import count_funnel, draw_chart, funnel_text
 
     if language not in STAFF_LOCALES:
@@ -356,10 +357,13 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
     try:
         async with app.sessions() as session:
             funnel = await count_funnel(session, app.network)
+            companies = await company_counts(session)
     finally:
         await app.close()
     t = Translator(language)
     print(funnel_text(t, app.network, funnel))
+    for line in ["", *company_lines(t, app.network, companies)] if companies else []:
+        print(line)
     if chart is not None:
         draw_chart(t, funnel, chart)
         print(f"chart written to {chart}")
@@ -376,15 +380,21 @@ async def import_file(settings: Settings, what: str, path: Path) -> int:
         import_courses,
         read_rows,
     )
+    from bot.placements import PLACE_COLUMNS, PLACE_REQUIRED, import_places
 
     if what == "appointments":  # a file that cannot be used is refused before the database is opened
         await asyncio.to_thread(read_rows, path, APPOINTMENT_COLUMNS, APPOINTMENT_REQUIRED)
+    elif what == "places":
+        await asyncio.to_thread(read_rows, path, PLACE_COLUMNS, PLACE_REQUIRED)
     else:
         await asyncio.to_thread(read_rows, path, COURSE_COLUMNS, COURSE_REQUIRED)
     app = await _open(settings)
     try:
-        importer = import_appointments if what == "appointments" else import_courses
-        report = await importer(app.sessions, path, app.dispatcher.clock())
+        if what == "places":
+            report = await import_places(app.sessions, path, app.dispatcher.clock(), app.network)
+        else:
+            importer = import_appointments if what == "appointments" else import_courses
+            report = await importer(app.sessions, path, app.dispatcher.clock())
     finally:
         await app.close()
     for line in report.lines(path):
@@ -535,8 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     catalog_arguments(catalogs)
     commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
-    inviting = tool("invite", help="a single-use code that makes someone a coordinator or volunteer")
-    inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer"])
+    inviting = tool("invite", help="a single-use code that makes someone a coordinator, volunteer or company contact")
+    inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer", "company"])
     inviting.add_argument("--organisation", help="organisation key from the network file")
     inviting.add_argument("--topics", default="all", help="comma-separated topic keys, or all")
     inviting.add_argument("--districts", default="all", help="comma-separated district keys, or all")
@@ -559,8 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporting = tool("report", help="progress toward the 75 %% goal: the funnel per cohort")
     reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
     reporting.add_argument("--language", default="de", help="de or en")
-    importing = tool("import", help="appointments or language courses from a CSV file")
-    importing.add_argument("what", choices=["appointments", "courses"])
+    importing = tool("import", help="appointments, language courses or places from a CSV file")
+    importing.add_argument("what", choices=["appointments", "courses", "places"])
     importing.add_argument("file", type=Path)
     forgetting = tool("forget", help="delete everything about one person (a request received "
                                                     "another way); staff who had the case are told")

@@ -24,7 +24,7 @@ from bot.i18n import ALL_LANGUAGES, LANGUAGES
 EXAMPLE_NETWORK = Path(__file__).with_name("example_network.toml")
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Role = Literal["participant", "volunteer", "coordinator", "admin"]
+Role = Literal["participant", "volunteer", "coordinator", "admin", "company"]
 
 
 class NetworkError(Exception):

@@ -146,6 +146,11 @@ TABLE_RULES: dict[str, TableRule] = {
     "broadcasts": TableRule(False, "messages to many, as written: no one person in them"),
     "broadcast_deliveries": TableRule(True, "messages to many that they were sent", also_by=("person_id",),
                                       hidden=frozenset({"outbox_id"})),
+    # partner companies and placements (issue 18)
+    "places": TableRule(False, "places a company offers: company data (who entered one is staff data)"),
+    "proposals": TableRule(True, "the places they were proposed for and how they and the company answered",
+                           hidden=frozenset({"proposed_by_id"})),
+    "placement_follow_ups": TableRule(True, "reminders and check-ins around their placement, and their answers"),
     # the Matrix transport
     "matrix_sync_state": TableRule(False, "where the Matrix sync stands: no personal data"),
 }

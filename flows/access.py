@@ -73,6 +73,26 @@ def responsible_organisations(network: Network, district: str | None, topics: It
     return found
 
 
+COMPANY = "company"
+"""A partner company's contact: sees only their own organisation's places and the candidates proposed to them."""
+PLACE_STAFF = frozenset({"coordinator", "admin"})
+
+
+def may_see_place(network: Network, person: Person, organisation: str, district: str | None) -> bool:
+    """A company contact: their own company's places only; staff: places in the districts they cover."""
+    if person.role == COMPANY:
+        return person.organisation is not None and person.organisation == organisation
+    if person.role not in PLACE_STAFF:
+        return False
+    covered = covered_districts(network, person)
+    return covered is None or (district is not None and district in covered)
+
+
+def company_sees_name(person: Person, shares: bool) -> bool:
+    """Name and phone go to a company only with the participant's partner-companies consent."""
+    return person.role != COMPANY or shares
+
+
 GROUP_ROOM_ROLES = frozenset({"coordinator", "admin"})
 
 

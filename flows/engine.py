@@ -95,7 +95,7 @@ class Step:
 class Flow:
     name: str
     steps: tuple[Step, ...]
-    roles: frozenset[str] = frozenset({"participant", "volunteer", "coordinator", "admin"})
+    roles: frozenset[str] = frozenset({"participant", "volunteer", "coordinator", "admin", "company"})
     needs_consent: bool = True
     resume_after_idle: bool = False
     """A long questionnaire continues at its question after a break instead of returning to the menu."""

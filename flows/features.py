@@ -15,8 +15,10 @@ from flows import (  # noqa: F401
     find,
     intake,
     invites,
+    places,
     potential_check,
     privacy,
+    proposals,
     tickets,
     volunteers,
 )

@@ -25,7 +25,7 @@ from storage.models import AuditEntry, Invite, StaffScope
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10
-STAFF_ROLES = ("coordinator", "volunteer")
+STAFF_ROLES = ("coordinator", "volunteer", "company")
 INVITERS = frozenset({"coordinator", "admin"})
 DEFAULT_DAYS = 7
 
@@ -46,12 +46,16 @@ def code_hash(code: str) -> str:
 def check_scope(network: Network, role: str, organisation: str | None, topics: list[str],
                 districts: list[str]) -> None:
     if role not in STAFF_ROLES:
-        raise InviteError(f"--role: choose {' or '.join(STAFF_ROLES)}")
-    if role == "coordinator" and not organisation:
-        raise InviteError("--organisation: a coordinator belongs to an organisation")
+        raise InviteError(f"--role: choose {', '.join(STAFF_ROLES)}")
+    if role in ("coordinator", "company") and not organisation:
+        raise InviteError(f"--organisation: a {role} contact belongs to an organisation")
     if organisation and organisation not in network.organisations:
         raise InviteError(f"--organisation: unknown organisation {organisation!r} "
                           f"(known: {', '.join(network.organisations)})")
+    companies = [key for key, found in network.organisations.items() if found.kind == "company"]
+    if role == "company" and organisation not in companies:
+        raise InviteError(f"--organisation: a company contact belongs to a company "
+                          f"(known: {', '.join(companies) or 'none in the network file'})")
     for topic in topics:
         if topic != "all" and topic not in network.topics:
             raise InviteError(f"--topics: unknown topic {topic!r} (known: all, {', '.join(network.topics)})")
@@ -137,7 +141,10 @@ async def redeem(turn: Turn, code: str) -> None:
     if turn.incoming.display_name and not person.display_name:
         person.display_name = turn.incoming.display_name[:200]
     organisation = turn.network.organisations[invite.organisation].name if invite.organisation else "–"
-    if invite.role == "coordinator":
+    if invite.role == "company":
+        turn.say(N_("Welcome! You are now the contact for {organisation}. You can offer places (Praktikum, "
+                    "Ausbildung and more) with /place and see them with /places."), organisation=organisation)
+    elif invite.role == "coordinator":
         turn.say(N_("Welcome! You are now a coordinator for {organisation}. Write /help to see what you can do."),
                  organisation=organisation)
     else:
@@ -150,7 +157,31 @@ async def redeem(turn: Turn, code: str) -> None:
 
 
 def role_options(turn: Turn) -> list[Choice]:
-    return [Choice("volunteer", turn.t(N_("Volunteer"))), Choice("coordinator", turn.t(N_("Coordinator")))]
+    return [Choice("volunteer", turn.t(N_("Volunteer"))), Choice("coordinator", turn.t(N_("Coordinator"))),
+            Choice("company", turn.t(N_("Contact at a partner company")))]
+
+
+def company_options(turn: Turn) -> list[Choice]:
+    return [Choice(key, found.name) for key, found in turn.network.organisations.items() if found.kind == "company"]
+
+
+async def _role_chosen(turn: Turn, value: Any) -> Next:
+    if value != "company":
+        return "districts"
+    if not company_options(turn):
+        turn.say(N_("The network file lists no partner company yet. Please ask the administrator."))
+        return END
+    return "company"
+
+
+async def _company_invite(turn: Turn, value: Any) -> Next:
+    code, invite = await create_invite(turn.session, turn.network, turn.now, "company", str(value), ["all"],
+                                       ["all"], locale=turn.t.locale if turn.t.locale in STAFF_LOCALES else "de",
+                                       created_by=turn.person.id)
+    turn.say(N_("Here is the invitation code: {code}\nIt works once, until {date}. The new person sends "
+                "/start {code} to this bot (on Matrix: !start {code})."), code=code,
+             date=turn.t.datetime(invite.expires_at))
+    return END
 
 
 def district_options(turn: Turn) -> list[Choice]:
@@ -205,7 +236,10 @@ INVITE = Flow(
     roles=INVITERS,
     steps=(
         Step(name="role", prompt=N_("Whom do you want to invite?"), kind=InputKind.CHOICE, options=role_options,
-             next="districts", describe="volunteer or coordinator of one's own organisation"),
+             on_answer=_role_chosen, next="districts", branches=(("company", "company"),),
+             describe="volunteer or coordinator of one's own organisation, or a company contact"),
+        Step(name="company", prompt=N_("Which company?"), kind=InputKind.CHOICE, options=company_options,
+             on_answer=_company_invite, next=END, describe="a partner company of the network; then the code"),
         Step(name="districts", prompt=N_("For which districts?"), kind=InputKind.MULTI, options=district_options,
              on_answer=_districts_chosen, describe="districts or all",
              branches=(("outside the organisation's districts", "outside"), ("otherwise", "topics"))),
@@ -217,5 +251,6 @@ INVITE = Flow(
     ),
 )
 
-register(INVITE, Command("invite", N_("Invite a coordinator or volunteer"), flow="invite", roles=INVITERS))
+register(INVITE, Command("invite", N_("Invite a coordinator, volunteer or company contact"), flow="invite",
+                         roles=INVITERS))
 START_ARGUMENT.append(redeem)

@@ -12,7 +12,7 @@ from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
 from flows.onboarding import privacy_notice
 from storage.models import Consent
 
-ALL_ROLES = frozenset({"participant", "volunteer", "coordinator", "admin"})
+ALL_ROLES = frozenset({"participant", "volunteer", "coordinator", "admin", "company"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -547,3 +547,73 @@ class RetentionNotice(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
     warned_at: Mapped[datetime] = mapped_column()
     delete_after: Mapped[datetime] = mapped_column()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Partner companies: places, proposals and the follow-up around a placement (issue 18)
+
+
+class Place(Base):
+    """A place a partner company offers (Hospitation, Praktikum, EQ, Ausbildung, job): open, paused, filled, closed."""
+
+    __tablename__ = "places"
+    __table_args__ = (Index("ix_places_organisation_status", "organisation", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    """The company (an organisation of kind "company" in the network file)."""
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(24))
+    """hospitation, praktikum, eq, ausbildung, job."""
+    occupation: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[str] = mapped_column(String(10))
+    """ISO day."""
+    duration: Mapped[str] = mapped_column(String(16))
+    """day, week, two_weeks, four_weeks, three_months, open."""
+    hours: Mapped[str] = mapped_column(String(16))
+    """morning, afternoon, full_day."""
+    german_level: Mapped[str] = mapped_column(String(8))
+    """a1 ... c1, or "any"."""
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    day_contact: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Proposal(Base):
+    """A participant proposed for a place: offered -> wants / declined -> accepted / rejected (by the company)."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (UniqueConstraint("place_id", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    place_id: Mapped[int] = mapped_column(ForeignKey("places.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="offered")
+    """offered, wants, declined (by the participant), accepted, rejected (by the company)."""
+    reasons: Mapped[str | None] = mapped_column(Text)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class PlacementFollowUp(Base):
+    """A message planned around an accepted placement: the company's reminder and both sides' check-ins."""
+
+    __tablename__ = "placement_follow_ups"
+    __table_args__ = (Index("ix_placement_follow_ups_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    """company_reminder, participant_checkin, company_checkin."""
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    """planned, sent, answered, dropped."""
+    sent_at: Mapped[datetime | None] = mapped_column()
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -20,7 +20,7 @@ def test_the_example_network_is_the_oldenburg_region() -> None:
     assert {d for d, v in network.districts.items() if v.pilot} == {
         "ammerland", "landkreis_oldenburg", "delmenhorst", "stadt_oldenburg"}
     assert network.districts["vechta"].name["ar"] == "فيشتا (Landkreis Vechta)"
-    assert {p.role for p in network.personas} == {"participant", "volunteer", "coordinator", "admin"}
+    assert {p.role for p in network.personas} == {"participant", "volunteer", "coordinator", "admin", "company"}
 
 
 def _broken(tmp_path: Path, old: str, new: str) -> Path:

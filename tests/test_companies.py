@@ -1,0 +1,320 @@
+"""Partner companies: places, proposals, the company's answer, reminders, check-ins and the funnel, across roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.app import Lotse
+from bot.i18n import Translator
+from bot.placements import deliver_due_follow_ups, import_places
+from bot.progress import PLACED, count_funnel
+from bot.reminders import deliver_due
+from flows.invites import InviteError, create_invite
+from storage.models import AuditEntry, Handle, Person, Place, Profile, Proposal, StageChange
+from tests.chat import Chat, FakeClock, RecordingTransport, texts
+from tests.test_intake import ANSWERS, consent, staff
+
+TI = Translator("ti")
+
+
+async def company_contact(app: Lotse, chat: Callable[..., Chat], handle: str,
+                          organisation: str = "metallbau_westerstede") -> Chat:
+    async with app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, app.network, app.dispatcher.clock(), "company", organisation,
+                                      ["all"], ["all"], locale="en")
+    person = chat(handle)
+    welcome, _menu = await person.send(f"/start {code}")
+    assert welcome.text.startswith("Welcome! You are now the contact for ")
+    return person
+
+
+async def post_place(kai: Chat) -> int:
+    """Kai describes a two-week Praktikum in metal work in Westerstede, mornings, from 12 January."""
+    [first] = await kai.send("/place")
+    assert first.text.startswith("What kind of place is it?")
+    await kai.click("Internship (Praktikum)")
+    await kai.click("Metal work (Metall)")
+    await kai.click(next(label for label in kai.buttons() if label.startswith("Ammerland")))
+    await kai.send("Industriestraße 4, 26655 Westerstede")
+    await kai.send("12.01.2027")
+    await kai.click("Two weeks")
+    await kai.click("Mornings")
+    await kai.click("A2")
+    await kai.send("1")
+    [summary] = await kai.send("Frau Janssen, 04488 1234")
+    assert "Site: Industriestraße 4, 26655 Westerstede" in summary.text
+    assert "From January 12, 2027, Two weeks, Mornings" in summary.text
+    [saved, _menu] = await kai.click("Yes")
+    assert saved.text.startswith("Saved: place no. ")
+    return int(saved.text.split("place no. ")[1].split(".")[0])
+
+
+async def tigrinya_participant(chat: Callable[..., Chat], handle: str = "yonas", share: bool = True) -> Chat:
+    """An intake answered by numbers in Tigrinya; "1" on the second consent shares the profile with companies."""
+    yonas = chat(handle)
+    await consent(yonas, "ትግርኛ")
+    for answer in ANSWERS:
+        await yonas.send(answer)
+    await yonas.send("1")  # the summary is right
+    await yonas.send("1" if share else "2")
+    return yonas
+
+
+async def test_the_whole_path_from_a_place_to_an_apprenticeship(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    number = await post_place(kai)
+    yonas = await tigrinya_participant(chat)
+
+    # The coordinator sees the place and the ranked candidates with reasons, and proposes Yonas.
+    shown, _menu = await tom.send(f"/place {number}")
+    assert "Company: Metallbau Janssen GmbH, Westerstede" in shown.text
+    [ranked] = await tom.click("Propose participants")
+    assert ranked.text.startswith(f"Participants for place no. {number}, the best first:")
+    assert "Yonas (no. " in ranked.text and "interested in Metal work (Metall)" in ranked.text
+    assert "German A2" in ranked.text and "free on 3 days at that time" in ranked.text
+    [sent, _menu] = await tom.send("1")
+    assert sent.text.startswith("Offers sent: 1.")
+
+    # Yonas reads the offer in Tigrinya, with the German terms, and no company name or address yet.
+    offer = yonas.last
+    assert offer.locale == "ti" and "(Praktikum)" in offer.text and "Westerstede" not in offer.text
+    assert TI("Would you like to go?") in offer.text
+    assert [c.label for c in offer.choices] == [TI("Yes"), TI("No"), TI("I have a question")]
+    before_kai = len(kai.history)
+    [thanks] = await yonas.click(TI("Yes"))
+    assert thanks.text == TI("Thank you! We tell the company now. You will hear from us here.")
+
+    # The company sees the candidate by the consent rules (Yonas agreed to share) and accepts.
+    [card] = kai.history[before_kai:]
+    assert card.text.startswith(f"Candidate for place no. {number}: Yonas (no. ")
+    assert "Phone: +4915123456789" in card.text
+    before_yonas = len(yonas.history)
+    [accepted, *_] = await kai.click("Accept")
+    assert accepted.text.startswith("Accepted. Yonas (no. ")
+    [booked] = yonas.history[before_yonas:]
+    assert "Industriestraße 4, 26655 Westerstede" in booked.text and "Frau Janssen, 04488 1234" in booked.text
+    assert booked.locale == "ti"
+    assert "The company accepted Yonas (Nr. " in tom.last.text
+
+    # The evening before, both sides are reminded.
+    clock.now = datetime(2027, 1, 11, 17, 0, tzinfo=UTC)
+    before_yonas, before_kai = len(yonas.history), len(kai.history)
+    await deliver_due(app.sessions, clock())
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    [reminder] = yonas.history[before_yonas:]
+    assert reminder.text.startswith(TI("Reminder: {what}", what="")[:4])
+    [company_reminder] = kai.history[before_kai:]
+    assert company_reminder.text.startswith("Reminder: tomorrow Yonas (no. ")
+    assert "at Industriestraße 4, 26655 Westerstede" in company_reminder.text
+
+    # The first afternoon, Yonas is asked how it goes; "good" records that the Praktikum started.
+    clock.now = datetime(2027, 1, 12, 15, 30, tzinfo=UTC)
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    checkin = yonas.last
+    assert checkin.text == TI("How is your {kind} going? Please tap a button.", kind=TI("Internship (Praktikum)"))
+    await yonas.click(TI("Good"))
+
+    # On the last day, the company says: came, fits, Ausbildung offered. The stage follows, dated.
+    clock.now = datetime(2027, 1, 25, 15, 30, tzinfo=UTC)
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    assert kai.last.text.startswith("How did it go with Yonas (no. ")
+    [came] = await kai.click("Answer now")
+    assert came.text.startswith("Did the candidate come?")
+    await kai.click("Yes")
+    await kai.click("Yes")
+    [done, _menu] = await kai.click("Apprenticeship (Ausbildung)")
+    assert done.text == "Thank you! This helps us a lot."
+    assert "next step offered: Ausbildung (Ausbildung)" in tom.last.text or "Ausbildung" in tom.last.text
+
+    async with app.sessions() as session:
+        yonas_id = (await session.scalars(select(Handle.person_id).where(Handle.platform_id == "yonas",
+                                                                           Handle.transport == "test"))).one()
+        changes = (await session.scalars(select(StageChange).where(StageChange.participant_id == yonas_id)
+                                         .order_by(StageChange.id))).all()
+        assert [c.to_stage for c in changes] == ["matching", "internship", "apprenticeship"]
+        assert changes[-1].at == clock.now and "ausbildung" in (changes[-1].reason or "")
+        funnel = await count_funnel(session, app.network)
+        assert funnel.total[PLACED] == 1
+        shown_to_company = (await session.scalars(select(AuditEntry).where(
+            AuditEntry.action.like("company.%"), AuditEntry.subject_id == yonas_id))).all()
+        assert {entry.action for entry in shown_to_company} >= {"company.candidate.shown", "company.follow_up.sent"}
+    places, _menu = await tom.send("/places")
+    assert ("Metallbau Janssen GmbH, Westerstede – places: 1, proposed: 1, accepted: 1, started: 1, "
+            "Ausbildung or job offered: 1") in places.text
+
+
+async def test_a_company_never_sees_another_companys_places_nor_a_name_without_consent(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    eva = await company_contact(app, chat, "eva", "elektro_oldenburg")
+    number = await post_place(kai)
+
+    none, _menu = await eva.send("/places")
+    assert none.text.startswith("No places yet.")
+    [refused, _] = await eva.send(f"/place {number}")
+    assert refused.text == f"I found no place with the number {number} among yours."
+    listed, _menu = await kai.send("/places")
+    assert f"#{number} · Internship (Praktikum) · Metal work (Metall)" in listed.text
+
+    amal = await tigrinya_participant(chat, "amal", share=False)
+    await tom.send(f"/place {number}")
+    await tom.click("Propose participants")
+    await tom.send("1")
+    await amal.click(TI("Yes"))
+    card = kai.last
+    assert card.text.startswith("Candidate no. ") and "(the name is shared after a match)" in card.text
+    assert "Amal" not in card.text and "Phone" not in card.text and "0151" not in card.text
+    assert "Goals: Apprenticeship (Ausbildung)" in card.text and "German level: A2" in card.text
+    assert "Free times: Monday morning" in card.text
+
+    # Another company's contact cannot answer for Kai's company, even with the button's data.
+    [stale] = await eva.press_raw(card.choices[0].key)
+    assert stale.text == "This button belongs to an earlier question and no longer works."
+    place_view, _menu = await kai.send(f"/place {number}")
+    assert "candidate no. " in place_view.text and "Amal" not in place_view.text
+    async with app.sessions() as session:
+        proposal = (await session.scalars(select(Proposal))).one()
+        assert proposal.status == "wants"
+        audited = (await session.scalars(select(AuditEntry.action).where(
+            AuditEntry.actor_id.is_not(None), AuditEntry.action.like("company.%")))).all()
+        assert "company.candidate.shown" in audited and "company.place.shown" in audited
+        assert "company.places.listed" in audited
+
+
+async def test_a_participant_can_say_no_or_ask_a_question_about_an_offer(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    tom, petra = await staff(app, transport, "tom"), await staff(app, transport, "petra")
+    kai = await company_contact(app, chat, "kai")
+    number = await post_place(kai)
+    yonas = await tigrinya_participant(chat)
+    await tom.send(f"/place {number}")
+    await tom.click("Propose participants")
+    await tom.send("1")
+    [prompt] = await yonas.click(TI("I have a question"))
+    assert prompt.text.startswith(TI("Please write your question about the offer. Your coordinator answers here."))
+    [received, _menu] = await yonas.send("ምስ ኣውቶቡስ ክኸይድ ይኽእል ድየ?")
+    assert received.locale == "ti"
+    notices = [m for m in petra.history if f"Zum Angebot des Platzes Nr. {number}:" in m.text]
+    assert notices and "ምስ ኣውቶቡስ" in notices[-1].text
+    before = len(kai.history)
+    [fine] = await yonas.click(TI("No"))
+    assert fine.text == TI("All right. Thank you for telling us. We will look for something else with you.")
+    assert len(kai.history) == before  # a no never reaches the company
+    assert "does not want place no." in tom.last.text
+
+
+async def test_places_are_paused_filled_and_closed_and_bad_answers_get_a_hint(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    kai = await company_contact(app, chat, "kai")
+    await kai.send("/place")
+    await kai.click("Job (Arbeit)")
+    await kai.click("Metal work (Metall)")
+    await kai.click(next(label for label in kai.buttons() if label.startswith("Ammerland")))
+    [short, _again] = await kai.send("x")
+    assert short.text == "Please write a little more (at least 3 characters)."
+    await kai.send("Hauptstraße 1, Westerstede")
+    await kai.send("01.02.2027")
+    await kai.click("No end date")
+    await kai.click("Full days")
+    await kai.click("Any")
+    [wrong, _again] = await kai.send("999")
+    assert wrong.text == "Please write a number from 1 to 50."
+    await kai.send("2")
+    await kai.send("Herr Janssen, 04488 1235")
+    [saved, _] = await kai.click("Yes")
+    number = int(saved.text.split("place no. ")[1].split(".")[0])
+    shown, _menu = await kai.send(f"/place {number}")
+    assert [c.label for c in shown.choices] == ["Pause", "Filled", "Close"]  # proposing is the coordinators' job
+    [paused] = await kai.click("Pause")
+    assert paused.text == f"Place no. {number} is now paused."
+    await kai.send(f"/place {number}")
+    await kai.click("Close")
+    listed, _menu = await kai.send("/places")
+    assert listed.text.startswith("No places yet.")
+
+
+async def test_a_coordinator_invites_a_company_contact_in_the_chat(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    tom = await staff(app, transport, "tom")
+    await tom.send("/invite")
+    [which] = await tom.click("Contact at a partner company")
+    assert which.text.startswith("Which company?")
+    [code_message, _menu] = await tom.click("Elektro Wübbena KG, Oldenburg")
+    code = code_message.text.split("code: ")[1].split("\n")[0]
+    eva = chat("eva")
+    [welcome, _] = await eva.send(f"/start {code}")
+    assert welcome.text.startswith("Welcome! You are now the contact for Elektro Wübbena KG, Oldenburg.")
+    async with app.sessions() as session:
+        person = (await session.scalars(select(Person).join(Handle).where(Handle.platform_id == "eva"))).one()
+        assert (person.role, person.organisation) == ("company", "elektro_oldenburg")
+        try:
+            await create_invite(session, app.network, app.dispatcher.clock(), "company", "ihk", [], [])
+        except InviteError as error:
+            assert "a company contact belongs to a company" in str(error)
+        else:
+            raise AssertionError("a chamber is not a company")
+
+
+async def test_import_places_lists_bad_lines_and_writes_nothing_until_the_file_is_right(
+        app: Lotse, tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "plaetze.csv"
+    path.write_text("Firma;Art;Berufsfeld;Landkreis;Adresse;Ab;Dauer;Zeit;Deutsch;Plätze;Kontakt\n"
+                    "metallbau_westerstede;Praktikum;Metall;Ammerland;Industriestr. 4, Westerstede;12.01.2027;"
+                    "2 Wochen;vormittags;A2;2;Frau Janssen 04488 1234\n"
+                    "Elektro Wübbena KG, Oldenburg;Tanzen;Elektro;Stadt Oldenburg;Am Hafen 1;12.01.2027;;;;;"
+                    "Herr Wübbena\n"
+                    "ihk;Ausbildung;metal;ammerland;Somewhere 1;01.01.2020;;;;;X Y Z\n", encoding="utf-8")
+    report = await import_places(app.sessions, path, clock(), app.network)
+    assert [number for number, _ in report.rejected] == [3, 4]
+    assert "unknown kind 'Tanzen'" in report.rejected[0][1] and "unknown company 'ihk'" in report.rejected[1][1]
+    assert report.lines(path)[-1] == "nothing was written: correct these lines and import the whole file again"
+    async with app.sessions() as session:
+        assert (await session.scalars(select(Place))).all() == []
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n"
+                    + path.read_text(encoding="utf-8").splitlines()[1] + "\n", encoding="utf-8")
+    report = await import_places(app.sessions, path, clock(), app.network)
+    assert report.imported == 1 and not report.rejected
+    async with app.sessions() as session:
+        place = (await session.scalars(select(Place))).one()
+        assert (place.organisation, place.kind, place.occupation, place.district, place.duration, place.hours,
+                place.german_level, place.capacity) == ("metallbau_westerstede", "praktikum", "metal", "ammerland",
+                                                        "two_weeks", "morning", "a2", 2)
+        profile_count = len((await session.scalars(select(Profile))).all())
+        assert profile_count == 0
+
+
+async def test_a_problem_in_the_check_in_reaches_the_coordinator_at_once_and_a_closed_place_takes_no_yes(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    number = await post_place(kai)
+    yonas = await tigrinya_participant(chat)
+    amal = await tigrinya_participant(chat, "amal")
+    await tom.send(f"/place {number}")
+    await tom.click("Propose participants")
+    await tom.send("1, 2")
+    await yonas.click(TI("Yes"))
+    await kai.click("Accept")
+    assert "are taken now; it is marked as filled" in texts(kai.history[-3:])
+    [closed] = await amal.click(TI("Yes"))  # the one place went to Yonas meanwhile
+    assert closed.text == TI("This place is no longer open.")
+
+    clock.now = datetime(2027, 1, 12, 15, 30, tzinfo=UTC)
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    before = len(tom.history)
+    [write] = await yonas.click(TI("I have a problem"))
+    assert write.text.startswith(TI("Please write your question about the offer. Your coordinator answers here."))
+    assert "says it is not going well at place no." in texts(tom.history[before:])
+    [again] = await yonas.click(TI("Good"))  # the check-in was answered: its buttons are spent
+    assert again.text == TI("This button belongs to an earlier question and no longer works.")
