@@ -47,7 +47,7 @@ async def post_place(kai: Chat) -> int:
     await kai.send("1")
     [summary] = await kai.send("Frau Janssen, 04488 1234")
     assert "Site: Industriestraße 4, 26655 Westerstede" in summary.text
-    assert "From January 12, 2027, Two weeks, Mornings" in summary.text
+    assert "From 12 January 2027, Two weeks, Mornings" in summary.text
     [saved, _menu] = await kai.click("Yes")
     assert saved.text.startswith("Saved: place no. ")
     return int(saved.text.split("place no. ")[1].split(".")[0])
