@@ -788,7 +788,7 @@ async def test_numbers_on_matrix_answer_the_notice_they_follow_not_the_menu(
     async with lotse.app.sessions() as session:
         assert (await session.scalars(select(Ticket.status))).one() == "claimed"
         number = (await session.scalars(select(Handle.person_id).where(Handle.platform_id == amal.user_id))).one()
-    for answer in ["/appointment", str(number), "Jobcenter", "morgen 10:30", "Jobcenter Oldenburg, Stau 70", "-"]:
+    for answer in ["/appointment", str(number), "Jobcenter", "Mo 10:30", "Jobcenter Oldenburg, Stau 70", "-"]:
         await ask(ben, direct, answer)
     mark = len(amal.in_room(room))
     await ask(ben, direct, "yes")

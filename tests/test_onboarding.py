@@ -274,7 +274,7 @@ async def test_before_a_language_is_chosen_the_lines_come_in_several_languages(c
     lines = blocked.text.splitlines()
     assert lines[0] == uk("First, please choose your language and answer the privacy question.")
     assert "First, please choose your language and answer the privacy question." in lines and len(lines) <= 5
-    assert len(again.choices) == len(LANGUAGES)
+    assert again.choices[0].label == "Українська" and len(again.choices) <= 8  # a page, the hint first
     await olena.click("Українська")
     blocked, _again = await olena.send("/menu")  # the language is known now: one line, in it
     assert blocked.text == uk("First, please choose your language and answer the privacy question.")

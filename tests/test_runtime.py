@@ -86,7 +86,7 @@ async def test_a_database_outage_mid_conversation_loses_nothing_and_apologises_f
         await outage.end()
     await app.drain(patience=30)
     for person in people:
-        assert len(person.history) == 1 and len(person.history[0].choices) == 10  # the language picker, once
+        assert len(person.history) == 1 and "Deutsch" in [c.label for c in person.history[0].choices]
     texts = [message.text for message in amal.history]
     assert not any(APOLOGY in text or "عذرًا" in text for text in texts)
     async with app.sessions() as session:
@@ -151,7 +151,7 @@ async def test_a_chat_waiting_out_a_long_retry_after_does_not_delay_another_chat
                         for n in range(5))
     amal = Chat(app, slow, "amal")
     answer = await amal.send("hello")
-    assert len(answer) == 1 and len(answer[0].choices) == 10
+    assert len(answer) == 1 and "Deutsch" in [c.label for c in answer[0].choices]
     async with app.sessions() as session:
         waiting = (await session.scalars(select(OutboxEntry).where(OutboxEntry.chat == "crowded-group")
                                          .order_by(OutboxEntry.id))).all()
