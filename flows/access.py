@@ -26,8 +26,16 @@ PRIVACY_VERSION = privacy_notice_version()
 """A new version asks everyone who must consent again, before anything new is stored."""
 
 
+def current_privacy_version() -> str:
+    """The notice's version as shown here: turning machine translation on adds a sentence, so a new version."""
+    from bot.translation import active
+
+    service = active()
+    return PRIVACY_VERSION if service is None else f"{PRIVACY_VERSION}+{service.engine.key}"
+
+
 def needs_consent(person: Person) -> bool:
-    return person.role in CONSENT_ROLES and person.privacy_version != PRIVACY_VERSION
+    return person.role in CONSENT_ROLES and person.privacy_version != current_privacy_version()
 
 
 def may_start(person: Person, flow: Flow) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.i18n import LANGUAGES, N_, NP_, Translator, negotiate
 from bot.messages import Choice
-from flows.access import PRIVACY_VERSION
+from flows.access import PRIVACY_VERSION, current_privacy_version  # noqa: F401  (tests patch the version here)
 from flows.engine import END, NO, Flow, Goto, InputKind, Next, Step, Turn
 from storage.models import AuditEntry, Consent
 
@@ -50,6 +50,23 @@ async def _language_changed(turn: Turn, code: Any) -> Next:
     return Goto("__resume__")
 
 
+def machine_translation_sentence(t: Translator) -> str:
+    """Only while an engine is configured (which also gives the notice a new version)."""
+    from bot.translation import active
+
+    service = active()
+    if service is None:
+        return ""
+    if service.engine.external:
+        return t(N_("Translation: if a coordinator does not read your language, your messages and their answers "
+                    "are translated by machine by {engine}, an outside service that processes them for the network "
+                    "under a contract. The original is always kept beside the translation."),
+                 engine=service.label)
+    return t(N_("Translation: if a coordinator does not read your language, your messages and their answers are "
+                "translated by machine on the network's own server ({engine}). The original is always kept beside "
+                "the translation."), engine=service.label)
+
+
 def privacy_notice(turn: Turn) -> str:
     """The notice in the person's language: what, why, who, how long, and their rights."""
     network = turn.network
@@ -63,6 +80,7 @@ def privacy_notice(turn: Turn) -> str:
         turn.t(N_("Who sees it: only the coordinators responsible for your questions, and a volunteer "
                   "only if you agree. We never ask for your residence status, nationality or religion. "
                   "Nothing is passed to other authorities.")),
+        machine_translation_sentence(turn.t),
         turn.t.plural(NP_("How long: we delete your data {count} month after your last message.",
                           "How long: we delete your data {count} months after your last message."),
                       network.retention_months),
@@ -70,7 +88,7 @@ def privacy_notice(turn: Turn) -> str:
                   "Write to us here or to {contact}."), contact=network.privacy_contact),
         turn.t(N_("Do you agree that Lotse stores your data for this purpose?")),
     ]
-    return "\n\n".join(paragraphs)
+    return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
 
 
 async def _consent_answered(turn: Turn, answer: Any) -> Next:
@@ -91,13 +109,13 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
         turn.deleted = True
         return END
     first_time = person.privacy_version is None
-    person.privacy_version = PRIVACY_VERSION
+    version = person.privacy_version = current_privacy_version()
     if turn.incoming.display_name and not person.display_name:  # only now, with consent, is the name kept
         person.display_name = turn.incoming.display_name[:200]
-    turn.session.add(Consent(person_id=person.id, kind="privacy", version=PRIVACY_VERSION, given=True,
+    turn.session.add(Consent(person_id=person.id, kind="privacy", version=version, given=True,
                              at=turn.now))
     turn.session.add(AuditEntry(actor_id=person.id, subject_id=person.id, action="consent.given",
-                                details={"kind": "privacy", "version": PRIVACY_VERSION}))
+                                details={"kind": "privacy", "version": version}))
     turn.say(N_("Thank you. Your consent was recorded on {date}."), date=turn.t.date(turn.now))
     follow = AFTER_CONSENT.get(person.role)
     if first_time and follow is not None:
