@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,18 +35,27 @@ SCRIPT = ("hello", "2", "1")  # first contact, English, yes: the menu
 PAGE = 100
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """A person answers only after the answer arrived: polls the pipeline's own counters."""
+    for _ in range(10_000_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+
+
 async def run(participants: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
         settings = load_settings(data_dir=Path(directory))
         app = await Lotse.open(settings)
         sink = io.StringIO()
         app.add_transport(ConsoleTransport(out=sink))
-        app.dispatcher.latencies = []
+        latencies: list[float] = []
+        app.dispatcher.latencies = latencies
         stop = asyncio.Event()
         workers = asyncio.create_task(app.run_workers(stop))
         started = time.perf_counter()
         try:
-            for line in SCRIPT:
+            for round_number, line in enumerate(SCRIPT, start=1):
                 for first in range(0, participants, PAGE):
                     page = [Incoming(transport="console", event_id=uuid.uuid4().hex, handle=f"p{number}",
                                      chat=f"p{number}", text=line)
@@ -55,17 +65,16 @@ async def run(participants: int) -> dict[str, float]:
                     if sink.tell() > 1_000_000:
                         sink.seek(0)
                         sink.truncate()
-                while len(app.dispatcher.latencies) < participants * (SCRIPT.index(line) + 1):
-                    await asyncio.sleep(0.001)  # noqa: ASYNC110 (a person answers only after the answer arrived)
-            while app.sender.sent_count < participants * len(SCRIPT):
-                await asyncio.sleep(0.001)  # noqa: ASYNC110
+                expected = participants * round_number
+                await until(lambda: len(latencies) >= expected)  # noqa: B023 (awaited within the round)
+            await until(lambda: app.sender.sent_count >= participants * len(SCRIPT))
             elapsed = time.perf_counter() - started
         finally:
             stop.set()
             await workers
             worst = app.watchdog.worst
             await app.close()
-    latencies = sorted(app.dispatcher.latencies)
+    latencies.sort()
     return {
         "participants": participants,
         "messages": len(latencies),

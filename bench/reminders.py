@@ -35,7 +35,8 @@ from sqlalchemy import func, insert, select
 
 from bot.app import Lotse
 from bot.config import load_settings
-from bot.reminders import BATCH, ReminderScheduler, appointment_key, deliver_due, plan
+from bot.reminders import BATCH, appointment_key, deliver_due, plan
+from bot.waker import ReminderScheduler
 from storage.models import Appointment, Handle, OutboxEntry, Person, Reminder
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -91,7 +92,8 @@ from datetime import datetime, UTC
 from pathlib import Path
 from bot.app import Lotse
 from bot.config import load_settings
-from bot.reminders import ReminderScheduler, deliver_due
+from bot.reminders import deliver_due
+from bot.waker import ReminderScheduler
 async def main():
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     app = await Lotse.open(load_settings(data_dir=Path({str(directory)!r})), database_url={url!r}, clock=lambda: now)

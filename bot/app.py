@@ -20,7 +20,7 @@ from bot.network import Network, load_network
 from bot.sender import OutboxSender
 from bot.supervision import LoopWatchdog, supervise
 from bot.transports.base import Transport
-from bot.waker import Waker, run_due_work
+from bot.waker import ReminderScheduler, Waker, run_due_work, run_reminders
 from storage.database import create_engine, session_factory, upgrade_database
 from storage.models import Handle, Person
 
@@ -156,8 +156,6 @@ class Lotse:
             await run_due_work("digest", waker, work, next_due, stop)
 
         async def reminders() -> None:
-            from bot.reminders import ReminderScheduler, run_reminders
-
             await run_reminders(self.sessions, ReminderScheduler("run", waker), self.dispatcher.clock, stop,
                                 self.dispatcher.outbox_ready, changed=changed_reminders)
 

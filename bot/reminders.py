@@ -6,11 +6,11 @@ and writes its outbox message in the same transaction, so a crash, a restart or 
 send it twice, and a committed "sent" always has its message in the outbox (which the sender delivers at least
 once, like every other message).
 
-APScheduler 3.x only wakes the process: one in-memory job (bot/waker.py) set to the earliest planned reminder,
-set again after every round and whenever the dispatcher changed something. A reminder that fell due while Lotse
-was down is sent after the restart if its event has not started yet ("useful"); otherwise it is recorded as
-missed and not sent. If the restart falls in the quiet hours, it waits until 07:30 (or is missed if the event is
-before that).
+APScheduler 3.x only wakes the process (`bot.waker.ReminderScheduler`): one in-memory job set to the earliest
+planned reminder, set again after every round and whenever the dispatcher changed something. A reminder that
+fell due while Lotse was down is sent after the restart if its event has not started yet ("useful"); otherwise it
+is recorded as missed and not sent. If the restart falls in the quiet hours, it waits until 07:30 (or is missed
+if the event is before that).
 
 Times: reminders are planned in the participant's time zone (default Europe/Berlin), so "the evening before at
 18:00" is 18:00 on the wall clock on both sides of a daylight-saving change. "Two hours before" is two real
@@ -19,12 +19,10 @@ hours. No reminder falls between 21:00 and 07:30 local time: one that would is m
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -32,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, N_, Translator
 from bot.messages import Choice, Outgoing
-from bot.waker import Waker, run_due_work
 from storage.models import (
     Appointment,
     Course,
@@ -381,70 +378,6 @@ async def next_due(session: AsyncSession) -> datetime | None:
 async def reminder_counts(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(select(Reminder.status, func.count()).group_by(Reminder.status))).all()
     return {status: int(count) for status, count in rows}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Waking up: an in-memory APScheduler job set from the table (bot/waker.py)
-
-
-class ReminderScheduler:
-    """The reminders' wake-up: one in-memory job at the earliest planned reminder, rebuilt from the table."""
-
-    def __init__(self, name: str = "default", waker: Waker | None = None) -> None:
-        self.name = name
-        self.waker = waker or Waker()
-        self.job = f"{JOB_ID}-{name}"
-
-    @property
-    def wakeup(self) -> asyncio.Event:
-        return self.waker.event(self.job)
-
-    def start(self) -> None:
-        self.waker.start()
-
-    def stop(self) -> None:
-        self.waker.stop()
-
-    def wake_at(self, moment: datetime | None) -> None:
-        self.waker.arm(self.job, moment)
-
-    def next_wakeup(self) -> datetime | None:
-        return self.waker.next_wakeup(self.job)
-
-    async def reconcile(self, sessions: async_sessionmaker[AsyncSession]) -> datetime | None:
-        """The table wins: the job is set from the earliest planned reminder."""
-        async with sessions() as session:
-            moment = await next_due(session)
-        self.wake_at(moment)
-        return moment
-
-
-async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: ReminderScheduler,
-                        clock: Any, stop: asyncio.Event, outbox_ready: asyncio.Event,
-                        changed: asyncio.Event | None = None, poll_seconds: float = 60.0) -> None:
-    """The delivery loop: at start (whatever fell due while down), then whenever the scheduler wakes it or the
-    dispatcher changed something (`changed`: a booking may have planned an earlier reminder).
-
-    A slow poll backs the wake-up: a booking made by another process (the CSV import) plans reminders this
-    process does not hear of."""
-
-    async def work() -> int:
-        done = await deliver_due(sessions, clock(), committed=outbox_ready.set)
-        if done.total:
-            log.info("reminders: %d sent, %d missed, %d held (blocked), %d dropped, %d waiting for the morning",
-                     done.sent, done.missed, done.held, done.dropped, done.deferred)
-        if done.sent:
-            outbox_ready.set()
-        return done.total
-
-    async def next_moment() -> datetime | None:
-        async with sessions() as session:
-            return await next_due(session)
-
-    try:
-        await run_due_work(scheduler.job, scheduler.waker, work, next_moment, stop, changed, poll_seconds)
-    finally:
-        scheduler.stop()
 
 
 async def participants_of_session(session: AsyncSession, session_id: int) -> list[Person]:

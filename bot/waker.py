@@ -14,7 +14,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.reminders import JOB_ID, deliver_due, next_due
 from bot.supervision import Backoff, sleep_unless_stopped
 from storage.transient import is_transient
 
@@ -98,3 +102,67 @@ async def run_due_work(job: str, waker: Waker, work: Callable[[], Awaitable[int]
         do_work = woken.is_set() or not done  # rung by the job, or the safety-net poll
         if changed is not None and changed.is_set():
             changed.clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reminders: one in-memory job at the earliest planned reminder
+
+
+class ReminderScheduler:
+    """The reminders' wake-up: one in-memory job at the earliest planned reminder, rebuilt from the table."""
+
+    def __init__(self, name: str = "default", waker: Waker | None = None) -> None:
+        self.name = name
+        self.waker = waker or Waker()
+        self.job = f"{JOB_ID}-{name}"
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        return self.waker.event(self.job)
+
+    def start(self) -> None:
+        self.waker.start()
+
+    def stop(self) -> None:
+        self.waker.stop()
+
+    def wake_at(self, moment: datetime | None) -> None:
+        self.waker.arm(self.job, moment)
+
+    def next_wakeup(self) -> datetime | None:
+        return self.waker.next_wakeup(self.job)
+
+    async def reconcile(self, sessions: async_sessionmaker[AsyncSession]) -> datetime | None:
+        """The table wins: the job is set from the earliest planned reminder."""
+        async with sessions() as session:
+            moment = await next_due(session)
+        self.wake_at(moment)
+        return moment
+
+
+async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: ReminderScheduler,
+                        clock: Any, stop: asyncio.Event, outbox_ready: asyncio.Event,
+                        changed: asyncio.Event | None = None, poll_seconds: float = 60.0) -> None:
+    """The delivery loop: at start (whatever fell due while down), then whenever the scheduler wakes it or the
+    dispatcher changed something (`changed`: a booking may have planned an earlier reminder).
+
+    A slow poll backs the wake-up: a booking made by another process (the CSV import) plans reminders this
+    process does not hear of."""
+
+    async def work() -> int:
+        done = await deliver_due(sessions, clock(), committed=outbox_ready.set)
+        if done.total:
+            log.info("reminders: %d sent, %d missed, %d held (blocked), %d dropped, %d waiting for the morning",
+                     done.sent, done.missed, done.held, done.dropped, done.deferred)
+        if done.sent:
+            outbox_ready.set()
+        return done.total
+
+    async def next_moment() -> datetime | None:
+        async with sessions() as session:
+            return await next_due(session)
+
+    try:
+        await run_due_work(scheduler.job, scheduler.waker, work, next_moment, stop, changed, poll_seconds)
+    finally:
+        scheduler.stop()

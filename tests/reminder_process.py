@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bot.app import Lotse
 from bot.config import load_settings
-from bot.reminders import ReminderScheduler, deliver_due
+from bot.reminders import deliver_due
+from bot.waker import ReminderScheduler
 
 
 async def main(database_url: str, now: str, data_dir: str) -> None:

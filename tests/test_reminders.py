@@ -17,11 +17,11 @@ from bot.i18n import FSI, PDI
 from bot.reminders import (
     EVENING_BEFORE,
     TWO_HOURS_BEFORE,
-    ReminderScheduler,
     deliver_due,
     due_at,
     in_quiet_hours,
 )
+from bot.waker import ReminderScheduler
 from storage.models import Appointment, Attendance, Handle, OutboxEntry, Person, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import consent
@@ -595,7 +595,7 @@ async def test_the_reminder_loop_sends_what_fell_due_while_down_as_soon_as_it_st
         sqlite_url: str, tmp_path: Path, clock: FakeClock, transport: RecordingTransport) -> None:
     import asyncio
 
-    from bot.reminders import run_reminders
+    from bot.waker import run_reminders
 
     app = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=sqlite_url, clock=clock)
     app.add_transport(transport)

@@ -20,10 +20,10 @@ from sqlalchemy.engine import make_url
 from bot.app import Lotse
 from bot.config import load_settings
 from bot.messages import Delivery, Outgoing
-from bot.reminders import ReminderScheduler, run_reminders
 from bot.supervision import LoopWatchdog, supervise
 from bot.transports.base import DeliveryError
 from bot.transports.telegram import RateLimiter, TelegramTransport
+from bot.waker import ReminderScheduler, run_reminders
 from storage.models import BULK, InboxEntry, OutboxEntry, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.telegram_standin import BotApiStandIn, FloodControl
