@@ -21,7 +21,9 @@ from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import N_, Translator
+from bot.language_detection import detect
 from bot.translation import IN_TURN_SECONDS, TranslationFailed, active
+from flows.intake import language_name
 from flows.notify import enqueue, messages_for, translator_for
 from storage.models import MessageTranslation, Person, Ticket, TicketMessage, TicketNotice
 
@@ -37,6 +39,11 @@ LONGEST_WAIT = timedelta(hours=1)
 
 def staff_reads(staff_locale: str, language: str) -> bool:
     return language == staff_locale or language in STAFF_ALSO_READ
+
+
+def written_in(text: str | None, chosen: str) -> str:
+    """The language the text is written in when that is clear (bot.language_detection), else the chosen one."""
+    return detect(text or "") or chosen
 
 
 def _label(row: MessageTranslation) -> str:
@@ -82,13 +89,20 @@ async def translate_for_staff(session: AsyncSession, message: TicketMessage, sou
                               readers: Iterable[Person | None], now: datetime) -> None:
     """Before a participant's message is rendered for `readers` (None: a room, which reads German)."""
     targets = [(reader.locale or "de") if reader is not None else "de" for reader in readers]
+    source = written_in(message.text, source)
     await translate_message(session, message, source, [t for t in targets if not staff_reads(t, source)], now)
 
 
-def for_staff(t: Translator, message: TicketMessage, source: str) -> str:
-    """A participant's text as a staff member sees it: the original, then the machine translation or a note."""
+def for_staff(t: Translator, message: TicketMessage, chosen: str) -> str:
+    """A participant's text as a staff member sees it: the original (and the language it is written in, when that
+    is not the one they chose), then the machine translation or a note that it follows."""
     text = message.text or ""
-    if not text or staff_reads(t.locale, source):
+    if not text:
+        return text
+    source = written_in(text, chosen)
+    if source != chosen:
+        text = "\n".join([text, t(N_("(written in {language})"), language=language_name(t, source))])
+    if staff_reads(t.locale, source):
         return text
     found = _translation_of(message, t.locale)
     if found is None or found.status == "failed":
@@ -106,6 +120,7 @@ async def for_participant(session: AsyncSession, message: TicketMessage, partici
     note that the translation follows."""
     text = message.text or ""
     target = participant.locale or "en"
+    source = written_in(text, source)
     if not text or target == source:
         return text
     await translate_message(session, message, source, [target], now)

@@ -15,6 +15,7 @@ from bot.abuse import InboundLimiter
 from bot.app import Lotse
 from bot.config import SettingsError, load_settings
 from bot.i18n import Translator
+from bot.language_detection import detect
 from bot.network import load_network
 from bot.privacy import erase
 from flows import access
@@ -359,3 +360,48 @@ async def test_a_deepl_key_never_reaches_the_logs(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, translation_key="0c3a2b1e-secret:fx")
     assert "0c3a2b1e-secret:fx" in secrets_of(settings)
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which language was written
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Коли починається наступний курс?", "uk"),
+    ("Когда начинается следующий курс?", "ru"),
+    ("متى تبدأ الدورة القادمة؟", "ar"),
+    ("دوره بعدی کی شروع می‌شود؟", "fa"),
+    ("راتلونکی کورس کله پیلېږي؟", "ps"),
+    ("መዓስ እዩ ዝጅምር?", "ti"),
+    ("Ez dixwazim bizanim kursa almanî kengî dest pê dike?", "ku"),
+    ("Wann beginnt der nächste Sprachkurs in Oldenburg?", "de"),
+    ("When does the next language course start?", "en"),
+    ("Bir sonraki dil kursu ne zaman başlıyor?", "tr"),
+    ("ok", None),                    # too short to say
+    ("اگلا کورس کب شروع ہوگا؟", None),  # Urdu: not a language Lotse has
+    ("12.01.2027 🙂", None),
+])
+def test_the_language_written_is_detected_offline_only_when_clear(text: str, expected: str | None) -> None:
+    assert detect(text) == expected
+
+
+async def test_a_coordinator_learns_the_question_is_written_in_kurmanji_and_it_is_translated_from_kurmanji(
+        app: Lotse, chat: Callable[..., Chat], standin: Standin) -> None:
+    anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
+    amal = await participant(chat, "amal", language="العربية")  # chose Arabic, writes Kurmanji
+    question = "Silav, ez dixwazim bizanim kursa almanî kengî dest pê dike?"
+    await ask(amal, app, "ar", question)
+    notice = anna.history[-1]
+    assert DE("(written in {language})", language="Kurdisch") in notice.text
+    assert notice.text.index(question) < notice.text.index(marked(DE, "LibreTranslate"))
+    [body] = standin.translations_asked
+    assert (body["source"], body["target"]) == ("ku", "de")
+
+
+async def test_english_written_by_a_participant_who_chose_german_is_not_sent_to_the_engine(
+        app: Lotse, chat: Callable[..., Chat], standin: Standin) -> None:
+    anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
+    karim = await participant(chat, "karim", language="Deutsch")
+    await ask(karim, app, "de", "When does the next language course start?")
+    assert DE("(written in {language})", language="Englisch") in anna.history[-1].text
+    assert standin.translations_asked == []

@@ -24,7 +24,7 @@ from aiohttp import web
 
 @dataclass
 class Standin:
-    languages: tuple[str, ...] = ("ar", "de", "en", "fa", "ru", "tr", "uk")
+    languages: tuple[str, ...] = ("ar", "de", "en", "fa", "ku", "ru", "tr", "uk")
     api_key: str | None = None
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
