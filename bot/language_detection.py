@@ -56,6 +56,12 @@ def _lingua() -> Any:
         return _detector or None
 
 
+def warm_up() -> None:
+    """Builds the detector in a background thread at startup, so the first question does not wait for it."""
+    if _detector is None:
+        threading.Thread(target=_lingua, name="lingua-warm-up", daemon=True).start()
+
+
 def _by_script(text: str) -> str | None:
     letters = set(text)
     if ETHIOPIC.search(text):

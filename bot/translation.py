@@ -259,6 +259,9 @@ def engine_from(settings: Settings, network: Network) -> Engine | None:
 async def start(settings: Settings, network: Network) -> Translation | None:
     """Called once at startup: checks the settings, asks the engine's languages, makes it `active()`."""
     global _active
+    from bot.language_detection import warm_up
+
+    warm_up()  # the source language of free text is detected offline, with or without an engine
     if _active is not None:
         await _active.engine.aclose()
     engine = engine_from(settings, network)

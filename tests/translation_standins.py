@@ -29,6 +29,8 @@ class Standin:
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     held: asyncio.Event | None = None
+    delay: float = 0.0
+    """Seconds every translation takes (the bench's slow engine)."""
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -64,6 +66,8 @@ class Standin:
             await self._runner.cleanup()
 
     async def _wait(self) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.held is not None:
             await self.held.wait()
 
