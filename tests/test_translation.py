@@ -284,6 +284,24 @@ async def test_deleting_a_participant_deletes_the_translations(
         assert await session.scalar(select(func.count()).select_from(MessageTranslation)) == 0
 
 
+async def test_a_copy_of_ones_data_holds_the_translations_and_retention_deletes_them_with_the_question(
+        app: Lotse, chat: Callable[..., Chat], standin: Standin, clock: FakeClock) -> None:
+    from bot.privacy import gather
+    from bot.retention import RetentionPolicy, apply_retention
+
+    anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
+    olena = await participant(chat, "olena", language="Українська")
+    await ask(olena, app, "uk", QUESTION_UK)
+    async with app.sessions() as session:
+        person = (await session.scalars(select(Person).where(Person.role == "participant"))).one()
+        copy = await gather(session, person)
+    assert [row["text"] for row in copy["message_translations"]] == [f"[de] {QUESTION_UK}"]
+    await anna.send("/close 1")
+    clock.advance(days=91)
+    await apply_retention(app.sessions, app.network, RetentionPolicy(), clock())
+    assert await stored(app) == []
+
+
 @pytest.mark.parametrize("engine_name", ["off"])
 async def test_turning_an_engine_on_changes_the_privacy_notice_and_asks_again(
         app: Lotse, chat: Callable[..., Chat], standin: Standin, tmp_path: Path) -> None:
