@@ -262,8 +262,7 @@ async def start(settings: Settings, network: Network) -> Translation | None:
     from bot.language_detection import warm_up
 
     warm_up()  # the source language of free text is detected offline, with or without an engine
-    if _active is not None:
-        await _active.engine.aclose()
+    await stop()  # an earlier app's engine, closed; none is active if the settings below do not fit
     engine = engine_from(settings, network)
     _active = Translation(engine) if engine is not None else None
     if _active is not None:

@@ -344,6 +344,9 @@ async def test_the_privacy_notice_names_an_outside_processor(
 ])
 async def test_a_translation_setting_that_does_not_fit_stops_startup_naming_it(
         values: dict[str, object], named: str, tmp_path: Path) -> None:
+    unreachable = await translation.start(load_settings(data_dir=tmp_path, translation_engine="libretranslate",
+                                                        translation_url="http://127.0.0.1:9"), load_network(None))
+    assert unreachable is not None and unreachable.supported is None  # started; every language is tried
     with pytest.raises(SettingsError) as caught:
         await translation.start(load_settings(data_dir=tmp_path, **values), load_network(None))
     assert str(caught.value).startswith(f"setting {named}:") and "\n" not in str(caught.value)
