@@ -181,6 +181,8 @@ async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: da
             .join(TicketMessage, TicketMessage.id == MessageTranslation.message_id)
             .where(MessageTranslation.status == "pending", MessageTranslation.next_attempt_at <= now)
             .order_by(MessageTranslation.next_attempt_at).limit(limit))).all()
+    if due and service.supported is None:
+        await service.load_languages()  # the engine was not reachable at startup
     arrived = 0
     for row_id, text, source, target in due:
         try:
