@@ -59,7 +59,7 @@ class Lotse:
 
     def add_transport(self, transport: Transport) -> None:
         self.transports[transport.name] = transport
-        self.sender.transports[transport.name] = transport
+        self.sender.add(transport)
 
     async def close(self) -> None:
         for transport in self.transports.values():

@@ -121,6 +121,8 @@ class OutboxSender:
     write_backoff: Backoff = field(default_factory=lambda: Backoff(first=0.1, limit=10.0))
     sent_count: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _loops: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _stop: asyncio.Event | None = None
 
     def lanes_of(self, name: str) -> TransportLanes:
         if name not in self._state:
@@ -231,7 +233,8 @@ class OutboxSender:
         except DeliveryError as error:
             text = f"{type(error).__name__}: {error}"[:2000]
             if error.unavailable:
-                return Outcome(row, "down", error=text, not_before=now + timedelta(seconds=error.retry_after or 1.0))
+                return Outcome(row, "down", error=text, not_before=now + timedelta(seconds=error.retry_after or 1.0),
+                               at=now)
             if error.unreachable:
                 return Outcome(row, "unreachable", error=text)
             return self._failure(row, now, text, error.retry_after, error.permanent)
@@ -287,6 +290,9 @@ class OutboxSender:
         lane = state.lanes.get(row.chat)
         if outcome.kind == "down":
             state.paused_until = outcome.not_before  # the platform is down: nothing else is tried meanwhile
+            if outcome.not_before is not None and outcome.at is not None:
+                log.info("%s: %s; this transport pauses for %.1fs, other chats' order is kept", name,
+                         outcome.error, (outcome.not_before - outcome.at).total_seconds())
         elif outcome.kind == "retry":
             row.attempts += 1
             row.not_before = outcome.not_before
@@ -418,13 +424,17 @@ class OutboxSender:
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Every transport's lanes plus the writer, until `stop`; then the sends in flight finish (10 s at most)
         and their outcomes are written."""
-        loops = [asyncio.create_task(self._run_transport(name, stop), name=f"sender-{name}")
-                 for name in list(self.transports)]
+        self._stop = stop
+        for name in list(self.transports):
+            self._start_loop(name)
         writer = asyncio.create_task(self._run_writer(stop), name="sender-writer")
         forward = asyncio.create_task(self._forward(ready, stop)) if ready is not None else None
         try:
             await stop.wait()
         finally:
+            self._stop = None
+            loops = list(self._loops.values())
+            self._loops.clear()
             for task in [*loops, *([forward] if forward else [])]:
                 task.cancel()
             await asyncio.gather(*loops, *([forward] if forward else []), return_exceptions=True)
@@ -433,6 +443,17 @@ class OutboxSender:
             await asyncio.gather(writer, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.write_outcomes()
+
+    def add(self, transport: Transport) -> None:
+        """A transport added while the sender runs gets its own loop at once."""
+        self.transports[transport.name] = transport
+        if self._stop is not None and transport.name not in self._loops:
+            self._start_loop(transport.name)
+
+    def _start_loop(self, name: str) -> None:
+        assert self._stop is not None
+        self._loops[name] = asyncio.get_running_loop().create_task(self._run_transport(name, self._stop),
+                                                                   name=f"sender-{name}")
 
     async def _forward(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
         while not stop.is_set():

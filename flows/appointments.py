@@ -318,7 +318,8 @@ BOOK = Flow(
         Step(name="day", prompt=N_("Which day?"), kind=InputKind.CHOICE, options=day_options, next="hour",
              describe="the next two weeks"),
         Step(name="hour", prompt=N_("At what time? Tap one or write it, like 10:30."), kind=InputKind.TEXT,
-             options=hour_options, validate=_hour, on_answer=_hour_given, max_length=10, describe="time"),
+             options=hour_options, validate=_hour, on_answer=_hour_given, max_length=10, describe="time",
+             takes_numbers=True),
         Step(name="place", prompt=N_("Where? For example: Jobcenter Oldenburg, Stau 70, room 12."),
              kind=InputKind.TEXT, max_length=MAX_PLACE, validate=_place, next="note", describe="place"),
         Step(name="note", prompt=N_("A note for the participant? For example: bring your passport. "
@@ -466,7 +467,8 @@ MOVE = Flow(
         Step(name="day", prompt=N_("Which day?"), kind=InputKind.CHOICE, options=day_options, next="hour",
              describe="the next two weeks"),
         Step(name="hour", prompt=N_("At what time? Tap one or write it, like 10:30."), kind=InputKind.TEXT,
-             options=hour_options, validate=_hour, on_answer=_moved_stepwise, max_length=10, describe="time"),
+             options=hour_options, validate=_hour, on_answer=_moved_stepwise, max_length=10, describe="time",
+             takes_numbers=True),
     ),
 )
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_
+from flows import open_choices
 from flows.access import may_speak_in_group, may_start, needs_consent
 from flows.engine import (
     DONE_KEY,
@@ -85,6 +86,7 @@ def register(flow: Flow | None = None, *commands: Command) -> None:
 
 
 def register_button(prefix: str, action: ButtonAction) -> None:
+    """Adds the handler of buttons outside the current question; the press also answers the notice it came on."""
     if prefix in BUTTON_ACTIONS:
         raise ValueError(f"button prefix {prefix!r} is registered twice")
     BUTTON_ACTIONS[prefix] = action
@@ -187,6 +189,10 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
     if turn.incoming.in_group and not may_speak_in_group(turn.person):
         return
     command = parse_command(turn.incoming.text)
+    tracked = not turn.incoming.in_group and not needs_consent(turn.person)
+    before = await open_choices.refresh(turn) if tracked else None  # what reached them before they wrote this
+    if command is None and await _answers_a_notice(turn, before, idle, last_activity):
+        return
     if _idle(turn, idle, last_activity) and _resumable(turn) and command is None and turn.incoming.choice is None:
         turn.say(N_("Welcome back! Let us continue where you stopped."))
         reprompt(turn)
@@ -200,10 +206,6 @@ async def handle(turn: Turn, idle: timedelta, last_activity: datetime | None) ->
         turn.state.update(flow=None, step=None)
     if command is not None:
         await _command(turn, *command)
-        return
-    choice = turn.incoming.choice
-    if choice is not None and choice.startswith("@"):
-        await _button(turn, choice[1:])
         return
     if not needs_consent(turn.person):  # after a new privacy notice, nothing new is stored before consent
         for intercept in INTERCEPTORS:
@@ -279,6 +281,76 @@ async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
         await command.action(turn, argument)
         if not turn.deleted and turn.prompt_index is None:
             reprompt(turn)
+
+
+def _current_question(turn: Turn) -> Step | None:
+    flow_name, step_name = turn.state.get("flow"), turn.state.get("step")
+    if flow_name not in FLOWS or not step_name:
+        return None
+    flow = FLOWS[flow_name]
+    if not (may_start(turn.person, flow) or not flow.needs_consent):
+        return None
+    try:
+        return flow.step(step_name)
+    except KeyError:
+        return None
+
+
+async def _answers_a_notice(turn: Turn, before: int | None, idle: timedelta, last_activity: datetime | None) -> bool:
+    """A button of a notice (a reminder's "I'll be there"), or typed text that answers one; True when handled.
+
+    `before` is None where notices are not followed (a group room, before consent). This comes before the return
+    from a break: an answer to yesterday evening's reminder is not lost to a "welcome back", and the question left
+    unanswered before the break is dropped instead of taking the next message."""
+    incoming = turn.incoming
+    if before is None:
+        if incoming.choice is not None and incoming.choice.startswith("@"):
+            await _button(turn, incoming.choice[1:])
+            return True
+        if incoming.in_group and not needs_consent(turn.person) and incoming.reply_to and incoming.choice is None:
+            replied = await open_choices.replied_choice(turn)  # "1" in reply to a notice in a coordinators' room
+            if replied is not None:
+                await press(turn, replied)
+                return True
+        return False
+    if incoming.choice is not None:
+        if not incoming.choice.startswith("@"):
+            return False
+        key = incoming.choice
+    elif incoming.text and incoming.attachment is None and not incoming.undecodable and not incoming.unsupported:
+        step = _current_question(turn)
+        stale = _idle(turn, idle, last_activity) and not _resumable(turn)
+        resolution = await open_choices.resolve(turn, step, stale or turn.state.get("flow") == "menu", before)
+        if resolution is None:
+            return False
+        if resolution.key is None:
+            return True  # asked which message was meant
+        key = resolution.key
+    else:
+        return False
+    if _idle(turn, idle, last_activity) and not _resumable(turn):
+        turn.state.pop("resume", None)
+        turn.state.update(flow=None, step=None)  # the question left before the break is not waiting any more
+    await press(turn, key)
+    return True
+
+
+async def press(turn: Turn, key: str) -> None:
+    """Answers a notice's button (`@prefix:payload`): it is answered now, wherever it was shown."""
+    open_choices.close(turn, key)
+    await _button(turn, key[1:])
+
+
+async def _which(turn: Turn, payload: str) -> None:
+    """The person said which message their earlier typed answer was for."""
+    chosen = await open_choices.which_chosen(turn, payload)
+    if chosen is None:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+    elif chosen.key is not None:
+        await press(turn, chosen.key)
+    elif chosen.text is not None and turn.state.get("flow") in FLOWS:
+        turn.incoming = replace(turn.incoming, text=chosen.text, choice=None)
+        await _answer(turn, FLOWS[turn.state["flow"]])
 
 
 async def _button(turn: Turn, key: str) -> None:
@@ -359,3 +431,6 @@ def _toggle(turn: Turn, step: Step, key: str) -> None:
     target = turn.state.get("prompt_outbox")
     if target:  # replace the question already on screen instead of sending it again
         turn.outgoing[-1] = replace(turn.outgoing[-1], edit_of=int(target))
+
+
+register_button(open_choices.WHICH, _which)

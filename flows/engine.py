@@ -83,6 +83,8 @@ class Step:
     optional: bool = False
     max_length: int = 1000
     describe: str = ""
+    takes_numbers: bool = False
+    """A typed number is the answer itself (years of school, an hour), not the number of a shown option."""
     branches: tuple[tuple[str, str], ...] = ()
     """Other destinations `on_answer` may choose, as (label, step or flow name): drawn in the diagram."""
 
@@ -197,7 +199,8 @@ _NUMBER = re.compile(r"^\d{1,6}$")
 _NUMERIC_LOOKING = re.compile(r"^[-+]?\d[\d.,]*$")
 
 
-def _pick_one(text: str, options: Sequence[Choice]) -> Choice | None:
+def pick_option(text: str, options: Sequence[Choice]) -> Choice | None:
+    """The option a typed number ("2", "٢", "2.") or label names; None when it names none of them."""
     raw = clean_text(text).rstrip(".)")
     if _NUMBER.match(raw):  # int() reads Arabic-Indic and Persian digits too
         index = int(raw)
@@ -205,10 +208,17 @@ def _pick_one(text: str, options: Sequence[Choice]) -> Choice | None:
     if _NUMERIC_LOOKING.match(raw):  # "-1", "1.5", "+3": a number, but not one of ours
         return None
     folded = fold(text)
+    if not folded:
+        return None
     for option in options:
         if folded in (fold(option.label), fold(option.key), fold(_UMLAUTS.sub(_digraph, option.label))):
             return option
     return None
+
+
+def is_number(text: str) -> bool:
+    """Whether the text is a whole number as people type one ("3", "٣", "3."), i.e. meant as an option's number."""
+    return bool(_NUMBER.match(clean_text(text).rstrip(".)")))
 
 
 _UMLAUTS = re.compile("[äöüÄÖÜß]")
@@ -220,7 +230,7 @@ def _digraph(match: re.Match[str]) -> str:
 
 
 def parse_single(text: str, options: Sequence[Choice]) -> Choice:
-    choice = _pick_one(text, options)
+    choice = pick_option(text, options)
     if choice is None:
         raise Invalid(N_("Please answer with a number from 1 to {count}."), count=len(options))
     return choice
@@ -230,13 +240,13 @@ _SEPARATORS = re.compile(r"[,;،؛\s]+")
 
 
 def parse_multiple(text: str, options: Sequence[Choice]) -> list[Choice]:
-    """Reads "1, 3 5", "1,3", or labels separated by commas."""
+    """Reads "1, 3 5", "1,3", "١، ٣", or labels separated by commas; "-1" or "1.5" name no option."""
     chosen: list[Choice] = []
-    parts = [p for p in _SEPARATORS.split(fold(text)) if p]
-    if parts and all(_NUMBER.match(p) for p in parts):
-        candidates = [_pick_one(p, options) for p in parts]
+    parts = [p for p in _SEPARATORS.split(clean_text(text)) if p]
+    if parts and all(_NUMERIC_LOOKING.match(p.rstrip(".)")) for p in parts):
+        candidates = [pick_option(p, options) for p in parts]
     else:
-        candidates = [_pick_one(p, options) for p in re.split(r"[,;،؛\n]+", text) if p.strip()]
+        candidates = [pick_option(p, options) for p in re.split(r"[,;،؛\n]+", text) if p.strip()]
     for candidate in candidates:
         if candidate is None:
             raise Invalid(N_("Please answer with one or more numbers from 1 to {count}, like 1, 3."),
@@ -336,17 +346,61 @@ def step_options(turn: Turn, step: Step) -> list[Choice]:
     return list(step.options(turn)) if step.options else []
 
 
+SKIP_KEY = "__skip__"
+TYPED_KINDS = (InputKind.TEXT, InputKind.DATE, InputKind.DATETIME, InputKind.MESSAGE)
+"""Steps answered by typing, which may show options too (quick answers, Skip)."""
+
+
 def _skip_option(turn: Turn) -> Choice:
-    return Choice("__skip__", turn.t(N_("Skip")))
+    return Choice(SKIP_KEY, turn.t(N_("Skip")))
+
+
+def shown_options(turn: Turn, step: Step) -> list[Choice]:
+    """The options as `render_prompt` shows them, Skip included, in the same order (so numbers match)."""
+    options = step_options(turn, step)
+    if step.optional and step.kind is not InputKind.MULTI:
+        options.append(_skip_option(turn))
+    return options
+
+
+def typed_option(step: Step, text: str, options: Sequence[Choice]) -> Choice | None:
+    """On a typed-answer step, the shown option a typed number or label names; None for an answer of one's own.
+
+    A number out of the list's range, and any number on a step that `takes_numbers`, is the answer itself."""
+    if not options or (step.takes_numbers and is_number(text)):
+        return None
+    return pick_option(text, options)
+
+
+def prompt_text(turn: Turn, step: Step) -> str:
+    """The step's question in the person's language, without options or hints."""
+    if step.text is not None:
+        return step.text(turn)
+    values = step.prompt_values(turn) if step.prompt_values else {}
+    return turn.t(step.prompt, **values)
+
+
+def accepts(turn: Turn, step: Step) -> bool:
+    """Whether the step would take the inbound event as its answer (validators aside); changes nothing."""
+    try:
+        parse_answer(turn, step)
+    except (Invalid, Stale, Toggle):
+        return False
+    return True
+
+
+def names_option(turn: Turn, step: Step) -> bool:
+    """Whether the typed text picks one of the options the step shows (not an answer of one's own)."""
+    if step.kind in (InputKind.CHOICE, InputKind.YES_NO, InputKind.MULTI):
+        return accepts(turn, step)
+    if step.kind not in TYPED_KINDS or not accepts(turn, step):
+        return False
+    return typed_option(step, turn.incoming.text or "", shown_options(turn, step)) is not None
 
 
 def render_prompt(turn: Turn, step: Step) -> None:
     """Sends the step's question with its options, in the person's language."""
-    if step.text is not None:
-        text = step.text(turn)
-    else:
-        values = step.prompt_values(turn) if step.prompt_values else {}
-        text = turn.t(step.prompt, **values)
+    text = prompt_text(turn, step)
     options = step_options(turn, step)
     hint: str | None = None
     if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
@@ -377,9 +431,7 @@ def parse_answer(turn: Turn, step: Step) -> Any:
     incoming = turn.incoming
     if incoming.undecodable:
         raise Invalid(N_("I could not read that message. Please write it again."))
-    options = step_options(turn, step)
-    if step.optional and step.kind is not InputKind.MULTI:
-        options.append(_skip_option(turn))
+    options = shown_options(turn, step)
     if incoming.choice is not None:
         seq, _, key = incoming.choice.partition(":")
         if seq != str(turn.state.get("seq")):
@@ -391,7 +443,7 @@ def parse_answer(turn: Turn, step: Step) -> Any:
             return chosen
         for option in options:
             if option.key == key:
-                if option.key == "__skip__":
+                if option.key == SKIP_KEY:
                     return None
                 if step.kind is InputKind.MULTI:
                     raise Toggle(option.key)
@@ -419,10 +471,10 @@ def parse_answer(turn: Turn, step: Step) -> Any:
         raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=step.max_length)
     if step.optional and (fold(text) in (fold(turn.t(N_("Skip"))), "skip") or text == "-"):
         return None
-    if step.kind in (InputKind.TEXT, InputKind.DATE, InputKind.DATETIME):
-        quick = next((o for o in options if fold(o.label) == fold(text) and o.key != "__skip__"), None)
-        if quick is not None:  # a quick answer typed out, e.g. "as soon as possible"
-            return quick.key
+    if step.kind in TYPED_KINDS:
+        quick = typed_option(step, text, options)
+        if quick is not None:  # a shown option by its number or its words: "1", "as soon as possible", "Skip"
+            return None if quick.key == SKIP_KEY else quick.key
     if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
         choice = _match_yes_no(turn, text) if step.kind is InputKind.YES_NO else None
         return (choice or parse_single(text, options)).key

@@ -10,6 +10,7 @@ and goals get a summary in their own language.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -471,8 +472,8 @@ INTAKE = Flow(
         question("contact", N_("How may the coordinators contact you?"), InputKind.CHOICE, for_turn(contact_choices)),
         question("phone", N_("Which phone number may they call? For example 0151 23456789."), InputKind.TEXT,
                  optional=True, validate=validate_phone, max_length=40),
-        question("school", N_("How many years did you go to school? Write a number."), InputKind.TEXT,
-                 optional=True, validate=validate_school_years, max_length=10),
+        replace(question("school", N_("How many years did you go to school? Write a number."), InputKind.TEXT,
+                         optional=True, validate=validate_school_years, max_length=10), takes_numbers=True),
         question("experience", N_("What work have you done before? Write it in a few words."), InputKind.TEXT,
                  optional=True, validate=validate_words, max_length=500),
         _summary_step(),

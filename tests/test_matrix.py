@@ -591,10 +591,10 @@ async def test_m_limit_exceeded_is_waited_out_for_the_time_synapse_names_and_ord
         thanks, intro, question = await ask(amal, room, "1", count=3)
     assert thanks.body.startswith("Thank you. Your consent was recorded")
     assert intro.body.startswith("Now a few questions about you") and question.body.startswith("Question 1 of 12")
-    retries = [r.getMessage() for r in caplog.records if "M_LIMIT_EXCEEDED" in r.getMessage()]
-    assert retries and all("retry in" in line for line in retries), retries
+    pauses = [r.getMessage() for r in caplog.records if "M_LIMIT_EXCEEDED" in r.getMessage()]
+    assert pauses and all("this transport pauses for" in line for line in pauses), pauses
     rows = await lotse.outbox()
-    assert all(row.status == "sent" for row in rows) and max(row.attempts for row in rows) >= 2
+    assert all(row.status == "sent" for row in rows)  # a pause is the server's limit, not the message's failure
 
 
 async def test_an_edit_is_not_an_answer_and_the_person_is_told_to_send_a_new_message(
@@ -759,3 +759,41 @@ async def test_an_access_token_from_the_settings_is_used_instead_of_a_password(
         assert not (tmp_path / "lotse" / "matrix" / "credentials.json").exists()  # the token stays in the settings
     finally:
         await running.stop()
+
+
+async def test_numbers_on_matrix_answer_the_notice_they_follow_not_the_menu(
+        synapse: SynapseServer, lotse: LotseOnMatrix, people: list[MatrixPerson], tmp_path: Path) -> None:
+    """Issue 20, finding 1: a coordinator takes a question by typing its notice's number; a Farsi-speaking
+    participant answers the appointment notice with a Persian digit. Before, both numbers went to the menu."""
+    from storage.models import Handle, Ticket
+    from tests.test_intake import ANSWERS
+
+    ben = await person(synapse, people, tmp_path, "ben")
+    direct = await coordinator_over_matrix(lotse, ben)
+    amal = await person(synapse, people, tmp_path, "amal")
+    room = await amal.open_direct_chat(lotse.user_id)
+    await onboard(amal, room)
+    for answer in [*ANSWERS, "1", "2"]:
+        await ask(amal, room, answer)
+    await ask(amal, room, "1")  # Ask a question
+    await ask(amal, room, "2")  # Apprenticeship (Ausbildung)
+    await ask(amal, room, "کجا برای آموزش حرفه‌ای جوشکاری درخواست بدهم؟")
+    await ben.until(lambda: any(s.body.startswith("Question no. 1") for s in ben.in_room(direct)), what="the notice")
+    notice = next(s for s in ben.in_room(direct) if s.body.startswith("Question no. 1"))
+    assert notice.options() == ["Take it", "Hand over"]
+    await ben.say(direct, "1")
+    await ben.until(lambda: any(s.body.startswith("You took question no. 1.") for s in ben.in_room(direct)),
+                    what="the question taken")
+    assert lotse.app is not None
+    async with lotse.app.sessions() as session:
+        assert (await session.scalars(select(Ticket.status))).one() == "claimed"
+        number = (await session.scalars(select(Handle.person_id).where(Handle.platform_id == amal.user_id))).one()
+    for answer in ["/appointment", str(number), "Jobcenter", "morgen 10:30", "Jobcenter Oldenburg, Stau 70", "-"]:
+        await ask(ben, direct, answer)
+    mark = len(amal.in_room(room))
+    await ask(ben, direct, "yes")
+    await amal.until(lambda: len(amal.in_room(room)) > mark, what="the appointment notice")
+    booked = amal.in_room(room)[-1]
+    assert booked.options() == [FA("I'll be there"), FA("I can't come")]
+    [thanks] = await ask(amal, room, "۱")  # a Persian digit one
+    assert thanks.body.startswith(FA("Thank you! See you on {when}.", when="@").split("@")[0])
