@@ -55,6 +55,7 @@ class Lotse:
         dispatcher.limiter = InboundLimiter(settings.inbound_per_minute,
                                             timedelta(minutes=settings.flood_pause_minutes))
         sender = OutboxSender(sessions, {}, clock=clock)
+        dispatcher.on_erasure = sender.distrust
         return cls(settings, network, engine, sessions, dispatcher, sender)
 
     def add_transport(self, transport: Transport) -> None:

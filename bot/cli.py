@@ -5,28 +5,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from bot.app import Lotse
 from bot.config import Settings, SettingsError, install_secret_filter, load_settings
 from bot.i18n import STAFF_LOCALES, CatalogMissing
 from bot.network import NetworkError, load_network
 from bot.transports.base import Transport
-from bot.transports.console import ConsoleSession, ConsoleTransport
+from bot.transports.console import NAME as CONSOLE
+from bot.transports.console import PERSONA_NAME, ConsoleSession, ConsoleTransport
 from storage.database import StorageError, create_engine, upgrade_database
+from storage.models import Handle, Person
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (SettingsError, NetworkError, StorageError, CatalogMissing)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _logging(level: str, log_file: Path | None = None) -> None:
+    """Log lines go to stderr; for the demo to `log_file`, with only errors on stderr, apart from the chat."""
+    if log_file is None:
+        logging.basicConfig(level=level, stream=sys.stderr, format=LOG_FORMAT)
+    else:
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(logging.Formatter(LOG_FORMAT))
+        on_screen = logging.StreamHandler(sys.stderr)
+        on_screen.setLevel(logging.ERROR)
+        on_screen.setFormatter(logging.Formatter("!! lotse error (%(name)s): %(message)s"))
+        logging.basicConfig(level=level, handlers=[to_file, on_screen])
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request, with the bot token in its URL
     logging.getLogger("nio").setLevel(logging.ERROR)  # nio warns about every unverified device and key request
@@ -37,15 +56,88 @@ def _persona_file(settings: Settings) -> Path:
     return settings.data_dir / "demo-persona"
 
 
-async def demo(settings: Settings) -> None:
-    url = settings.database_url or f"sqlite+aiosqlite:///{settings.data_dir / 'demo.sqlite3'}"
+def demo_log_file(settings: Settings) -> Path:
+    """The demo's log (owner-only: log lines may name people), so that the chat on the terminal stays readable."""
+    path = settings.data_dir / "demo.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
+    except OSError as error:
+        raise SettingsError(f"setting LOTSE_DATA_DIR: cannot write the demo's log {path}: {error.strerror}") from None
+    return path
+
+
+def demo_database_url(settings: Settings) -> str:
+    """The database `lotse demo` uses, and the other tools with `--demo`."""
+    return settings.database_url or f"sqlite+aiosqlite:///{settings.data_dir / 'demo.sqlite3'}"
+
+
+def describe_database(url: str) -> str:
+    """A SQLite file's path, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
+
+
+def announce_database(settings: Settings) -> None:
+    """One line on stderr naming the database a tool uses; a hint at `--demo` when only the demo has data."""
+    url = settings.resolved_database_url
+    line = f"lotse: using the database {describe_database(url)}"
+    if settings.database_url is None:
+        default = settings.data_dir / "lotse.sqlite3"
+        demo_file = settings.data_dir / "demo.sqlite3"
+        if demo_file.exists() and not _has_people(default):
+            state = "has nobody in it yet" if default.exists() else "does not exist yet"
+            line += f", which {state}; the demo's database {demo_file} does: add --demo to use it"
+    print(line, file=sys.stderr, flush=True)
+
+
+def _has_people(path: Path) -> bool:
+    """Whether a SQLite file holds anyone (read-only; a missing file, table or unreadable file holds nobody)."""
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+            return bool(connection.execute("SELECT EXISTS (SELECT 1 FROM persons)").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+async def _open(settings: Settings) -> Lotse:
+    announce_database(settings)
+    return await Lotse.open(settings)
+
+
+async def console_personas(app: Lotse) -> dict[str, str]:
+    """Every persona with its role, from the database (the truth across restarts).
+
+    Someone who first typed under a new name (`/as jobc`) gets that name as their persona here, so that
+    after `/start CODE` and a restart they are still there, as the coordinator they became."""
+    async with app.sessions() as session, session.begin():
+        taken = set((await session.scalars(select(Person.persona).where(Person.persona.is_not(None)))).all())
+        unnamed = (await session.execute(
+            select(Person, Handle.platform_id).join(Handle, Handle.person_id == Person.id)
+            .where(Handle.transport == CONSOLE, Person.persona.is_(None)))).all()
+        for person, name in unnamed:
+            if name not in taken and PERSONA_NAME.match(name):
+                person.persona = name
+                taken.add(name)
+        await session.flush()
+        rows = (await session.execute(select(Person.persona, Person.role).where(Person.persona.is_not(None))
+                                      .order_by(Person.id))).all()
+    return {str(name): role for name, role in rows}
+
+
+async def demo(settings: Settings, log_file: Path) -> None:
+    url = demo_database_url(settings)
     app = await Lotse.open(settings, database_url=url)
     try:
         console = ConsoleTransport()
         app.add_transport(console)
         await app.ensure_personas()
         await app.drain()  # whatever a crash left in the inbox or outbox is handled first
-        personas: dict[str, str] = {p.name: p.role for p in app.network.personas}
+        personas = await console_personas(app)
         remembered = _persona_file(settings)
         current = remembered.read_text().strip() if remembered.is_file() else ""
         if current not in personas:
@@ -60,19 +152,33 @@ async def demo(settings: Settings) -> None:
 
             await deliver_due(app.sessions, app.dispatcher.clock())
             await app.drain()
+            fresh = await console_personas(app)  # a new persona, a role an invite code gave, or one deleted
+            for name in [name for name in personas if name not in fresh]:
+                del personas[name]
+            personas.update(fresh)
 
         session = ConsoleSession(receive=app.dispatcher.receive, after_each=after_each, personas=personas,
                                  current=current, on_switch=remember)
+        session.note(f"Database: {describe_database(url)}. Log: {log_file} (errors are also shown here).")
         await session.run()
     finally:
         await app.close()
 
 
 async def db_upgrade(settings: Settings) -> None:
+    announce_database(settings)
     engine = create_engine(settings.resolved_database_url)
     try:
         applied = await upgrade_database(engine)
         logging.getLogger("lotse").info("database: at the latest schema (%d migration(s) applied)", len(applied))
+    finally:
+        await engine.dispose()
+
+
+async def _upgrade_quietly(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade_database(engine)
     finally:
         await engine.dispose()
 
@@ -179,7 +285,7 @@ async def export(settings: Settings, what: str, file_format: str, output: Path |
     path = output or Path(f"{what}.{file_format}")
     if path.parent and not path.parent.is_dir():
         raise SettingsError(f"--output: the folder {path.parent} does not exist")
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         count = await export_participants(app.sessions, app.network, path, file_format,  # type: ignore[arg-type]
                                           locale=language)
@@ -189,14 +295,14 @@ async def export(settings: Settings, what: str, file_format: str, output: Path |
 
 
 async def invite(settings: Settings, role: str, organisation: str | None, topics: list[str], districts: list[str],
-                 language: str, days: int) -> None:
+                 language: str, days: int, force: bool = False) -> None:
     from flows.invites import create_invite, how_to_join
 
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         async with app.sessions() as session, session.begin():
             code, made = await create_invite(session, app.network, app.dispatcher.clock(), role, organisation, topics,
-                                             districts, locale=language, days=days)
+                                             districts, locale=language, days=days, force=force)
     finally:
         await app.close()
     print(f"invite for a {role}{' of ' + organisation if organisation else ''}, single use, "
@@ -217,15 +323,16 @@ async def digest(settings: Settings, file_format: str, output: Path | None, lang
         chosen = date.fromisoformat(day) if day else None
     except ValueError:
         raise SettingsError(f"--date: {day!r} is not a date like 2026-11-30") from None
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         unknown = [d for d in districts if d not in app.network.districts]
         if unknown:
             raise SettingsError(f"--districts: unknown district {unknown[0]!r} "
                                 f"(known: {', '.join(app.network.districts)})")
-        text = await write_digest(app.sessions, app.network, language, chosen or app.dispatcher.clock().date(),
-                                  file_format, frozenset(districts) if districts else None,
-                                  Schedule.parse(settings.digest_schedule))
+        schedule = Schedule.parse(settings.digest_schedule)
+        text = await write_digest(app.sessions, app.network, language,
+                                  chosen or schedule.next_meeting(app.dispatcher.clock()), file_format,
+                                  frozenset(districts) if districts else None, schedule)
     finally:
         await app.close()
     if output is None:
@@ -245,7 +352,7 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
         raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
     if chart is not None and (chart.suffix.lower() != ".png" or (chart.parent and not chart.parent.is_dir())):
         raise SettingsError(f"--chart: {chart} must be a .png file in an existing folder")
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         async with app.sessions() as session:
             funnel = await count_funnel(session, app.network)
@@ -260,9 +367,21 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
 
 async def import_file(settings: Settings, what: str, path: Path) -> int:
     """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
-    from bot.imports import import_appointments, import_courses
+    from bot.imports import (
+        APPOINTMENT_COLUMNS,
+        APPOINTMENT_REQUIRED,
+        COURSE_COLUMNS,
+        COURSE_REQUIRED,
+        import_appointments,
+        import_courses,
+        read_rows,
+    )
 
-    app = await Lotse.open(settings)
+    if what == "appointments":  # a file that cannot be used is refused before the database is opened
+        await asyncio.to_thread(read_rows, path, APPOINTMENT_COLUMNS, APPOINTMENT_REQUIRED)
+    else:
+        await asyncio.to_thread(read_rows, path, COURSE_COLUMNS, COURSE_REQUIRED)
+    app = await _open(settings)
     try:
         importer = import_appointments if what == "appointments" else import_courses
         report = await importer(app.sessions, path, app.dispatcher.clock())
@@ -286,7 +405,7 @@ async def forget(settings: Settings, person_id: int | None, telegram: str | None
     from storage.database import compact_after_erasure
 
     transport, platform_id = ("telegram", telegram) if telegram else ("matrix", matrix) if matrix else (None, None)
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         async with app.sessions() as session, session.begin():
             found = await find_subject(session, person_id=person_id, transport=transport, platform_id=platform_id,
@@ -317,7 +436,7 @@ async def audit(settings: Settings, person_id: int | None, actor_id: int | None,
 
     from storage.models import AuditEntry, Person
 
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         async with app.sessions() as session:
             query = select(AuditEntry).where(AuditEntry.at >= app.dispatcher.clock() - timedelta(days=days))
@@ -352,7 +471,7 @@ async def audit(settings: Settings, person_id: int | None, actor_id: int | None,
 async def retention_now(settings: Settings) -> None:
     from bot.retention import RetentionPolicy, apply_retention
 
-    app = await Lotse.open(settings)
+    app = await _open(settings)
     try:
         report = await apply_retention(app.sessions, app.network, RetentionPolicy.from_settings(settings, app.network),
                                        app.dispatcher.clock())
@@ -366,12 +485,15 @@ async def backup_or_restore(settings: Settings, action: str, path: Path, confirm
 
     url = settings.resolved_database_url
     if action == "backup":
+        announce_database(settings)
         print(await asyncio.to_thread(backup, url, path))
         return
     if not confirmed:
-        raise SettingsError("restore: this replaces everything in the database; stop Lotse, then add --yes")
+        raise SettingsError(f"restore: this replaces everything in the database {describe_database(url)}; "
+                            "stop Lotse, then add --yes")
     print(await asyncio.to_thread(restore, url, path))
-    await db_upgrade(settings)  # a backup from an older Lotse is brought to the current schema
+    announce_database(settings)  # after the restore, so that a refused file stays one line
+    await _upgrade_quietly(url)  # a backup from an older Lotse is brought to the current schema
 
 
 def _names(value: str) -> list[str]:
@@ -397,41 +519,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot 22: timedeltas, no deprecation noise
     parser = argparse.ArgumentParser(prog="lotse", description="Lotse: the integration network's chat assistant")
     commands = parser.add_subparsers(dest="command", required=True)
+    which = argparse.ArgumentParser(add_help=False)
+    which.add_argument("--demo", action="store_true", dest="use_demo",
+                       help="use the demo's database (the one `lotse demo` uses) instead of lotse.sqlite3")
+    tool = functools.partial(commands.add_parser, parents=[which])  # a command that uses the database
     commands.add_parser("demo", help="console chat on a local SQLite file with the example network")
     commands.add_parser("run", help="start every configured transport")
-    database = commands.add_parser("db", help="database administration")
+    database = tool("db", help="database administration")
     database.add_argument("action", choices=["upgrade"])
     network = commands.add_parser("network", help="check a network file")
     network.add_argument("action", choices=["check"])
     network.add_argument("file", type=Path, nargs="?")
-    catalogs = commands.add_parser("catalogs", help="developers: refresh messages.pot and merge it into every .po")
-    catalogs.add_argument("action", choices=["update"])
+    catalogs = commands.add_parser("catalogs", help="catalogs: update, native-speaker review sheets, review status")
+    from bot.catalogs import add_arguments as catalog_arguments
+
+    catalog_arguments(catalogs)
     commands.add_parser("diagrams", help="developers: regenerate docs/flows/*.md from the flow declarations")
-    inviting = commands.add_parser("invite", help="a single-use code that makes someone a coordinator or volunteer")
+    inviting = tool("invite", help="a single-use code that makes someone a coordinator or volunteer")
     inviting.add_argument("--role", required=True, choices=["coordinator", "volunteer"])
     inviting.add_argument("--organisation", help="organisation key from the network file")
     inviting.add_argument("--topics", default="all", help="comma-separated topic keys, or all")
     inviting.add_argument("--districts", default="all", help="comma-separated district keys, or all")
     inviting.add_argument("--language", default="de", help="the new person's language: de or en")
     inviting.add_argument("--days", type=int, default=7, help="days until the code expires (1-90)")
-    exporting = commands.add_parser("export", help="export data for the network meeting (respects consent)")
+    inviting.add_argument("--force", action="store_true",
+                          help="invite even for districts the organisation does not cover")
+    exporting = tool("export", help="export data for the network meeting (respects consent)")
     exporting.add_argument("what", choices=["participants"])
     exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     exporting.add_argument("--output", type=Path, help="file to write (default: participants.xlsx or .csv)")
     exporting.add_argument("--language", default="de", help="language of headers and answers: de or en")
-    digesting = commands.add_parser("digest", help="the Montagsrunde digest for the meeting's screen or printer")
+    digesting = tool("digest", help="the Montagsrunde digest for the meeting's screen or printer")
     digesting.add_argument("--format", choices=["md", "html"], default="md")
     digesting.add_argument("--output", type=Path, help="file to write (default: print it)")
     digesting.add_argument("--language", default="de", help="de or en")
-    digesting.add_argument("--date", help="a day of the wanted week, like 2026-11-30 (default: this week)")
+    digesting.add_argument("--date", help="a day of the wanted week, like 2026-11-30 "
+                           "(default: the coming Montagsrunde; today if it is today)")
     digesting.add_argument("--districts", default="", help="comma-separated district keys (default: all)")
-    reporting = commands.add_parser("report", help="progress toward the 75 %% goal: the funnel per cohort")
+    reporting = tool("report", help="progress toward the 75 %% goal: the funnel per cohort")
     reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
     reporting.add_argument("--language", default="de", help="de or en")
-    importing = commands.add_parser("import", help="appointments or language courses from a CSV file")
+    importing = tool("import", help="appointments or language courses from a CSV file")
     importing.add_argument("what", choices=["appointments", "courses"])
     importing.add_argument("file", type=Path)
-    forgetting = commands.add_parser("forget", help="delete everything about one person (a request received "
+    forgetting = tool("forget", help="delete everything about one person (a request received "
                                                     "another way); staff who had the case are told")
     who = forgetting.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", type=int, help="the person's number (as staff see it: no. 12)")
@@ -439,15 +570,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     who.add_argument("--matrix", help="the Matrix user id, e.g. @amal:example.org")
     who.add_argument("--phone", help="the phone number from the profile, in E.164 (+4915123456789)")
     forgetting.add_argument("--yes", action="store_true", help="really delete (without it: only say who matches)")
-    auditing = commands.add_parser("audit", help="show the audit log: who looked at or changed whose data")
+    auditing = tool("audit", help="show the audit log: who looked at or changed whose data")
     auditing.add_argument("--person", type=int, help="entries about or by this person number")
     auditing.add_argument("--actor", type=int, help="entries by this staff member's number")
     auditing.add_argument("--days", type=int, default=30, help="how far back (default 30)")
     auditing.add_argument("--limit", type=int, default=500, help="at most this many lines (default 500)")
-    commands.add_parser("retention", help="apply the retention limits now (Lotse also does it daily)")
-    backing = commands.add_parser("backup", help="write a backup of the database to FILE (owner-only)")
+    tool("retention", help="apply the retention limits now (Lotse also does it daily)")
+    backing = tool("backup", help="write a backup of the database to FILE (owner-only)")
     backing.add_argument("file", type=Path)
-    restoring = commands.add_parser("restore", help="replace the database with the backup in FILE")
+    restoring = tool("restore", help="replace the database with the backup in FILE")
     restoring.add_argument("file", type=Path)
     restoring.add_argument("--yes", action="store_true", help="really replace (stop Lotse first)")
     args = parser.parse_args(argv)
@@ -457,18 +588,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError, ImportRefused)
     try:
         settings = load_settings()
-        _logging(settings.log_level)
+        log_file = demo_log_file(settings) if args.command == "demo" else None
+        _logging(settings.log_level, log_file)
         install_secret_filter(settings)
+        if getattr(args, "use_demo", False):
+            settings = settings.model_copy(update={"database_url": demo_database_url(settings)})
         if args.command == "demo":
-            asyncio.run(demo(settings))
+            assert log_file is not None
+            asyncio.run(demo(settings, log_file))
         elif args.command == "run":
             asyncio.run(run(settings))
         elif args.command == "db":
             asyncio.run(db_upgrade(settings))
         elif args.command == "catalogs":
-            from bot.catalogs import update
+            from bot.catalogs import run as run_catalogs
 
-            update()
+            run_catalogs(args)
         elif args.command == "diagrams":
             from flows.diagrams import write_all
             from flows.features import FLOWS
@@ -477,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(path)
         elif args.command == "invite":
             asyncio.run(invite(settings, args.role, args.organisation, _names(args.topics), _names(args.districts),
-                               args.language, args.days))
+                               args.language, args.days, args.force))
         elif args.command == "export":
             asyncio.run(export(settings, args.what, args.format, args.output, args.language))
         elif args.command == "digest":

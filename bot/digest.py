@@ -1,10 +1,11 @@
-"""The Montagsrunde digest: what happened last week and what comes this week, per coordinator's districts.
+"""The Montagsrunde digest: what happened last week and what comes this week, per coordinator's cases.
 
-Every Monday at 07:30 Europe/Berlin (setting `LOTSE_DIGEST_SCHEDULE`), each coordinator gets the summary for
-the districts their organisation covers, and the coordinators' room (`LOTSE_DIGEST_ROOM`) the one for all
-districts. "Last week" is the seven days before the digest's moment. A row in `digests_sent` per week and
-recipient, written in the same transaction as the messages, makes sure a digest goes out once, even when the
-process was down at 07:30 (it then goes out when it is back, in the same week) or restarts right after.
+Every Monday at 07:30 Europe/Berlin (setting `LOTSE_DIGEST_SCHEDULE`), each coordinator gets the summary about
+the participants they are responsible for (`bot.routing.visible_participants`), and the coordinators' room
+(`LOTSE_DIGEST_ROOM`) the one for everybody. People without consent are in no digest. "Last week" is the seven
+days before the digest's moment. A row in `digests_sent` per week and recipient, written in the same
+transaction as the messages, makes sure a digest goes out once, even when the process was down at 07:30 (it
+then goes out when it is back, in the same week) or restarts right after.
 `lotse digest --format md|html` writes the same sections for the meeting's screen or printer.
 """
 
@@ -18,14 +19,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import N_, Translator
 from bot.messages import Outgoing
 from bot.network import Network
 from bot.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title, session_key
-from flows.access import covered_districts
+from bot.routing import visible_participants
 from flows.cases import MILESTONES, REPORT_KINDS, stage_name
 from flows.intake import language_name, participant_label
 from flows.notify import enqueue, messages_for, translator_for
@@ -70,6 +71,11 @@ class Schedule:
         monday = local.date() - timedelta(days=local.weekday())
         return datetime.combine(monday + timedelta(days=self.weekday), self.at, tzinfo=BERLIN)
 
+    def next_meeting(self, now: datetime) -> date:
+        """The day of the coming Montagsrunde, today on its weekday: what a coordinator preparing it wants to see."""
+        today = now.astimezone(BERLIN).date()
+        return today + timedelta(days=(self.weekday - today.weekday()) % 7)
+
 
 def week_key(moment: datetime) -> str:
     year, week, _ = moment.astimezone(BERLIN).isocalendar()
@@ -91,7 +97,9 @@ class Window:
     ahead: datetime
 
 
-DigestSource = Callable[[AsyncSession, Translator, Network, frozenset[str] | None, Window], Awaitable[list[str]]]
+Visible = ColumnElement[bool]
+"""A filter on `Person`: the participants whom the digest's reader may see."""
+DigestSource = Callable[[AsyncSession, Translator, Network, Visible, Window], Awaitable[list[str]]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -122,12 +130,12 @@ async def events_by_key(session: AsyncSession, keys: Iterable[str]) -> dict[str,
 
 
 async def cancellation_lines(session: AsyncSession, t: Translator, network: Network,
-                             districts: frozenset[str] | None, window: Window) -> list[str]:
+                             visible: Visible, window: Window) -> list[str]:
     """Appointments and course sessions participants said last week they cannot come to, with the reason."""
     rows = (await session.execute(select(Attendance, Person).join(Person, Person.id == Attendance.participant_id)
                                   .where(Attendance.answer == "no", Attendance.answered_at >= window.since,
                                          Attendance.answered_at < window.until,
-                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                         visible)
                                   .order_by(Attendance.answered_at, Attendance.id))).all()
     events = await events_by_key(session, (answer.event_key for answer, _ in rows))
     lines = []
@@ -141,12 +149,12 @@ async def cancellation_lines(session: AsyncSession, t: Translator, network: Netw
 
 
 async def unanswered_reminder_lines(session: AsyncSession, t: Translator, network: Network,
-                                    districts: frozenset[str] | None, window: Window) -> list[str]:
+                                    visible: Visible, window: Window) -> list[str]:
     """Reminders sent last week that nobody confirmed or cancelled (one line per participant and event)."""
     rows = (await session.execute(select(Reminder, Person).join(Person, Person.id == Reminder.participant_id)
                                   .where(Reminder.status == "sent", Reminder.sent_at >= window.since,
                                          Reminder.sent_at < window.until,
-                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                         visible)
                                   .order_by(Reminder.event_starts_at, Reminder.id))).all()
     people = {participant.id for _, participant in rows}
     answered = {(row[0], row[1]) for row in (await session.execute(select(
@@ -166,14 +174,14 @@ async def unanswered_reminder_lines(session: AsyncSession, t: Translator, networ
 
 
 async def upcoming_lines(session: AsyncSession, t: Translator, network: Network,
-                         districts: frozenset[str] | None, window: Window) -> list[str]:
+                         visible: Visible, window: Window) -> list[str]:
     """Appointments in the coming seven days, with each participant's answer so far."""
     from flows.cases import attendance_state
 
     rows = (await session.execute(select(Appointment, Person).join(Person, Person.id == Appointment.participant_id)
                                   .where(Appointment.status == "scheduled", Appointment.starts_at >= window.until,
                                          Appointment.starts_at < window.ahead,
-                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                         visible)
                                   .order_by(Appointment.starts_at, Appointment.id))).all()
     keys = [appointment_key(appointment.id) for appointment, _ in rows]
     answers = {(a.participant_id, a.event_key): a for a in (await session.scalars(select(Attendance).where(
@@ -189,15 +197,11 @@ async def upcoming_lines(session: AsyncSession, t: Translator, network: Network,
 # The sections Lotse already knows
 
 
-def _in(districts: frozenset[str] | None, column: object) -> object:
-    return True if districts is None else column.in_(districts)  # type: ignore[attr-defined]
-
-
 async def new_participant_lines(session: AsyncSession, t: Translator, network: Network,
-                                districts: frozenset[str] | None, window: Window) -> list[str]:
+                                visible: Visible, window: Window) -> list[str]:
     people = (await session.scalars(select(Person).where(
-        Person.role == "participant", Person.privacy_version.is_not(None), Person.created_at >= window.since,
-        Person.created_at < window.until, _in(districts, Person.district)).order_by(Person.id))).all()  # type: ignore[arg-type]
+        Person.created_at >= window.since,
+        Person.created_at < window.until, visible).order_by(Person.id))).all()
     lines = []
     for person in people:
         district = network.districts.get(person.district or "")
@@ -208,10 +212,9 @@ async def new_participant_lines(session: AsyncSession, t: Translator, network: N
 
 
 async def question_lines(session: AsyncSession, t: Translator, network: Network,
-                         districts: frozenset[str] | None, window: Window) -> list[str]:
+                         visible: Visible, window: Window) -> list[str]:
     tickets = (await session.execute(select(Ticket, Person).join(Person, Person.id == Ticket.participant_id).where(
-        Ticket.status.in_(("open", "claimed")), _in(districts, Ticket.district)  # type: ignore[arg-type]
-    ).order_by(Ticket.due_at))).all()
+        Ticket.status.in_(("open", "claimed")), visible).order_by(Ticket.due_at))).all()
     lines = []
     for ticket, participant in tickets:
         topic = network.topics[ticket.topic].name[t.locale] if ticket.topic in network.topics else t(
@@ -226,12 +229,12 @@ async def question_lines(session: AsyncSession, t: Translator, network: Network,
     return lines
 
 
-async def _reports(session: AsyncSession, districts: frozenset[str] | None, window: Window,
+async def _reports(session: AsyncSession, visible: Visible, window: Window,
                    urgent: bool) -> list[tuple[CaseReport, Person]]:
     return [(r, p) for r, p in (await session.execute(
         select(CaseReport, Person).join(Person, Person.id == CaseReport.participant_id).where(
             CaseReport.needs_action.is_(urgent), CaseReport.created_at >= window.since,
-            CaseReport.created_at < window.until, _in(districts, Person.district))  # type: ignore[arg-type]
+            CaseReport.created_at < window.until, visible)
         .order_by(CaseReport.created_at, CaseReport.id))).all()]
 
 
@@ -257,20 +260,20 @@ async def _report_lines(session: AsyncSession, t: Translator, rows: Iterable[tup
 
 
 async def urgent_report_lines(session: AsyncSession, t: Translator, network: Network,
-                              districts: frozenset[str] | None, window: Window) -> list[str]:
-    return await _report_lines(session, t, await _reports(session, districts, window, True))
+                              visible: Visible, window: Window) -> list[str]:
+    return await _report_lines(session, t, await _reports(session, visible, window, True))
 
 
 async def other_report_lines(session: AsyncSession, t: Translator, network: Network,
-                             districts: frozenset[str] | None, window: Window) -> list[str]:
-    return await _report_lines(session, t, await _reports(session, districts, window, False))
+                             visible: Visible, window: Window) -> list[str]:
+    return await _report_lines(session, t, await _reports(session, visible, window, False))
 
 
 async def stage_change_lines(session: AsyncSession, t: Translator, network: Network,
-                             districts: frozenset[str] | None, window: Window) -> list[str]:
+                             visible: Visible, window: Window) -> list[str]:
     rows = (await session.execute(select(StageChange, Person).join(Person, Person.id == StageChange.participant_id)
                                   .where(StageChange.at >= window.since, StageChange.at < window.until,
-                                         _in(districts, Person.district))  # type: ignore[arg-type]
+                                         visible)
                                   .order_by(StageChange.at, StageChange.id))).all()
     return [t(N_("{participant}: {before} → {after}"), participant=participant_label(t, participant),
               before=stage_name(t, change.from_stage), after=stage_name(t, change.to_stage))
@@ -289,10 +292,16 @@ SECTIONS: list[tuple[str, DigestSource]] = [
 ]
 
 
-async def build_digest(session: AsyncSession, t: Translator, network: Network, districts: frozenset[str] | None,
+def everybody(districts: frozenset[str] | None = None) -> Visible:
+    """Every participant who consented (in these districts): the room's digest and `lotse digest`."""
+    consented = and_(Person.role == "participant", Person.privacy_version.is_not(None))
+    return consented if districts is None else and_(consented, Person.district.in_(districts))
+
+
+async def build_digest(session: AsyncSession, t: Translator, network: Network, visible: Visible,
                        moment: datetime) -> list[Section]:
     window = Window(since=moment - timedelta(days=7), until=moment, ahead=moment + timedelta(days=7))
-    return [Section(t(heading), await source(session, t, network, districts, window)) for heading, source in SECTIONS]
+    return [Section(t(heading), await source(session, t, network, visible, window)) for heading, source in SECTIONS]
 
 
 def title(t: Translator, moment: datetime) -> str:
@@ -378,7 +387,7 @@ async def send_due_digests(sessions: async_sessionmaker[AsyncSession], network: 
                     DigestSent.week == week, DigestSent.recipient == f"person:{coordinator_id}")) is not None:
                 continue
             sections = await build_digest(session, translator_for(coordinator), network,
-                                          covered_districts(network, coordinator), moment)
+                                          await visible_participants(session, network, coordinator), moment)
             enqueue(session, await messages_for(session, coordinator, _renderer(moment, sections)), now)
             session.add(DigestSent(week=week, recipient=f"person:{coordinator_id}", sent_at=now))
         sent += 1
@@ -386,7 +395,7 @@ async def send_due_digests(sessions: async_sessionmaker[AsyncSession], network: 
     if room is not None and key not in done:
         async with sessions() as session, session.begin():
             t = Translator("de")
-            sections = await build_digest(session, t, network, None, moment)
+            sections = await build_digest(session, t, network, everybody(), moment)
             enqueue(session, [Outgoing(transport=room[0], chat=room[1], text=render_text(t, moment, sections),
                                        locale="de", rtl=False)], now)
             session.add(DigestSent(week=week, recipient=key, sent_at=now))
@@ -402,5 +411,5 @@ async def write_digest(sessions: async_sessionmaker[AsyncSession], network: Netw
     t = Translator(locale)
     moment = schedule.moment(datetime.combine(day, time(12, 0), tzinfo=BERLIN))
     async with sessions() as session:
-        sections = await build_digest(session, t, network, districts, moment)
+        sections = await build_digest(session, t, network, everybody(districts), moment)
     return render_html(t, moment, sections) if file_format == "html" else render_markdown(t, moment, sections)

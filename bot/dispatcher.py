@@ -63,6 +63,10 @@ class Dispatcher:
     _known: set[int] = field(default_factory=set)
     _received_at: dict[int, float] = field(default_factory=dict)
     _last_done: set[int] = field(default_factory=set)
+    _batch_size: int = 16
+    _erased: bool = False
+    on_erasure: Callable[[], None] = lambda: None
+    """Called when a turn erased a person: the sender checks its queued rows again (`OutboxSender.distrust`)."""
 
     async def receive(self, incoming: Incoming) -> bool:
         """Stores the event; returns False for a duplicate. Transports acknowledge only after this returns."""
@@ -117,7 +121,7 @@ class Dispatcher:
         if not self._queued:  # after a start, or events stored by another process: the table knows them
             async with self.sessions() as session:
                 self._enqueue(await pending_inbox_ids(session, limit))
-        ids = [self._queued[index] for index in range(min(limit, len(self._queued)))]
+        ids = [self._queued[index] for index in range(min(limit, self._batch_size, len(self._queued)))]
         if not ids:
             return 0
         try:
@@ -141,6 +145,9 @@ class Dispatcher:
         if self.latencies is not None:
             now = time.perf_counter()
             self.latencies.extend(now - self._received_at.pop(entry_id, now) for entry_id in finished)
+        if self._erased:  # after the commit: from now on the sender checks its queued rows again
+            self._erased = False
+            self.on_erasure()
         self.outbox_ready.set()
         self.schedule_changed.set()
         return handled
@@ -160,7 +167,8 @@ class Dispatcher:
             entries = (await session.scalars(select(InboxEntry).where(
                 InboxEntry.id.in_(ids), InboxEntry.processed_at.is_(None)).order_by(InboxEntry.id)
                 .with_for_update(skip_locked=True))).all()
-            done = {entry_id for entry_id in ids if entry_id not in {entry.id for entry in entries}}
+            fetched = {entry.id for entry in entries}
+            done = {entry_id for entry_id in ids if entry_id not in fetched}  # handled before, e.g. by a restart
             for entry in entries:
                 if handled and time.perf_counter() > deadline:
                     break  # the rest in the next batch, after the loop has served everyone else
@@ -178,6 +186,8 @@ class Dispatcher:
                         await self._mark_failed(session, entry, error)
                 handled += 1
         self._last_done = done
+        # The next batch reads about as many events as fit in the time budget: no rows loaded for nothing.
+        self._batch_size = min(BATCH, self._batch_size * 2) if handled == len(entries) else max(1, handled)
         return handled
 
     async def _handle(self, session: AsyncSession, entry: InboxEntry) -> None:
@@ -222,6 +232,8 @@ class Dispatcher:
                     network=self.network, now=now, translator=Translator(locale, person.time_zone))
         await conversation.handle(turn, self.idle, last_activity)
         answering = (incoming.transport, incoming.chat)
+        if turn.deleted:
+            self._erased = True
         rows = [OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now,
                             priority=ANSWER if (m.transport, m.chat) == answering else NOTICE)
                 for m in turn.outgoing]

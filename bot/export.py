@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.i18n import N_, Translator
 from bot.network import Network
 from flows.find import STAGES
-from flows.intake import LABELS, answer_text, applicable
+from flows.intake import STAFF_LABELS, answer_text, applicable
 from flows.potential_check import field_names
 from storage.models import AuditEntry, Person, PotentialCheck, Profile
 
@@ -35,8 +35,8 @@ SHARED_ONLY = ("phone", "experience")
 
 
 def headers(t: Translator) -> list[str]:
-    return [t(N_("Number")), t(N_("Stage")), *(t(LABELS[q]) for q in PLAIN), t(N_("Suggested fields")),
-            t(LABELS["companies"]), t(N_("Name")), *(t(LABELS[q]) for q in SHARED_ONLY)]
+    return [t(N_("Number")), t(N_("Stage")), *(t(STAFF_LABELS[q]) for q in PLAIN), t(N_("Suggested fields")),
+            t(STAFF_LABELS["companies"]), t(N_("Name")), *(t(STAFF_LABELS[q]) for q in SHARED_ONLY)]
 
 
 async def participant_rows(session: AsyncSession, network: Network, t: Translator) -> list[list[str]]:

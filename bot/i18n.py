@@ -27,24 +27,51 @@ log = logging.getLogger("lotse.i18n")
 LOCALES_DIR: Final = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN: Final = "messages"
 
-# Each language under its own name, in the order the picker shows them.
-LANGUAGES: Final[dict[str, str]] = {
+# Each language under its own name, in the order the picker shows them (the platform's hint first, then this
+# order over two pages; see flows/onboarding.py). Dari (`fa_AF`) is its own catalog next to Iranian Persian: Afghans
+# read other words (معلومات, وقت ملاقات, ولسوالی, کورس, بلی).
+ALL_LANGUAGES: Final[dict[str, str]] = {
     "de": "Deutsch",
     "en": "English",
     "ar": "العربية",
-    "fa": "فارسی / دری",
+    "fa_AF": "دری",
+    "fa": "فارسی",
     "ps": "پښتو",
+    "tr": "Türkçe",
     "ku": "Kurdî (Kurmancî)",
+    "ckb": "کوردی سۆرانی",
     "ti": "ትግርኛ",
+    "so": "Soomaali",
+    "fr": "Français",
     "uk": "Українська",
     "ru": "Русский",
-    "tr": "Türkçe",
 }
+ARRIVING: Final[frozenset[str]] = frozenset()
+"""Catalogs still being written on their own branches: offered only once their `.po` is in locales/. Empty when
+every catalog has arrived, so that a missing catalog stops startup (see `check_catalogs`) instead of hiding a
+language."""
+
+
+def catalog_path(code: str) -> Path:
+    return LOCALES_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+LANGUAGES: Final[dict[str, str]] = {
+    code: name for code, name in ALL_LANGUAGES.items() if code not in ARRIVING or catalog_path(code).is_file()
+}
+"""The languages offered: every language whose catalog ships."""
 DEFAULT_LOCALE: Final = "en"
 STAFF_LOCALES: Final = ("de", "en")
+DATE_LOCALES: Final = {"en": "en_DE"}
+"""The network is in Germany: English readers get day-before-month dates and a 24-hour clock (CLDR's en_DE),
+not the US formats of plain "en"; the other languages' own defaults already read that way."""
+RTL_LANGUAGES: Final = frozenset({"ar", "fa", "fa_AF", "ps", "ckb"})
+"""Written right to left; `is_rtl` asks CLDR, a test checks that it agrees with this list."""
 
-# Platform hints that Babel cannot negotiate on its own: Dari, Kurmanji, and Telegram's odd codes.
-_HINT_ALIASES: Final = {"prs": "fa", "fa-af": "fa", "kmr": "ku", "ckb": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps"}
+# Platform hints that Babel cannot negotiate on its own: Dari, Kurmanji, and Telegram's odd codes. Sorani (`ckb`)
+# has its own catalog: it is written in Arabic script and reads poorly as Latin Kurmanji.
+_HINT_ALIASES: Final = {"prs": "fa_AF", "fa-af": "fa_AF", "kmr": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps",
+                        "ckb-iq": "ckb", "ckb-ir": "ckb"}
 
 FSI: Final = "\u2068"
 PDI: Final = "\u2069"
@@ -66,7 +93,7 @@ class CatalogMissing(Exception):
 
 @cache
 def _translations(locale: str) -> gettext.GNUTranslations:
-    path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path = catalog_path(locale)
     if not path.is_file():
         # Babel's Translations.load() would silently fall back to msgids; a missing catalog is a broken install.
         raise CatalogMissing(f"the catalog for language {locale!r} is missing: {path}")
@@ -89,9 +116,9 @@ def negotiate(hint: str | None) -> str | None:
     if not hint:
         return None
     cleaned = hint.strip().lower().replace("_", "-")
-    if cleaned in _HINT_ALIASES:
-        return _HINT_ALIASES[cleaned]
-    return negotiate_locale([cleaned], list(LANGUAGES), sep="-")
+    found = _HINT_ALIASES.get(cleaned) or negotiate_locale([cleaned], [c.replace("_", "-") for c in LANGUAGES], sep="-")
+    code = str(found).replace("-", "_") if found else None
+    return code if code in LANGUAGES else None
 
 
 @cache  # Locale.parse costs ~0.2 ms and runs for every interpolated value (measured in bench/reminders.py)
@@ -109,6 +136,11 @@ class Translator:
     @property
     def rtl(self) -> bool:
         return is_rtl(self.locale)
+
+    @property
+    def date_locale(self) -> str:
+        """The locale Babel formats dates and times with (Babel's standard formats, a European territory)."""
+        return DATE_LOCALES.get(self.locale, self.locale)
 
     def isolate(self, value: object) -> str:
         """Wraps an interpolated value in Unicode isolates in right-to-left text."""
@@ -142,21 +174,21 @@ class Translator:
         return str(format_decimal(value, locale=self.locale))
 
     def datetime(self, moment: dt.datetime, width: str = "medium") -> str:
-        return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))
+        return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))
 
     def date(self, day: dt.date | dt.datetime, width: str = "long") -> str:
         if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
-        return str(format_date(day, width, locale=self.locale))
+        return str(format_date(day, width, locale=self.date_locale))
 
     def when(self, moment: dt.datetime) -> str:
         """Weekday, date and hour without seconds ("Tuesday, November 24, 2026 at 10:30 AM"), glued by CLDR's own
         pattern for the language, as Babel's format_datetime does (its medium and long widths show seconds)."""
         zone = ZoneInfo(self.time_zone)
-        day = format_date(moment.astimezone(zone).date(), "full", locale=self.locale)
-        clock = format_time(moment, "short", tzinfo=zone, locale=self.locale)
-        pattern = str(get_datetime_format("long", locale=self.locale)).replace("'", "")
+        day = format_date(moment.astimezone(zone).date(), "full", locale=self.date_locale)
+        clock = format_time(moment, "short", tzinfo=zone, locale=self.date_locale)
+        pattern = str(get_datetime_format("long", locale=self.date_locale)).replace("'", "")
         return pattern.replace("{0}", str(clock)).replace("{1}", str(day))
 
     def time(self, moment: dt.datetime, width: str = "short") -> str:
-        return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.locale))
+        return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))

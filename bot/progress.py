@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -22,6 +23,9 @@ from bot.network import Network
 from flows.access import responsible_organisations
 from flows.cases import STAGE_RANK
 from storage.models import Person, Profile
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GOAL = 0.75
 LEVELS: tuple[str, ...] = (
@@ -113,15 +117,17 @@ def funnel_text(t: Translator, network: Network, funnel: Funnel) -> str:
     return "\n".join(lines)
 
 
-def draw_chart(t: Translator, funnel: Funnel, path: Path) -> None:
-    """A horizontal funnel per cohort with the 75 % line, as PNG (matplotlib, Agg: no display needed)."""
+def chart_figure(t: Translator, funnel: Funnel) -> Figure:
+    """A horizontal funnel per cohort with the 75 % line (matplotlib, Agg: no display needed).
+
+    The goal's label sits inside the plot, in a band above the first bar, so no title can run into it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cohorts = sorted(funnel.cohorts) or ["-"]
-    figure, axes = plt.subplots(len(cohorts), 1, figsize=(9, 2.6 * len(cohorts) + 0.6), squeeze=False)
+    figure, axes = plt.subplots(len(cohorts), 1, figsize=(9, 2.8 * len(cohorts) + 0.6), squeeze=False)
     labels = [t(level) for level in LEVELS]
     for axis, cohort in zip(axes[:, 0], cohorts, strict=True):
         counts = funnel.cohorts.get(cohort, [0] * len(LEVELS))
@@ -130,15 +136,24 @@ def draw_chart(t: Translator, funnel: Funnel, path: Path) -> None:
         colours = ["#8fb3d9"] * (len(LEVELS) - 1) + ["#2e7d32" if shares[-1] >= GOAL else "#e08a00"]
         bars = axis.barh(range(len(LEVELS)), shares, color=colours)
         axis.set_yticks(range(len(LEVELS)), labels)
-        axis.invert_yaxis()
+        axis.set_ylim(len(LEVELS) - 0.5, -1.4)  # top down, with a band above the first bar for the goal's label
         axis.set_xlim(0, 1.15)
         axis.axvline(GOAL, color="#c62828", linestyle="--", linewidth=1)
-        axis.text(GOAL, -0.7, t(N_("goal {percent}"), percent=_percent(t, GOAL)), color="#c62828", fontsize=8)
+        axis.text(GOAL + 0.01, -0.95, t(N_("goal {percent}"), percent=_percent(t, GOAL)), color="#c62828",
+                  fontsize=8, va="center", gid="goal")
         for bar, count, part in zip(bars, counts, shares, strict=True):
             axis.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{count} ({round(part * 100)} %)",
                       va="center", fontsize=8)
         axis.set_title(t(N_("Cohort {cohort}: {count} participants"), cohort=cohort, count=counts[0]), fontsize=10)
         axis.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0 %", "25 %", "50 %", "75 %", "100 %"])
     figure.tight_layout()
+    return figure
+
+
+def draw_chart(t: Translator, funnel: Funnel, path: Path) -> None:
+    """`chart_figure` as a PNG file."""
+    figure = chart_figure(t, funnel)
+    import matplotlib.pyplot as plt
+
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -7,6 +7,15 @@ scope covers everything their organisation does. A rule's room gets a copy. A ru
 back to its lead contact, and a question no rule covers goes to the network's fallback organisation: never
 nowhere.
 
+Responsibility for a participant (who may see their case, find them, pair or stage them, and read about them in
+the digest) follows the same rules: `visible_participants` and `is_responsible` below are the one answer every
+staff command asks. An organisation is responsible for a topic in a district when the network file has a rule
+for it (routing sends each question only to the most specific of those rules, but every one of them is
+responsible); the fallback organisation covers what no rule does. A participant's topics are their goals (none
+yet: "no topic", which only rules for all topics cover) and the topics of their open questions; a coordinator's
+own scope from their invite narrows their organisation's. Whoever already handles one of the person's questions,
+appointments, courses or pairings sees the case as well. Nobody on the staff finds a person without consent.
+
 Working time: Monday to Friday, 8:00-16:00 Europe/Berlin, without the public holidays of Lower Saxony (from the
 maintained `holidays` package). A question is due after `LOTSE_ANSWER_WORKING_HOURS` working hours (default 8,
 one working day).
@@ -21,11 +30,22 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.network import Network, Responsibility
-from storage.models import Handle, Person, StaffScope
+from storage.models import (
+    Appointment,
+    Course,
+    Enrolment,
+    Handle,
+    Pairing,
+    Person,
+    Profile,
+    StaffScope,
+    Ticket,
+    TicketNotice,
+)
 
 log = logging.getLogger("lotse.routing")
 
@@ -81,7 +101,8 @@ def matching_rules(network: Network, topic: str | None, district: str | None) ->
     return [rule for rule in fitting if rule.specificity() == best]
 
 
-def _covers(scope: StaffScope | None, topic: str | None, district: str | None) -> bool:
+def staff_covers(scope: StaffScope | None, topic: str | None, district: str | None) -> bool:
+    """The coordinator's own scope (from their invite) within their organisation's; no scope: all of it."""
     if scope is None:
         return True
     topic_ok = "all" in scope.topics or topic is None or topic in scope.topics
@@ -104,7 +125,7 @@ async def coordinators_of(session: AsyncSession, organisation: str, topic: str |
     rows = (await session.execute(
         select(Person, StaffScope).outerjoin(StaffScope, StaffScope.person_id == Person.id)
         .where(Person.role == "coordinator", Person.organisation == organisation).order_by(Person.id))).all()
-    return [person for person, scope in rows if _covers(scope, topic, district)]
+    return [person for person, scope in rows if staff_covers(scope, topic, district)]
 
 
 async def route(session: AsyncSession, network: Network, topic: str | None, district: str | None) -> Route:
@@ -135,3 +156,107 @@ async def route(session: AsyncSession, network: Network, topic: str | None, dist
             log.warning("routing: nobody is responsible for topic %s in district %s; sent to %d admin(s)",
                         topic, district, len(admins))
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Responsibility: which participants a staff member may see
+
+
+OPEN_TICKETS = ("open", "claimed")
+Place = str | None
+"""A topic or district key; None is "no topic" (no goals yet, "Talk to a person") or "no district yet"."""
+
+
+def organisation_covers(network: Network, organisation: str | None, topic: Place, district: Place) -> bool:
+    """Has the organisation a rule for this topic in this district (or is it the fallback where nobody has)?"""
+    def fits(rule: Responsibility) -> bool:
+        return ("all" in rule.topics or (topic is not None and topic in rule.topics)) and \
+            ("all" in rule.districts or (district is not None and district in rule.districts))
+
+    if organisation is None:
+        return False
+    if any(fits(rule) for rule in network.responsibilities if rule.organisation == organisation):
+        return True
+    return organisation == network.fallback_organisation and not any(map(fits, network.responsibilities))
+
+
+def covered_places(network: Network, organisation: str | None,
+                   scope: StaffScope | None) -> dict[Place, frozenset[Place]]:
+    """For each topic (and "no topic"), the districts (and "no district") one coordinator is responsible for."""
+    districts: list[Place] = [*network.districts, None]
+    covered: dict[Place, frozenset[Place]] = {}
+    for topic in [*network.topics, None]:
+        places = frozenset(district for district in districts
+                           if organisation_covers(network, organisation, topic, district)
+                           and staff_covers(scope, topic, district))
+        if places:
+            covered[topic] = places
+    return covered
+
+
+def _goals_text() -> ColumnElement[str]:
+    """The goals as JSON text (`["work", "letters"]`): topic keys are plain words, so a quoted key is exact."""
+    goals: ColumnElement[str] = Profile.answers["goals"].as_string()
+    return goals
+
+
+def _has_topic(topic: Place) -> ColumnElement[bool]:
+    open_question = Person.id.in_(select(Ticket.participant_id).where(
+        Ticket.status.in_(OPEN_TICKETS), Ticket.topic.is_(None) if topic is None else Ticket.topic == topic))
+    if topic is None:
+        with_goals = select(Profile.person_id).where(_goals_text().contains('"'))
+        return or_(Person.id.not_in(with_goals), open_question)
+    return or_(Person.id.in_(select(Profile.person_id).where(
+        _goals_text().contains(f'"{topic}"', autoescape=True))), open_question)
+
+
+def _in_districts(network: Network, places: frozenset[Place]) -> ColumnElement[bool]:
+    if places >= {*network.districts, None}:
+        return true()
+    named = [district for district in places if district is not None]
+    return or_(false(), Person.district.in_(named), *([Person.district.is_(None)] if None in places else []))
+
+
+def _handled_by(staff_id: int) -> ColumnElement[bool]:
+    """Participants whose question, appointment, course or pairing this staff member already handles."""
+    return or_(
+        Person.id.in_(select(Ticket.participant_id).where(Ticket.claimed_by_id == staff_id)),
+        Person.id.in_(select(Ticket.participant_id).join(TicketNotice, TicketNotice.ticket_id == Ticket.id)
+                      .where(TicketNotice.person_id == staff_id, Ticket.status.in_(OPEN_TICKETS))),
+        Person.id.in_(select(Appointment.participant_id).where(Appointment.booked_by_id == staff_id,
+                                                               Appointment.status == "scheduled")),
+        Person.id.in_(select(Enrolment.participant_id).join(Course, Course.id == Enrolment.course_id)
+                      .where(Course.run_by_id == staff_id)),
+        Person.id.in_(select(Pairing.participant_id).where(Pairing.coordinator_id == staff_id,
+                                                           Pairing.status.in_(("asked", "active")))),
+    )
+
+
+async def visible_participants(session: AsyncSession, network: Network, staff: Person) -> ColumnElement[bool]:
+    """A filter on `Person`: the participants this staff member may see (admins: all who consented).
+
+    Every staff search, list, case view, digest and chat export uses it, so none of them can disagree."""
+    consented = and_(Person.role == "participant", Person.privacy_version.is_not(None))
+    if staff.role == "admin":
+        return consented
+    if staff.role != "coordinator":
+        return false()
+    scope = await session.get(StaffScope, staff.id)
+    by_topic = [and_(_has_topic(topic), _in_districts(network, places))
+                for topic, places in covered_places(network, staff.organisation, scope).items()]
+    return and_(consented, or_(false(), *by_topic, _handled_by(staff.id)))
+
+
+async def is_responsible(session: AsyncSession, network: Network, staff: Person, participant: Person | int) -> bool:
+    """Is this staff member responsible for this participant? The same rule as `visible_participants`."""
+    person_id = participant if isinstance(participant, int) else participant.id
+    found = await session.scalar(select(Person.id).where(
+        Person.id == person_id, await visible_participants(session, network, staff)))
+    return found is not None
+
+
+async def responsible_staff(session: AsyncSession, network: Network, participant: Person) -> list[Person]:
+    """The coordinators responsible for this participant (who hear about their profile, check and reports)."""
+    coordinators = (await session.scalars(select(Person).where(Person.role == "coordinator")
+                                          .order_by(Person.id))).all()
+    return [person for person in coordinators if await is_responsible(session, network, person, participant)]

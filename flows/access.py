@@ -17,17 +17,26 @@ CONSENT_ROLES = frozenset({"participant", "volunteer"})
 PRIVACY_NOTICE_FILE = LOCALES_DIR / "privacy_notice.toml"
 
 
-def privacy_notice_version() -> str:
+def privacy_notice_version(audience: str = "participants") -> str:
     """The notice's version lives with the catalogs (`locales/privacy_notice.toml`), next to its translations."""
-    return str(tomllib.loads(PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))["version"])
+    declared = tomllib.loads(PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))
+    return str(declared["version"] if audience == "participants" else declared[audience]["version"])
 
 
 PRIVACY_VERSION = privacy_notice_version()
 """A new version asks everyone who must consent again, before anything new is stored."""
+VOLUNTEER_PRIVACY_VERSION = privacy_notice_version("volunteers")
+"""Volunteers read their own notice (what is stored about them and the participants they accompany)."""
+
+
+def privacy_version_for(role: str) -> str:
+    if role == "volunteer":
+        return VOLUNTEER_PRIVACY_VERSION
+    return current_privacy_version()
 
 
 def current_privacy_version() -> str:
-    """The notice's version as shown here: turning machine translation on adds a sentence, so a new version."""
+    """The participants' notice as shown here: turning machine translation on adds a sentence, so a new version."""
     from bot.translation import active
 
     service = active()
@@ -35,7 +44,7 @@ def current_privacy_version() -> str:
 
 
 def needs_consent(person: Person) -> bool:
-    return person.role in CONSENT_ROLES and person.privacy_version != current_privacy_version()
+    return person.role in CONSENT_ROLES and person.privacy_version != privacy_version_for(person.role)
 
 
 def may_start(person: Person, flow: Flow) -> bool:
@@ -45,7 +54,10 @@ def may_start(person: Person, flow: Flow) -> bool:
 
 
 def covered_districts(network: Network, person: Person) -> frozenset[str] | None:
-    """Districts whose participants a staff member may see; None means all (admins, or a rule for "all")."""
+    """Districts a staff member's organisation works in; None means all (admins, or a rule for "all").
+
+    Only for choosing among districts (options, counts): whom a staff member may see is decided by
+    `bot.routing.visible_participants` / `is_responsible`, which also weigh topics, scope and handled cases."""
     if person.role == "admin":
         return None
     if person.role != "coordinator" or not person.organisation:
@@ -57,11 +69,6 @@ def covered_districts(network: Network, person: Person) -> frozenset[str] | None
                 return None
             districts.update(rule.districts)
     return frozenset(districts)
-
-
-def may_see_participant(network: Network, staff: Person, district: str | None) -> bool:
-    covered = covered_districts(network, staff)
-    return covered is None or (district is not None and district in covered)
 
 
 def responsible_organisations(network: Network, district: str | None, topics: Iterable[str]) -> set[str]:

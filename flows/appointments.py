@@ -35,8 +35,8 @@ from bot.reminders import (
     replan_person,
     wanted_kinds,
 )
-from bot.routing import route
-from flows.access import covered_districts, may_see_participant
+from bot.routing import is_responsible, route, visible_participants
+from flows.closed_days import KEEP_DAY, closed_day_note, local_day
 from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, fold
 from flows.intake import PARTICIPANT, participant_label
@@ -57,9 +57,9 @@ QUICK_HOURS = ("08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00", "1
 
 async def visible_participant(turn: Turn, person_id: int) -> Person | None:
     person = await turn.session.get(Person, person_id)
-    if person is None or person.role != "participant" or person.privacy_version is None:
+    if person is None or not await is_responsible(turn.session, turn.network, turn.person, person):
         return None
-    return person if may_see_participant(turn.network, turn.person, person.district) else None
+    return person
 
 
 async def find_participants(turn: Turn, query: str) -> list[Person]:
@@ -71,11 +71,8 @@ async def find_participants(turn: Turn, query: str) -> list[Person]:
     wanted = fold(text)
     if len(wanted) < 2:
         return []
-    statement = select(Person).where(Person.role == "participant", Person.privacy_version.is_not(None),
-                                     Person.display_name.is_not(None))
-    covered = covered_districts(turn.network, turn.person)
-    if covered is not None:
-        statement = statement.where(Person.district.in_(covered))
+    statement = select(Person).where(Person.display_name.is_not(None),
+                                     await visible_participants(turn.session, turn.network, turn.person))
     people = (await turn.session.scalars(statement.order_by(Person.id))).all()
     return [p for p in people if wanted in fold(p.display_name or "")][:11]
 
@@ -189,11 +186,25 @@ def _moment(turn: Turn, value: Any) -> Any:
     return parse_moment(str(value), turn.now, turn.person.time_zone).isoformat()
 
 
+def closed_day(turn: Turn) -> str | None:
+    """Why the chosen day is unusual (a weekend or a public holiday), or None."""
+    day = local_day(datetime.fromisoformat(turn.data["starts_at"]), turn.person.time_zone)
+    return closed_day_note(turn.t, day)
+
+
+def closed_day_text(turn: Turn) -> str:
+    return f"{closed_day(turn) or ''}\n\n{turn.t(KEEP_DAY)}".strip()
+
+
 async def _when_given(turn: Turn, value: Any) -> Next:
     if value == STEPWISE:
         return "day"
     turn.data["starts_at"] = value
-    return str(turn.data.get("_then", "place"))
+    return "closed_day" if closed_day(turn) else str(turn.data.get("_then", "place"))
+
+
+async def _closed_day_kept(turn: Turn, value: Any) -> Next:
+    return "place" if value == YES else "when"
 
 
 def day_options(turn: Turn) -> list[Choice]:
@@ -220,7 +231,7 @@ def _hour(turn: Turn, value: Any) -> Any:
 
 async def _hour_given(turn: Turn, value: Any) -> Next:
     turn.data["starts_at"] = value
-    return str(turn.data.get("_then", "place"))
+    return "closed_day" if closed_day(turn) else str(turn.data.get("_then", "place"))
 
 
 def _place(turn: Turn, value: Any) -> Any:
@@ -320,6 +331,9 @@ BOOK = Flow(
         Step(name="hour", prompt=N_("At what time? Tap one or write it, like 10:30."), kind=InputKind.TEXT,
              options=hour_options, validate=_hour, on_answer=_hour_given, max_length=10, describe="time",
              takes_numbers=True),
+        Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=closed_day_text,
+             on_answer=_closed_day_kept, describe="a weekend or public holiday: keep it? (asked once)",
+             branches=(("yes", "place"), ("no", "when"))),
         Step(name="place", prompt=N_("Where? For example: Jobcenter Oldenburg, Stau 70, room 12."),
              kind=InputKind.TEXT, max_length=MAX_PLACE, validate=_place, next="note", describe="place"),
         Step(name="note", prompt=N_("A note for the participant? For example: bring your passport. "
@@ -417,12 +431,16 @@ async def _moved(turn: Turn, value: Any) -> Next:
         turn.data["_then"] = "apply"
         return "day"
     turn.data["starts_at"] = value
-    return await _apply_move(turn)
+    return "closed_day" if closed_day(turn) else await _apply_move(turn)
 
 
 async def _moved_stepwise(turn: Turn, value: Any) -> Next:
     turn.data["starts_at"] = value
-    return await _apply_move(turn)
+    return "closed_day" if closed_day(turn) else await _apply_move(turn)
+
+
+async def _move_to_closed_day(turn: Turn, value: Any) -> Next:
+    return await _apply_move(turn) if value == YES else "when"
 
 
 async def _apply_move(turn: Turn) -> Next:
@@ -469,6 +487,9 @@ MOVE = Flow(
         Step(name="hour", prompt=N_("At what time? Tap one or write it, like 10:30."), kind=InputKind.TEXT,
              options=hour_options, validate=_hour, on_answer=_moved_stepwise, max_length=10, describe="time",
              takes_numbers=True),
+        Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=closed_day_text,
+             on_answer=_move_to_closed_day, describe="a weekend or public holiday: keep it? (asked once)",
+             branches=(("no", "when"),)),
     ),
 )
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import LANGUAGES, N_, NP_, Translator
 from bot.messages import Choice, Outgoing
 from bot.network import Network
+from bot.routing import visible_participants
 from flows.access import covered_districts
 from flows.conversation import Command, register
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
@@ -83,12 +84,9 @@ async def course_members(session: AsyncSession, course: str) -> set[int]:
 
 async def segment_members(session: AsyncSession, network: Network, staff: Person,
                           segment: dict[str, str]) -> list[Person]:
-    """Consented participants in the staff member's districts who fit the segment."""
+    """Consented participants the staff member is responsible for (`bot.routing`) who fit the segment."""
     statement = (select(Person).outerjoin(Profile, Profile.person_id == Person.id)
-                 .where(Person.role == "participant", Person.privacy_version.is_not(None)))
-    covered = covered_districts(network, staff)
-    if covered is not None:
-        statement = statement.where(Person.district.in_(covered))
+                 .where(await visible_participants(session, network, staff)))
     kind, value = segment.get("kind"), segment.get("value", "")
     if kind == "district":
         statement = statement.where(Person.district == value)

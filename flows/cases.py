@@ -2,7 +2,8 @@
 
 `/case NAME-OR-NUMBER` gathers what the network knows about one participant in the coordinator's language:
 profile, stage and its history, potential check, questions, appointments and courses, volunteer and reports.
-Only participants in the districts the coordinator covers are found (`flows.access`); every view is audited.
+Only participants the coordinator is responsible for are found (`bot.routing.visible_participants`: topic x
+district x invite scope, plus the cases they already handle); every view is audited.
 A stage change is recorded with who, when, from, to and why; skipping stages needs a reason.
 """
 
@@ -19,11 +20,12 @@ from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
 from bot.reminders import APPOINTMENT_KINDS, appointment_key, session_key
-from flows.access import covered_districts, may_see_participant
+from bot.routing import is_responsible, visible_participants
+from flows.access import covered_districts
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.find import STAGES
-from flows.intake import language_name, participant_label, summary_lines
+from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
 from storage.models import (
@@ -49,6 +51,8 @@ STAGE_RANK = {"registered": 0, "profile_complete": 1, "potential_check": 2, "mat
 """Apprenticeship (Ausbildung) and employment (SVB) are both the goal: moving between them skips nothing."""
 MAX_REASON = 500
 MAX_LISTED = 10
+NOT_YOURS = N_("Nobody with this name or number is among your cases.")
+"""The same answer whether the person does not exist or is someone else's case: it reveals nothing."""
 
 
 def stage_name(t: Translator, stage: str | None) -> str:
@@ -75,7 +79,7 @@ async def change_stage(session: AsyncSession, participant_id: int, to_stage: str
                          to_stage=to_stage, reason=reason, report_id=report_id, at=now)
     profile.stage = to_stage
     session.add(change)
-    session.add(AuditEntry(actor_id=actor_id, subject_id=participant_id, action="stage.changed",
+    session.add(AuditEntry(at=now, actor_id=actor_id, subject_id=participant_id, action="stage.changed",
                            details={"from": change.from_stage, "to": to_stage, "reason": reason}))
     return change
 
@@ -85,14 +89,11 @@ async def change_stage(session: AsyncSession, participant_id: int, to_stage: str
 
 
 async def find_participants(session: AsyncSession, network: Network, staff: Person, text: str) -> list[Person]:
-    """By number (exact) or by a part of the name; only participants in the districts the staff member covers."""
+    """By number (exact) or by a part of the name; only participants the staff member is responsible for."""
     query = clean_text(text).lstrip("#")[:100]
     if not query:
         return []
-    statement = select(Person).where(Person.role == "participant")
-    covered = covered_districts(network, staff)
-    if covered is not None:
-        statement = statement.where(Person.district.in_(covered))
+    statement = select(Person).where(await visible_participants(session, network, staff))
     if query.isdigit() and len(query) < 10:
         statement = statement.where(Person.id == int(query))
     else:
@@ -105,7 +106,7 @@ async def one_participant(turn: Turn, text: str) -> Person | None:
     """The one participant meant, or a short answer (none found, or which of several) revealing nothing else."""
     found = await find_participants(turn.session, turn.network, turn.person, text)
     if not found:
-        turn.say(N_("There is no participant with this name or number for you."))
+        turn.say(NOT_YOURS)
         return None
     if len(found) > 1:
         lines = [participant_label(turn.t, person) for person in found[:MAX_LISTED]]
@@ -176,7 +177,7 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
         "", t(N_("Profile")),
     ]
     if profile is not None and profile.answers:
-        lines += summary_lines(t, network, profile.answers)
+        lines += summary_lines(t, network, profile.answers, STAFF_LABELS)
     else:
         lines.append(t(N_("(no answers yet)")))
 
@@ -293,7 +294,7 @@ async def show_case(turn: Turn, argument: str) -> None:
     if participant is None:
         return
     turn.send(await case_text(turn.session, turn.t, turn.network, participant, turn.now))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="case.viewed"))
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id, action="case.viewed"))
 
 
 async def _case_named(turn: Turn, value: Any) -> Next:
@@ -340,8 +341,8 @@ def _reason(turn: Turn, value: Any) -> str:
 
 async def _stage_done(turn: Turn, value: Any) -> Next:
     participant = await turn.session.get(Person, int(turn.data.get("participant", 0)))
-    if participant is None or not may_see_participant(turn.network, turn.person, participant.district):
-        turn.say(N_("There is no participant with this name or number for you."))
+    if participant is None or not await is_responsible(turn.session, turn.network, turn.person, participant):
+        turn.say(NOT_YOURS)
         return END
     to_stage = str(turn.data["to"])
     change = await change_stage(turn.session, participant.id, to_stage, turn.person.id, turn.now,
@@ -375,7 +376,7 @@ async def show_stats(turn: Turn, argument: str = "") -> None:
 
     funnel = await count_funnel(turn.session, turn.network, covered_districts(turn.network, turn.person))
     turn.send(funnel_text(turn.t, turn.network, funnel))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, action="stats.viewed"))
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="stats.viewed"))
 
 
 async def _case_entry(turn: Turn) -> None:

@@ -26,7 +26,7 @@ from flows.engine import (
     render_prompt,
 )
 from flows.menu import ALL_ROLES, HELP_TEXT, MENU
-from flows.onboarding import LANGUAGE, ONBOARDING
+from flows.onboarding import FIRST_THINGS_FIRST, LANGUAGE, ONBOARDING, before_language
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, LANGUAGE, MENU)}
 """Every declared flow by name; later capabilities register theirs with `register`."""
@@ -114,7 +114,7 @@ def help_text(turn: Turn) -> str:
     lines = [turn.t(HELP_TEXT)]
     for command in FEATURE_COMMANDS.values():
         if turn.person.role in command.roles:
-            lines.append(f"/{command.name} – {turn.t(command.description)}")
+            lines.append(f"{turn.t.isolate('/' + command.name)} – {turn.t(command.description)}")  # RTL: in order
     return "\n".join(lines)
 
 
@@ -234,13 +234,13 @@ async def _command(turn: Turn, name: str, argument: str) -> None:
     if name == "start" and argument and START_ARGUMENT:
         await START_ARGUMENT[0](turn, argument[:100])
     elif name == "start":
-        if turn.state.get("flow") == "onboarding" and turn.state.get("step") == "privacy":
+        if turn.state.get("flow") == "onboarding" and turn.state.get("step") in ("privacy", "privacy_full"):
             reprompt(turn)
         else:
             start_flow(turn, "menu")
     elif name in ("menu", "cancel"):
         if needs_consent(turn.person):
-            turn.say(N_("First, please choose your language and answer the privacy question."))
+            turn.send(before_language(turn, FIRST_THINGS_FIRST))
             reprompt(turn)
             return
         if name == "cancel" and in_flow:
@@ -266,7 +266,7 @@ async def _command(turn: Turn, name: str, argument: str) -> None:
 
 async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
     if command.needs_consent and needs_consent(turn.person):
-        turn.say(N_("First, please choose your language and answer the privacy question."))
+        turn.send(before_language(turn, FIRST_THINGS_FIRST))
         reprompt(turn)
         return
     if turn.person.role not in command.roles:

@@ -10,6 +10,7 @@ and re-plans their reminders. Participants see their courses and the next sessio
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice, Outgoing
 from bot.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
 from flows.appointments import STAFF, answers_for, candidate_options, event_lines, participants_named
+from flows.closed_days import KEEP_DAY, KEEP_SESSIONS, closed_day_note, holidays_among, holidays_note, local_day
 from flows.conversation import Command, button_key, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import PARTICIPANT, participant_label
@@ -68,13 +70,16 @@ def session_moments(weekdays: list[int], start: time, end: time, first: date, la
 
 async def create_course(session: AsyncSession, name: str, level: str, place: str, weekdays: list[int], start: time,
                         end: time, first: date, last: date, run_by_id: int | None,
-                        time_zone: str = "Europe/Berlin") -> Course:
+                        time_zone: str = "Europe/Berlin", cancelled_days: Collection[date] = ()) -> Course:
+    """Writes the course and its sessions; sessions on `cancelled_days` (holidays) are cancelled from the start."""
     course = Course(name=name, level=level, place=place, weekdays=sorted(weekdays), start_time=start.strftime("%H:%M"),
                     end_time=end.strftime("%H:%M"), first_day=first.isoformat(), last_day=last.isoformat(),
                     time_zone=time_zone, run_by_id=run_by_id)
     session.add(course)
     await session.flush()
-    session.add_all(CourseSession(course_id=course.id, starts_at=s, ends_at=e, status="scheduled")
+    zone = ZoneInfo(time_zone)
+    session.add_all(CourseSession(course_id=course.id, starts_at=s, ends_at=e,
+                                  status="cancelled" if s.astimezone(zone).date() in cancelled_days else "scheduled")
                     for s, e in session_moments(weekdays, start, end, first, last, time_zone))
     await session.flush()
     return course
@@ -268,14 +273,42 @@ def _last_day(turn: Turn, value: Any) -> Any:
     return str(value)
 
 
+def planned_days(turn: Turn) -> list[date]:
+    """The days the course being created meets on, in the coordinator's zone."""
+    data = turn.data
+    moments = session_moments([int(d) for d in data["weekdays"]], time.fromisoformat(data["times"][0]),
+                              time.fromisoformat(data["times"][1]), date.fromisoformat(data["first"]),
+                              date.fromisoformat(data["last"]), turn.person.time_zone)
+    return [local_day(start, turn.person.time_zone) for start, _ in moments]
+
+
+def skipped_days(turn: Turn) -> list[date]:
+    """Holidays the coordinator chose not to keep: those sessions are cancelled from the start."""
+    return [date.fromisoformat(day) for day in turn.data.get("skip_days", [])]
+
+
+async def _last_given(turn: Turn, value: Any) -> Next:
+    turn.data.pop("skip_days", None)
+    return "holidays" if holidays_among(planned_days(turn)) else "confirm"
+
+
+def holidays_text(turn: Turn) -> str:
+    return f"{holidays_note(turn.t, holidays_among(planned_days(turn)))}\n\n{turn.t(KEEP_SESSIONS)}"
+
+
+async def _holidays_answered(turn: Turn, value: Any) -> Next:
+    if value != YES:
+        turn.data["skip_days"] = [day.isoformat() for day in holidays_among(planned_days(turn))]
+    return "confirm"
+
+
 def course_summary(turn: Turn) -> str:
     data = turn.data
     names = weekday_names(turn.t)
     days = ", ".join(names[int(d)] for d in sorted(data["weekdays"], key=int))
     first, last = date.fromisoformat(data["first"]), date.fromisoformat(data["last"])
-    weekdays = [int(d) for d in data["weekdays"]]
-    count = len(session_moments(weekdays, time.fromisoformat(data["times"][0]), time.fromisoformat(data["times"][1]),
-                                first, last, turn.person.time_zone))
+    skipped = skipped_days(turn)
+    count = sum(1 for day in planned_days(turn) if day not in skipped)
     return "\n".join([
         turn.t(N_("Please check the course:")),
         f"{data['name']} ({data['level']})",
@@ -296,7 +329,7 @@ async def _create(turn: Turn, value: Any) -> Next:
     start, end = time.fromisoformat(data["times"][0]), time.fromisoformat(data["times"][1])
     course = await create_course(turn.session, data["name"], data["level"], data["place"], weekdays, start, end,
                                  date.fromisoformat(data["first"]), date.fromisoformat(data["last"]),
-                                 turn.person.id, turn.person.time_zone)
+                                 turn.person.id, turn.person.time_zone, cancelled_days=skipped_days(turn))
     turn.session.add(AuditEntry(actor_id=turn.person.id, action="course.created", details={"course": course.id}))
     turn.say(N_("Created: course no. {number}."), number=course.id)
     await show_course(turn, course)
@@ -323,7 +356,11 @@ COURSE = Flow(
         Step(name="first", prompt=N_("The first day? For example 5.1.2027."), kind=InputKind.DATE, next="last",
              describe="first day"),
         Step(name="last", prompt=N_("The last day? For example 30.6.2027."), kind=InputKind.DATE,
-             validate=_last_day, next="confirm", describe="last day"),
+             validate=_last_day, on_answer=_last_given, describe="last day",
+             branches=(("sessions on public holidays", "holidays"), ("otherwise", "confirm"))),
+        Step(name="holidays", prompt=KEEP_SESSIONS, kind=InputKind.YES_NO, text=holidays_text,
+             on_answer=_holidays_answered, next="confirm",
+             describe="sessions on public holidays of Lower Saxony: keep them, or cancel them from the start"),
         Step(name="confirm", prompt=N_("Create the course?"), kind=InputKind.YES_NO, text=course_summary,
              on_answer=_create, next=END, describe="summary; sessions written out"),
     ),
@@ -459,6 +496,22 @@ def _moment(turn: Turn, value: Any) -> Any:
     return parse_moment(str(value), turn.now, turn.person.time_zone).isoformat()
 
 
+def _closed_session_day(turn: Turn) -> str | None:
+    return closed_day_note(turn.t, local_day(datetime.fromisoformat(turn.data["when"]), turn.person.time_zone))
+
+
+async def _session_when_given(turn: Turn, value: Any) -> Next:
+    return "closed_day" if _closed_session_day(turn) else await _session_moved(turn, value)
+
+
+def closed_session_day_text(turn: Turn) -> str:
+    return f"{_closed_session_day(turn) or ''}\n\n{turn.t(KEEP_DAY)}".strip()
+
+
+async def _closed_session_day_kept(turn: Turn, value: Any) -> Next:
+    return await _session_moved(turn, turn.data["when"]) if value == YES else "when"
+
+
 async def _session_moved(turn: Turn, value: Any) -> Next:
     course_session = await turn.session.get(CourseSession, int(turn.data.get("session", 0)))
     course = await course_for(turn, turn.data.get("course", 0))
@@ -503,8 +556,11 @@ COURSE_SESSION = Flow(
         Step(name="confirm", prompt=N_("Cancel this session? Everyone in the course will be told."),
              kind=InputKind.YES_NO, on_answer=_session_cancelled, next=END, describe="everyone enrolled is told"),
         Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
-             kind=InputKind.TEXT, max_length=100, validate=_moment, on_answer=_session_moved, next=END,
-             describe="new day and time; everyone enrolled is told"),
+             kind=InputKind.TEXT, max_length=100, validate=_moment, on_answer=_session_when_given, next=END,
+             describe="new day and time; everyone enrolled is told", branches=(("weekend or holiday", "closed_day"),)),
+        Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=closed_session_day_text,
+             on_answer=_closed_session_day_kept, next=END, describe="a weekend or public holiday: keep it?",
+             branches=(("no", "when"),)),
     ),
 )
 

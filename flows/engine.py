@@ -87,6 +87,8 @@ class Step:
     """A typed number is the answer itself (years of school, an hour), not the number of a shown option."""
     branches: tuple[tuple[str, str], ...] = ()
     """Other destinations `on_answer` may choose, as (label, step or flow name): drawn in the diagram."""
+    hint: Callable[[Turn, str], str] | None = None
+    """Renders the line under a choice (given the catalog message), e.g. in several languages before one is chosen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +353,10 @@ TYPED_KINDS = (InputKind.TEXT, InputKind.DATE, InputKind.DATETIME, InputKind.MES
 """Steps answered by typing, which may show options too (quick answers, Skip)."""
 
 
+def _translated(turn: Turn, message: str) -> str:
+    return turn.t(message)
+
+
 def _skip_option(turn: Turn) -> Choice:
     return Choice(SKIP_KEY, turn.t(N_("Skip")))
 
@@ -406,7 +412,7 @@ def render_prompt(turn: Turn, step: Step) -> None:
     if step.kind in (InputKind.CHOICE, InputKind.YES_NO):
         if step.optional:
             options.append(_skip_option(turn))
-        hint = turn.t(N_("Write the number of your answer."))
+        hint = (step.hint or _translated)(turn, N_("Write the number of your answer."))
         selection = "single"
     elif step.kind is InputKind.MULTI:
         hint = turn.t(N_("Write the numbers of all that fit, like 1, 3."))

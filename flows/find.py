@@ -1,8 +1,8 @@
 """`/find` for coordinators: participants for a slot (field, district, German, times, stage), ranked by fit.
 
 Filters exclude (district, minimum German level, stage, and a field nobody in the list has a link to); the
-rest only ranks. Each result says why it matched, so the coordinator can check before calling anyone. Staff see
-only the districts their organisation is responsible for (`flows.access`), and every search is audited.
+rest only ranks. Each result says why it matched, so the coordinator can check before calling anyone. Staff find
+only the participants they are responsible for (`bot.routing.visible_participants`), and every search is audited.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice
 from bot.network import Network
+from bot.routing import visible_participants
 from flows.access import covered_districts
 from flows.conversation import Command, register
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
@@ -112,12 +113,9 @@ def _field_link(occupation: str, answers: dict[str, Any], check: PotentialCheck 
 
 
 async def search(turn: Turn, criteria: Criteria) -> list[Match]:
-    covered = covered_districts(turn.network, turn.person)
     statement = select(Person, Profile).join(Profile, Profile.person_id == Person.id).where(
-        Person.role == "participant", Profile.completed_at.is_not(None),
-        Person.privacy_version.is_not(None))  # withdrawn consent: no longer found
-    if covered is not None:
-        statement = statement.where(Person.district.in_(covered))
+        Profile.completed_at.is_not(None),  # consent, role and responsibility are in the visibility filter
+        await visible_participants(turn.session, turn.network, turn.person))
     rows = (await turn.session.execute(statement)).all()
     checks: dict[int, PotentialCheck] = {}
     if rows:
@@ -164,11 +162,12 @@ async def _show_results(turn: Turn, value: Any) -> Next:
     criteria = Criteria(occupation=data["occupation"], district=data["district"], german=data["german"],
                         time=data["time"], stage=str(value))
     matches = await search(turn, criteria)
-    turn.session.add(AuditEntry(actor_id=turn.person.id, action="participants.searched",
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="participants.searched",
                                 details={"criteria": criteria.__dict__, "shown": [m.person.id for m in
                                                                                   matches[:MAX_RESULTS]]}))
     for match in matches[:MAX_RESULTS]:  # each participant can see in /mydata that they were shown
-        turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=match.person.id, action="case.listed"))
+        turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=match.person.id,
+                                    action="case.listed"))
     if not matches:
         turn.say(N_("Nobody fits these wishes yet. Try again with fewer wishes (choose Any)."))
         return END

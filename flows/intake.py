@@ -9,7 +9,7 @@ and goals get a summary in their own language.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -17,13 +17,12 @@ from typing import Any
 import phonenumbers
 from babel import Locale
 from babel.dates import get_day_names
-from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
-from flows.access import responsible_organisations
+from bot.routing import responsible_staff
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.menu import MENU_ENTRIES, MenuEntry
@@ -53,6 +52,11 @@ DAY_PARTS: tuple[tuple[str, str], ...] = (
     ("morning", N_("{day} morning")),
     ("afternoon", N_("{day} afternoon")),
     ("evening", N_("{day} evening")),
+)
+PART_NAMES: tuple[tuple[str, str], ...] = (
+    ("morning", N_("Mornings")),
+    ("afternoon", N_("Afternoons")),
+    ("evening", N_("Evenings")),
 )
 LICENCE: tuple[tuple[str, str], ...] = (
     ("yes", N_("Yes, I have one")),
@@ -85,9 +89,20 @@ LABELS: dict[str, str] = {
     "experience": N_("Work experience"),
     "companies": N_("Shown to partner companies"),
 }
+STAFF_LABELS: dict[str, str] = {
+    **LABELS,
+    "district": N_("District"),
+    "goals": N_("Goals"),
+    "occupations": N_("Work of interest"),
+    "availability": N_("Available times"),
+}
+"""The same answers as staff read them (case view, a new profile's summary, exports): about the participant,
+not addressed to them."""
 MAIN_QUESTIONS = ("district", "goals", "occupations", "german", "languages", "availability", "start", "licence",
                   "transport", "contact", "school", "experience")
 FOLLOW_UPS = {"occupation_other": "occupations", "phone": "contact"}
+SECOND_HALVES = {"availability_times": "availability"}
+"""Questions asked in two short lists: the second half shares the number and saves the answer."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -127,8 +142,30 @@ def day_names(t: Translator) -> dict[str, str]:
 
 
 def availability_choices(t: Translator, network: Network) -> list[Choice]:
+    """The whole weekly grid (15 entries): for reading answers back, never shown as one list."""
     days = day_names(t)
     return [Choice(f"{day}_{part}", t(label, day=days[day])) for day in WEEKDAYS for part, label in DAY_PARTS]
+
+
+def weekday_choices(t: Translator, network: Network) -> list[Choice]:
+    """The grid's first half on a phone: the days (5 entries)."""
+    return [Choice(day, name) for day, name in day_names(t).items()]
+
+
+def day_part_choices(t: Translator, network: Network) -> list[Choice]:
+    """The grid's second half: the times of day (3 entries)."""
+    return [Choice(part, t(label)) for part, label in PART_NAMES]
+
+
+def chosen_days(value: Any) -> list[str]:
+    """The days in a days answer ("mon") or in a stored grid answer ("mon_morning"), in week order."""
+    found = {str(key).split("_", 1)[0] for key in (value or [])}
+    return [day for day in WEEKDAYS if day in found]
+
+
+def grid(days: Sequence[str], parts: Sequence[str]) -> list[str]:
+    """Every chosen day at every chosen time of day, stored as the grid's keys ("mon_morning")."""
+    return [f"{day}_{part}" for day in WEEKDAYS if day in days for part, _ in DAY_PARTS if part in parts]
 
 
 def start_choices(t: Translator, network: Network) -> list[Choice]:
@@ -219,7 +256,7 @@ def first_open_question(answers: dict[str, Any]) -> str | None:
     return None
 
 
-def _saving(question: str) -> Callable[[Turn, Any], Any]:
+def _saving(question: str) -> Callable[[Turn, Any], Awaitable[Next]]:
     async def save(turn: Turn, value: Any) -> Next:
         profile = await profile_of(turn)
         answers = dict(profile.answers)
@@ -252,13 +289,22 @@ def _saving(question: str) -> Callable[[Turn, Any], Any]:
 def progress_text(question: str, prompt: str, values: Callable[[Turn], dict[str, object]] | None = None
                   ) -> Callable[[Turn], str]:
     """The question with "Question 3 of 12" above it, so people see how far they are."""
-    number = MAIN_QUESTIONS.index(FOLLOW_UPS.get(question, question)) + 1
+    number = MAIN_QUESTIONS.index(FOLLOW_UPS.get(question, SECOND_HALVES.get(question, question))) + 1
 
     def render(turn: Turn) -> str:
         head = turn.t(N_("Question {number} of {total}"), number=number, total=len(MAIN_QUESTIONS))
         return f"{head}\n{turn.t(prompt, **(values(turn) if values else {}))}"
 
     return render
+
+
+async def _days_chosen(turn: Turn, value: Any) -> Next:
+    """The days are kept in the conversation only; the answer is saved once the times of day are known."""
+    return "availability_times"
+
+
+async def _times_chosen(turn: Turn, value: Any) -> Next:
+    return await _saving("availability")(turn, grid(chosen_days(turn.data.get("availability")), list(value)))
 
 
 def question(name: str, prompt: str, kind: InputKind, options: Callable[[Turn], Sequence[Choice]] | None = None,
@@ -300,11 +346,13 @@ def answer_text(t: Translator, network: Network, answers: dict[str, Any], questi
     return t.isolate(value)
 
 
-def summary_lines(t: Translator, network: Network, answers: dict[str, Any]) -> list[str]:
+def summary_lines(t: Translator, network: Network, answers: dict[str, Any],
+                  labels: dict[str, str] = LABELS) -> list[str]:
+    """One line per answer; staff views pass `STAFF_LABELS`."""
     names = [q for q in question_order() if applicable(answers, q)]
     if "companies" in answers:
         names.append("companies")
-    return [f"{t(LABELS[name])}: {answer_text(t, network, answers, name)}" for name in names]
+    return [f"{t(labels[name])}: {answer_text(t, network, answers, name)}" for name in names]
 
 
 def summary_render(turn: Turn) -> str:
@@ -389,14 +437,8 @@ async def _finish(turn: Turn, profile: Profile) -> Next:
 
 
 async def notify_coordinators(turn: Turn, profile: Profile) -> None:
-    """The coordinators responsible for the district and the participant's goals get the summary."""
-    organisations = responsible_organisations(turn.network, turn.person.district, profile.answers.get("goals") or [])
-    if not organisations:
-        return
-    coordinators = (await turn.session.scalars(
-        select(Person).where(Person.role == "coordinator", Person.organisation.in_(organisations))
-    )).all()
-    for coordinator in coordinators:
+    """The coordinators responsible for the participant (`bot.routing`: goals, district, scope) get the summary."""
+    for coordinator in await responsible_staff(turn.session, turn.network, turn.person):
         turn.outgoing.extend(await messages_for(
             turn.session, coordinator, lambda t: coordinator_summary(t, turn.network, turn.person, profile)))
 
@@ -408,7 +450,7 @@ def participant_label(t: Translator, person: Person) -> str:
 def coordinator_summary(t: Translator, network: Network, participant: Person, profile: Profile) -> str:
     head = t(N_("New participant profile: {participant}. Their language: {language}."),
              participant=participant_label(t, participant), language=language_name(t, participant.locale or "en"))
-    return "\n".join([head, "", *summary_lines(t, network, profile.answers)])
+    return "\n".join([head, "", *summary_lines(t, network, profile.answers, STAFF_LABELS)])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -462,8 +504,15 @@ INTAKE = Flow(
                  InputKind.CHOICE, for_turn(german_choices)),
         question("languages", N_("Which other languages do you speak? Choose all that fit, or skip."),
                  InputKind.MULTI, for_turn(spoken_choices), optional=True),
-        question("availability", N_("When do you have time for a course, an internship or work? "
-                                    "Choose all times that fit."), InputKind.MULTI, for_turn(availability_choices)),
+        Step(name="availability", prompt=N_("On which days do you have time for a course, an internship or "
+                                            "work? Choose all that fit."), kind=InputKind.MULTI,
+             options=for_turn(weekday_choices), text=progress_text("availability", N_(
+                 "On which days do you have time for a course, an internship or work? Choose all that fit.")),
+             on_answer=_days_chosen, describe="weekly times, first the days (Monday to Friday)"),
+        Step(name="availability_times", prompt=N_("At what times of day? Choose all that fit."),
+             kind=InputKind.MULTI, options=for_turn(day_part_choices),
+             text=progress_text("availability_times", N_("At what times of day? Choose all that fit.")),
+             on_answer=_times_chosen, describe="then the times of day; saved as days x times"),
         question("start", N_("From when can you start? Write a date, for example 01.03.2027."), InputKind.DATE,
                  for_turn(start_choices)),
         question("licence", N_("Do you have a driving licence (Führerschein) for cars?"), InputKind.CHOICE,

@@ -20,7 +20,7 @@ from bot.i18n import N_, STAFF_LOCALES
 from bot.messages import Choice
 from bot.network import Network
 from flows.conversation import START_ARGUMENT, Command, register, start_flow
-from flows.engine import END, Flow, InputKind, Next, Step, Turn
+from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
 from storage.models import AuditEntry, Invite, StaffScope
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -61,10 +61,32 @@ def check_scope(network: Network, role: str, organisation: str | None, topics: l
                               f"(known: all, {', '.join(network.districts)})")
 
 
+def districts_outside(network: Network, organisation: str | None, districts: list[str]) -> list[str]:
+    """The chosen districts the organisation has no responsibility for in the network file (an invite for them is
+    most likely a slip). "all" means the organisation's own; an organisation without rules is not judged."""
+    rules = [rule for rule in network.responsibilities if rule.organisation == organisation]
+    if not rules or any("all" in rule.districts for rule in rules):
+        return []
+    covered = {district for rule in rules for district in rule.districts}
+    return [district for district in districts if district != "all" and district not in covered]
+
+
+class OutsideCoverage(InviteError):
+    """The invite names districts its organisation does not cover; `--force` makes it anyway."""
+
+
 async def create_invite(session: AsyncSession, network: Network, now: datetime, role: str,
                         organisation: str | None, topics: list[str], districts: list[str], locale: str = "de",
-                        days: int = DEFAULT_DAYS, created_by: int | None = None) -> tuple[str, Invite]:
+                        days: int = DEFAULT_DAYS, created_by: int | None = None,
+                        force: bool = False) -> tuple[str, Invite]:
     check_scope(network, role, organisation, topics, districts)
+    outside = districts_outside(network, organisation, districts)
+    if outside and not force:
+        covered = sorted({d for rule in network.responsibilities if rule.organisation == organisation
+                          for d in rule.districts})
+        raise OutsideCoverage(f"--districts: {organisation} does not cover {', '.join(outside)} "
+                              f"(it covers: {', '.join(covered)}); nothing was created. "
+                              f"Add --force to invite for them anyway")
     if locale not in STAFF_LOCALES:
         raise InviteError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
     if not 1 <= days <= 90:
@@ -141,6 +163,26 @@ def topic_options(turn: Turn) -> list[Choice]:
     return [every, *(Choice(k, topic.name[turn.t.locale]) for k, topic in turn.network.topics.items())]
 
 
+def _outside(turn: Turn) -> list[str]:
+    return districts_outside(turn.network, turn.person.organisation, list(turn.data.get("districts") or []))
+
+
+async def _districts_chosen(turn: Turn, value: Any) -> Next:
+    return "outside" if _outside(turn) else "topics"
+
+
+def outside_text(turn: Turn) -> str:
+    organisation = turn.network.organisations.get(turn.person.organisation or "")
+    names = ", ".join(turn.network.districts[key].name[turn.t.locale] for key in _outside(turn))
+    return turn.t(N_("{organisation} is not responsible for {districts} in the network. "
+                     "Invite for these districts anyway?"),
+                  organisation=organisation.name if organisation else "–", districts=names)
+
+
+async def _outside_answered(turn: Turn, value: Any) -> Next:
+    return "topics" if value == YES else "districts"
+
+
 async def _invite_made(turn: Turn, value: Any) -> Next:
     organisation = turn.person.organisation
     if turn.person.role == "coordinator" and not organisation:
@@ -151,7 +193,7 @@ async def _invite_made(turn: Turn, value: Any) -> Next:
     districts = ["all"] if "all" in districts else list(districts)
     code, invite = await create_invite(turn.session, turn.network, turn.now, turn.data["role"], organisation,
                                        topics, districts, locale=turn.t.locale if turn.t.locale in STAFF_LOCALES
-                                       else "de", created_by=turn.person.id)
+                                       else "de", created_by=turn.person.id, force=True)  # asked at "outside"
     turn.say(N_("Here is the invitation code: {code}\nIt works once, until {date}. The new person sends "
                 "/start {code} to this bot (on Matrix: !start {code})."), code=code,
              date=turn.t.datetime(invite.expires_at))
@@ -165,7 +207,11 @@ INVITE = Flow(
         Step(name="role", prompt=N_("Whom do you want to invite?"), kind=InputKind.CHOICE, options=role_options,
              next="districts", describe="volunteer or coordinator of one's own organisation"),
         Step(name="districts", prompt=N_("For which districts?"), kind=InputKind.MULTI, options=district_options,
-             next="topics", describe="districts or all"),
+             on_answer=_districts_chosen, describe="districts or all",
+             branches=(("outside the organisation's districts", "outside"), ("otherwise", "topics"))),
+        Step(name="outside", prompt=N_("Invite for these districts anyway?"), kind=InputKind.YES_NO,
+             text=outside_text, on_answer=_outside_answered, describe="asked once; no chooses the districts again",
+             branches=(("yes", "topics"), ("no", "districts"))),
         Step(name="topics", prompt=N_("For which topics?"), kind=InputKind.MULTI, options=topic_options,
              on_answer=_invite_made, next=END, describe="topics or all; then the code"),
     ),

@@ -1,4 +1,4 @@
-"""First contact: choose a language, read a short privacy notice, consent or not.
+"""First contact: choose a language, read the privacy notice in short (the full one a tap away), consent or not.
 
 Declining keeps nothing personal: the person, their handle and conversation are deleted in the same
 transaction and their stored inbound texts are blanked; only the goodbye message is still delivered.
@@ -12,42 +12,121 @@ from typing import Any
 
 from bot.i18n import LANGUAGES, N_, NP_, Translator, negotiate
 from bot.messages import Choice
-from flows.access import PRIVACY_VERSION, current_privacy_version  # noqa: F401  (tests patch the version here)
-from flows.engine import END, NO, Flow, Goto, InputKind, Next, Step, Turn
+from flows.access import privacy_version_for
+from flows.engine import END, NO, YES, Flow, Goto, InputKind, Next, Step, Turn, clean_text, fold
 from storage.models import AuditEntry, Consent
 
 LANGUAGE_PROMPT = N_("Please choose your language.")
+CONSENT_QUESTION = N_("Do you agree that Lotse stores your data for this purpose?")
+FULL_NOTICE = "full"
+FIRST_THINGS_FIRST = N_("First, please choose your language and answer the privacy question.")
 
 AFTER_CONSENT: dict[str, Callable[[Turn], Awaitable[Next]]] = {}
 """What follows a first consent, by role (the intake registers itself for participants); the menu otherwise."""
 
 
-def language_options(turn: Turn) -> list[Choice]:
-    """Every language under its own name; the platform's hint, if any, comes first."""
+FIRST_CONTACT_LANGUAGES = ("de", "en", "ar", "fa", "uk")
+"""Before a language is chosen, a line is shown in these (the network's main languages), after the platform's hint."""
+FIRST_CONTACT_LINES = 5
+"""At most this many lines: short enough for a phone's screen."""
+
+
+def first_contact_codes(hint: str | None) -> list[str]:
+    hinted = negotiate(hint)
+    codes = [hinted] if hinted else []
+    codes += [code for code in FIRST_CONTACT_LANGUAGES if code not in codes]
+    return codes[:FIRST_CONTACT_LINES]
+
+
+def before_language(turn: Turn, message: str) -> str:
+    """A catalog line for someone who has not chosen a language: one short line in each first-contact language,
+    the platform's hint first; in their own language once they have chosen."""
+    if turn.person.locale:
+        return turn.t(message)
+    return "\n".join(Translator(code)(message) for code in first_contact_codes(turn.incoming.language_hint))
+
+
+PAGE_SIZE = 7
+"""Languages per page of the picker: with "More languages" a list of eight, which fits a phone screen."""
+MORE_LANGUAGES = "__more__"
+MORE_LABEL = N_("More languages")
+_DRAWING = "_drawing_language_question"
+
+
+def language_pages(turn: Turn) -> list[list[str]]:
+    """Every language, the platform's hint first, in pages of PAGE_SIZE (one page while they all fit)."""
     hinted = negotiate(turn.incoming.language_hint)
     codes = list(LANGUAGES)
     if hinted:
         codes.remove(hinted)
         codes.insert(0, hinted)
-    return [Choice(code, LANGUAGES[code]) for code in codes]
+    if len(codes) <= PAGE_SIZE + 1:
+        return [codes]
+    return [codes[start:start + PAGE_SIZE] for start in range(0, len(codes), PAGE_SIZE)]
+
+
+def _page(turn: Turn) -> int:
+    return int(turn.data.get("language_page", 0)) % len(language_pages(turn))
+
+
+def language_options(turn: Turn) -> list[Choice]:
+    """The languages of this page under their own names, then "More languages" when there are more pages.
+
+    A language of another page that someone types by its name ("ትግርኛ") is understood too: when the answer is read
+    (not when the question is drawn, see `language_prompt`), such a name is added as a choice."""
+    pages = language_pages(turn)
+    shown = pages[_page(turn)]
+    choices = [Choice(code, LANGUAGES[code]) for code in shown]
+    if len(pages) > 1:
+        choices.append(Choice(MORE_LANGUAGES, "🌐 " + turn.t(MORE_LABEL)))
+    drawing = turn.data.pop(_DRAWING, False)
+    typed = "" if drawing or turn.incoming.choice is not None else fold(clean_text(turn.incoming.text or ""))
+    if typed:
+        choices += [Choice(code, LANGUAGES[code]) for code in LANGUAGES
+                    if code not in shown and fold(LANGUAGES[code]) == typed]
+    return choices
 
 
 def language_prompt(turn: Turn) -> str:
-    """Before we know the language, ask in all of them: one short line each, the likely one first."""
-    codes = [choice.key for choice in language_options(turn)]
-    return "\n".join(Translator(code)(LANGUAGE_PROMPT) for code in codes)
+    """Before we know the language, ask in all of this page's languages, the likely one first; then name the
+    languages of the other pages, so that someone whose language is there knows to press "More languages"."""
+    turn.data[_DRAWING] = True  # the engine draws the text, then the options: those of this page only
+    pages = language_pages(turn)
+    page = _page(turn)
+    lines = [Translator(code)(LANGUAGE_PROMPT) for code in pages[page]]
+    others = [LANGUAGES[code] for number, codes in enumerate(pages) if number != page for code in codes]
+    if others:
+        lines.append("🌐 " + " · ".join(others))
+    return "\n".join(lines)
 
 
 async def _language_chosen(turn: Turn, code: Any) -> Next:
+    if code == MORE_LANGUAGES:  # the same question with the next page of languages
+        turn.data["language_page"] = _page(turn) + 1
+        return "language"
+    turn.data.pop("language_page", None)
     turn.person.locale = str(code)
     turn.use_locale(str(code))
     return None
 
 
 async def _language_changed(turn: Turn, code: Any) -> Next:
+    if code == MORE_LANGUAGES:
+        return await _language_chosen(turn, code)
     await _language_chosen(turn, code)
     turn.say(N_("From now on I will write to you in {language}."), language=LANGUAGES[str(code)])
     return Goto("__resume__")
+
+
+def _retention_and_rights(turn: Turn) -> list[str]:
+    network = turn.network
+    return [
+        turn.t.plural(NP_("How long: we delete your data {count} month after your last message.",
+                          "How long: we delete your data {count} months after your last message."),
+                      network.retention_months),
+        turn.t(N_("Your rights: you can get a copy of your data or have it deleted at any time. "
+                  "Write to us here or to {contact}."), contact=network.privacy_contact),
+    ]
 
 
 def machine_translation_sentence(t: Translator) -> str:
@@ -67,28 +146,74 @@ def machine_translation_sentence(t: Translator) -> str:
                 "the translation."), engine=service.label)
 
 
-def privacy_notice(turn: Turn) -> str:
-    """The notice in the person's language: what, why, who, how long, and their rights."""
-    network = turn.network
+def participant_notice(turn: Turn) -> str:
+    """The participants' notice in their language: what, why, who, how long, and their rights."""
     paragraphs = [
         turn.t(N_("Before we start: how Lotse handles your data (privacy notice, Datenschutz).")),
         turn.t(N_("Lotse is run by {controller} for the integration network. It stores what you tell it here: "
                   "your language, your answers and your messages, and when you wrote them."),
-               controller=network.controller),
+               controller=turn.network.controller),
         turn.t(N_("Why: so that the right person in the network can help you with language courses, "
                   "training and work, and can remind you of appointments (Termine).")),
         turn.t(N_("Who sees it: only the coordinators responsible for your questions, and a volunteer "
                   "only if you agree. We never ask for your residence status, nationality or religion. "
                   "Nothing is passed to other authorities.")),
         machine_translation_sentence(turn.t),
-        turn.t.plural(NP_("How long: we delete your data {count} month after your last message.",
-                          "How long: we delete your data {count} months after your last message."),
-                      network.retention_months),
-        turn.t(N_("Your rights: you can get a copy of your data or have it deleted at any time. "
-                  "Write to us here or to {contact}."), contact=network.privacy_contact),
-        turn.t(N_("Do you agree that Lotse stores your data for this purpose?")),
+        *_retention_and_rights(turn),
+        turn.t(CONSENT_QUESTION),
     ]
     return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
+
+
+def volunteer_notice(turn: Turn) -> str:
+    """The volunteers' notice: what is stored about them, and about the participants they accompany."""
+    paragraphs = [
+        turn.t(N_("Before we start: how Lotse handles your data as a volunteer (privacy notice, Datenschutz).")),
+        turn.t(N_("Lotse is run by {controller} for the integration network. It stores what you tell it here: "
+                  "your language, what you offer, where and when you can help, your messages and reports, "
+                  "and when you wrote them."), controller=turn.network.controller),
+        turn.t(N_("About the participants you accompany: you see only what accompanying needs (first name, "
+                  "languages, district, goals, times), and only after they agreed. Your reports about them "
+                  "are stored with their case.")),
+        turn.t(N_("Why: so that the coordinators can plan the help together with you, and everyone knows "
+                  "what the others do.")),
+        turn.t(N_("Who sees it: the coordinators of the network. The participants you accompany see your "
+                  "name. Please keep what you learn about them to yourself.")),
+        *_retention_and_rights(turn),
+        turn.t(CONSENT_QUESTION),
+    ]
+    return "\n\n".join(paragraphs)
+
+
+def privacy_notice(turn: Turn) -> str:
+    """The full notice for the person's role, ending with the consent question (its version is recorded)."""
+    return volunteer_notice(turn) if turn.person.role == "volunteer" else participant_notice(turn)
+
+
+def notice_summary(turn: Turn) -> str:
+    """What a phone shows first: the notice in four short sentences, then the question; the full one a tap away."""
+    if turn.person.role == "volunteer":
+        short = turn.t(N_("Privacy (Datenschutz), in short: Lotse stores what you write here, what you offer and "
+                          "your reports about the participants you accompany. The network's coordinators see "
+                          "it. Please keep what you learn about participants to yourself. You can have your "
+                          "data deleted at any time."))
+    else:
+        short = turn.t(N_("Privacy (Datenschutz), in short: Lotse stores what you write here, so that the network "
+                          "can help you with courses, training and work. Only the coordinators responsible for "
+                          "your questions see it. We never ask about your residence status, nationality or "
+                          "religion. You can have your data deleted at any time."))
+    return f"{short}\n\n{turn.t(CONSENT_QUESTION)}"
+
+
+def consent_options(turn: Turn) -> list[Choice]:
+    return [Choice(YES, turn.t(N_("Yes"))), Choice(NO, turn.t(N_("No"))),
+            Choice(FULL_NOTICE, turn.t(N_("Read the full notice")))]
+
+
+async def _summary_answered(turn: Turn, answer: Any) -> Next:
+    if answer == FULL_NOTICE:
+        return "privacy_full"
+    return await _consent_answered(turn, answer)
 
 
 async def _consent_answered(turn: Turn, answer: Any) -> Next:
@@ -109,11 +234,11 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
         turn.deleted = True
         return END
     first_time = person.privacy_version is None
-    version = person.privacy_version = current_privacy_version()
+    version = privacy_version_for(person.role)  # the full notice's version, also when only the summary was read
+    person.privacy_version = version
     if turn.incoming.display_name and not person.display_name:  # only now, with consent, is the name kept
         person.display_name = turn.incoming.display_name[:200]
-    turn.session.add(Consent(person_id=person.id, kind="privacy", version=version, given=True,
-                             at=turn.now))
+    turn.session.add(Consent(person_id=person.id, kind="privacy", version=version, given=True, at=turn.now))
     turn.session.add(AuditEntry(actor_id=person.id, subject_id=person.id, action="consent.given",
                                 details={"kind": "privacy", "version": version}))
     turn.say(N_("Thank you. Your consent was recorded on {date}."), date=turn.t.date(turn.now))
@@ -129,9 +254,11 @@ LANGUAGE_STEP = Step(
     kind=InputKind.CHOICE,
     options=language_options,
     text=language_prompt,
+    hint=before_language,
     on_answer=_language_chosen,
     next="privacy",
-    describe="choose language (platform hint first)",
+    describe="choose language (platform hint first, pages of seven)",
+    branches=(("more languages", "language"),),
 )
 
 ONBOARDING = Flow(
@@ -141,12 +268,23 @@ ONBOARDING = Flow(
         LANGUAGE_STEP,
         Step(
             name="privacy",
-            prompt=N_("Do you agree that Lotse stores your data for this purpose?"),
+            prompt=CONSENT_QUESTION,
+            kind=InputKind.CHOICE,
+            options=consent_options,
+            text=notice_summary,
+            on_answer=_summary_answered,
+            next=END,
+            describe="the notice in short (participants' or volunteers'), consent yes/no",
+            branches=(("read the full notice", "privacy_full"), ("no: delete everything, goodbye", "goodbye")),
+        ),
+        Step(
+            name="privacy_full",
+            prompt=CONSENT_QUESTION,
             kind=InputKind.YES_NO,
             text=privacy_notice,
             on_answer=_consent_answered,
             next=END,
-            describe="privacy notice, consent yes/no",
+            describe="the full notice, consent yes/no (its version is recorded either way)",
             branches=(("no: delete everything, goodbye", "goodbye"),),
         ),
     ),
@@ -164,7 +302,7 @@ LANGUAGE = Flow(
             text=language_prompt,
             on_answer=_language_changed,
             describe="choose language, then back to where the person was",
-            branches=(("then", "__resume__"),),
+            branches=(("then", "__resume__"), ("more languages", "language")),
         ),
     ),
 )

@@ -20,12 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
-from flows.access import responsible_organisations
+from bot.routing import responsible_staff
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, NO, YES, Flow, InputKind, Next, Step, Turn
 from flows.intake import PARTICIPANT, occupation_choices, participant_label, profile_of, validate_words
@@ -197,13 +195,8 @@ async def _finished(turn: Turn, value: Any) -> Next:
 
 async def _tell_coordinators(turn: Turn, answers: dict[str, Any], points: Points, suggestions: list[str],
                              interests: list[str]) -> None:
-    organisations = responsible_organisations(turn.network, turn.person.district, interests or ["all"])
-    if not organisations:
-        return
-    coordinators = (await turn.session.scalars(
-        select(Person).where(Person.role == "coordinator", Person.organisation.in_(organisations))
-    )).all()
-    for coordinator in coordinators:
+    """The coordinators responsible for the participant (`bot.routing`) get the result."""
+    for coordinator in await responsible_staff(turn.session, turn.network, turn.person):
         turn.outgoing.extend(await messages_for(
             turn.session, coordinator,
             lambda t: coordinator_result(t, turn.network, turn.person, answers, points, suggestions)))

@@ -83,12 +83,32 @@ class Section:
     render: Callable[[Translator, Network, list[dict[str, Any]], dict[str, list[dict[str, Any]]]], list[str]]
 
 
-AUDIT_ACTIONS = {
-    "ticket.viewed": N_("opened your question"),
-    "ticket.routed": N_("received your question"),
-    "ticket.escalated": N_("received your question (it was waiting too long)"),
-    "case.listed": N_("saw you in a search for offers"),
+ACCESS = {
+    "case.viewed": N_("{who} looked at your case on {date}."),
+    "case.listed": N_("{who} saw you in a search for offers on {date}."),
+    "ticket.viewed": N_("{who} opened your question on {date}."),
+    "ticket.routed": N_("{who} received your question on {date}."),
+    "ticket.escalated": N_("{who} received your question on {date}, because it was waiting too long."),
+    "stage.changed": N_("{who} recorded a new stage of your path on {date}."),
+    "pairing.asked": N_("{who} asked you on {date} whether a volunteer may accompany you."),
+    "pairing.ended": N_("{who} ended the accompaniment by your volunteer on {date}."),
+    "report.added": N_("{who} wrote a report about you on {date}."),
+    "appointment.booked": N_("{who} made an appointment (Termin) for you on {date}."),
+    "appointment.moved": N_("{who} moved your appointment (Termin) on {date}."),
+    "appointment.cancelled": N_("{who} cancelled your appointment (Termin) on {date}."),
+    "course.enrolled": N_("{who} enrolled you in a language course (Sprachkurs) on {date}."),
 }
+"""Every access by someone else, in plain words; an action not named here reads as `SOME_ACCESS`."""
+SOME_ACCESS = N_("{who} worked with your data on {date}.")
+RECEIVED = ("ticket.routed", "ticket.escalated")
+"""Actions whose "who" are the staff the question went to (in `details`), not the one who acted."""
+WHO = {
+    "coordinator": N_("{organisation} (coordinator)"),
+    "admin": N_("The network's administrator"),
+    "volunteer": N_("Your volunteer"),
+}
+SOMEONE = N_("A staff member")
+"""Someone whose own data is gone, or who acted without a role shown here."""
 
 
 def _when(t: Translator, value: Any) -> str:
@@ -136,17 +156,37 @@ def _checks(t: Translator, network: Network, rows: list[dict[str, Any]], _all: d
                     fields=field_names(t, network, list(row.get("suggestions") or []))) for row in rows)]
 
 
+def _who(t: Translator, network: Network, actors: list[dict[str, Any]]) -> str:
+    """Staff by organisation and role, never by name (their names are staff data)."""
+    names: list[str] = []
+    for actor in actors:
+        organisation = network.organisations.get(actor.get("organisation") or "")
+        role = actor.get("role") or ""
+        if role == "coordinator" and organisation is not None:
+            name = t(WHO["coordinator"], organisation=organisation.name)
+        else:
+            name = t(WHO[role]) if role in WHO and role != "coordinator" else t(SOMEONE)
+        if name not in names:
+            names.append(name)
+    return ", ".join(names) or t(SOMEONE)
+
+
 def _audit(t: Translator, network: Network, rows: list[dict[str, Any]], every: dict[str, Any]) -> list[str]:
+    """Every access to the person's data by someone else (and where their questions went), oldest first; the same
+    access on the same day is one line."""
     me = every["persons"][0]["id"]
-    looked = [row for row in rows if row.get("actor_id") not in (None, me) and row["action"] in AUDIT_ACTIONS]
-    if not looked:
+    lines: list[str] = []
+    for row in sorted(rows, key=lambda r: (str(r["at"]), r["id"])):
+        if row.get("subject_id") != me or (row.get("actor_id") == me and row["action"] not in RECEIVED):
+            continue
+        actors = row.get("recipients") if row["action"] in RECEIVED else [row.get("actor") or {}]
+        line = t(ACCESS.get(row["action"], SOME_ACCESS), who=_who(t, network, actors or []),
+                 date=_when(t, row["at"]))
+        if line not in lines:
+            lines.append(line)
+    if not lines:
         return ["", t(N_("No staff member has opened your case yet."))]
-    lines = ["", t(N_("Who worked with your data:"))]
-    for row in looked[-30:]:
-        who = network.organisations.get(row.get("organisation") or "")
-        lines.append(f"{_when(t, row['at'])}: {who.name if who else t(N_('a coordinator'))} – "
-                     f"{t(AUDIT_ACTIONS[row['action']])}")
-    return lines
+    return ["", t(N_("Who worked with your data:")), *lines]
 
 
 def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
@@ -185,17 +225,37 @@ SECTIONS: list[Section] = [
 QUIET_TABLES = {"handles", "conversations", "outbox", "ticket_messages", "staff_scopes", "invites",
                 "retention_notices", "reminders", "reminder_choices"}
 """In the file, but not worth a line in the chat (technical, or read as part of another section)."""
+COUNTED = {
+    "pairings": N_("Volunteers who accompany you, or were asked to: {count}"),
+    "enrolments": N_("Language courses (Sprachkurs) you are enrolled in: {count}"),
+    "stage_changes": N_("Stages of your path that were recorded: {count}"),
+    "attendance": N_("Your answers to reminders (coming or not): {count}"),
+    "volunteer_profiles": N_("What you offer as a volunteer: {count}"),
+    "broadcast_deliveries": N_("Messages to many people that you received: {count}"),
+}
+"""Tables shown as a count, each under a name in the person's language (never a table's name)."""
+OTHER_ENTRIES = N_("Other stored entries: {count}")
 
 
-async def _with_organisations(turn: Turn, data: dict[str, list[dict[str, Any]]]) -> None:
-    """Audit rows name the organisation of the staff member, never the person (their names are staff data)."""
-    actors = {row["actor_id"] for row in data.get("audit_log", []) if row.get("actor_id")}
-    if not actors:
-        return
-    found = dict((await turn.session.execute(select(Person.id, Person.organisation)
-                                             .where(Person.id.in_(actors)))).all())
-    for row in data.get("audit_log", []):
-        row["organisation"] = found.get(int(row.get("actor_id") or 0))
+def _ids(value: Any) -> list[int]:
+    return [int(item) for item in (value if isinstance(value, list) else []) if isinstance(item, int)]
+
+
+async def _with_actors(turn: Turn, data: dict[str, list[dict[str, Any]]]) -> None:
+    """Adds each audit row's actor (or, for a routed question, its recipients) as role and organisation only."""
+    rows = data.get("audit_log", [])
+    wanted: set[int] = set()
+    for row in rows:
+        wanted.update([int(row["actor_id"])] if row.get("actor_id") else [])
+        details = row.get("details") or {}
+        wanted.update(_ids(details.get("people")) + _ids(details.get("to")))
+    found = {person_id: {"role": role, "organisation": organisation} for person_id, role, organisation in (
+        await turn.session.execute(select(Person.id, Person.role, Person.organisation)
+                                   .where(Person.id.in_(wanted)))).all()} if wanted else {}
+    for row in rows:
+        details = row.get("details") or {}
+        row["actor"] = found.get(int(row.get("actor_id") or 0), {})
+        row["recipients"] = [found[i] for i in _ids(details.get("people")) + _ids(details.get("to")) if i in found]
 
 
 def readable_copy(t: Translator, network: Network, data: dict[str, list[dict[str, Any]]], now: datetime) -> str:
@@ -207,8 +267,14 @@ def readable_copy(t: Translator, network: Network, data: dict[str, list[dict[str
             lines.extend(section.render(t, network, rows, data))
         shown.add(section.table)
     others = [name for name in data if name not in shown and name not in QUIET_TABLES]
+    if others:
+        lines.append("")
     for name in others:
-        lines.append(t(N_("Other stored entries ({name}): {count}"), name=name, count=len(data[name])))
+        if name in COUNTED:
+            lines.append(t(COUNTED[name], count=len(data[name])))
+    unnamed = sum(len(data[name]) for name in others if name not in COUNTED)
+    if unnamed:
+        lines.append(t(OTHER_ENTRIES, count=unnamed))
     lines += ["", t(N_("The file below has all of it (JSON). Write /delete to have everything deleted."))]
     return "\n".join(lines)
 
@@ -226,7 +292,7 @@ def write_copy_file(data: dict[str, list[dict[str, Any]]], now: datetime) -> str
 
 async def send_copy(turn: Turn, argument: str = "") -> None:
     data = await gather(turn.session, turn.person)
-    await _with_organisations(turn, data)
+    await _with_actors(turn, data)
     turn.send(readable_copy(turn.t, turn.network, data, turn.now))
     path = write_copy_file(data, turn.now)
     turn.outgoing.append(Outgoing(transport=turn.handle.transport, chat=turn.handle.chat_id,

@@ -6,7 +6,9 @@ every responsible coordinator (and a rule's room) gets a notification in their o
 take it, send a ready-made answer, hand it over or close it. When one takes it, every other copy is edited to say
 who did. A coordinator answers by replying to the notification or with `/reply NUMBER text`; the participant gets
 the answer in their chat, marked as coming from the coordinator's organisation. While a question is open, what
-the participant writes at the menu joins the same thread. Every view of a ticket by staff is audited.
+the participant writes at the menu (free text, no new topic) joins its thread. A new question is a new ticket,
+routed by its own topic; only one asked on the topic of a question still open joins that one, and the
+participant is told so. Every view of a ticket by staff is audited.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.i18n import N_, Translator
 from bot.messages import Choice, Outgoing, attachment_record
 from bot.network import Network
-from bot.routing import add_working_hours, find_lead, matching_rules, route
-from flows.access import covered_districts
+from bot.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
 from flows.conversation import (
     INTERCEPTORS,
     Command,
@@ -67,10 +68,8 @@ async def may_handle(session: AsyncSession, network: Network, staff: Person, tic
         return True
     if staff.organisation not in (ticket.organisations or []):
         return False
-    covered = covered_districts(network, staff)
     scope = await session.get(StaffScope, staff.id)
-    topic_ok = scope is None or "all" in scope.topics or ticket.topic in scope.topics
-    return topic_ok and (covered is None or ticket.district in covered)
+    return staff_covers(scope, ticket.topic, ticket.district)  # their organisation got it; their own scope too?
 
 
 async def ticket_for(turn: Turn, number: str) -> Ticket | None:
@@ -173,7 +172,8 @@ async def send_notices(turn: Turn, ticket: Ticket, people: Sequence[int], rooms:
                                       chat=message.chat, outbox_id=row.id))
     if first.attachment:
         turn.outgoing.extend(files)  # after the notices, so each file follows its question
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=ticket.participant_id, action="ticket.routed",
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
+                                action="ticket.routed",
                                 details={"ticket": ticket.id, "people": list(people), "rooms": len(rooms)}))
 
 
@@ -236,13 +236,22 @@ def _checked_message(turn: Turn, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+async def open_ticket_about(session: AsyncSession, person_id: int, topic: str | None) -> Ticket | None:
+    """The participant's open question on this topic ("Talk to a person": the one without a topic)."""
+    about = Ticket.topic.is_(None) if topic is None else Ticket.topic == topic
+    return (await session.scalars(select(Ticket).where(Ticket.participant_id == person_id,
+                                                       Ticket.status.in_(OPEN), about)
+                                  .order_by(Ticket.id.desc()).limit(1))).first()
+
+
 async def _asked(turn: Turn, value: Any) -> Next:
+    """A new question is routed by its own topic; only one on the topic of a question still open joins it."""
     message = dict(value)
-    existing = await open_ticket_of(turn.session, turn.person.id)
-    if existing is not None:
-        await add_follow_up(turn, existing, message)
-        return END
     topic = turn.data.get("topic")
+    existing = await open_ticket_about(turn.session, turn.person.id, topic)
+    if existing is not None:
+        await add_follow_up(turn, existing, message, joined=True)
+        return END
     result = await route(turn.session, turn.network, topic, turn.person.district)
     ticket = Ticket(participant_id=turn.person.id, topic=topic, district=turn.person.district,
                     organisations=result.organisations, status="open", created_at=turn.now,
@@ -279,7 +288,8 @@ ASK = Flow(
 TALK = Flow(name="talk", roles=PARTICIPANT, steps=(_question_step(),))
 
 
-async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any]) -> None:
+async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joined: bool = False) -> None:
+    """Adds to an open question's thread; `joined`: asked anew on the same topic, so the person hears why."""
     row = TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in", text=message["text"],
                         attachment=message["attachment"], created_at=turn.now)
     turn.session.add(row)
@@ -298,7 +308,12 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any]) -> 
               participant=participant_label(t, participant)),
             for_staff(t, row, participant.locale or "en"), _attachment_note(t, message["attachment"])]))),
             message["attachment"]))
-    turn.say(N_("Added to your question no. {number}."), number=ticket.id)
+    if joined:
+        turn.say(N_("You already have an open question on this topic (no. {number}). Your message was added to "
+                    "it, so the same people see everything together. The answer comes here, in this chat."),
+                 number=ticket.id)
+    else:
+        turn.say(N_("Added to your question no. {number}."), number=ticket.id)
 
 
 async def _follow_up(turn: Turn) -> bool:
@@ -484,7 +499,8 @@ async def show_ticket(turn: Turn, argument: str) -> None:
         elif message.direction == "out":
             lines.append(turn.t(N_("{when} answer: {text}"), when=when, text=message.text or ""))
     turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id), "single")
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=ticket.participant_id, action="ticket.viewed",
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
+                                action="ticket.viewed",
                                 details={"ticket": ticket.id}))
 
 
@@ -506,10 +522,11 @@ async def show_inbox(turn: Turn, argument: str) -> None:
         elif ticket.due_at <= turn.now:
             state = turn.t(N_("OVERDUE"))
         else:
-            state = turn.t(N_("open until {when}"), when=turn.t.datetime(ticket.due_at, "short"))
+            state = turn.t(N_("take it by {when} or it goes to the lead contact"),  # the escalation deadline
+                           when=turn.t.datetime(ticket.due_at, "short"))
         lines.append(f"#{ticket.id} · {topic} · {state}")
     turn.send("\n".join([turn.t(N_("Your questions:")), *lines, "", turn.t(N_("Write /ticket NUMBER to open one."))]))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, action="tickets.listed",
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="tickets.listed",
                                 details={"tickets": [t.id for t in visible[:30]]}))
 
 
@@ -718,7 +735,7 @@ async def _escalate(session: AsyncSession, network: Network, ticket: Ticket, now
             session.add(TicketNotice(ticket_id=ticket.id, person_id=lead.id, transport=message.transport,
                                      chat=message.chat, outbox_id=row.id))
     ticket.escalated_at = now
-    session.add(AuditEntry(subject_id=participant.id, action="ticket.escalated",
+    session.add(AuditEntry(at=now, subject_id=participant.id, action="ticket.escalated",
                            details={"ticket": ticket.id, "to": [lead.id for lead in leads]}))
     log.info("tickets: question %s is overdue; escalated to %d lead contact(s)", ticket.id, len(leads))
     return 1

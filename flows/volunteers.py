@@ -20,18 +20,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice
 from bot.network import Network
-from flows.access import may_see_participant, responsible_organisations
-from flows.cases import MILESTONES, REPORT_KINDS, STAGE_RANK, change_stage, one_participant, stage_name
+from bot.routing import is_responsible, responsible_staff
+from flows.cases import (
+    MILESTONES,
+    NOT_YOURS,
+    REPORT_KINDS,
+    STAGE_RANK,
+    change_stage,
+    one_participant,
+    stage_name,
+)
 from flows.conversation import Command, button_key, register, register_button, reprompt, start_flow
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, render_prompt
 from flows.intake import (
     answer_text,
-    availability_choices,
+    chosen_days,
+    day_part_choices,
     district_choices,
     for_turn,
+    grid,
     language_name,
     participant_label,
     spoken_choices,
+    weekday_choices,
 )
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.notify import messages_for, translator_for
@@ -88,10 +99,11 @@ async def _offer_saved(turn: Turn, value: Any) -> Next:
     profile.languages = list(turn.data["languages"])
     profile.district = str(turn.data["district"])
     profile.offers = list(turn.data["offers"])
-    profile.availability = list(value)
+    profile.availability = grid(chosen_days(turn.data.get("availability")), list(value))
     profile.completed_at = turn.now
     turn.person.district = profile.district
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=turn.person.id, action="volunteer.profile"))
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=turn.person.id,
+                                action="volunteer.profile"))
     turn.send("\n".join([turn.t(N_("Thank you! This is what coordinators see when they look for a volunteer:")),
                          *volunteer_summary(turn.t, turn.network, profile),
                          "", turn.t(N_("You can change it at any time with /offer."))]))
@@ -105,14 +117,17 @@ OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
          kind=InputKind.CHOICE, options=for_turn(district_choices), next="offers", describe="district"),
     Step(name="offers", prompt=N_("What can you offer? Choose all that fit."), kind=InputKind.MULTI,
          options=for_turn(offer_choices), next="availability", describe="tandem, going along, letters, mentoring"),
-    Step(name="availability", prompt=N_("When do you have time? Choose all times that fit."), kind=InputKind.MULTI,
-         options=for_turn(availability_choices), on_answer=_offer_saved, next=END,
-         describe="the participants' weekly grid; then saved"),
+    Step(name="availability", prompt=N_("On which days do you have time? Choose all that fit."),
+         kind=InputKind.MULTI, options=for_turn(weekday_choices), next="times",
+         describe="the participants' weekly grid, first the days"),
+    Step(name="times", prompt=N_("At what times of day? Choose all that fit."), kind=InputKind.MULTI,
+         options=for_turn(day_part_choices), on_answer=_offer_saved, next=END,
+         describe="then the times of day; then saved"),
 ))
 
 
 async def _volunteer_after_consent(turn: Turn) -> Next:
-    turn.say(N_("Thank you for helping! Four short questions about what you can offer, so that coordinators "
+    turn.say(N_("Thank you for helping! Five short questions about what you can offer, so that coordinators "
                 "can find the right person for you."))
     start_flow(turn, "offer")
     return STAY
@@ -235,8 +250,8 @@ async def _volunteer_chosen(turn: Turn, value: Any) -> Next:
     participant = await turn.session.get(Person, int(turn.data.get("participant", 0)))
     volunteer = await turn.session.get(Person, int(value))
     if participant is None or volunteer is None or volunteer.role != "volunteer" or \
-            not may_see_participant(turn.network, turn.person, participant.district):
-        turn.say(N_("There is no participant with this name or number for you."))
+            not await is_responsible(turn.session, turn.network, turn.person, participant):
+        turn.say(NOT_YOURS)
         return END
     existing = (await turn.session.scalars(select(Pairing).where(
         Pairing.participant_id == participant.id, Pairing.volunteer_id == volunteer.id,
@@ -249,7 +264,7 @@ async def _volunteer_chosen(turn: Turn, value: Any) -> Next:
                       status="asked", created_at=turn.now)
     turn.session.add(pairing)
     await turn.session.flush()
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="pairing.asked",
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id, action="pairing.asked",
                                 details={"pairing": pairing.id, "volunteer": volunteer.id}))
     first_name = (volunteer.display_name or "").split(" ")[0] or "–"
     reached = await turn.tell(participant, N_(
@@ -292,7 +307,7 @@ async def _pairing_button(turn: Turn, payload: str) -> None:
     pairing.status, pairing.decided_at = ("active" if agreed else "declined"), turn.now
     turn.session.add(Consent(person_id=turn.person.id, kind=f"volunteer:{pairing.volunteer_id}",
                              version=VOLUNTEER_CONSENT_VERSION, given=agreed, at=turn.now))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=turn.person.id,
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=turn.person.id,
                                 action="pairing.agreed" if agreed else "pairing.declined",
                                 details={"pairing": pairing.id}))
     volunteer = await turn.session.get_one(Person, pairing.volunteer_id)
@@ -360,7 +375,7 @@ async def report_command(turn: Turn, argument: str) -> None:
     if wanted:
         if wanted not in labels:
             turn.say(NOT_PAIRED)
-            turn.session.add(AuditEntry(actor_id=turn.person.id, action="report.refused",
+            turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="report.refused",
                                         details={"asked": wanted[:20]}))
             return
         start_flow(turn, "report", {"_paired": labels, "who": wanted}, at="kind")
@@ -401,7 +416,7 @@ async def _reported(turn: Turn, value: Any) -> Next:
                         created_at=turn.now)
     turn.session.add(report)
     await turn.session.flush()
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="report.added",
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id, action="report.added",
                                 details={"report": report.id, "kind": kind}))
     if kind in URGENT or kind == "milestone":
         told = await tell_coordinators(turn, participant, report)
@@ -416,7 +431,7 @@ async def _reported(turn: Turn, value: Any) -> Next:
 
 
 async def responsible_coordinators(session: AsyncSession, network: Network, participant: Person) -> list[Person]:
-    """The coordinator who made the pairing, else those responsible for the participant's district and goals."""
+    """The coordinator who made the pairing, else those responsible for the participant (`bot.routing`)."""
     pairing = (await session.scalars(select(Pairing).where(
         Pairing.participant_id == participant.id, Pairing.status == "active",
         Pairing.coordinator_id.is_not(None)).order_by(Pairing.id.desc()).limit(1))).first()
@@ -424,13 +439,7 @@ async def responsible_coordinators(session: AsyncSession, network: Network, part
         made_by = await session.get(Person, pairing.coordinator_id)
         if made_by is not None and made_by.role == "coordinator":
             return [made_by]
-    profile = await session.get(Profile, participant.id)
-    goals = (profile.answers.get("goals") if profile else None) or []
-    organisations = responsible_organisations(network, participant.district, goals)
-    if not organisations:
-        return []
-    return list((await session.scalars(select(Person).where(
-        Person.role == "coordinator", Person.organisation.in_(organisations)).order_by(Person.id))).all())
+    return await responsible_staff(session, network, participant)
 
 
 def report_notice(t: Translator, participant: Person, volunteer: Person, report: CaseReport) -> str:
@@ -484,7 +493,8 @@ async def _milestone_button(turn: Turn, payload: str) -> None:
     report = await turn.session.get(CaseReport, int(number)) if number.isdigit() and len(number) < 10 else None
     participant = await turn.session.get(Person, report.participant_id) if report else None
     if action != "ok" or report is None or participant is None or not report.milestone or \
-            turn.person.role not in STAFF or not may_see_participant(turn.network, turn.person, participant.district):
+            turn.person.role not in STAFF or not await is_responsible(turn.session, turn.network, turn.person,
+                                                                        participant):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     if report.confirmed_at is not None:
@@ -529,7 +539,8 @@ async def unpair_command(turn: Turn, argument: str) -> None:
             turn.outgoing.extend(await messages_for(turn.session, volunteer, lambda t: t(
                 N_("You no longer accompany {participant}. Thank you for your help!"),
                 participant=participant_label(t, participant))))
-        turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="pairing.ended",
+        turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id,
+                                    action="pairing.ended",
                                     details={"pairing": pairing.id}))
     turn.say(N_("{participant} no longer has a volunteer."), participant=participant_label(turn.t, participant))
 

@@ -137,6 +137,11 @@ class Chat:
         raise AssertionError(f"no button {label!r}; the last buttons were {self.buttons()}")
 
     async def click(self, label: str) -> list[Outgoing]:
+        from bot.i18n import LANGUAGES
+
+        more = next((shown for shown in self.buttons() if shown.startswith("🌐")), None)
+        if more is not None and label in LANGUAGES.values() and label not in self.buttons():
+            await self.click(more)  # a language on the picker's next page: turn the page first, as a person does
         return await self._deliver(self._event(choice=self.button_key(label)))
 
     async def reply(self, message: Outgoing, text: str | None, event_id: str | None = None,

@@ -59,7 +59,7 @@ async def test_the_digest_for_a_week_in_english_and_german_goes_out_once(
     assert await send_due_digests(app.sessions, app.network, Schedule(), room, clock()) == 3  # two people, a room
     await app.drain()
     english = petra.last.text
-    assert english.startswith("Montagsrunde November 30, 2026: the week in review")
+    assert english.startswith("Montagsrunde 30 November 2026: the week in review")
     for expected in ("New participants (1)", "· Amal (no. ", "Questions open and overdue (1)",
                      "#1 · OVERDUE · Apprenticeship (Ausbildung) · Amal", "Cancellations (0)",
                      "Volunteer reports that need action (1)", "A letter from the Jobcenter she does not understand",
@@ -95,7 +95,7 @@ async def test_a_digest_missed_while_down_goes_out_later_that_week_and_the_sched
     clock.now = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday: the process was down on Monday
     assert await send_due_digests(app.sessions, app.network, Schedule(), None, clock()) == 1
     await app.drain()
-    assert petra.last.text.startswith("Montagsrunde November 30, 2026")
+    assert petra.last.text.startswith("Montagsrunde 30 November 2026")
     friday = Schedule.parse("fri 14:00")
     assert friday == Schedule(4, time(14, 0))
     assert await send_due_digests(app.sessions, app.network, friday, None, clock()) == 0  # same week: sent already
@@ -233,4 +233,4 @@ async def test_the_running_app_sends_the_digest_from_its_periodic_loop(
     finally:
         stop.set()
         await asyncio.wait_for(workers, timeout=10)
-    assert petra.last.text.startswith("Montagsrunde November 30, 2026")
+    assert petra.last.text.startswith("Montagsrunde 30 November 2026")

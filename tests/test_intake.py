@@ -20,7 +20,8 @@ ANSWERS = [
     "Bicycle repair",         # the other occupation
     "3",                      # German: A2
     "1 6",                    # other languages: Arabic, Tigrinya
-    "1, 4, 7",                # Monday, Tuesday and Wednesday mornings
+    "1, 2, 3",                # Monday, Tuesday and Wednesday
+    "1",                      # mornings
     "01.03.2027",             # earliest start
     "3",                      # driving licence: getting one now
     "1",                      # bus and train: yes
@@ -29,6 +30,10 @@ ANSWERS = [
     "9",                      # years at school
     "Welder in Aleppo, 3 years",
 ]
+DAYS = ANSWERS.index("1, 2, 3")
+"""The weekly times come in two short lists; the days are saved with the times of day, one answer later."""
+START = DAYS + 2
+PHONE = ANSWERS.index("0151 23456789")
 
 
 async def consent(person: Chat, language: str) -> list[object]:
@@ -71,7 +76,7 @@ async def test_intake_in_english_with_progress_summary_and_company_consent(
                  "Work that interests you: Metal work (Metall), Something else",
                  "Other work: Bicycle repair", "German: A2", "Other languages: Arabic, Tigrinya",
                  "When you have time: Monday morning, Tuesday morning, Wednesday morning",
-                 "Earliest start: March 1, 2027", "Driving licence (Führerschein): I am getting one now",
+                 "Earliest start: 1 March 2027", "Driving licence (Führerschein): I am getting one now",
                  "Bus and train: Yes", "Contact: Also by phone", "Phone: +4915123456789", "Years at school: 9",
                  "Work experience: Welder in Aleppo, 3 years"):
         assert line in summary.text
@@ -109,7 +114,7 @@ async def test_intake_in_arabic_isolates_values_and_reads_arabic_digits(
         await amal.send(answer)
     await amal.send(ar("Skip"))  # no availability? not optional: asked again
     assert amal.last.text.startswith(ar("Question {number} of {total}", number=6, total=12))
-    for answer in ["1", ar("As soon as possible"), "2", ar("No"), "1", "-", "-"]:
+    for answer in ["1", "1", ar("As soon as possible"), "2", ar("No"), "1", "-", "-"]:
         await amal.send(answer)
     summary = amal.last.text
     assert f"{FSI}A2{PDI}" in summary
@@ -180,7 +185,7 @@ async def test_optional_steps_can_be_skipped(app: Lotse, chat: Callable[..., Cha
         await yonas.send(answer)
     [question] = await yonas.send("Skip")  # other languages
     assert question.text.startswith("Question 6 of 12")
-    for answer in ["2", "As soon as possible", "2", "2", "1"]:  # contact by chat only: no phone question
+    for answer in ["2", "2", "As soon as possible", "2", "2", "1"]:  # contact by chat only: no phone question
         await yonas.send(answer)
     assert yonas.last.text.startswith("Question 11 of 12")
     await yonas.click("Skip")
@@ -213,25 +218,27 @@ LONG = "x" * 5000
 
 
 @pytest.mark.parametrize(("step_answers", "bad", "expected"), [
-    (ANSWERS[:13], "", "Your message was empty. Please write your answer."),
-    (ANSWERS[:13], LONG, "That is too long. Please write at most 500 characters."),
-    (ANSWERS[:13], "🙂🙂🙂", "Please write a few words, not only emoji or signs."),
+    (ANSWERS[:-1], "", "Your message was empty. Please write your answer."),
+    (ANSWERS[:-1], LONG, "That is too long. Please write at most 500 characters."),
+    (ANSWERS[:-1], "🙂🙂🙂", "Please write a few words, not only emoji or signs."),
     (ANSWERS[:3], "🔧🔧", "Please write a few words, not only emoji or signs."),
-    (ANSWERS[:11], "abc", "This does not look like a phone number."),
-    (ANSWERS[:11], "0151", "This does not look like a phone number."),
-    (ANSWERS[:11], "+49 151 2345678912345", "This does not look like a phone number."),
-    (ANSWERS[:11], "'; DROP TABLE persons; --", "This does not look like a phone number."),
-    (ANSWERS[:7], "01.01.2020", "This date is in the past. Please write a date from today on."),
-    (ANSWERS[:7], "30.02.2027", "There is no such date. Please check the day and the month."),
-    (ANSWERS[:7], "01.01.1900", "This date is in the past. Please write a date from today on."),
-    (ANSWERS[:7], "01.01.2035", "Please choose a date within the next two years."),
-    (ANSWERS[:7], "tomorrow-ish", "Please write a date like 23.11.2026."),
+    (ANSWERS[:PHONE], "abc", "This does not look like a phone number."),
+    (ANSWERS[:PHONE], "0151", "This does not look like a phone number."),
+    (ANSWERS[:PHONE], "+49 151 2345678912345", "This does not look like a phone number."),
+    (ANSWERS[:PHONE], "'; DROP TABLE persons; --", "This does not look like a phone number."),
+    (ANSWERS[:START], "01.01.2020", "This date is in the past. Please write a date from today on."),
+    (ANSWERS[:START], "30.02.2027", "There is no such date. Please check the day and the month."),
+    (ANSWERS[:START], "01.01.1900", "This date is in the past. Please write a date from today on."),
+    (ANSWERS[:START], "01.01.2035", "Please choose a date within the next two years."),
+    (ANSWERS[:START], "tomorrow-ish", "Please write a date like 23.11.2026."),
     (ANSWERS[:0], "11", "Please answer with a number from 1 to 10."),
     (ANSWERS[:0], "0", "Please answer with a number from 1 to 10."),
     (ANSWERS[:1], "2, 9", "Please answer with one or more numbers from 1 to 5, like 1, 3."),
-    (ANSWERS[:12], "40", "Please write a number from 0 to 25, for example 9."),
-    (ANSWERS[:12], "-3", "Please write a number from 0 to 25, for example 9."),
-    (ANSWERS[:12], "\u202eevil", "Please write a number from 0 to 25, for example 9."),
+    (ANSWERS[:DAYS], "6", "Please answer with one or more numbers from 1 to 5, like 1, 3."),
+    (ANSWERS[:DAYS + 1], "4", "Please answer with one or more numbers from 1 to 3, like 1, 3."),
+    (ANSWERS[:PHONE + 1], "40", "Please write a number from 0 to 25, for example 9."),
+    (ANSWERS[:PHONE + 1], "-3", "Please write a number from 0 to 25, for example 9."),
+    (ANSWERS[:PHONE + 1], "\u202eevil", "Please write a number from 0 to 25, for example 9."),
 ])
 async def test_bad_input_gets_a_short_answer_and_keeps_what_was_answered(
         app: Lotse, chat: Callable[..., Chat], step_answers: list[str], bad: str, expected: str) -> None:
@@ -244,7 +251,8 @@ async def test_bad_input_gets_a_short_answer_and_keeps_what_was_answered(
     assert hint.text.startswith(expected)
     assert again.text == asked  # the same question again
     profile = await profile_of(app, "amal")
-    assert len([q for q in profile.answers if q != "occupation_other"]) >= len(step_answers) - 1
+    given = len(step_answers) - (1 if len(step_answers) > DAYS else 0)  # days and times of day are one answer
+    assert len([q for q in profile.answers if q != "occupation_other"]) >= given - 1
 
 
 @pytest.mark.parametrize(("typed", "stored"), [
@@ -259,7 +267,7 @@ async def test_phone_numbers_in_every_shape_are_stored_in_e164(
         app: Lotse, chat: Callable[..., Chat], typed: str, stored: str) -> None:
     amal = chat("amal")
     await consent(amal, "English")
-    for answer in ANSWERS[:11]:
+    for answer in ANSWERS[:PHONE]:
         await amal.send(answer)
     [question] = await amal.send(typed)
     assert question.text.startswith("Question 11 of 12")
@@ -284,3 +292,50 @@ async def test_staff_cannot_open_a_participant_profile(app: Lotse, transport: Re
     tom = await staff(app, transport, "tom")
     not_for_you, _menu = await tom.send("/profile")
     assert not_for_you.text == "This is not available for you."
+
+
+async def test_weekly_times_come_as_two_short_lists_in_ukrainian(app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Days first (five), then the times of day (three): no list on a phone is longer than eight."""
+    uk = Translator("uk")
+    olena = chat("olena", hint="uk-UA")
+    await consent(olena, "Українська")
+    for answer in ANSWERS[:DAYS]:
+        await olena.send(answer)
+    days = olena.last
+    assert days.text.startswith(uk("Question {number} of {total}", number=6, total=12))
+    assert [c.label for c in days.choices] == ["понеділок", "вівторок", "середа", "четвер", "пʼятниця"]
+    await olena.click("вівторок")
+    await olena.click("четвер")
+    [times] = await olena.click(uk("Done"))
+    assert times.text.startswith(uk("Question {number} of {total}", number=6, total=12))
+    assert [c.label for c in times.choices] == [uk("Mornings"), uk("Afternoons"), uk("Evenings")]
+    [start] = await olena.send("1, 3")
+    assert start.text.startswith(uk("Question {number} of {total}", number=7, total=12))
+    profile = await profile_of(app, "olena")
+    assert profile.answers["availability"] == ["tue_morning", "tue_evening", "thu_morning", "thu_evening"]
+    [times_again] = await olena.send("/back")  # back to the times of day, then the days
+    assert [c.label for c in times_again.choices] == [uk("Mornings"), uk("Afternoons"), uk("Evenings")]
+    [days_again] = await olena.send("/back")
+    assert len(days_again.choices) == 5
+    every_list = [len(m.choices) for m in olena.history if m.text.startswith(uk("Question {number} of {total}",
+                                                                               number=6, total=12))]
+    assert max(every_list) <= 8
+
+
+async def test_staff_read_a_new_profile_in_staff_wording_and_european_dates(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    """Tom (pro:connect, English) gets Amal's new profile: "Goals", not "Your goals"; 1 March 2027, not March 1."""
+    tom = await staff(app, transport, "tom")
+    amal = chat("amal", hint="ar")
+    await consent(amal, "العربية")
+    for answer in ANSWERS:
+        await amal.send(answer)
+    await amal.send("1")
+    await amal.send("2")
+    [to_tom] = tom.history
+    for line in ("District: Oldenburg (city)", "Goals: Apprenticeship (Ausbildung), Internship",
+                 "Work of interest: Metal work (Metall), Something else", "Earliest start: 1 March 2027",
+                 "Available times: Monday morning, Tuesday morning, Wednesday morning"):
+        assert line in to_tom.text
+    for participant_wording in ("Your goals", "Work that interests you", "Where you live", "When you have time"):
+        assert participant_wording not in to_tom.text

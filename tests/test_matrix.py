@@ -152,7 +152,7 @@ async def ask(who: MatrixPerson, room: str, text: str, count: int = 1, reply_to:
     return who.in_room(room)[before:]
 
 
-async def onboard(who: MatrixPerson, room: str, language: str = "فارسی / دری") -> tuple[Seen, Seen, Seen]:
+async def onboard(who: MatrixPerson, room: str, language: str = "فارسی") -> tuple[Seen, Seen, Seen]:
     """Greeting, language by its name, consent "1": returns (thanks, intro, first question)."""
     [picker] = await ask(who, room, "سلام")
     assert language in picker.options()
@@ -162,7 +162,7 @@ async def onboard(who: MatrixPerson, room: str, language: str = "فارسی / د
     return thanks, intro, question
 
 
-LANGUAGE_CODES = {"فارسی / دری": "fa", "English": "en", "Deutsch": "de", "Українська": "uk"}
+LANGUAGE_CODES = {"فارسی": "fa", "English": "en", "Deutsch": "de", "Українська": "uk"}
 
 
 # -------------------------------------------------------------------------------------------------------------
@@ -230,10 +230,10 @@ async def test_onboarding_in_farsi_end_to_end(synapse: SynapseServer, lotse: Lot
     room = await amal.open_direct_chat(lotse.user_id, encrypted=encrypted)
     [picker] = await ask(amal, room, "سلام")
     assert picker.encrypted is encrypted
-    assert "فارسی / دری" in picker.options() and "<ol>" in picker.html
-    [notice] = await ask(amal, room, "فارسی / دری")  # answered by the label
+    assert "فارسی" in picker.options() and "<ol>" in picker.html
+    [notice] = await ask(amal, room, "فارسی")  # answered by the label
     assert notice.body.startswith(FA("Thank you for writing to us.").split(".")[0]) or "(Datenschutz)" in notice.body
-    assert notice.options() == [FA("Yes"), FA("No")]
+    assert notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     assert notice.html.startswith('<div dir="rtl">')
     thanks, _intro, question = await ask(amal, room, "۱", count=3)  # a Persian digit one: Yes
     consent = FA("Thank you. Your consent was recorded on {date}.", date="@").split("@")[0]
@@ -288,14 +288,14 @@ async def test_a_restart_keeps_encryption_and_neither_replays_nor_skips(
     [picker] = await ask(amal, room, "سلام")
     await lotse.stop()
     before = len(amal.in_room(room))
-    await amal.say(room, "فارسی / دری")  # sent while Lotse is down
+    await amal.say(room, "فارسی")  # sent while Lotse is down
     await lotse.start()  # same store, same database: the same device, the saved sync position
     await amal.until(lambda: len(amal.in_room(room)) >= before + 1, what="the answer after the restart")
     await asyncio.sleep(1.0)
     [notice] = amal.in_room(room)[before:]
-    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No")]
+    assert notice.encrypted and notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     inbox = await lotse.inbox()
-    assert [entry.payload["text"] for entry in inbox] == ["سلام", "فارسی / دری"]
+    assert [entry.payload["text"] for entry in inbox] == ["سلام", "فارسی"]
     assert [row.status for row in await lotse.outbox()] == ["sent", "sent"]
     assert amal.undecryptable == 0 and picker.encrypted
 
@@ -359,7 +359,7 @@ async def test_synapse_restarted_under_a_running_bot_is_reconnected_to(
         await asyncio.sleep(2.0)
         synapse.launch()
         [notice] = await ask(amal, room, "English")
-    assert notice.options() == ["Yes", "No"]
+    assert notice.options() == ["Yes", "No", "Read the full notice"]
     down = [r for r in caplog.records if "homeserver unreachable" in r.getMessage()]
     back = [r for r in caplog.records if "reachable again" in r.getMessage()]
     assert len(down) == 1 and len(back) == 1, [r.getMessage() for r in caplog.records]
@@ -395,7 +395,7 @@ async def test_lotse_run_killed_mid_flow_goes_on_at_its_step_and_answers_what_ca
     try:
         room = await amal.open_direct_chat(f"@{bot}:localhost")
         await ask(amal, room, "سلام")
-        await ask(amal, room, "فارسی / دری")
+        await ask(amal, room, "فارسی")
     finally:
         first.kill()  # SIGKILL in the middle of onboarding
         await first.wait()
@@ -417,7 +417,7 @@ async def test_lotse_run_killed_mid_flow_goes_on_at_its_step_and_answers_what_ca
     with sqlite3.connect(folder / "lotse.sqlite3") as database:
         texts = [json.loads(row[0])["text"] for row in database.execute("SELECT payload FROM inbox ORDER BY id")]
         statuses = database.execute("SELECT status FROM outbox").fetchall()
-    assert texts == ["سلام", "فارسی / دری", "1"] and statuses == [("sent",)] * 5
+    assert texts == ["سلام", "فارسی", "1"] and statuses == [("sent",)] * 5
 
 
 @pytest.mark.slow
@@ -614,7 +614,7 @@ async def test_an_edit_is_not_an_answer_and_the_person_is_told_to_send_a_new_mes
     de = Translator("de")
     assert told.body == de("I do not read changes to a message I already have. Please send your correction as a "
                            "new message.")
-    assert again.options() == [de("Yes"), de("No")]  # the question again, still in German
+    assert again.options() == [de("Yes"), de("No"), de("Read the full notice")]  # the question again, still in German
 
 
 async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_handled(
@@ -647,7 +647,7 @@ async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_
     assert mallory.in_room(crowded) == [] and mallory.in_room(group) == []
     unsupported, picker = amal.in_room(room)[:2]
     assert unsupported.body.startswith("I can read text, photos, documents and voice messages.")
-    assert len(picker.options()) == 10  # then the language question again
+    assert len(picker.options()) == 8  # then the language question again
     inbox = await lotse.inbox()
     assert all(entry.error is None for entry in inbox) and all(e.payload["chat"] == room for e in inbox)
     assert not any(r.levelno >= logging.ERROR for r in caplog.records)

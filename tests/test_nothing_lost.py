@@ -40,7 +40,7 @@ async def test_crash_after_storing_before_handling(app: Lotse, database_url: str
     restarted, transport = await reopen(database_url, clock, tmp_path)
     try:
         await restarted.drain()
-        assert len(transport.sent["amal"]) == 1 and len(transport.sent["amal"][0].choices) == 10
+        assert len(transport.sent["amal"]) == 1 and len(transport.sent["amal"][0].choices) == 8
         await restarted.drain()
         assert len(transport.sent["amal"]) == 1  # and never twice
     finally:
@@ -55,7 +55,7 @@ async def test_crash_after_handling_before_sending(app: Lotse, database_url: str
     restarted, transport = await reopen(database_url, clock, tmp_path)
     try:
         await restarted.drain()
-        assert [len(m.choices) for m in transport.sent["amal"]] == [10]
+        assert [len(m.choices) for m in transport.sent["amal"]] == [8]
         async with restarted.sessions() as session:
             assert await session.scalar(select(func.count()).where(InboxEntry.processed_at.is_(None))) == 0
             statuses = (await session.scalars(select(OutboxEntry.status))).all()
@@ -91,7 +91,8 @@ async def test_rate_limits_and_errors_are_retried_in_order(app: Lotse, clock: Fa
     assert flaky.sent == {}
     clock.advance(seconds=5)
     await app.drain()
-    assert [len(m.choices) for m in flaky.sent["amal"]] == [10, 2]
+    # the languages, then the short notice: yes, no, the full notice
+    assert [len(m.choices) for m in flaky.sent["amal"]] == [8, 3]
 
 
 async def test_a_blocked_chat_is_given_up_without_blocking_others(app: Lotse) -> None:
@@ -128,7 +129,7 @@ async def test_a_person_who_blocked_the_bot_gets_nothing_until_they_write_again(
     await app.dispatcher.receive(event("e2", "hello again"))
     await app.drain()
     hint, picker = flaky.sent["amal"]  # they are back at the language question they left
-    assert hint.text == "Please answer with a number from 1 to 10." and len(picker.choices) == 10
+    assert hint.text == "Please answer with a number from 1 to 8." and len(picker.choices) == 8
     async with app.sessions() as session:
         assert (await session.scalars(select(Handle.active))).one() is True
 
@@ -143,7 +144,7 @@ async def test_a_sticker_or_location_gets_a_short_answer_in_the_persons_language
     answer, again = transport.sent["amal"][1:]  # type: ignore[attr-defined]
     assert answer.text == ("Я можу читати текст, фото, документи та голосові повідомлення. "
                            "Будь ласка, надішліть щось із цього.")
-    assert len(again.choices) == 10
+    assert len(again.choices) == 8
 
 
 async def test_many_people_at_once_each_get_their_own_answers(app: Lotse, chat: Callable[..., Chat]) -> None:
@@ -152,7 +153,7 @@ async def test_many_people_at_once_each_get_their_own_answers(app: Lotse, chat: 
         await app.dispatcher.receive(event(f"a{index}", "hi", handle=person.handle))
     await app.drain()
     for index, person in enumerate(people):
-        await app.dispatcher.receive(event(f"b{index}", str(index % 10 + 1), handle=person.handle))
+        await app.dispatcher.receive(event(f"b{index}", str(index % 7 + 1), handle=person.handle))
     await app.drain()
     for person in people:
         assert len(person.history) == 2

@@ -225,7 +225,7 @@ async def test_as_soon_as_possible_by_number_and_skip_by_number_in_tigrinya(
         app: Lotse, chat: Callable[..., Chat]) -> None:
     yonas = chat("yonas")
     await consent(yonas, "ትግርኛ")
-    for answer in ANSWERS[:7]:
+    for answer in ANSWERS[:8]:
         await yonas.send(answer)
     start = yonas.last
     assert [c.label for c in start.choices] == [TI("As soon as possible")]

@@ -21,12 +21,22 @@ async def count(app: Lotse, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+FIRST_PAGE = list(LANGUAGES)[:7]
+
+
 async def test_first_contact_offers_every_language_under_its_own_name(chat: Callable[..., Chat]) -> None:
     amal = chat("amal")
     [picker] = await amal.send("hello")
-    assert [choice.label for choice in picker.choices] == list(LANGUAGES.values())
-    for code in LANGUAGES:  # the question itself is asked in every language
+    assert [choice.label for choice in picker.choices] == [*(LANGUAGES[c] for c in FIRST_PAGE), "🌐 More languages"]
+    for code in FIRST_PAGE:  # the question itself is asked in every language of the page
         assert Translator(code)("Please choose your language.") in picker.text
+    for code in list(LANGUAGES)[7:]:  # and the others are named, so that their readers press "More languages"
+        assert LANGUAGES[code] in picker.text
+    [more] = await amal.click("🌐 More languages")
+    assert [choice.label for choice in more.choices] == [*(LANGUAGES[c] for c in list(LANGUAGES)[7:]),
+                                                         "🌐 More languages"]
+    for code in list(LANGUAGES)[7:]:
+        assert Translator(code)("Please choose your language.") in more.text
 
 
 async def test_platform_hint_puts_that_language_first(chat: Callable[..., Chat]) -> None:
@@ -39,14 +49,17 @@ async def test_platform_hint_puts_that_language_first(chat: Callable[..., Chat])
 async def test_consent_yes_records_version_and_goes_on_to_the_profile(app: Lotse, chat: Callable[..., Chat]) -> None:
     amal = chat("amal")
     await amal.send("hi")
-    [notice] = await amal.click("English")
+    [short] = await amal.click("English")
+    assert short.text.startswith("Privacy (Datenschutz), in short:") and len(short.text) < 500
+    assert [c.label for c in short.choices] == ["Yes", "No", "Read the full notice"]
+    [notice] = await amal.click("Read the full notice")
     assert "pro:connect e.V., Oldenburg" in notice.text
     assert "12 months after your last message" in notice.text
     assert "datenschutz@proconnect.example" in notice.text
     assert notice.text.rstrip().endswith("Write the number of your answer.")
     assert [c.label for c in notice.choices] == ["Yes", "No"]
     thanks, intro, first_question = await amal.click("Yes")
-    assert thanks.text == "Thank you. Your consent was recorded on November 23, 2026."
+    assert thanks.text == "Thank you. Your consent was recorded on 23 November 2026."
     assert intro.text.startswith("Now a few questions about you")
     assert first_question.text.startswith("Question 1 of 12\nWhere do you live?")
     [menu] = await amal.send("/menu")
@@ -89,7 +102,7 @@ async def test_declining_keeps_nothing_and_start_begins_again(app: Lotse, chat: 
         payloads = (await session.scalars(select(InboxEntry.payload))).all()
     assert payloads and all(payload == {"redacted": True} for payload in payloads)
     [picker] = await amal.send("/start")
-    assert len(picker.choices) == len(LANGUAGES)
+    assert len(picker.choices) == 8
 
 
 async def test_language_can_change_mid_question_and_the_question_returns(chat: Callable[..., Chat]) -> None:
@@ -101,7 +114,8 @@ async def test_language_can_change_mid_question_and_the_question_returns(chat: C
     assert confirmation.rtl and notice.rtl and notice.locale == "ar"
     assert f"{FSI}العربية{PDI}" in confirmation.text
     assert "(Datenschutz)" in notice.text  # the same step again, now in Arabic
-    assert [c.label for c in notice.choices] == [Translator("ar")("Yes"), Translator("ar")("No")]
+    assert [c.label for c in notice.choices] == [Translator("ar")(label)
+                                                 for label in ("Yes", "No", "Read the full notice")]
 
 
 async def test_back_help_and_unknown_commands_keep_the_current_question(chat: Callable[..., Chat]) -> None:
@@ -109,20 +123,20 @@ async def test_back_help_and_unknown_commands_keep_the_current_question(chat: Ca
     await amal.send("hi")
     first = await amal.send("/back")
     assert first[0].text == "This is the first question, there is nothing to go back to."
-    assert len(first[1].choices) == len(LANGUAGES)
+    assert len(first[1].choices) == 8
     await amal.click("English")
     [picker] = await amal.send("/back")
-    assert len(picker.choices) == len(LANGUAGES)
+    assert len(picker.choices) == 8
     await amal.click("English")
     help_text, again = await amal.send("/help")
     assert "/language – change the language" in help_text.text
-    assert [c.label for c in again.choices] == ["Yes", "No"]
+    assert [c.label for c in again.choices] == ["Yes", "No", "Read the full notice"]
     unknown, again = await amal.send("/teleport now")
     assert unknown.text == "I do not know the command /teleport. Write /help to see what I understand."
-    assert [c.label for c in again.choices] == ["Yes", "No"]
+    assert [c.label for c in again.choices] == ["Yes", "No", "Read the full notice"]
     blocked, again = await amal.send("/menu")
     assert blocked.text == "First, please choose your language and answer the privacy question."
-    assert [c.label for c in again.choices] == ["Yes", "No"]
+    assert [c.label for c in again.choices] == ["Yes", "No", "Read the full notice"]
 
 
 async def test_matrix_style_bang_commands_work_too(chat: Callable[..., Chat]) -> None:
@@ -131,7 +145,7 @@ async def test_matrix_style_bang_commands_work_too(chat: Callable[..., Chat]) ->
     await amal.click("English")
     await amal.click("Yes")
     [picker] = await amal.send("!language")
-    assert len(picker.choices) == len(LANGUAGES)
+    assert len(picker.choices) == 8
 
 
 async def test_stale_and_forged_buttons_change_nothing(chat: Callable[..., Chat]) -> None:
@@ -188,7 +202,8 @@ async def test_about_your_data_shows_notice_and_consent_date(chat: Callable[...,
 async def test_arabic_isolates_left_to_right_values(chat: Callable[..., Chat]) -> None:
     amal = chat("amal")
     await amal.send("hi")
-    [notice] = await amal.click("العربية")
+    await amal.click("العربية")
+    [notice] = await amal.click(Translator("ar")("Read the full notice"))
     assert notice.rtl
     assert f"{FSI}datenschutz@proconnect.example{PDI}" in notice.text
     assert f"{FSI}١٢{PDI}" in notice.text or f"{FSI}12{PDI}" in notice.text
@@ -201,6 +216,7 @@ async def test_a_restart_resumes_the_conversation_at_its_step(
 ) -> None:
     amal = chat("amal")
     await amal.send("hi")
+    await amal.click("🌐 More languages")  # Tigrinya is on the second page
     await amal.click("ትግርኛ")
     await app.close()
     transport = RecordingTransport()
@@ -238,3 +254,58 @@ async def test_nothing_personal_is_kept_before_consent(app: Lotse, transport: Re
         person = (await session.scalars(select(Person))).one()
     assert (person.display_name, person.locale, person.privacy_version) == (None, None, None)
     assert transport.sent["4711"][0].choices[0].label == "العربية"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Before a language is chosen; the notice on a phone
+
+
+async def test_before_a_language_is_chosen_the_lines_come_in_several_languages(chat: Callable[..., Chat]) -> None:
+    """Someone whose platform says Ukrainian, who has chosen nothing yet, reads the footer and the refusal in
+    Ukrainian first, then German, English and the network's main languages: five short lines, not one English."""
+    uk = Translator("uk")
+    olena = chat("olena", hint="uk-UA")
+    [picker] = await olena.send("привіт")
+    footer = picker.text.split("\n\n")[-1].splitlines()
+    assert footer[0] == uk("Write the number of your answer.")
+    assert footer[1:3] == [Translator("de")("Write the number of your answer."), "Write the number of your answer."]
+    assert Translator("ar")("Write the number of your answer.") in footer and len(footer) <= 5
+    blocked, again = await olena.send("/menu")
+    lines = blocked.text.splitlines()
+    assert lines[0] == uk("First, please choose your language and answer the privacy question.")
+    assert "First, please choose your language and answer the privacy question." in lines and len(lines) <= 5
+    assert len(again.choices) == len(LANGUAGES)
+    await olena.click("Українська")
+    blocked, _again = await olena.send("/menu")  # the language is known now: one line, in it
+    assert blocked.text == uk("First, please choose your language and answer the privacy question.")
+
+
+async def test_the_notice_comes_short_and_the_full_one_is_a_tap_away_in_ukrainian(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    uk = Translator("uk")
+    olena = chat("olena", hint="uk-UA")
+    await olena.send("привіт")
+    [short] = await olena.click("Українська")
+    assert short.locale == "uk" and len(short.text) < 600 and "(Datenschutz)" in short.text
+    assert "datenschutz@proconnect.example" not in short.text
+    assert [c.label for c in short.choices] == [uk("Yes"), uk("No"), uk("Read the full notice")]
+    [full] = await olena.send("3")
+    assert "datenschutz@proconnect.example" in full.text and len(full.text) > len(short.text)
+    assert [c.label for c in full.choices] == [uk("Yes"), uk("No")]
+    thanks, *_ = await olena.click(uk("Yes"))
+    assert thanks.text.startswith(uk("Thank you. Your consent was recorded on {date}.", date="")[:20])
+    async with app.sessions() as session:
+        consent = (await session.scalars(select(Consent))).one()
+    assert consent.version == PRIVACY_VERSION  # the full notice's version, though only the summary was shown
+
+
+async def test_consenting_from_the_short_notice_records_the_full_notices_version(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    amal = chat("amal", hint="ar")
+    await amal.send("مرحبا")
+    await amal.click("العربية")
+    thanks, *_ = await amal.send("1")
+    assert thanks.rtl and FSI in thanks.text
+    async with app.sessions() as session:
+        person = (await session.scalars(select(Person))).one()
+    assert person.privacy_version == PRIVACY_VERSION

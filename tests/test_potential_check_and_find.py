@@ -169,7 +169,7 @@ async def test_export_leaves_out_what_was_not_agreed(
     assert shared["Work experience"] == "Welder in Aleppo, 3 years"
     assert private["Shown to partner companies"] == "No"
     assert private["Name"] == private["Phone"] == private["Work experience"] == ""
-    assert private["German"] == "A2" and private["Where you live"] == "Oldenburg (city)"
+    assert private["German"] == "A2" and private["District"] == "Oldenburg (city)"
 
 
 async def test_export_as_a_real_spreadsheet_in_german(

@@ -127,7 +127,7 @@ async def test_the_copy_of_ones_data_is_readable_and_complete_and_only_ones_own(
     yonas = await participant(chat, "yonas")
     readable, document, *_menu = await amal.send("/mydata")
     assert "Name: Amal" in readable.text and QUESTION in readable.text
-    assert "Oldenburgische IHK – opened your question" in readable.text  # who looked at the case
+    assert "Oldenburgische IHK (coordinator) opened your question on " in readable.text  # who looked at it
     assert "Phone: +4915123456789" in readable.text
     assert document.document_name == "lotse-my-data.json"
     copy = json.loads(transport.files[document.document_path or ""])
@@ -161,7 +161,7 @@ def test_every_table_has_a_privacy_rule_and_every_link_to_a_person_says_what_del
 async def _person(app: Lotse, handle: str, role: str) -> Chat:
     async with app.sessions() as session, session.begin():
         person = Person(role=role, locale="en", display_name=handle.title(), organisation="ihk",
-                        privacy_version=access.PRIVACY_VERSION if role in access.CONSENT_ROLES else None,
+                        privacy_version=access.privacy_version_for(role) if role in access.CONSENT_ROLES else None,
                         district="stadt_oldenburg")
         session.add(person)
         await session.flush()
@@ -223,9 +223,8 @@ async def test_a_new_privacy_notice_asks_again_before_anything_new_is_stored(
     await amal.click("Apprenticeship (Ausbildung)")
     await amal.send(QUESTION)
     monkeypatch.setattr(access, "PRIVACY_VERSION", "2027-01")
-    monkeypatch.setattr(onboarding, "PRIVACY_VERSION", "2027-01")
     *_, notice = await amal.send("One more thing about the letter")  # would join her open question
-    assert "Datenschutz" in notice.text and [c.label for c in notice.choices] == ["Yes", "No"]
+    assert "Datenschutz" in notice.text and [c.label for c in notice.choices] == ["Yes", "No", "Read the full notice"]
     async with app.sessions() as session:
         thread = (await session.scalars(select(TicketMessage.text))).all()
     assert "One more thing about the letter" not in thread
@@ -429,13 +428,16 @@ def test_the_privacy_notice_version_lives_with_the_catalogs_and_changes_with_the
     from bot.network import load_network
 
     declared = tomllib.loads(access.PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))
-    notice_turn = SimpleNamespace(network=load_network(None), t=Translator("en"))
-    text = onboarding.privacy_notice(notice_turn)  # type: ignore[arg-type]
-    fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    assert declared["version"] == access.PRIVACY_VERSION
-    assert fingerprint == declared["fingerprint"], (
-        f"the privacy notice changed: set a new version in {access.PRIVACY_NOTICE_FILE.name} and "
-        f"fingerprint = \"{fingerprint}\"")
+    for role, section, version in (("participant", declared, access.PRIVACY_VERSION),
+                                   ("volunteer", declared["volunteers"], access.VOLUNTEER_PRIVACY_VERSION)):
+        notice_turn = SimpleNamespace(network=load_network(None), t=Translator("en"), person=SimpleNamespace(role=role))
+        text = onboarding.privacy_notice(notice_turn)  # type: ignore[arg-type]
+        fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        assert section["version"] == version
+        assert fingerprint == section["fingerprint"], (
+            f"the {role}s' privacy notice changed: set a new version in {access.PRIVACY_NOTICE_FILE.name} and "
+            f"fingerprint = \"{fingerprint}\"")
+    assert access.PRIVACY_VERSION != access.VOLUNTEER_PRIVACY_VERSION
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -546,7 +548,6 @@ async def test_saying_no_to_a_new_notice_erases_everything_and_tells_the_staff(
     await amal.click("Apprenticeship (Ausbildung)")
     await amal.send(QUESTION)
     monkeypatch.setattr(access, "PRIVACY_VERSION", "2027-01")
-    monkeypatch.setattr(onboarding, "PRIVACY_VERSION", "2027-01")
     await amal.send("hello")
     [goodbye] = await amal.click("No")
     assert goodbye.text.startswith("That is fine. Lotse has not kept anything about you.")
@@ -560,9 +561,9 @@ async def test_the_privacy_menu_gives_a_copy_and_deletes(app: Lotse, chat: Calla
     amal = await participant(chat, "amal")
     await amal.send("/menu")
     [notice] = await amal.click("About your data")
-    assert "You agreed on November 23, 2026." in notice.text
+    assert "You agreed on 23 November 2026." in notice.text
     readable, document, *_ = await amal.click("A copy of my data")
-    assert readable.text.startswith("Here is everything Lotse stores about you, on November 23, 2026.")
+    assert readable.text.startswith("Here is everything Lotse stores about you, on 23 November 2026.")
     assert json.loads(transport.files[document.document_path or ""])["data"]["persons"][0]["display_name"] == "Amal"
     await amal.send("/privacy")
     [confirm] = await amal.click("Delete my data")

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Lotse
+from flows.access import PRIVACY_VERSION, VOLUNTEER_PRIVACY_VERSION
 from flows.invites import create_invite
-from storage.models import AuditEntry, CaseReport, Pairing, Person, Profile, StageChange, VolunteerProfile
+from storage.models import AuditEntry, CaseReport, Consent, Pairing, Person, Profile, StageChange, VolunteerProfile
 from tests.chat import Chat, FakeClock, texts
 from tests.test_questions import coordinator, participant
 
@@ -18,7 +19,7 @@ NOT_PAIRED = "You can only report on the participants you accompany. Write /repo
 
 async def volunteer(app: Lotse, chat: Callable[..., Chat], handle: str = "jana") -> Chat:
     """Joins by invite, consents, and tells what she offers: German and Arabic, Stadt Oldenburg, going along to
-    appointments and mentoring, Monday and Tuesday mornings."""
+    appointments and mentoring, Monday and Tuesday mornings (days first, then the times of day)."""
     async with app.sessions() as session, session.begin():
         code, _ = await create_invite(session, app.network, app.dispatcher.clock(), "volunteer", None, ["all"],
                                       ["all"], locale="en")
@@ -31,7 +32,9 @@ async def volunteer(app: Lotse, chat: Callable[..., Chat], handle: str = "jana")
     await person.send("1, 2")
     await person.send("8")
     await person.send("2, 4")
-    [saved, _menu] = await person.send("1, 4")
+    [times] = await person.send("1, 2")  # Monday and Tuesday, then the times of day
+    assert [c.label for c in times.choices] == ["Mornings", "Afternoons", "Evenings"]
+    [saved, _menu] = await person.send("1")
     assert "Languages: German, Arabic" in saved.text and "Going along to appointments (Termine)" in saved.text
     return person
 
@@ -51,6 +54,38 @@ async def test_a_volunteer_joins_by_invite_and_tells_what_they_offer(app: Lotse,
     assert (profile.languages, profile.district, profile.offers) == (["de", "ar"], "stadt_oldenburg",
                                                                      ["accompany", "mentoring"])
     assert profile.availability == ["mon_morning", "tue_morning"] and person.role == "volunteer"
+
+
+async def test_a_volunteer_reads_the_volunteers_privacy_notice_in_german(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Jana joins by invite: her notice says what is stored about her and the participants she accompanies, and
+    her consent is recorded under the volunteers' notice, not the participants'."""
+    async with app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, app.network, app.dispatcher.clock(), "volunteer", None, ["all"],
+                                      ["all"], locale="de")
+    jana = chat("jana")
+    _welcome, short = await jana.send(f"/start {code}")
+    assert short.text.startswith("Datenschutz, kurz gesagt:") and "Berichte über die Teilnehmenden" in short.text
+    assert "Aufenthaltsstatus" not in short.text  # that sentence is for participants
+    [full] = await jana.click("Ganzen Hinweis lesen")
+    assert "als ehrenamtliche Person" in full.text and "Über die Teilnehmenden, die Sie begleiten" in full.text
+    assert "Bitte behalten Sie für sich" in full.text
+    await jana.click("Ja")
+    async with app.sessions() as session:
+        consent = (await session.scalars(select(Consent))).one()
+        person = await session.get_one(Person, consent.person_id)
+    assert consent.version == person.privacy_version == VOLUNTEER_PRIVACY_VERSION != PRIVACY_VERSION
+
+
+async def test_a_participant_who_becomes_a_volunteer_is_asked_again_with_the_volunteers_notice(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    amal = await participant(chat, "amal")
+    async with app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, app.network, app.dispatcher.clock(), "volunteer", None, ["all"],
+                                      ["all"], locale="en")
+    _welcome, notice = await amal.send(f"/start {code}")
+    assert "your reports about the participants you accompany" in notice.text
+    assert [c.label for c in notice.choices] == ["Yes", "No", "Read the full notice"]
 
 
 async def test_pairing_suggests_with_reasons_asks_consent_and_shares_only_what_is_needed(
@@ -232,7 +267,8 @@ async def test_the_case_view_after_a_full_story(app: Lotse, chat: Callable[..., 
     await petra.send("Matching day at the IHK")
     [case, *_] = await petra.send("/case Amal")
     text = case.text
-    for expected in ("Case: Amal (no. ", "Stage: Matching", "Profile", "Where you live: Oldenburg (city)",
+    assert "Where you live" not in text and "Your goals" not in text  # staff wording, about her
+    for expected in ("Case: Amal (no. ", "Stage: Matching", "Profile", "\nDistrict: Oldenburg (city)\n",
                      "Stage history", "Profile complete → Matching",
                      "Matching day at the IHK", "Potential check (Potenzialcheck)", "(not done yet)", "Questions",
                      "#1 · Apprenticeship (Ausbildung) · OVERDUE", "Appointments and courses",
@@ -250,7 +286,7 @@ async def test_the_case_view_finds_only_own_districts_and_says_nothing_else(
     await participant(chat, "amal", district="5")  # Vechta
     for query in ("Amal", "3", "'; DROP TABLE persons; --", "%", "_", "🙂", "9" * 30):
         [answer, *_] = await bbs.send(f"/case {query}")
-        assert answer.text == "There is no participant with this name or number for you.", query
+        assert answer.text == "Nobody with this name or number is among your cases.", query
     jana = await volunteer(app, chat)
     [refused, _] = await jana.send("/case Amal")
     assert refused.text == "This is not available for you."

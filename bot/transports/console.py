@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -60,7 +61,10 @@ def render(message: Outgoing, edited: bool = False) -> str:
 
 @dataclass
 class ConsoleSession:
-    """Reads lines from stdin (a terminal or a script) and turns them into events for the current persona."""
+    """Reads lines from stdin (a terminal or a script) and turns them into events for the current persona.
+
+    `personas` maps each persona to its role; the demo keeps it current from the database after each line, so an
+    invite code that makes a persona a coordinator shows in the listing and the prompt at once."""
 
     receive: Receive
     after_each: Callable[[], Awaitable[None]]
@@ -74,22 +78,48 @@ class ConsoleSession:
     def interactive(self) -> bool:
         return self.stdin.isatty()
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         self.out.write(f"(demo) {text}\n")
         self.out.flush()
 
+    def role(self, name: str) -> str:
+        return self.personas.get(name, "participant")
+
     async def run(self) -> None:
-        self._note(f"You are {self.current} ({self.personas.get(self.current, 'participant')}). "
-                   f"Switch with /as NAME: {', '.join(self.personas)}. Leave with /quit or Ctrl-D.")
+        self.note(f"You are {self.current} ({self.role(self.current)}). "
+                  f"Switch with /as NAME: {', '.join(self.personas)}. Leave with /quit or Ctrl-D.")
         while True:
-            if self.interactive:
-                self.out.write(f"{self.current}> ")
-                self.out.flush()
-            raw = await asyncio.to_thread(self.stdin.readline)
-            if not raw:
+            raw = await self._next_line()
+            if raw is None:
                 return
-            if not await self.line(raw.rstrip(b"\r\n")):
+            if not await self.line(raw):
                 return
+
+    async def _next_line(self) -> bytes | None:
+        """The next line, without its line break; None at the end of the input."""
+        if self.interactive and self.stdin is sys.stdin.buffer:
+            return self._typed(f"{self.current} ({self.role(self.current)})> ")
+        raw = await asyncio.to_thread(self.stdin.readline)  # a script: line by line, exactly as written
+        return raw.rstrip(b"\r\n") if raw else None
+
+    def _typed(self, prompt: str) -> bytes | None:
+        """One line from the terminal with line editing and history (the standard library's readline).
+
+        Read in the event loop's own thread on purpose: the demo does nothing between two lines, and only the
+        main thread receives Ctrl-C, which leaves the demo like Ctrl-D instead of waiting for Enter."""
+        import readline  # noqa: F401  (importing it gives input() arrow keys, history and editing)
+
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return input(prompt).encode("utf-8", errors="surrogateescape")
+        except UnicodeDecodeError as error:  # the terminal sent bytes that are not UTF-8: Lotse says so
+            return bytes(error.object)
+        except (EOFError, KeyboardInterrupt):
+            self.out.write("\n")
+            return None
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     async def line(self, raw: bytes) -> bool:
         """Handles one line; returns False when the person asked to leave."""
@@ -108,21 +138,25 @@ class ConsoleSession:
         event = Incoming(transport=NAME, event_id=uuid.uuid4().hex, handle=self.current, chat=self.current,
                          text=None if undecodable else text, undecodable=undecodable,
                          display_name=self.current)
+        before = self.role(self.current)
         await self.receive(event)
         await self.after_each()
+        if self.role(self.current) != before:  # an invite code made this persona staff
+            role = self.role(self.current)
+            self.note(f"{self.current} is now {'an' if role[:1] in 'aeiou' else 'a'} {role}.")
         return True
 
     async def _switch(self, name: str) -> None:
         if not name:
-            self._note(f"Personas: {', '.join(f'{n} ({r})' for n, r in self.personas.items())}.")
+            self.note(f"Personas: {', '.join(f'{n} ({r})' for n, r in self.personas.items())}.")
             return
         if not PERSONA_NAME.match(name):
-            self._note("A persona name is 1 to 32 small letters, digits, - or _, starting with a letter.")
+            self.note("A persona name is 1 to 32 small letters, digits, - or _, starting with a letter.")
             return
         if name not in self.personas:
             self.personas[name] = "participant"
-            self._note(f"New participant persona {name}.")
+            self.note(f"New persona {name}: a participant, unless an invite code (/start CODE) makes them staff.")
         self.current = name
         if self.on_switch is not None:
             await self.on_switch(name)
-        self._note(f"You are now {name} ({self.personas[name]}).")
+        self.note(f"You are now {name} ({self.role(name)}).")

@@ -387,7 +387,8 @@ class TelegramTransport:
         try:
             await self.bot.set_my_commands(commands(DEFAULT_LOCALE))
             for code in LANGUAGES:
-                await self.bot.set_my_commands(commands(code), language_code=code)
+                if len(code) == 2:  # Telegram takes ISO 639-1 codes only: Dari (fa_AF) and Sorani (ckb) see fa / en
+                    await self.bot.set_my_commands(commands(code), language_code=code)
         except TelegramError as error:
             log.warning("telegram: could not set the command menu (%s)", error)
 

@@ -1,0 +1,87 @@
+"""Choosing among many languages on a phone, Dari for Afghans, and right-to-left text that reads in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.i18n import LANGUAGES, Translator
+from tests.chat import Chat
+
+FSI, PDI = "\u2068", "\u2069"
+MORE = "🌐 More languages"
+
+
+async def test_no_language_list_is_longer_than_a_phone_screen_and_every_language_is_reachable(
+        chat: Callable[..., Chat]) -> None:
+    amal = chat("amal")
+    [picker] = await amal.send("hello")
+    seen: list[str] = []
+    for _ in range(len(LANGUAGES)):
+        assert len(picker.choices) <= 8
+        labels = [choice.label for choice in picker.choices]
+        seen += [label for label in labels if label not in seen and not label.startswith("🌐")]
+        if len(seen) == len(LANGUAGES):
+            break
+        [picker] = await amal.click(picker.choices[-1].label)
+    assert sorted(seen) == sorted(LANGUAGES.values())
+
+
+async def test_an_afghan_finds_dari_and_reads_dari_words(chat: Callable[..., Chat]) -> None:
+    nazanin = chat("nazanin")
+    [picker] = await nazanin.send("سلام")
+    assert "دری" in [choice.label for choice in picker.choices]
+    assert "فارسی" in [choice.label for choice in picker.choices]  # Iranian Persian stays its own choice
+    [notice] = await nazanin.click("دری")
+    assert notice.locale == "fa_AF" and notice.rtl
+    assert "معلومات" in notice.text and "داده" not in notice.text
+    assert [choice.label for choice in notice.choices][:2] == ["بلی", "نه"]  # then "read the full notice"
+
+
+async def test_a_dari_hint_puts_dari_first(chat: Callable[..., Chat]) -> None:
+    wahid = chat("wahid", hint="fa-AF")
+    [picker] = await wahid.send("/start")
+    assert picker.choices[0].label == "دری"
+    assert picker.text.splitlines()[0] == Translator("fa_AF")("Please choose your language.")
+
+
+async def test_a_language_on_the_second_page_can_be_chosen_later_with_the_language_command(
+        chat: Callable[..., Chat]) -> None:
+    olga = chat("olga")
+    await olga.send("hi")
+    await olga.click("English")
+    await olga.click("Yes")
+    [first] = await olga.send("/language")
+    assert "Русский" not in [choice.label for choice in first.choices] and "Русский" in first.text
+    [second] = await olga.click(MORE)
+    assert "Русский" in [choice.label for choice in second.choices]
+    changed, *_ = await olga.click("Русский")
+    assert changed.text == Translator("ru")("From now on I will write to you in {language}.", language="Русский")
+    [back] = await olga.send("/language")
+    assert [choice.label for choice in back.choices][-1] == "🌐 " + Translator("ru")("More languages")
+
+
+async def test_unknown_commands_and_help_in_arabic_keep_the_slash_with_the_command(chat: Callable[..., Chat]) -> None:
+    amal = chat("amal", hint="ar")
+    await amal.send("hi")
+    await amal.click("العربية")
+    await amal.click(Translator("ar")("Yes"))
+    unknown, _again = await amal.send("/teleport")
+    assert f"{FSI}/{FSI}teleport{PDI}{PDI}" in unknown.text
+    assert f"{FSI}/help{PDI}" in unknown.text
+    help_text, *_ = await amal.send("/help")
+    assert f"{FSI}/language{PDI}" in help_text.text
+    assert "/" not in help_text.text.replace(FSI + "/", "")  # every slash opens an isolate
+
+
+async def test_a_language_of_the_next_page_can_be_typed_by_its_name(chat: Callable[..., Chat]) -> None:
+    yonas = chat("yonas")
+    [picker] = await yonas.send("selam")
+    assert "ትግርኛ" not in [choice.label for choice in picker.choices]
+    [notice] = await yonas.send("ትግርኛ")
+    assert notice.locale == "ti"
+    olena = chat("olena")
+    await olena.send("привіт")
+    hint, picker = await olena.send("Klingon")  # anything else: the same page again, numbers 1 to 8
+    assert hint.text == "Please answer with a number from 1 to 8." and len(picker.choices) == 8
+    [notice] = await olena.send("українська")
+    assert notice.locale == "uk"
