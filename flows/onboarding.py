@@ -202,6 +202,8 @@ def notice_summary(turn: Turn) -> str:
                           "can help you with courses, training and work. Only the coordinators responsible for "
                           "your questions see it. We never ask about your residence status, nationality or "
                           "religion. You can have your data deleted at any time."))
+        translated = machine_translation_sentence(turn.t)  # a processor is named even in the short version
+        short = f"{short}\n\n{translated}" if translated else short
     return f"{short}\n\n{turn.t(CONSENT_QUESTION)}"
 
 
