@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import translation
 from bot.abuse import InboundLimiter
 from bot.config import Settings
 from bot.dispatcher import Clock, Dispatcher, system_clock
@@ -43,6 +44,7 @@ class Lotse:
         """Checks catalogs and network, then creates or upgrades the database; any problem raises one line."""
         check_catalogs()
         network = load_network(settings.network_file)
+        await translation.start(settings, network)  # a wrong translation setting stops here, before the database
         engine = create_engine(database_url or settings.resolved_database_url, on_event_loop=True)
         try:
             await upgrade_database(engine)
@@ -67,6 +69,7 @@ class Lotse:
         for transport in self.transports.values():
             with contextlib.suppress(Exception):
                 await transport.stop()
+        await translation.stop()
         await self.engine.dispose()
 
     async def drain(self, patience: float = 10.0) -> None:
@@ -189,8 +192,19 @@ class Lotse:
 
             await run_due_work("placements", waker, work, lambda: next_follow_up(self.sessions), stop)
 
+
+        async def translations() -> None:
+            """Late machine translations: asked again and sent as follow-ups (flows/mediation.py)."""
+            from flows.mediation import retry_translations
+
+            while not stop.is_set():
+                if await retry_translations(self.sessions, self.dispatcher.clock()):
+                    self.dispatcher.outbox_ready.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=15)
+
         loops = {"inbox": inbox, "outbox": outbox, "escalations": escalations, "reminders": reminders,
-                 "digest": digests, "retention": retention, "placements": placements}
+                 "digest": digests, "retention": retention, "placements": placements, "translations": translations}
         tasks = [asyncio.create_task(supervise(name, loop, stop), name=name) for name, loop in loops.items()]
         tasks.append(asyncio.create_task(self.watchdog.run(stop), name="watchdog"))
         try:

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,30 @@ class Settings(BaseSettings):
     retention_unconsented_days: int = Field(default=30, ge=1, le=3650)
     """People who never agreed, or withdrew their consent, are deleted after this long without a message."""
     retention_audit_months: int = Field(default=24, ge=1, le=120)
+
+    # Machine translation (docs/translation.md); off unless set here and allowed by the network file
+    translation_engine: Literal["libretranslate", "deepl"] | None = None
+    translation_url: str | None = None
+    """LibreTranslate: your server. DeepL: optional; by default the free or pro host, chosen by the key."""
+    translation_key: str | None = None
+    translation_timeout: float = Field(default=10.0, ge=0.5, le=120)
+    """Seconds one background translation may take; a conversation never waits more than 2 s."""
+    translation_external_ok: bool = False
+    """An engine outside the operator's own servers (DeepL) receives participants' text: allowed only if true."""
+
+    @field_validator("translation_engine", "translation_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip() == "" else value
+
+    @field_validator("translation_url")
+    @classmethod
+    def _translation_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.strip().startswith(("http://", "https://")):
+            raise ValueError("must be the engine's URL, like http://127.0.0.1:5000")
+        return value.strip().rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -179,7 +204,8 @@ def secrets_of(settings: Settings) -> list[str]:
 
     from sqlalchemy.engine import make_url
 
-    found = [settings.matrix_password, settings.matrix_access_token, settings.telegram_webhook_secret]
+    found = [settings.matrix_password, settings.matrix_access_token, settings.telegram_webhook_secret,
+             settings.translation_key]
     if settings.telegram_token:
         found += [settings.telegram_token, settings.telegram_token.partition(":")[2],
                   hmac.new(settings.telegram_token.encode(), b"lotse-webhook", hashlib.sha256).hexdigest()]

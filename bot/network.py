@@ -138,6 +138,8 @@ class Network(BaseModel):
     fallback_organisation: Key | None = None
     """Gets every question that no rule covers, so that none goes nowhere."""
     personas: list[Persona] = Field(default_factory=list)
+    machine_translation: bool = False
+    """The network allows a translation engine (LOTSE_TRANSLATION_ENGINE) to translate questions and answers."""
 
     @model_validator(mode="after")
     def _references(self) -> Network:

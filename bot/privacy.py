@@ -124,6 +124,8 @@ TABLE_RULES: dict[str, TableRule] = {
     "tickets": TableRule(True, "their questions", hidden=frozenset({"claimed_by_id"})),
     "ticket_messages": TableRule(True, "the messages of their questions, answers included",
                                  hidden=frozenset({"author_id"})),
+    "message_translations": TableRule(True, "machine translations of their questions and of the answers to them; "
+                                      "deleted with the message", hidden=frozenset({"next_attempt_at"})),
     "ticket_notices": TableRule(False, "copies of a question sent to staff: their chat addresses are staff data"),
     "anonymous_counts": TableRule(False, "counts without any person in them"),
     "retention_notices": TableRule(True, "when they were told that inactive data will be deleted"),

@@ -30,7 +30,17 @@ VOLUNTEER_PRIVACY_VERSION = privacy_notice_version("volunteers")
 
 
 def privacy_version_for(role: str) -> str:
-    return VOLUNTEER_PRIVACY_VERSION if role == "volunteer" else PRIVACY_VERSION
+    if role == "volunteer":
+        return VOLUNTEER_PRIVACY_VERSION
+    return current_privacy_version()
+
+
+def current_privacy_version() -> str:
+    """The participants' notice as shown here: turning machine translation on adds a sentence, so a new version."""
+    from bot.translation import active
+
+    service = active()
+    return PRIVACY_VERSION if service is None else f"{PRIVACY_VERSION}+{service.engine.key}"
 
 
 def needs_consent(person: Person) -> bool:

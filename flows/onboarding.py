@@ -129,6 +129,23 @@ def _retention_and_rights(turn: Turn) -> list[str]:
     ]
 
 
+def machine_translation_sentence(t: Translator) -> str:
+    """Only while an engine is configured (which also gives the notice a new version)."""
+    from bot.translation import active
+
+    service = active()
+    if service is None:
+        return ""
+    if service.engine.external:
+        return t(N_("Translation: if a coordinator does not read your language, your messages and their answers "
+                    "are translated by machine by {engine}, an outside service that processes them for the network "
+                    "under a contract. The original is always kept beside the translation."),
+                 engine=service.label)
+    return t(N_("Translation: if a coordinator does not read your language, your messages and their answers are "
+                "translated by machine on the network's own server ({engine}). The original is always kept beside "
+                "the translation."), engine=service.label)
+
+
 def participant_notice(turn: Turn) -> str:
     """The participants' notice in their language: what, why, who, how long, and their rights."""
     paragraphs = [
@@ -141,10 +158,11 @@ def participant_notice(turn: Turn) -> str:
         turn.t(N_("Who sees it: only the coordinators responsible for your questions, and a volunteer "
                   "only if you agree. We never ask for your residence status, nationality or religion. "
                   "Nothing is passed to other authorities.")),
+        machine_translation_sentence(turn.t),
         *_retention_and_rights(turn),
         turn.t(CONSENT_QUESTION),
     ]
-    return "\n\n".join(paragraphs)
+    return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
 
 
 def volunteer_notice(turn: Turn) -> str:
@@ -184,6 +202,8 @@ def notice_summary(turn: Turn) -> str:
                           "can help you with courses, training and work. Only the coordinators responsible for "
                           "your questions see it. We never ask about your residence status, nationality or "
                           "religion. You can have your data deleted at any time."))
+        translated = machine_translation_sentence(turn.t)  # a processor is named even in the short version
+        short = f"{short}\n\n{translated}" if translated else short
     return f"{short}\n\n{turn.t(CONSENT_QUESTION)}"
 
 

@@ -36,6 +36,7 @@ from flows.conversation import (
 )
 from flows.engine import END, MAX_ATTACHMENT_BYTES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, parse_single
 from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
+from flows.mediation import for_participant, for_staff, translate_for_staff
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
 from flows.notify import enqueue, messages_for, translator_for, with_file
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
@@ -113,7 +114,7 @@ def notice_text(t: Translator, network: Network, ticket: Ticket, participant: Pe
         for question in ("goals", "german", "occupations"):
             if profile.answers.get(question):
                 lines.append(f"· {answer_text(t, network, profile.answers, question)}")
-    lines += ["", first.text or "", _attachment_note(t, first.attachment)]
+    lines += ["", for_staff(t, first, participant.locale or "en"), _attachment_note(t, first.attachment)]
     if taken_by:
         lines += ["", t(N_("Taken by {name}."), name=taken_by)]
     elif ticket.status == "closed":
@@ -145,6 +146,9 @@ async def _context(session: AsyncSession, ticket: Ticket) -> tuple[Person, Profi
 async def send_notices(turn: Turn, ticket: Ticket, people: Sequence[int], rooms: Sequence[tuple[str, str]]) -> None:
     """The first notification to every recipient; each copy is remembered so it can be edited and replied to."""
     participant, profile, first = await _context(turn.session, ticket)
+    await translate_for_staff(turn.session, first, participant.locale or "en",
+                              [*[await turn.session.get_one(Person, pid) for pid in people], *[None for _ in rooms]],
+                              turn.now)
     pending: list[tuple[int | None, Outgoing]] = []
     for person_id in people:
         coordinator = await turn.session.get_one(Person, person_id)
@@ -286,8 +290,9 @@ TALK = Flow(name="talk", roles=PARTICIPANT, steps=(_question_step(),))
 
 async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joined: bool = False) -> None:
     """Adds to an open question's thread; `joined`: asked anew on the same topic, so the person hears why."""
-    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in",
-                                   text=message["text"], attachment=message["attachment"], created_at=turn.now))
+    row = TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in", text=message["text"],
+                        attachment=message["attachment"], created_at=turn.now)
+    turn.session.add(row)
     participant = turn.person
     recipients: list[Person]
     if ticket.claimed_by_id:
@@ -296,11 +301,13 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
         ids = (await turn.session.scalars(select(TicketNotice.person_id).where(
             TicketNotice.ticket_id == ticket.id, TicketNotice.person_id.is_not(None)).distinct())).all()
         recipients = [await turn.session.get_one(Person, pid) for pid in ids if pid is not None]
+    await translate_for_staff(turn.session, row, participant.locale or "en", recipients, turn.now)
     for coordinator in recipients:
         turn.outgoing.extend(with_file(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
             t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
               participant=participant_label(t, participant)),
-            message["text"], _attachment_note(t, message["attachment"])]))), message["attachment"]))
+            for_staff(t, row, participant.locale or "en"), _attachment_note(t, message["attachment"])]))),
+            message["attachment"]))
     if joined:
         turn.say(N_("You already have an open question on this topic (no. {number}). Your message was added to "
                     "it, so the same people see everything together. The answer comes here, in this chat."),
@@ -381,15 +388,18 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
     participant = await turn.session.get_one(Person, ticket.participant_id)
     organisation = turn.network.organisations.get(turn.person.organisation or "")
     sender = organisation.name if organisation else turn.network.name
+    reply = TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="out", text=text,
+                          attachment=attachment, created_at=turn.now)
+    turn.session.add(reply)
+    shown = text if rendered else await for_participant(turn.session, reply, participant,
+                                                        turn.person.locale or "de", turn.now)
     found = with_file(await messages_for(turn.session, participant, lambda t: "\n\n".join(filter(None, [t(
         N_("Answer to your question no. {number} from {organisation}:"), number=ticket.id,
-        organisation=sender), text]))), attachment)
+        organisation=sender), shown]))), attachment)
     if not found:
         turn.say(N_("The participant cannot be reached at the moment (they may have blocked the bot). "
                     "The answer is saved with the question."))
     turn.outgoing.extend(found)
-    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="out", text=text,
-                                   attachment=attachment, created_at=turn.now))
     turn.say(N_("Sent to the participant (question no. {number})."), number=ticket.id)
     return True
 
@@ -484,7 +494,8 @@ async def show_ticket(turn: Turn, argument: str) -> None:
         when = turn.t.datetime(message.created_at, "short")
         if message.direction == "in":
             lines.append(turn.t(N_("{when} participant: {text}"), when=when,
-                                text=message.text or _attachment_note(turn.t, message.attachment)))
+                                text=for_staff(turn.t, message, participant.locale or "en")
+                                or _attachment_note(turn.t, message.attachment)))
         elif message.direction == "out":
             lines.append(turn.t(N_("{when} answer: {text}"), when=when, text=message.text or ""))
     turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id), "single")

@@ -261,6 +261,31 @@ class TicketMessage(Base):
     text: Mapped[str | None] = mapped_column(Text)
     attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    translations: Mapped[list[MessageTranslation]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True, order_by="MessageTranslation.id")
+    """Machine translations of this message (docs/translation.md), loaded with it so notices can show them."""
+
+
+class MessageTranslation(Base):
+    """A machine translation of one question or answer into one language; deleted with the message.
+
+    `text` is None while the engine has not answered yet (`next_attempt_at` says when it is asked again)."""
+
+    __tablename__ = "message_translations"
+    __table_args__ = (UniqueConstraint("message_id", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))
+    engine: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default="done")
+    """"done", "pending" (asked again in the background) or "failed" (given up; the original stands)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    translated_at: Mapped[datetime | None] = mapped_column()
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class TicketNotice(Base):
