@@ -103,6 +103,12 @@ class Lotse:
                 session.add(Handle(person_id=person.id, transport="console", platform_id=persona.name,
                                    chat_id=persona.name))
 
+    def _announce(self, written: int) -> int:
+        """A scheduled round wrote `written` messages: the sender reads them now rather than at its next rescan."""
+        if written:
+            self.dispatcher.outbox_ready.set()
+        return written
+
     async def run_workers(self, stop: asyncio.Event) -> None:
         """The background loops of `lotse run`, each supervised (a crash is logged and the loop restarted), until
         `stop`; then the batch in hand commits, the sends in flight finish and their results are written."""
@@ -129,10 +135,7 @@ class Lotse:
             from flows.tickets import escalate_overdue, next_escalation
 
             async def work() -> int:
-                found = await escalate_overdue(self.sessions, self.network, self.dispatcher.clock())
-                if found:
-                    self.dispatcher.outbox_ready.set()
-                return found
+                return self._announce(await escalate_overdue(self.sessions, self.network, self.dispatcher.clock()))
 
             async def next_due() -> datetime | None:
                 return await next_escalation(self.sessions, self.dispatcher.clock())
@@ -147,10 +150,8 @@ class Lotse:
             room = parse_room(self.settings.digest_room)
 
             async def work() -> int:
-                found = await send_due_digests(self.sessions, self.network, schedule, room, self.dispatcher.clock())
-                if found:
-                    self.dispatcher.outbox_ready.set()
-                return found
+                return self._announce(await send_due_digests(self.sessions, self.network, schedule, room,
+                                                             self.dispatcher.clock()))
 
             async def next_due() -> datetime | None:
                 now = self.dispatcher.clock()
@@ -171,9 +172,7 @@ class Lotse:
 
             async def work() -> int:
                 report = await apply_retention(self.sessions, self.network, policy, self.dispatcher.clock())
-                if report.warned or report.erased:
-                    self.dispatcher.outbox_ready.set()
-                return report.warned + report.erased
+                return self._announce(report.warned + report.erased)
 
             async def next_due() -> datetime | None:
                 return self.dispatcher.clock() + timedelta(hours=24)
@@ -185,10 +184,8 @@ class Lotse:
             from bot.placements import deliver_due_follow_ups, next_follow_up
 
             async def work() -> int:
-                found = await deliver_due_follow_ups(self.sessions, self.network, self.dispatcher.clock())
-                if found:
-                    self.dispatcher.outbox_ready.set()
-                return found
+                return self._announce(await deliver_due_follow_ups(self.sessions, self.network,
+                                                                   self.dispatcher.clock()))
 
             await run_due_work("placements", waker, work, lambda: next_follow_up(self.sessions), stop)
 

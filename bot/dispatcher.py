@@ -56,8 +56,6 @@ class Dispatcher:
     outbox_ready: asyncio.Event = field(default_factory=asyncio.Event)
     latencies: list[float] | None = None
     limiter: InboundLimiter = field(default_factory=InboundLimiter)
-    schedule_changed: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set after every batch: the scheduler re-reads what is due (a booking may have planned a reminder)."""
     backoff: Backoff = field(default_factory=lambda: Backoff(first=0.05, limit=5.0))
     _queued: deque[int] = field(default_factory=deque)
     _known: set[int] = field(default_factory=set)
@@ -149,7 +147,6 @@ class Dispatcher:
             self._erased = False
             self.on_erasure()
         self.outbox_ready.set()
-        self.schedule_changed.set()
         return handled
 
     async def process_one(self, entry_id: int) -> None:
