@@ -279,7 +279,10 @@ async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
         return
     if command.action is not None:
         await command.action(turn, argument)
-        if not turn.deleted and turn.prompt_index is None:
+        # A command whose answer carries its own choices (/ticket 1: "Take it / Hand over") ends there: a menu
+        # after it would take the number the person types next.
+        own_choices = any(message.choices and message.chat == turn.incoming.chat for message in turn.outgoing)
+        if not turn.deleted and turn.prompt_index is None and not own_choices:
             reprompt(turn)
 
 

@@ -328,3 +328,18 @@ async def test_a_number_in_reply_to_a_notice_in_the_coordinators_room_takes_the_
         assert not any(m.text.endswith("1") for m in amal.history[-2:])
     finally:
         await app.close()
+
+
+async def test_a_number_after_ticket_takes_the_question_not_the_menu(app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: `/ticket 1` showed "1. Take it" and then the menu, so "1" opened "Open questions"."""
+    tom = await coordinator(app, chat, "tom", locale="de")
+    olena = await participant(chat, "olena", "Українська")
+    await olena.send("1")  # Ask a question
+    await olena.send("2")  # apprenticeship
+    await olena.send("Where do I apply for an Ausbildung?")
+    shown = await tom.send("/ticket 1")
+    assert shown[-1].choices and shown[-1].choices[0].label == DE("Take it")  # and no menu after it
+    [taken, *_] = await tom.send("1")
+    assert taken.text.startswith("Sie haben Frage Nr. 1 übernommen.")
+    async with app.sessions() as session:
+        assert (await session.scalars(select(Ticket.status))).one() == "claimed"
