@@ -72,7 +72,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     yonas = await tigrinya_participant(chat)
 
     # The coordinator sees the place and the ranked candidates with reasons, and proposes Yonas.
-    shown, _menu = await tom.send(f"/place {number}")
+    [shown] = await tom.send(f"/place {number}")
     assert "Company: Metallbau Janssen GmbH, Westerstede" in shown.text
     [ranked] = await tom.click("Propose participants")
     assert ranked.text.startswith(f"Participants for place no. {number}, the best first:")
@@ -180,7 +180,7 @@ async def test_a_company_never_sees_another_companys_places_nor_a_name_without_c
     # Another company's contact cannot answer for Kai's company, even with the button's data.
     [stale] = await eva.press_raw(card.choices[0].key)
     assert stale.text == "This button belongs to an earlier question and no longer works."
-    place_view, _menu = await kai.send(f"/place {number}")
+    [place_view] = await kai.send(f"/place {number}")
     assert "candidate no. " in place_view.text and "Amal" not in place_view.text
     async with app.sessions() as session:
         proposal = (await session.scalars(select(Proposal))).one()
@@ -233,7 +233,7 @@ async def test_places_are_paused_filled_and_closed_and_bad_answers_get_a_hint(
     await kai.send("Herr Janssen, 04488 1235")
     [saved, _] = await kai.click("Yes")
     number = int(saved.text.split("place no. ")[1].split(".")[0])
-    shown, _menu = await kai.send(f"/place {number}")
+    [shown] = await kai.send(f"/place {number}")
     assert [c.label for c in shown.choices] == ["Pause", "Filled", "Close"]  # proposing is the coordinators' job
     [paused] = await kai.click("Pause")
     assert paused.text == f"Place no. {number} is now paused."
