@@ -6,7 +6,7 @@ transaction and their stored inbound texts are blanked; only the goodbye message
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -25,9 +25,9 @@ AFTER_CONSENT: dict[str, Callable[[Turn], Awaitable[Next]]] = {}
 """What follows a first consent, by role (the intake registers itself for participants); the menu otherwise."""
 
 
-FIRST_CONTACT_LANGUAGES = ("de", "en", "ar", "fa", "uk")
+FIRST_CONTACT_LANGUAGES = ("de", "en", "ar", "fa", "ps", "tr", "uk")
 """Before a language is chosen, a line is shown in these (the network's main languages), after the platform's hint."""
-FIRST_CONTACT_LINES = 5
+FIRST_CONTACT_LINES = 7
 """At most this many lines: short enough for a phone's screen."""
 
 
@@ -43,7 +43,12 @@ def before_language(turn: Turn, message: str) -> str:
     the platform's hint first; in their own language once they have chosen."""
     if turn.person.locale:
         return turn.t(message)
-    return "\n".join(Translator(code)(message) for code in first_contact_codes(turn.incoming.language_hint))
+    return "\n".join(distinct_lines(Translator(code)(message) for code in first_contact_codes(turn.incoming.language_hint)))
+
+
+def distinct_lines(lines: Iterable[str]) -> list[str]:
+    """Each line once: Dari and Persian often share a sentence, and a reader should not see it twice."""
+    return list(dict.fromkeys(lines))
 
 
 PAGE_SIZE = 7
@@ -93,7 +98,7 @@ def language_prompt(turn: Turn) -> str:
     turn.data[_DRAWING] = True  # the engine draws the text, then the options: those of this page only
     pages = language_pages(turn)
     page = _page(turn)
-    lines = [Translator(code)(LANGUAGE_PROMPT) for code in pages[page]]
+    lines = distinct_lines(Translator(code)(LANGUAGE_PROMPT) for code in pages[page])
     others = [LANGUAGES[code] for number, codes in enumerate(pages) if number != page for code in codes]
     if others:
         lines.append("🌐 " + " · ".join(others))

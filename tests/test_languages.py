@@ -37,6 +37,15 @@ async def test_an_afghan_finds_dari_and_reads_dari_words(chat: Callable[..., Cha
     assert [choice.label for choice in notice.choices][:2] == ["بلی", "نه"]  # then "read the full notice"
 
 
+async def test_the_picker_says_each_line_once_when_dari_and_persian_share_it(chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: the Dari and the Persian "choose your language" lines are the same sentence."""
+    nazanin = chat("nazanin")
+    [picker] = await nazanin.send("سلام")
+    prompt, footer = picker.text.split("\n\n")[0].splitlines(), picker.text.split("\n\n")[-1].splitlines()
+    assert Translator("fa")("Please choose your language.") in prompt
+    assert len(set(prompt)) == len(prompt) and len(set(footer)) == len(footer)
+
+
 async def test_a_dari_hint_puts_dari_first(chat: Callable[..., Chat]) -> None:
     wahid = chat("wahid", hint="fa-AF")
     [picker] = await wahid.send("/start")
