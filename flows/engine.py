@@ -416,6 +416,8 @@ def render_prompt(turn: Turn, step: Step) -> None:
         selection = "single"
     elif step.kind is InputKind.MULTI:
         hint = turn.t(N_("Write the numbers of all that fit, like 1, 3."))
+        if step.optional:  # a Skip in the list would be ticked like a choice: 0 (or Done with none) skips instead
+            hint += "\n" + turn.t(N_("To skip this question, write 0."))
         selection = "multiple"
     else:  # free text, a date or a file; quick answers (and Skip) as buttons
         if step.optional:
@@ -444,6 +446,8 @@ def parse_answer(turn: Turn, step: Step) -> Any:
             raise Stale()
         if step.kind is InputKind.MULTI and key == DONE_KEY:
             chosen = turn.data.get(f"_selected:{step.name}", [])
+            if not chosen and step.optional:
+                return None
             if not chosen:
                 raise Invalid(N_("Please choose at least one option, then press Done."))
             return chosen
@@ -475,7 +479,8 @@ def parse_answer(turn: Turn, step: Step) -> Any:
         raise Invalid(N_("Your message was empty. Please write your answer."))
     if len(text) > step.max_length:
         raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=step.max_length)
-    if step.optional and (fold(text) in (fold(turn.t(N_("Skip"))), "skip") or text == "-"):
+    if step.optional and (fold(text) in (fold(turn.t(N_("Skip"))), "skip") or text == "-"
+                          or (step.kind is InputKind.MULTI and text == "0")):
         return None
     if step.kind in TYPED_KINDS:
         quick = typed_option(step, text, options)

@@ -34,6 +34,7 @@ PARTICIPANT = frozenset({"participant"})
 GOAL_TOPICS = ("language_course", "apprenticeship", "internship", "work", "recognition")
 """Goals are the network's topics of the same name, so routing and goals speak the same language."""
 OTHER = "other"
+LANGUAGE_ONLY_GOALS = frozenset({"language_course"})
 ASAP = "asap"
 GERMAN_LEVELS: tuple[tuple[str, str], ...] = (
     ("none", N_("None yet")),
@@ -136,6 +137,12 @@ def spoken_choices(t: Translator, network: Network) -> list[Choice]:
     return [Choice(code, language_name(t, code)) for code in SPOKEN_LANGUAGES]
 
 
+def other_language_choices(turn: Turn) -> list[Choice]:
+    """The languages someone may speak besides the one they chose to read (Dari counts as Persian here)."""
+    own = (turn.person.locale or "").split("_")[0]
+    return [choice for choice in spoken_choices(turn.t, turn.network) if choice.key != own]
+
+
 def day_names(t: Translator) -> dict[str, str]:
     names = get_day_names("wide", locale=t.locale)
     return {key: str(names[index]) for index, key in enumerate(WEEKDAYS)}
@@ -233,9 +240,13 @@ async def profile_of(turn: Turn, person: Person | None = None) -> Profile:
 
 
 def applicable(answers: dict[str, Any], question: str) -> bool:
-    """Follow-ups only count when their parent's answer asks for them."""
+    """Follow-ups only count when their parent's answer asks for them; kinds of work only when a goal is about work
+    (someone who wants only a language course is not asked which trade interests them)."""
+    if question == "occupations":
+        goals = answers.get("goals")
+        return goals is None or any(goal not in LANGUAGE_ONLY_GOALS for goal in goals or [])
     if question == "occupation_other":
-        return OTHER in (answers.get("occupations") or [])
+        return applicable(answers, "occupations") and OTHER in (answers.get("occupations") or [])
     if question == "phone":
         return answers.get("contact") == "phone"
     return True
@@ -280,7 +291,9 @@ def _saving(question: str) -> Callable[[Turn, Any], Awaitable[Next]]:
                                                                    not turn.data.get("_editing")):
             return follow
         if turn.data.get("_editing") or profile.completed_at is not None:
-            return "summary"
+            # A changed answer may open a question that did not apply before (a work goal added: kinds of work).
+            newly_open = first_open_question(answers)
+            return newly_open if newly_open == "occupations" else "summary"
         return first_open_question(answers) or "summary"
 
     return save
@@ -289,10 +302,11 @@ def _saving(question: str) -> Callable[[Turn, Any], Awaitable[Next]]:
 def progress_text(question: str, prompt: str, values: Callable[[Turn], dict[str, object]] | None = None
                   ) -> Callable[[Turn], str]:
     """The question with "Question 3 of 12" above it, so people see how far they are."""
-    number = MAIN_QUESTIONS.index(FOLLOW_UPS.get(question, SECOND_HALVES.get(question, question))) + 1
+    main = FOLLOW_UPS.get(question, SECOND_HALVES.get(question, question))
 
     def render(turn: Turn) -> str:
-        head = turn.t(N_("Question {number} of {total}"), number=number, total=len(MAIN_QUESTIONS))
+        asked = [name for name in MAIN_QUESTIONS if name == main or applicable(turn.data, name)]
+        head = turn.t(N_("Question {number} of {total}"), number=asked.index(main) + 1, total=len(asked))
         return f"{head}\n{turn.t(prompt, **(values(turn) if values else {}))}"
 
     return render
@@ -503,7 +517,7 @@ INTAKE = Flow(
         question("german", N_("How good is your German? If you have a certificate, choose its level."),
                  InputKind.CHOICE, for_turn(german_choices)),
         question("languages", N_("Which other languages do you speak? Choose all that fit, or skip."),
-                 InputKind.MULTI, for_turn(spoken_choices), optional=True),
+                 InputKind.MULTI, other_language_choices, optional=True),
         Step(name="availability", prompt=N_("On which days do you have time for a course, an internship or "
                                             "work? Choose all that fit."), kind=InputKind.MULTI,
              options=for_turn(weekday_choices), text=progress_text("availability", N_(

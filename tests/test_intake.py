@@ -135,9 +135,48 @@ async def test_intake_in_ukrainian_with_buttons_and_toggles(app: Lotse, chat: Ca
     await olena.click(goals["work"].name["uk"])  # changed her mind
     assert len(olena.last.selected) == 1
     await olena.click(uk("Done"))
-    assert olena.last.text.startswith(uk("Question {number} of {total}", number=3, total=12))
+    # only a language course: no question about kinds of work, so German comes third of eleven
+    assert olena.last.text.startswith(uk("Question {number} of {total}", number=3, total=11))
+    assert uk("How good is your German? If you have a certificate, choose its level.") in olena.last.text
     profile = await profile_of(app, "olena")
     assert profile.answers["goals"] == ["language_course"]
+
+
+async def test_someone_who_wants_only_a_language_course_is_not_asked_about_work_until_work_is_a_goal(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: "Which kinds of work interest you?" came after choosing only a language course."""
+    samir = chat("samir")
+    await consent(samir, "English")
+    await samir.send("8")
+    *_, german = await samir.send("1")  # a language course only
+    assert german.text.startswith("Question 3 of 11\nHow good is your German?")
+    for answer in ["3", "Skip", "1, 2", "1", "As soon as possible", "2", "1", "1", "9", "Skip"]:
+        await samir.send(answer)
+    summary = samir.last
+    assert summary.text.startswith("Here is your profile:") and "Work that interests you" not in summary.text
+    await samir.click("Change an answer")
+    await samir.click("Your goals")
+    [kinds] = await samir.send("1, 4")  # work as well
+    assert "Which kinds of work interest you?" in kinds.text
+    [summary] = await samir.send("1")
+    assert "Work that interests you: Metal work (Metall)" in summary.text
+
+
+async def test_other_languages_leave_out_the_chosen_one_and_0_skips_them(chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: the question offered Arabic to someone who reads Arabic, and said nothing of how to skip
+    it by number."""
+    ar = Translator("ar")
+    amal = chat("amal")
+    await consent(amal, "العربية")
+    for answer in ["8", "2", "1"]:  # Oldenburg, apprenticeship, metal work
+        await amal.send(answer)
+    [languages] = await amal.send("3")  # German A2
+    assert ar("Which other languages do you speak? Choose all that fit, or skip.") in languages.text
+    labels = [choice.label for choice in languages.choices]
+    assert labels[0] == "الفارسية" and "العربية" not in labels  # Persian first: Arabic, their own, is left out
+    assert languages.text.rstrip().endswith(ar("To skip this question, write 0."))
+    [days] = await amal.send("0")
+    assert ar("On which days do you have time for a course, an internship or work? Choose all that fit.") in days.text
 
 
 async def test_profile_changes_one_answer_without_the_whole_flow(
