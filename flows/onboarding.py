@@ -43,7 +43,8 @@ def before_language(turn: Turn, message: str) -> str:
     the platform's hint first; in their own language once they have chosen."""
     if turn.person.locale:
         return turn.t(message)
-    return "\n".join(distinct_lines(Translator(code)(message) for code in first_contact_codes(turn.incoming.language_hint)))
+    codes = first_contact_codes(turn.incoming.language_hint)
+    return "\n".join(distinct_lines(Translator(code)(message) for code in codes))
 
 
 def distinct_lines(lines: Iterable[str]) -> list[str]:
