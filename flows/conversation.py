@@ -281,8 +281,7 @@ async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
         await command.action(turn, argument)
         # A command whose answer carries its own choices (/ticket 1: "Take it / Hand over") ends there: a menu
         # after it would take the number the person types next.
-        own_choices = any(message.choices and message.chat == turn.incoming.chat for message in turn.outgoing)
-        if not turn.deleted and turn.prompt_index is None and not own_choices:
+        if not turn.deleted and turn.prompt_index is None and not open_choices.offers_own_choices(turn):
             reprompt(turn)
 
 

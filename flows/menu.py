@@ -9,6 +9,7 @@ from typing import Any
 from bot.i18n import N_
 from bot.messages import Choice
 from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
+from flows.open_choices import offers_own_choices
 from flows.onboarding import privacy_notice
 from storage.models import Consent
 
@@ -82,7 +83,9 @@ async def _chosen(turn: Turn, key: Any) -> Next:
     entry = next(entry for entry in entries_for(turn) if entry.key == key)
     if entry.action is not None:
         await entry.action(turn)
-        return STAY if turn.state.get("flow") != "menu" else Goto("menu")
+        if turn.state.get("flow") != "menu" or offers_own_choices(turn):
+            return STAY  # the menu stays where it is, unshown: a number answers what the entry just sent
+        return Goto("menu")
     return Goto(entry.flow or "menu")
 
 

@@ -38,6 +38,12 @@ WHICH = "which"
 EXCERPT = 48
 
 
+def offers_own_choices(turn: Turn) -> bool:
+    """Whether this turn already sent the person a message with choices (/ticket 1's "Take it", the list of open
+    questions): the menu must not follow it, or the next number would open a menu entry instead."""
+    return any(message.choices and message.chat == turn.incoming.chat for message in turn.outgoing)
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A message with buttons of its own, as the person's chat shows it now (its latest edit)."""

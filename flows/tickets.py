@@ -446,6 +446,8 @@ async def _ticket_button(turn: Turn, payload: str) -> None:
         await claim(turn, ticket)
     elif action == "close":
         await close(turn, ticket)
+    elif action == "show":
+        await show_ticket(turn, number)
     elif action == "handover":
         start_flow(turn, "handover", {"ticket": ticket.id})
     elif action == "template":
@@ -513,7 +515,7 @@ async def show_inbox(turn: Turn, argument: str) -> None:
     if not visible:
         turn.say(N_("No open questions for you. Well done!"))
         return
-    lines = []
+    lines: list[Choice] = []
     for ticket in visible[:30]:
         topic = turn.network.topics[ticket.topic].name[turn.t.locale] if ticket.topic in turn.network.topics \
             else turn.t(N_("Talk to a person"))
@@ -524,8 +526,9 @@ async def show_inbox(turn: Turn, argument: str) -> None:
         else:
             state = turn.t(N_("take it by {when} or it goes to the lead contact"),  # the escalation deadline
                            when=turn.t.datetime(ticket.due_at, "short"))
-        lines.append(f"#{ticket.id} · {topic} · {state}")
-    turn.send("\n".join([turn.t(N_("Your questions:")), *lines, "", turn.t(N_("Write /ticket NUMBER to open one."))]))
+        lines.append(Choice(button_key("tk", f"show:{ticket.id}"), f"#{ticket.id} · {topic} · {state}"))
+    # Each question is a choice, so its number in the list opens it (as /ticket does with the question's own number).
+    turn.send(turn.t(N_("Your questions:")), lines, "single", hint=turn.t(N_("Write the number of your answer.")))
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="tickets.listed",
                                 details={"tickets": [t.id for t in visible[:30]]}))
 

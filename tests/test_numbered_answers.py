@@ -343,3 +343,22 @@ async def test_a_number_after_ticket_takes_the_question_not_the_menu(app: Lotse,
     assert taken.text.startswith("Sie haben Frage Nr. 1 übernommen.")
     async with app.sessions() as session:
         assert (await session.scalars(select(Ticket.status))).one() == "claimed"
+
+
+async def test_the_list_of_open_questions_opens_one_by_its_number(app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: "Open questions" listed #1 and #2, but typing a number opened a menu entry."""
+    tom = await coordinator(app, chat, "tom", locale="de")
+    olena = await participant(chat, "olena", "Українська")
+    for topic, question in (("2", "Where do I apply for an Ausbildung?"), ("3", "Who pays for the work shoes?")):
+        await olena.send("/menu")
+        await olena.send("1")  # Ask a question
+        await olena.send(topic)  # apprenticeship, then internship: two topics, two questions
+        await olena.send(question)
+    await tom.send("/menu")
+    [listing] = await tom.click(DE("Open questions"))
+    assert [choice.label.split(" · ")[0] for choice in listing.choices] == ["#1", "#2"]
+    [shown] = await tom.send("2")  # the second in the list: question no. 2, and no menu after it
+    assert "Who pays for the work shoes?" in shown.text
+    assert [choice.label for choice in shown.choices] == [DE("Take it"), DE("Hand over")]
+    [taken, *_] = await tom.send("1")
+    assert taken.text.startswith("Sie haben Frage Nr. 2 übernommen.")
