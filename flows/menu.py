@@ -9,8 +9,8 @@ from typing import Any
 from bot.i18n import N_
 from bot.messages import Choice
 from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
-from flows.open_choices import offers_own_choices
 from flows.onboarding import privacy_notice
+from flows.open_choices import offers_own_choices
 from storage.models import Consent
 
 ALL_ROLES = frozenset({"participant", "volunteer", "coordinator", "admin", "company"})
