@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice
@@ -127,6 +127,14 @@ async def search(turn: Turn, criteria: Criteria) -> list[Match]:
     return rank(turn.t, turn.network, criteria, candidates)
 
 
+async def unfinished_profiles(turn: Turn) -> int:
+    """Participants this person may see whose profile is not complete yet: /find does not list them."""
+    statement = select(func.count(Person.id)).outerjoin(Profile, Profile.person_id == Person.id).where(
+        or_(Profile.person_id.is_(None), Profile.completed_at.is_(None)),
+        await visible_participants(turn.session, turn.network, turn.person))
+    return int((await turn.session.scalar(statement)) or 0)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The flow
 
@@ -169,7 +177,17 @@ async def _show_results(turn: Turn, value: Any) -> Next:
         turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=match.person.id,
                                     action="case.listed"))
     if not matches:
-        turn.say(N_("Nobody fits these wishes yet. Try again with fewer wishes (choose Any)."))
+        if criteria == Criteria():  # nothing narrowed: "fewer wishes" would send them looking for a fault
+            turn.say(N_("No participant you are responsible for has finished the profile questions yet."))
+        else:
+            turn.say(N_("Nobody fits these wishes yet. Try again with fewer wishes (choose Any)."))
+        unfinished = await unfinished_profiles(turn)
+        if unfinished:
+            turn.send(turn.t.plural(NP_(
+                "{count} participant has started the questions but not finished them. They appear here once "
+                "they have.",
+                "{count} participants have started the questions but not finished them. They appear here once "
+                "they have."), unfinished))
         return END
     lines = [turn.t.plural(NP_("{count} participant fits. The best first:",
                                "{count} participants fit. The best first:"), len(matches))]

@@ -147,6 +147,34 @@ async def test_find_in_the_chat_shows_only_covered_districts_and_is_audited(
     assert refused.text == "This is not available for you."
 
 
+async def test_find_with_no_finished_profile_says_so_instead_of_asking_for_fewer_wishes(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    """Found by a newcomer: /find with every filter on Any said "try fewer wishes" while two people were still in
+    the middle of their questions."""
+    for name in ("amal", "yonas"):
+        person = chat(name)
+        await consent(person, "English")
+        for answer in ANSWERS[:2]:  # where they live and their goals (what makes the chamber responsible), no more
+            await person.send(answer)
+    petra = await staff(app, transport, "petra")
+    await petra.send("/find")
+    for _ in range(4):
+        await petra.click("Beliebig")
+    nobody, unfinished, _menu = await petra.click("Beliebig")
+    de = Translator("de")
+    assert nobody.text == de("No participant you are responsible for has finished the profile questions yet.")
+    assert unfinished.text == de.plural((
+        "{count} participant has started the questions but not finished them. They appear here once they have.",
+        "{count} participants have started the questions but not finished them. They appear here once they "
+        "have."), 2)
+    await petra.send("/find")
+    await petra.click("Metall")
+    for _ in range(3):
+        await petra.click("Beliebig")
+    narrowed, *_ = await petra.click("Beliebig")
+    assert narrowed.text == de("Nobody fits these wishes yet. Try again with fewer wishes (choose Any).")
+
+
 async def _participants(app: Lotse, chat: Callable[..., Chat]) -> None:
     for name, share in (("amal", "Yes"), ("yonas", "No")):
         person = chat(name)
