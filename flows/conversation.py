@@ -26,7 +26,7 @@ from flows.engine import (
     render_prompt,
 )
 from flows.menu import ALL_ROLES, HELP_TEXT, MENU
-from flows.onboarding import FIRST_THINGS_FIRST, LANGUAGE, ONBOARDING, before_language
+from flows.onboarding import LANGUAGE, ONBOARDING, first_things_first
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (ONBOARDING, LANGUAGE, MENU)}
 """Every declared flow by name; later capabilities register theirs with `register`."""
@@ -240,7 +240,7 @@ async def _command(turn: Turn, name: str, argument: str) -> None:
             start_flow(turn, "menu")
     elif name in ("menu", "cancel"):
         if needs_consent(turn.person):
-            turn.send(before_language(turn, FIRST_THINGS_FIRST))
+            turn.send(first_things_first(turn))
             reprompt(turn)
             return
         if name == "cancel" and in_flow:
@@ -266,7 +266,7 @@ async def _command(turn: Turn, name: str, argument: str) -> None:
 
 async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
     if command.needs_consent and needs_consent(turn.person):
-        turn.send(before_language(turn, FIRST_THINGS_FIRST))
+        turn.send(first_things_first(turn))
         reprompt(turn)
         return
     if turn.person.role not in command.roles:

@@ -20,6 +20,12 @@ LANGUAGE_PROMPT = N_("Please choose your language.")
 CONSENT_QUESTION = N_("Do you agree that Lotse stores your data for this purpose?")
 FULL_NOTICE = "full"
 FIRST_THINGS_FIRST = N_("First, please choose your language and answer the privacy question.")
+FIRST_THE_NOTICE = N_("First, please answer the privacy question.")
+"""For someone whose language is known (a volunteer invited by the network, or after a new notice)."""
+
+
+def first_things_first(turn: Turn) -> str:
+    return turn.t(FIRST_THE_NOTICE) if turn.person.locale else before_language(turn, FIRST_THINGS_FIRST)
 
 AFTER_CONSENT: dict[str, Callable[[Turn], Awaitable[Next]]] = {}
 """What follows a first consent, by role (the intake registers itself for participants); the menu otherwise."""

@@ -12,6 +12,7 @@ from bot.i18n import LANGUAGES, Translator
 from flows.access import PRIVACY_VERSION
 from storage.models import Consent, Handle, InboxEntry, Person
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
+from tests.test_intake import staff
 
 FSI, PDI = "\u2068", "\u2069"
 
@@ -135,7 +136,7 @@ async def test_back_help_and_unknown_commands_keep_the_current_question(chat: Ca
     assert unknown.text == "I do not know the command /teleport. Write /help to see what I understand."
     assert [c.label for c in again.choices] == ["Yes", "No", "Read the full notice"]
     blocked, again = await amal.send("/menu")
-    assert blocked.text == "First, please choose your language and answer the privacy question."
+    assert blocked.text == "First, please answer the privacy question."  # the language is chosen already
     assert [c.label for c in again.choices] == ["Yes", "No", "Read the full notice"]
 
 
@@ -279,8 +280,8 @@ async def test_before_a_language_is_chosen_the_lines_come_in_several_languages(c
     assert "First, please choose your language and answer the privacy question." in lines and len(lines) <= 7
     assert again.choices[0].label == "Українська" and len(again.choices) <= 8  # a page, the hint first
     await olena.click("Українська")
-    blocked, _again = await olena.send("/menu")  # the language is known now: one line, in it
-    assert blocked.text == uk("First, please choose your language and answer the privacy question.")
+    blocked, _again = await olena.send("/menu")  # the language is known now: one line, in it, about the notice
+    assert blocked.text == uk("First, please answer the privacy question.")
 
 
 async def test_the_notice_comes_short_and_the_full_one_is_a_tap_away_in_ukrainian(
@@ -312,3 +313,13 @@ async def test_consenting_from_the_short_notice_records_the_full_notices_version
     async with app.sessions() as session:
         person = (await session.scalars(select(Person))).one()
     assert person.privacy_version == PRIVACY_VERSION
+
+
+async def test_a_volunteer_whose_language_is_known_is_asked_only_for_the_privacy_answer(
+        app: Lotse, transport: RecordingTransport) -> None:
+    """Found by a newcomer: Jana, a volunteer the network set up in German, was told to choose her language first."""
+    jana = await staff(app, transport, "jana")
+    blocked, notice = await jana.send("/menu")
+    assert blocked.text == Translator("de")("First, please answer the privacy question.")
+    assert blocked.text == "Bitte beantworten Sie zuerst die Frage zum Datenschutz."
+    assert [c.label for c in notice.choices] == ["Ja", "Nein", "Ganzen Hinweis lesen"]

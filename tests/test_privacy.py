@@ -229,7 +229,7 @@ async def test_a_new_privacy_notice_asks_again_before_anything_new_is_stored(
         thread = (await session.scalars(select(TicketMessage.text))).all()
     assert "One more thing about the letter" not in thread
     [refused, _again] = await amal.send("/profile")
-    assert refused.text.startswith("First, please choose your language")
+    assert refused.text == "First, please answer the privacy question."
     thanks, *_ = await amal.click("Yes")
     assert thanks.text.startswith("Thank you. Your consent was recorded")
     async with app.sessions() as session:
@@ -248,7 +248,7 @@ async def test_withdrawing_consent_stops_processing_and_offers_deletion(
     said, notice = await amal.click("No")
     assert said.text.startswith("Your consent is withdrawn.") and "Datenschutz" in notice.text
     [refused, _] = await amal.send("/profile")
-    assert refused.text.startswith("First, please choose your language")
+    assert refused.text == "First, please answer the privacy question."
     clock.advance(days=31)
     report = await apply_retention(app.sessions, app.network, RetentionPolicy(), clock())
     assert report.erased == 1
