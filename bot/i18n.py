@@ -151,6 +151,11 @@ class Translator:
 
     def _format(self, template: str, fallback: str, values: dict[str, object]) -> str:
         isolated = {key: self.isolate(value) for key, value in values.items()}
+        for key, value in values.items():  # "4 грудня 2026 р." at a sentence's end: one full stop, not two
+            if str(value).endswith("."):
+                placeholder = "{" + key + "}"
+                template = template.replace(placeholder + ".", placeholder)
+                fallback = fallback.replace(placeholder + ".", placeholder)
         try:
             return template.format(**isolated)
         except (KeyError, IndexError, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from bot.i18n import LANGUAGES, Translator
 from tests.chat import Chat
@@ -94,3 +95,14 @@ async def test_a_language_of_the_next_page_can_be_typed_by_its_name(chat: Callab
     assert hint.text == "Please answer with a number from 1 to 8." and len(picker.choices) == 8
     [notice] = await olena.send("українська")
     assert notice.locale == "uk"
+
+
+def test_a_date_that_ends_with_a_full_stop_is_not_followed_by_a_second_one() -> None:
+    """Found by a native reader: "Вашу згоду записано 4 грудня 2026 р.." (Ukrainian and Russian long dates end
+    with "р." and "г.")."""
+    for code, year in (("uk", "р."), ("ru", "г.")):
+        t = Translator(code)
+        said = t("Thank you. Your consent was recorded on {date}.", date=t.date(date(2026, 12, 4)))
+        assert said.endswith(year) and not said.endswith("..")
+    english = Translator("en")
+    assert english("Thank you. Your consent was recorded on {date}.", date="4 December 2026").endswith("2026.")
