@@ -34,7 +34,19 @@ from flows.conversation import (
     register_button,
     start_flow,
 )
-from flows.engine import END, MAX_ATTACHMENT_BYTES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, parse_single
+from flows.engine import (
+    END,
+    MAX_ATTACHMENT_BYTES,
+    STAY,
+    Flow,
+    InputKind,
+    Invalid,
+    Next,
+    Step,
+    Turn,
+    clean_text,
+    parse_single,
+)
 from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
 from flows.mediation import for_participant, for_staff, translate_for_staff
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
@@ -360,8 +372,42 @@ async def claim(turn: Turn, ticket: Ticket) -> None:
     turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
                                    text="claimed", created_at=turn.now))
     await refresh_notices(turn, ticket)
+    if not turn.incoming.in_group and turn.state.get("flow") in (None, "menu"):
+        # At rest in their own chat, what they write next is the answer: a newcomer to Lotse types it right away.
+        start_flow(turn, "answer", {"ticket": ticket.id})
+        return
     turn.say(N_("You took question no. {number}. Reply to the question's message to answer, or write "
                 "/reply {number} and your answer."), number=ticket.id)
+
+
+async def _answered(turn: Turn, value: Any) -> Next:
+    ticket = await turn.session.get(Ticket, int(turn.data.get("ticket", 0)))
+    if ticket is None or not await may_handle(turn.session, turn.network, turn.person, ticket):
+        turn.say(N_("There is no question with this number for you."))
+        return END
+    if value in ("template", "handover"):
+        start_flow(turn, str(value), {"ticket": ticket.id})
+        return STAY
+    if value == "close":
+        await close(turn, ticket)
+        return END
+    await answer(turn, ticket, value["text"], attachment=value["attachment"])
+    return END
+
+
+def answer_options(turn: Turn) -> list[Choice]:
+    """The taken question's own buttons, so a typed number does what the notice's button does (and is not sent)."""
+    return [Choice("template", turn.t(N_("Ready-made answer"))), Choice("handover", turn.t(N_("Hand over"))),
+            Choice("close", turn.t(N_("Close")))]
+
+
+ANSWER = Flow(name="answer", roles=STAFF, steps=(
+    Step(name="answer", prompt=N_("You took question no. {number}. Write your answer now, or send a photo or a "
+                                  "file. Or write /menu and answer later."), kind=InputKind.MESSAGE,
+         options=answer_options, prompt_values=lambda turn: {"number": turn.data.get("ticket", "")},
+         on_answer=_answered, next=END,
+         max_length=MAX_QUESTION, describe="the answer to the question just taken (text or a file)"),
+))
 
 
 async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
@@ -658,6 +704,7 @@ async def _talk_entry(turn: Turn) -> None:
 register(ASK, Command("ask", N_("Ask a question"), flow="ask", roles=PARTICIPANT))
 register(TALK)
 register(HANDOVER)
+register(ANSWER)
 register(TEMPLATE)
 register(None, Command("inbox", N_("Your open questions"), action=show_inbox, roles=STAFF),
          Command("ticket", N_("Show one question: /ticket NUMBER"), action=show_ticket, roles=STAFF),

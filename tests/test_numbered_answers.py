@@ -137,8 +137,8 @@ async def test_a_coordinator_takes_a_question_by_number_and_then_hands_it_over_b
     notice = anna.last
     assert [c.label for c in notice.choices] == [DE("Take it"), DE("Hand over")]
     answer = texts(await anna.send("1"))
-    assert head(DE, "You took question no. {number}. Reply to the question's message to answer, or write "
-                    "/reply {number} and your answer.") in answer
+    assert head(DE, "You took question no. {number}. Write your answer now, or send a photo or a file. Or write "
+                    "/menu and answer later.") in answer
     async with app.sessions() as session:
         ticket = (await session.scalars(select(Ticket))).one()
     assert ticket.status == "claimed"
@@ -362,3 +362,20 @@ async def test_the_list_of_open_questions_opens_one_by_its_number(app: Lotse, ch
     assert [choice.label for choice in shown.choices] == [DE("Take it"), DE("Hand over")]
     [taken, *_] = await tom.send("1")
     assert taken.text.startswith("Sie haben Frage Nr. 2 übernommen.")
+
+
+async def test_after_taking_a_question_the_next_message_is_the_answer(app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: after "Take it" Petra wrote her answer, and Lotse said "answer with a number from 1 to
+    13" (the menu came back); the console has no way to reply to a message."""
+    tom = await coordinator(app, chat, "tom", locale="de")
+    olena = await participant(chat, "olena", "Українська")
+    await olena.send("1")  # Ask a question
+    await olena.send("2")  # apprenticeship
+    await olena.send("Коли починається наступний курс?")
+    await tom.send("/inbox")
+    await tom.send("1")  # opens question no. 1
+    [prompt] = await tom.send("1")  # takes it
+    assert prompt.text.startswith("Sie haben Frage Nr. 1 übernommen.") and "/menu" in prompt.text
+    [sent, _menu] = await tom.send("Die nächsten Kurse beginnen im Januar.")
+    assert sent.text == DE("Sent to the participant (question no. {number}).", number=1)
+    assert olena.last.text.endswith("Die nächsten Kurse beginnen im Januar.")
