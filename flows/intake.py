@@ -127,8 +127,14 @@ def german_choices(t: Translator, network: Network) -> list[Choice]:
     return [Choice(key, t(label)) for key, label in GERMAN_LEVELS]
 
 
+KURDISH_NAMES = {"ku": N_("Kurdish (Kurmanji)"), "ckb": N_("Kurdish (Sorani)")}
+"""CLDR calls them "Kurdish" and "Central Kurdish"; Kurds and the people who work with them say Kurmanji and Sorani."""
+
+
 def language_name(t: Translator, code: str) -> str:
     """The language's name in the reader's language, from CLDR (falls back to English)."""
+    if code in KURDISH_NAMES:
+        return t(KURDISH_NAMES[code])
     name = Locale.parse(t.locale).languages.get(code) or Locale("en").languages.get(code) or code
     return str(name)
 

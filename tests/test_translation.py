@@ -413,7 +413,7 @@ async def test_a_coordinator_learns_the_question_is_written_in_kurmanji_and_it_i
     question = "Silav, ez dixwazim bizanim kursa almanî kengî dest pê dike?"
     await ask(amal, app, "ar", question)
     notice = anna.history[-1]
-    assert DE("(written in {language})", language="Kurdisch") in notice.text
+    assert DE("(written in {language})", language="Kurdisch (Kurmandschi)") in notice.text
     assert notice.text.index(question) < notice.text.index(marked(DE, "LibreTranslate"))
     [body] = standin.translations_asked
     assert (body["source"], body["target"]) == ("ku", "de")
