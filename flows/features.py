@@ -15,6 +15,7 @@ from flows import (  # noqa: F401
     find,
     intake,
     invites,
+    linking,
     places,
     potential_check,
     privacy,

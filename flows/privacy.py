@@ -26,6 +26,7 @@ from flows.access import CONSENT_ROLES
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, YES, Flow, Goto, InputKind, Next, Step, Turn
 from flows.intake import LABELS, summary_lines
+from flows.linking import open_link
 from flows.notify import messages_for
 from flows.onboarding import privacy_notice
 from flows.potential_check import field_names
@@ -335,7 +336,7 @@ DELETE = Flow(
 # /privacy: the notice, the date of consent, and the rights
 
 
-COPY, ERASE, WITHDRAW, MENU = "copy", "delete", "withdraw", "menu"
+COPY, ERASE, WITHDRAW, LINK, MENU = "copy", "delete", "withdraw", "link", "menu"
 
 
 def privacy_text(turn: Turn) -> str:
@@ -352,6 +353,7 @@ def privacy_options(turn: Turn) -> list[Choice]:
     options = [Choice(COPY, turn.t(N_("A copy of my data"))), Choice(ERASE, turn.t(N_("Delete my data")))]
     if turn.person.privacy_version is not None:
         options.append(Choice(WITHDRAW, turn.t(N_("Withdraw my consent"))))
+        options.append(Choice(LINK, turn.t(N_("Link another chat (Telegram, Matrix)"))))
     options.append(Choice(MENU, turn.t(N_("Main menu"))))
     return options
 
@@ -364,6 +366,9 @@ async def _privacy_chosen(turn: Turn, value: Any) -> Next:
         return Goto("delete")
     if value == WITHDRAW:
         return "withdraw"
+    if value == LINK:
+        await open_link(turn)
+        return END
     return END
 
 
