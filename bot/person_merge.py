@@ -312,7 +312,6 @@ async def undo(session: AsyncSession, merge_id: int, now: datetime, decided_by: 
         .values(status="different", decided_by_id=decided_by, decided_at=now))
     session.add(AuditEntry(at=now, actor_id=decided_by, subject_id=record.survivor_id, action="person.unmerged",
                            details={"restored": record.absorbed_id}))
-    session.expire_all()
     await session.flush()
     return record
 

@@ -12,6 +12,7 @@ from flows import (  # noqa: F401
     broadcasts,
     cases,
     courses,
+    duplicates,
     find,
     intake,
     invites,

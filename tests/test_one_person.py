@@ -6,17 +6,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
 from bot.app import Lotse
 from bot.i18n import Translator
+from bot.imports import import_participants
 from bot.messages import Delivery, Outgoing
 from bot.person_merge import PERSON_KEYS, person_keys, unhandled_keys
 from bot.transports.base import DeliveryError
 from storage.models import AuditEntry, Base, Handle, OutboxEntry, Person, Profile, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport
-from tests.test_questions import coordinator
+from tests.test_questions import coordinator, participant
 from tests.test_reminders import book, local, newcomer, send_due
 
 CODE = re.compile(r"[A-HJ-NP-Z2-9]{3}-[A-HJ-NP-Z2-9]{3}")
@@ -189,3 +192,205 @@ async def test_after_a_403_the_reminder_comes_in_the_other_chat_once(
         assert not handle.active
         rows = (await session.scalars(select(OutboxEntry).where(OutboxEntry.chat == "amal"))).all()
         assert rows[-1].status == "failed" and "other chat" in (rows[-1].last_error or "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Duplicates: one notice, "Same person" merges, undo restores exactly, "Different people" is remembered
+
+SKIPPED_IN_DUMP = {"inbox", "outbox", "audit_log", "person_merges", "duplicate_suggestions"}
+
+
+async def dump(app: Lotse, without: set[int] = frozenset()) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (but the logs, and the conversations of the staff who click), comparable."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    async with app.sessions() as session:
+        for table in Base.metadata.sorted_tables:
+            if table.name in SKIPPED_IN_DUMP:
+                continue
+            rows = (await session.execute(select(table))).mappings().all()
+            found[table.name] = sorted(
+                (dict(row) for row in rows
+                 if not (table.name == "conversations" and row["person_id"] in without)),
+                key=repr)
+    return found
+
+
+async def anna_id(app: Lotse) -> int:
+    async with app.sessions() as session:
+        return (await session.scalars(select(Handle.person_id).where(Handle.platform_id == "anna"))).one()
+
+
+async def test_the_same_phone_twice_is_one_notice_and_same_person_merges_and_undo_restores_exactly(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    anna = await coordinator(app, chat, "anna")
+    await participant(chat, "amal")
+    before_second = len(anna.history)
+    await participant(chat, "amal-at-the-jobcenter")  # the same phone number in the intake
+    notices = [m for m in anna.history[before_second:] if m.text.startswith("Possibly the same person twice")]
+    assert len(notices) == 1
+    notice = notices[0]
+    assert "(the same phone number)" in notice.text and notice.text.count("+4915123456789") == 2
+    assert [c.label for c in notice.choices] == ["Same person", "Different people"]
+    listing = await anna.send("/duplicates")
+    assert listing[0].text == "Possible duplicates waiting for a decision: 1"
+    before = await dump(app, {await anna_id(app)})
+    [done, *_] = await anna.click("Same person")
+    assert done.text.startswith("Done: no. ") and "undo this within 14 days" in done.text
+    async with app.sessions() as session:
+        assert len((await session.scalars(select(Profile))).all()) == 1
+        assert len(set((await session.scalars(select(Handle.person_id).where(
+            Handle.platform_id.startswith("amal")))).all())) == 1
+    [undone, *_] = await anna.click("Undo")
+    assert undone.text.startswith("Undone: no. ")
+    assert await dump(app, {await anna_id(app)}) == before
+    async with app.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.startswith("person.")))).all()
+        assert list(actions) == ["person.merged", "person.unmerged"]
+    [nothing, *_] = await anna.send("/duplicates")  # undone means different people: not asked again
+    assert nothing.text == "No possible duplicates are waiting for you."
+
+
+async def test_different_people_is_remembered_and_only_responsible_coordinators_hear_of_it(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    anna = await coordinator(app, chat, "anna")
+    far = await coordinator(app, chat, "far", districts=["wilhelmshaven"])
+    await participant(chat, "amal")
+    await participant(chat, "amal-again")
+    assert not [m for m in far.history if m.text.startswith("Possibly the same person")]
+    [answer, *_] = await anna.click("Different people")
+    assert answer.text == "Noted: two different people. Lotse will not ask about these two again."
+    [again, *_] = await anna.click("Same person")  # the same notice's other button, pressed later
+    assert again.text == "Someone already decided about these two records."
+    [nothing, *_] = await far.send("/duplicates")
+    assert nothing.text == "No possible duplicates are waiting for you."
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Importing an organisation's participant list
+
+PLANTED = [  # (as the Jobcenter wrote it, as the chamber's list has it): five scripts
+    ("Mohammed Al-Hassan", "محمد الحسن"), ("Khalid Omar", "خالد عمر"), ("Mariam Yusuf", "مريم يوسف"),
+    ("Ahmad Haddad", "أحمد حداد"),
+    ("Reza Ahmadi", "رضا احمدی"), ("Zahra Mohammadi", "زهرا محمدی"), ("Hamid Sultani", "حمید سلطانی"),
+    ("Fatima Hussaini", "فاطمه حسینی"),
+    ("Yonas Tesfaye", "ዮናስ ተስፋየ"), ("Semhar Gebremedhin", "ሰምሃር ገብረመድህን"), ("Tesfay Kidane", "ተስፋይ ኪዳነ"),
+    ("Senait Berhane", "ሰናይት በርሀነ"),
+    ("Olena Kovalenko", "Олена Коваленко"), ("Dmytro Shevchenko", "Дмитро Шевченко"),
+    ("Natalia Ivanova", "Наталья Иванова"), ("Andrii Melnyk", "Андрій Мельник"),
+    ("Mohamad Alkhatib", "Muhammad Al-Khatib"), ("Abdullah Noori", "Abdulla Nouri"),
+    ("Yohannes Gebre", "Johannes Gebre"), ("Oleksandr Bondarenko", "Aleksandr Bondarenko"),
+]
+FIRST_NAMES = ["Ahmad", "Ali", "Omar", "Hassan", "Youssef", "Ibrahim", "Samir", "Karim", "Nour", "Layla", "Aisha",
+               "Huda", "Rania", "Salma", "Farid", "Jawad", "Nadia", "Parisa", "Shirin", "Mehdi", "Sina", "Habib",
+               "Gul", "Wahid", "Shabnam", "Bilal", "Tariq", "Amanuel", "Dawit", "Filmon", "Helen", "Ruth", "Saba",
+               "Selam", "Mulu", "Iryna", "Oksana", "Serhii", "Yulia", "Taras", "Kateryna", "Bohdan", "Mustafa",
+               "Emre", "Elif", "Zeynep", "Abdi", "Hodan", "Farah", "Jamal"]
+LAST_NAMES = ["Saleh", "Nasser", "Mansour", "Darwish", "Khoury", "Haidari", "Rahimi", "Azizi", "Jafari", "Amiri",
+              "Popal", "Stanekzai", "Habte", "Tekle", "Mehari", "Woldu", "Ghebre", "Kovalchuk", "Tkachenko",
+              "Kravchenko", "Boyko", "Lysenko", "Marchenko", "Yilmaz", "Kaya", "Demir", "Aydin", "Warsame",
+              "Farah", "Hussein", "Abdi", "Osman", "Barzani", "Rashid", "Qasim", "Naderi", "Sharifi", "Karimi",
+              "Zaher", "Baraki"]
+HEADER = "Name;Telefon;Landkreis;Sprache;Ziele;Deutsch;Geburtsjahr\n"
+
+
+def participant_lists(seed: int = 15) -> tuple[str, str, dict[int, str]]:
+    """The Jobcenter's list (the planted originals and 30 others) and the chamber's 200 lines, of which 20 are the
+    same people written in another script; returns both files and, per chamber line, the original's name."""
+    import random
+
+    chance = random.Random(seed)
+    districts = ["ammerland", "cloppenburg", "friesland", "landkreis_oldenburg", "vechta", "wesermarsch",
+                 "delmenhorst", "stadt_oldenburg", "wilhelmshaven"]
+    taken = {latin for latin, _ in PLANTED}
+    names: list[str] = []
+    while len(names) < 210:
+        name = f"{chance.choice(FIRST_NAMES)} {chance.choice(LAST_NAMES)}"
+        if name not in taken:
+            taken.add(name)
+            names.append(name)
+
+    def line(name: str, district: str, year: int, language: str = "ar") -> str:
+        return f"{name};;{district};{language};Ausbildung;A2;{year}\n"
+
+    jobcenter = HEADER
+    planted: list[tuple[str, str, int]] = []
+    for latin, _ in PLANTED:
+        district, year = chance.choice(districts), chance.randint(1975, 2004)
+        planted.append((latin, district, year))
+        jobcenter += line(latin, district, year)
+    for name in names[:30]:
+        jobcenter += line(name, chance.choice(districts), chance.randint(1970, 2005))
+    rows = [line(name, chance.choice(districts), chance.randint(1970, 2005)) for name in names[30:]]
+    spots = sorted(chance.sample(range(200), 20))
+    expected: dict[int, str] = {}
+    for spot, (latin, district, year), (_, written) in zip(spots, planted, PLANTED, strict=True):
+        rows.insert(spot, line(written, district, year + chance.choice((-1, 0, 0, 1))))
+    for index, row in enumerate(rows):
+        for (latin, _district, _year), (_, written) in zip(planted, PLANTED, strict=True):
+            if row.startswith(f"{written};"):
+                expected[index + 2] = latin  # line numbers count the header
+    return jobcenter, HEADER + "".join(rows[:200]), expected
+
+
+async def test_two_hundred_lines_with_twenty_planted_duplicates_in_five_scripts(
+        app: Lotse, clock: FakeClock, tmp_path: Path) -> None:
+    jobcenter, chamber, expected = participant_lists()
+    (tmp_path / "jobcenter.csv").write_text(jobcenter, encoding="utf-8")
+    (tmp_path / "ihk.csv").write_text(chamber, encoding="utf-8")
+    first = await import_participants(app.sessions, tmp_path / "jobcenter.csv", clock(), app.network, "jobcenter")
+    assert not first.rejected and len(first.created) == 50
+    async with app.sessions() as session:
+        names = {p.id: p.display_name for p in (await session.scalars(select(Person))).all()}
+    dry = await import_participants(app.sessions, tmp_path / "ihk.csv", clock(), app.network, "ihk", dry_run=True)
+    assert await people(app) == 50  # the dry run wrote nothing
+    report = await import_participants(app.sessions, tmp_path / "ihk.csv", clock(), app.network, "ihk")
+    assert dry.lines(tmp_path / "ihk.csv")[1:] == report.lines(tmp_path / "ihk.csv")[1:len(dry.lines(
+        tmp_path / "ihk.csv"))]
+    matched = {line: names.get(number) for line, number, _ in report.linked}
+    matched.update({line: names.get(other) for line, _, other, _ in report.suggested})
+    found = sum(1 for line, original in expected.items() if matched.get(line) == original)
+    false = sum(1 for line, original in matched.items() if expected.get(line) != original)
+    assert len(expected) == 20
+    assert found >= 18, (found, report.lines(tmp_path / "ihk.csv"))
+    assert false <= 3, (false, report.lines(tmp_path / "ihk.csv"))
+    assert await people(app) == 50 + len(report.created) and len(report.created) + len(report.linked) == 200
+
+
+async def test_a_list_with_bad_lines_is_refused_whole_with_line_numbers(
+        app: Lotse, clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(HEADER + "Amal Haddad;0151 23456789;Stadt Oldenburg;Arabisch;Ausbildung;A2;1990\n"
+                    "Olena K.;12345;Delmenhorst;uk;;B1;1985\n"
+                    "Yonas T.;;Atlantis;ti;;A1;1999\n"
+                    "Layla S.;;Vechta;ar;Zirkus;A1;1999\n"
+                    ";;Vechta;ar;;A1;1999\n", encoding="utf-8")
+    report = await import_participants(app.sessions, path, clock(), app.network, "jobcenter")
+    assert report.lines(path) == [
+        f"{path} (UTF-8): 4 line(s) need a correction; nothing was imported:",
+        "  line 3: not a valid phone number '12345' (write +49 151 23456789)",
+        "  line 4: unknown district 'Atlantis'",
+        "  line 5: unknown goal 'Zirkus'",
+        "  line 6: the name is missing or longer than 200 characters"]
+    assert await people(app) == 0
+
+
+async def test_an_imported_line_with_a_known_phone_is_linked_and_the_participant_keeps_one_record(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock, tmp_path: Path) -> None:
+    await participant(chat, "amal")  # phone +4915123456789 from the intake
+    path = tmp_path / "list.xlsx"
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Name", "Telefon", "Landkreis", "Geburtsjahr"])
+    sheet.append(["Amal Haddad", "+49 151 23456789", "Stadt Oldenburg", 1990])
+    sheet.append(["Ruth Habte", "", "Vechta", 1999])
+    book.save(path)
+    report = await import_participants(app.sessions, path, clock(), app.network, "jobcenter")
+    assert [(line, why) for line, _, why in report.linked] == [(2, "same phone")]
+    assert [line for line, _ in report.created] == [3]
+    async with app.sessions() as session:
+        profile = (await session.scalars(select(Profile).where(Profile.phone == "+4915123456789"))).one()
+        assert profile.answers["known_to"] == ["jobcenter"] and profile.answers["birth_year"] == 1990
