@@ -272,8 +272,8 @@ async def merge(session: AsyncSession, first_id: int, second_id: int, now: datet
     record = PersonMerge(survivor_id=survivor.id, absorbed_id=absorbed_id, reason=reason, decided_by_id=decided_by,
                          merged_at=now, undo_until=now + timedelta(days=UNDO_DAYS), snapshot=before)
     session.add(record)
-    session.add(AuditEntry(at=now, actor_id=decided_by, subject_id=survivor.id, action="person.merged",
-                           details={"absorbed": absorbed_id, "reason": reason}))
+    session.add(AuditEntry(at=now, actor_id=decided_by or survivor.id, subject_id=survivor.id,
+                           action="person.merged", details={"absorbed": absorbed_id, "reason": reason}))
     await session.flush()
     return Merged(survivor.id, absorbed_id, record.id)
 

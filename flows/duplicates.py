@@ -72,8 +72,15 @@ async def notices_for(session: AsyncSession, network: Network,
         for coordinator in await coordinators_for(session, network, suggestion.first_id, suggestion.second_id):
             t = Translator(coordinator.locale or "de", coordinator.time_zone)
             text = await pair_text(session, t, network, suggestion)
-            found.extend(await messages_for(session, coordinator, lambda _t, text=text: text,
-                                            lambda t, s=suggestion.id: pair_choices(t, s)))
+            number = suggestion.id
+
+            def render(_t: Translator, text: str = text) -> str:
+                return text
+
+            def buttons(t: Translator, number: int = number) -> list[Choice]:
+                return pair_choices(t, number)
+
+            found.extend(await messages_for(session, coordinator, render, buttons))
     return found
 
 

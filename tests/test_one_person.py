@@ -324,7 +324,7 @@ def participant_lists(seed: int = 15) -> tuple[str, str, dict[int, str]]:
     rows = [line(name, chance.choice(districts), chance.randint(1970, 2005)) for name in names[30:]]
     spots = sorted(chance.sample(range(200), 20))
     expected: dict[int, str] = {}
-    for spot, (latin, district, year), (_, written) in zip(spots, planted, PLANTED, strict=True):
+    for spot, (_latin, district, year), (_, written) in zip(spots, planted, PLANTED, strict=True):
         rows.insert(spot, line(written, district, year + chance.choice((-1, 0, 0, 1))))
     for index, row in enumerate(rows):
         for (latin, _district, _year), (_, written) in zip(planted, PLANTED, strict=True):
@@ -394,3 +394,42 @@ async def test_an_imported_line_with_a_known_phone_is_linked_and_the_participant
     async with app.sessions() as session:
         profile = (await session.scalars(select(Profile).where(Profile.phone == "+4915123456789"))).one()
         assert profile.answers["known_to"] == ["jobcenter"] and profile.answers["birth_year"] == 1990
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Privacy: every chat in /mydata, /delete and `lotse forget` remove all of them
+
+
+async def test_my_data_lists_both_chats_and_delete_removes_both(app: Lotse, chat: Callable[..., Chat]) -> None:
+    element = second_phone(app)
+    amal = await newcomer(app, chat, "amal")
+    desk = Chat(app, element, "amal-desk")
+    await link(amal, desk)
+    readable, *_ = await desk.send("/mydata")
+    assert "Your chats with Lotse: test (amal), Matrix (Element) (amal-desk)." in readable.text
+    assert "joined two records about you" not in readable.text  # linking was their own doing
+    await desk.send("/delete")
+    [goodbye] = await desk.click("Yes")
+    assert goodbye.text.startswith("Everything Lotse stored about you is deleted.")
+    async with app.sessions() as session:
+        assert (await session.scalars(select(Handle))).all() == []
+        assert (await session.scalars(select(Person))).all() == []
+    assert await amal.send("hello")  # the phone starts afresh: a new person, asked for a language
+    assert "Please choose your language." in amal.last.text
+
+
+async def test_forget_removes_every_chat_and_the_merge_is_in_the_audit_log(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    from bot.privacy import erase, find_subject
+
+    element = second_phone(app)
+    amal = await newcomer(app, chat, "amal")
+    await link(amal, Chat(app, element, "amal-desk"))
+    async with app.sessions() as session, session.begin():
+        [person] = await find_subject(session, person_id=None, transport="matrix", platform_id="amal-desk",
+                                      phone=None)
+        assert [a for a in (await session.scalars(select(AuditEntry.action).where(
+            AuditEntry.subject_id == person.id))).all() if a.startswith("person.")] == ["person.merged"]
+        await erase(session, person, clock(), "request", app.network)
+    async with app.sessions() as session:
+        assert (await session.scalars(select(Handle))).all() == []
