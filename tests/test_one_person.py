@@ -58,11 +58,14 @@ async def test_a_participant_links_element_to_telegram_and_both_chats_hear_it_in
     amal = await newcomer(app, chat, "amal", language="العربية")
     ar = Translator("ar")
     [offer, *_] = await amal.send("/link")
-    assert offer.rtl and ar("Your code for linking: {code}\n\nWithin 15 minutes", code="@").split("@")[0][:20] \
-        in offer.text
+    code = code_in(offer.text)
+    assert offer.rtl and offer.text == ar(
+        "Your code for linking: {code}\n\nWithin 15 minutes, write this to Lotse from your other messenger "
+        "(Telegram or Matrix): /link {code}\nIn Element you can also write: !link {code}\n\nAfterwards Lotse "
+        "knows both chats as one person: your answers, questions and appointments are kept together.", code=code)
     before = await people(app)
     desk = Chat(app, element, "amal-desk")
-    await desk.send(f"!link {code_in(offer.text)}")
+    await desk.send(f"!link {code}")
     done = ar("Done: this chat and your chat on {other} now belong together. Lotse knows you as one person, and "
               "sends each message only once, to the chat you used last. Write /link to choose another chat.",
               other="Matrix (Element)")
