@@ -3,12 +3,15 @@ unmerged), participant lists imported, and the privacy rights over every chat.""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import Lotse
@@ -16,9 +19,17 @@ from bot.i18n import Translator
 from bot.imports import import_participants
 from bot.messages import Delivery, Outgoing
 from bot.person_merge import PERSON_KEYS, person_keys, unhandled_keys
+from bot.reminders import appointment_key, deliver_due, plan
 from bot.transports.base import DeliveryError
-from storage.models import AuditEntry, Base, Handle, OutboxEntry, Person, Profile, Reminder
+from storage.models import Appointment, AuditEntry, Base, Handle, OutboxEntry, Person, Profile, Reminder
+from tests import test_relay_across_transports as relay
 from tests.chat import Chat, FakeClock, RecordingTransport
+from tests.matrix_people import MatrixPerson
+from tests.synapse_server import SynapseServer
+from tests.telegram_standin import BotApiStandIn
+from tests.test_intake import ANSWERS
+from tests.test_matrix import LotseOnMatrix, ask, coordinator_over_matrix
+from tests.test_matrix import person as matrix_person
 from tests.test_questions import coordinator, participant
 from tests.test_reminders import book, local, newcomer, send_due
 
@@ -38,7 +49,7 @@ def second_phone(app: Lotse, name: str = "matrix") -> RecordingTransport:
     return other
 
 
-async def people(app: Lotse) -> int:
+async def count_people(app: Lotse) -> int:
     async with app.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(Person)) or 0)
 
@@ -63,7 +74,7 @@ async def test_a_participant_links_element_to_telegram_and_both_chats_hear_it_in
         "Your code for linking: {code}\n\nWithin 15 minutes, write this to Lotse from your other messenger "
         "(Telegram or Matrix): /link {code}\nIn Element you can also write: !link {code}\n\nAfterwards Lotse "
         "knows both chats as one person: your answers, questions and appointments are kept together.", code=code)
-    before = await people(app)
+    before = await count_people(app)
     desk = Chat(app, element, "amal-desk")
     await desk.send(f"!link {code}")
     done = ar("Done: this chat and your chat on {other} now belong together. Lotse knows you as one person, and "
@@ -73,7 +84,7 @@ async def test_a_participant_links_element_to_telegram_and_both_chats_hear_it_in
     assert desk.last.text == ar("Done: this chat and your chat on {other} now belong together. Lotse knows you as "
                                 "one person, and sends each message only once, to the chat you used last. Write "
                                 "/link to choose another chat.", other="test")
-    assert await people(app) == before  # the new chat made no second record that stayed
+    assert await count_people(app) == before  # the new chat made no second record that stayed
     async with app.sessions() as session:
         handles = (await session.scalars(select(Handle).order_by(Handle.id))).all()
         owners = {h.person_id for h in handles if h.platform_id in ("amal", "amal-desk")}
@@ -346,7 +357,7 @@ async def test_two_hundred_lines_with_twenty_planted_duplicates_in_five_scripts(
     async with app.sessions() as session:
         names = {p.id: p.display_name for p in (await session.scalars(select(Person))).all()}
     dry = await import_participants(app.sessions, tmp_path / "ihk.csv", clock(), app.network, "ihk", dry_run=True)
-    assert await people(app) == 50  # the dry run wrote nothing
+    assert await count_people(app) == 50  # the dry run wrote nothing
     report = await import_participants(app.sessions, tmp_path / "ihk.csv", clock(), app.network, "ihk")
     assert dry.lines(tmp_path / "ihk.csv")[1:] == report.lines(tmp_path / "ihk.csv")[1:len(dry.lines(
         tmp_path / "ihk.csv"))]
@@ -357,7 +368,7 @@ async def test_two_hundred_lines_with_twenty_planted_duplicates_in_five_scripts(
     assert len(expected) == 20
     assert found >= 18, (found, report.lines(tmp_path / "ihk.csv"))
     assert false <= 3, (false, report.lines(tmp_path / "ihk.csv"))
-    assert await people(app) == 50 + len(report.created) and len(report.created) + len(report.linked) == 200
+    assert await count_people(app) == 50 + len(report.created) and len(report.created) + len(report.linked) == 200
 
 
 async def test_a_list_with_bad_lines_is_refused_whole_with_line_numbers(
@@ -375,7 +386,7 @@ async def test_a_list_with_bad_lines_is_refused_whole_with_line_numbers(
         "  line 4: unknown district 'Atlantis'",
         "  line 5: unknown goal 'Zirkus'",
         "  line 6: the name is missing or longer than 200 characters"]
-    assert await people(app) == 0
+    assert await count_people(app) == 0
 
 
 async def test_an_imported_line_with_a_known_phone_is_linked_and_the_participant_keeps_one_record(
@@ -436,3 +447,103 @@ async def test_forget_removes_every_chat_and_the_merge_is_in_the_audit_log(
         await erase(session, person, clock(), "request", app.network)
     async with app.sessions() as session:
         assert (await session.scalars(select(Handle))).all() == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. On the real stand-ins: Telegram (the Bot API stand-in) and Matrix (a real Synapse) in one Lotse
+
+# The Telegram and Matrix tests' fixtures, shared.
+standin, telegram, synapse, people, both = relay.standin, relay.telegram, relay.synapse, relay.people, relay.both
+
+
+async def _remind(lotse: LotseOnMatrix, kind: str) -> None:
+    """What the reminder loop does when the scheduler wakes it at the reminder's time."""
+    assert lotse.app is not None
+    async with lotse.app.sessions() as session:
+        due = await session.scalar(select(Reminder.due_at).where(Reminder.kind == kind))
+    assert due is not None
+    await deliver_due(lotse.app.sessions, due)
+    lotse.app.dispatcher.outbox_ready.set()
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    for _ in range(300):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"waited in vain for {what}")
+
+
+@pytest.mark.slow
+async def test_linked_on_telegram_and_matrix_one_reminder_in_the_last_used_chat_and_matrix_after_a_403(
+        both: tuple[LotseOnMatrix, str, list[MatrixPerson]], standin: BotApiStandIn, synapse: SynapseServer,
+        people: list[MatrixPerson], tmp_path: Path) -> None:
+    lotse, _group, _coordinators = both
+    assert lotse.app is not None
+    amal = 921
+    for text in ["/start", "English", "1", *ANSWERS, "1", "2"]:
+        await relay.telegram_says(standin, amal, text)
+    [offer, *_] = await relay.telegram_says(standin, amal, "/link")
+    element = await matrix_person(synapse, people, tmp_path, "amal")
+    room = await element.open_direct_chat(lotse.user_id, encrypted=True)
+    [done] = await ask(element, room, f"!link {code_in(str(offer['text']))}")
+    assert done.body.startswith("Done: this chat and your chat on Telegram now belong together.")
+    await _until(lambda: str(standin.sent_to(amal)[-1].get("text", "")).startswith(
+        "Done: this chat and your chat on Matrix (Element) now belong together."), "Telegram to hear it too")
+    async with lotse.app.sessions() as session, session.begin():
+        [person_id] = set((await session.scalars(select(Handle.person_id))).all()) - set(
+            (await session.scalars(select(Person.id).where(Person.role != "participant"))).all())
+        participant = await session.get_one(Person, person_id)
+        now = datetime.now(UTC)
+        starts = (now + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+        appointment = Appointment(participant_id=person_id, kind="jobcenter", starts_at=starts,
+                                  place="Jobcenter Oldenburg, Stau 70", created_at=now)
+        session.add(appointment)
+        await session.flush()
+        assert await plan(session, participant, appointment_key(appointment.id), starts, now, new_event=True) == 2
+    on_telegram, on_matrix = len(standin.sent_to(amal)), len(element.in_room(room))
+    await _remind(lotse, "evening_before")  # Element was used last
+    await element.until(lambda: any(s.body.startswith("Reminder: ") for s in element.in_room(room)[on_matrix:]),
+                        what="the reminder on Matrix")
+    await asyncio.sleep(0.5)
+    assert len(standin.sent_to(amal)) == on_telegram  # one reminder, not two
+    await relay.telegram_says(standin, amal, "/appointments")  # now Telegram is the chat used last
+    standin.blocked.add(amal)  # and then they block the bot there
+    on_matrix = len(element.in_room(room))
+    await _remind(lotse, "two_hours_before")
+    await element.until(lambda: any(s.body.startswith("Reminder: ") for s in element.in_room(room)[on_matrix:]),
+                        what="the reminder on Matrix after Telegram's 403")
+    async with lotse.app.sessions() as session:
+        telegram_handle = (await session.scalars(select(Handle).where(Handle.transport == "telegram"))).one()
+        assert not telegram_handle.active
+
+
+@pytest.mark.slow
+async def test_a_coordinator_on_matrix_and_telegram_has_one_inbox(
+        both: tuple[LotseOnMatrix, str, list[MatrixPerson]], standin: BotApiStandIn) -> None:
+    lotse, _group, (ben, vera) = both
+    assert lotse.app is not None
+    ben_room = await coordinator_over_matrix(lotse, ben)
+    await coordinator_over_matrix(lotse, vera)
+    [offer, *_] = await ask(ben, ben_room, "!link")
+    ben_phone = 931
+    [done, *_] = await relay.telegram_says(standin, ben_phone, f"/start {code_in(offer.body)}")
+    assert str(done["text"]).startswith("Done: this chat and your chat on Matrix (Element) now belong together.")
+    async with lotse.app.sessions() as session:
+        coordinators = (await session.scalars(select(Person).where(Person.role == "coordinator"))).all()
+        assert len(coordinators) == 2  # ben (two chats) and vera
+    amal = 932
+    topic = lotse.app.network.topics["apprenticeship"].name["en"]
+    for text in ["/start", "English", "1", *ANSWERS, "1", "2", "/menu", "Ask a question", topic]:
+        await relay.telegram_says(standin, amal, text)
+    before_matrix = len(ben.in_room(ben_room))
+    await relay.telegram_says(standin, amal, "When does the Ausbildung start?", count=2)
+    await _until(lambda: any(str(m.get("text", "")).startswith("Question no. 1")
+                             for m in standin.sent_to(ben_phone)), "the notice in ben's last-used chat")
+    await asyncio.sleep(1.0)
+    assert not [s for s in ben.in_room(ben_room)[before_matrix:] if s.body.startswith("Question no. 1")]
+    notice = next(m for m in standin.sent_to(ben_phone) if str(m.get("text", "")).startswith("Question no. 1"))
+    await relay.telegram_says(standin, ben_phone, "Im August. Kommen Sie gern vorbei.",
+                              reply_to=int(notice["message_id"]))
+    await _until(lambda: str(standin.sent_to(amal)[-1].get("text", "")).endswith(
+        "Im August. Kommen Sie gern vorbei."), "the answer")
