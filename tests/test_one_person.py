@@ -21,7 +21,17 @@ from bot.messages import Delivery, Outgoing
 from bot.person_merge import PERSON_KEYS, person_keys, unhandled_keys
 from bot.reminders import appointment_key, deliver_due, plan
 from bot.transports.base import DeliveryError
-from storage.models import Appointment, AuditEntry, Base, Handle, OutboxEntry, Person, Profile, Reminder
+from storage.models import (
+    Appointment,
+    AuditEntry,
+    Base,
+    Handle,
+    OutboxEntry,
+    Person,
+    PersonMerge,
+    Profile,
+    Reminder,
+)
 from tests import test_relay_across_transports as relay
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.matrix_people import MatrixPerson
@@ -547,3 +557,30 @@ async def test_a_coordinator_on_matrix_and_telegram_has_one_inbox(
                               reply_to=int(notice["message_id"]))
     await _until(lambda: str(standin.sent_to(amal)[-1].get("text", "")).endswith(
         "Im August. Kommen Sie gern vorbei."), "the answer")
+
+
+async def test_imported_records_wait_for_the_inactivity_limit_and_old_merges_can_no_longer_be_undone(
+        app: Lotse, clock: FakeClock, tmp_path: Path) -> None:
+    from bot.person_merge import MergeError, merge, undo
+    from bot.retention import RetentionPolicy, apply_retention
+
+    path = tmp_path / "list.csv"
+    path.write_text(HEADER + "Ruth Habte;;Vechta;ti;;A1;1999\nSaba Tekle;;Vechta;ti;;A1;1998\n", encoding="utf-8")
+    report = await import_participants(app.sessions, path, clock(), app.network, "jobcenter")
+    (_, ruth), (_, saba) = report.created
+    async with app.sessions() as session, session.begin():
+        merged = await merge(session, ruth, saba, clock(), reason="duplicate")
+    clock.advance(days=40)  # no chat, so no consent to wait for: kept like every record the network works with
+    await apply_retention(app.sessions, app.network, RetentionPolicy(), clock())
+    assert await count_people(app) == 1
+    async with app.sessions() as session, session.begin():
+        try:
+            await undo(session, merged.merge_id, clock())
+        except MergeError as error:
+            assert "14 days" in str(error)
+        else:
+            raise AssertionError("a merge older than 14 days was undone")
+        assert (await session.get_one(PersonMerge, merged.merge_id)).snapshot == {}  # nothing of two records kept
+    clock.advance(days=366)
+    await apply_retention(app.sessions, app.network, RetentionPolicy(), clock())
+    assert await count_people(app) == 0
