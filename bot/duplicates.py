@@ -95,10 +95,8 @@ class Likeness:
     reason: str
     """phone or name."""
     score: int
-
-    @property
-    def clear(self) -> bool:
-        return self.reason == "phone" or self.score >= CLEAR
+    clear: bool = False
+    """So alike that an import links them without asking (a chat never merges without a coordinator)."""
 
 
 def _day(value: object) -> date | None:
@@ -133,14 +131,24 @@ def close_dates(a: Record, b: Record) -> bool | None:
 def likeness(a: Record, b: Record) -> Likeness | None:
     """Why two records may be one person, or None."""
     if a.phone and b.phone and a.phone == b.phone:
-        return Likeness("phone", 100)
+        # Families often share one phone: only with a name that fits is it clearly the same person.
+        return Likeness("phone", 100, clear=not a.name or not b.name or names_fit(a.name, b.name))
     if not a.district or a.district != b.district:
         return None
     score = name_score(a.name, b.name)
     if score < NAME_THRESHOLD or not close_dates(a, b):
         return None
     same_year = a.birth_year is not None and a.birth_year == b.birth_year
-    return Likeness("name", int(score) if same_year else min(int(score), CLEAR - 1))
+    return Likeness("name", int(score), clear=same_year and score >= CLEAR)
+
+
+def names_fit(first: str, second: str) -> bool:
+    """One name is the other, or part of it ("Amal" and "Amal Haddad"), in any script."""
+    if name_score(first, second) >= NAME_THRESHOLD:
+        return True
+    a, b = latin(first), latin(second)
+    ca, cb = consonants(first), consonants(second)
+    return bool(a and b) and max(fuzz.token_set_ratio(a, b), fuzz.token_set_ratio(ca, cb) if ca and cb else 0) >= 90
 
 
 async def records(session: AsyncSession, ids: Iterable[int] | None = None) -> list[Record]:

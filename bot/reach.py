@@ -2,7 +2,7 @@
 
 A person may have several chats (Telegram on the phone, Element at the desk). Every message Lotse sends on its own
 (a reminder, a notice, an answer, a broadcast) goes to exactly one of them: the chat the person chose (`/link`,
-"Where messages go"), else the one they wrote from last, else the oldest. Only reachable chats count: a chat that
+"Send my messages to this chat"), else the one they wrote from last, else the newest. Only reachable chats count: a chat that
 blocked the bot (Telegram 403) or was left is skipped, and `reroute_unreachable` sends what could not be
 delivered there to the next chat instead.
 """
@@ -27,7 +27,8 @@ REROUTED = "not sent: the chat is unreachable; sent to the person's other chat i
 
 
 async def chats_in_order(session: AsyncSession, person_ids: Iterable[int]) -> dict[int, list[Handle]]:
-    """Each person's reachable chats, best first: chosen, then last written from, then oldest."""
+    """Each person's reachable chats, best first: chosen, then last written from, then the newest (the demo's
+    console last: a chat on a real platform is where the person is)."""
     ids = list(dict.fromkeys(person_ids))
     found: dict[int, list[Handle]] = {}
     for start in range(0, len(ids), _CHUNK):  # far below any database's limit of bound parameters
@@ -45,7 +46,8 @@ async def chats_in_order(session: AsyncSession, person_ids: Iterable[int]) -> di
                 .where(tuple_(InboxEntry.transport, InboxEntry.sender).in_(pairs[start:start + _CHUNK]))
                 .group_by(InboxEntry.transport, InboxEntry.sender))).all()})
     for handles in found.values():
-        handles.sort(key=lambda h: (not h.preferred, -last.get((h.transport, h.platform_id), 0), h.id))
+        handles.sort(key=lambda h: (not h.preferred, -last.get((h.transport, h.platform_id), 0),
+                                    h.transport == "console", -h.id))
     return found
 
 

@@ -411,12 +411,15 @@ async def test_an_imported_line_with_a_known_phone_is_linked_and_the_participant
     sheet.append(["Name", "Telefon", "Landkreis", "Geburtsjahr"])
     sheet.append(["Amal Haddad", "+49 151 23456789", "Stadt Oldenburg", 1990])
     sheet.append(["Ruth Habte", "", "Vechta", 1999])
+    sheet.append(["Yusuf Haddad", "0151 23456789", "Stadt Oldenburg", 1968])  # her father, on her phone
     book.save(path)
     report = await import_participants(app.sessions, path, clock(), app.network, "jobcenter")
     assert [(line, why) for line, _, why in report.linked] == [(2, "same phone")]
-    assert [line for line, _ in report.created] == [3]
+    assert [line for line, _ in report.created] == [3, 4]
+    assert [(line, why) for line, _, _, why in report.suggested] == [(4, "same phone")]  # asked, not merged
     async with app.sessions() as session:
-        profile = (await session.scalars(select(Profile).where(Profile.phone == "+4915123456789"))).one()
+        profile = (await session.scalars(select(Profile).join(Person, Person.id == Profile.person_id).where(
+            Profile.phone == "+4915123456789", Person.display_name == "Amal"))).one()
         assert profile.answers["known_to"] == ["jobcenter"] and profile.answers["birth_year"] == 1990
 
 
