@@ -2,9 +2,9 @@
 
 A person may have several chats (Telegram on the phone, Element at the desk). Every message Lotse sends on its own
 (a reminder, a notice, an answer, a broadcast) goes to exactly one of them: the chat the person chose (`/link`,
-"Send my messages to this chat"), else the one they wrote from last, else the newest. Only reachable chats count: a chat that
-blocked the bot (Telegram 403) or was left is skipped, and `reroute_unreachable` sends what could not be
-delivered there to the next chat instead.
+"Send my messages to this chat"), else the one they wrote from last, else the newest. Only reachable chats count:
+a chat that blocked the bot (Telegram 403) or was left is skipped, and `reroute_unreachable` sends what could not
+be delivered there to the next chat instead.
 """
 
 from __future__ import annotations
