@@ -369,6 +369,24 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
         print(f"chart written to {chart}")
 
 
+async def import_participants_file(settings: Settings, path: Path, organisation: str | None, dry_run: bool) -> int:
+    """An organisation's participant list: matched against Lotse's people, bad lines refuse the whole file."""
+    from bot.imports import PARTICIPANT_COLUMNS, PARTICIPANT_REQUIRED, ImportRefused, import_participants, read_rows
+
+    if not organisation:
+        raise ImportRefused("import participants: name the organisation whose list this is: --organisation ORG")
+    await asyncio.to_thread(read_rows, path, PARTICIPANT_COLUMNS, PARTICIPANT_REQUIRED)
+    app = await _open(settings)
+    try:
+        report = await import_participants(app.sessions, path, app.dispatcher.clock(), app.network, organisation,
+                                           dry_run=dry_run)
+    finally:
+        await app.close()
+    for line in report.lines(path):
+        print(line)
+    return 1 if report.rejected else 0
+
+
 async def import_file(settings: Settings, what: str, path: Path) -> int:
     """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
     from bot.imports import (
@@ -569,9 +587,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporting = tool("report", help="progress toward the 75 %% goal: the funnel per cohort")
     reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
     reporting.add_argument("--language", default="de", help="de or en")
-    importing = tool("import", help="appointments, language courses or places from a CSV file")
-    importing.add_argument("what", choices=["appointments", "courses", "places"])
-    importing.add_argument("file", type=Path)
+    importing = tool("import", help="appointments, language courses, places or participants from a CSV file")
+    importing.add_argument("what", choices=["appointments", "courses", "places", "participants"])
+    importing.add_argument("file", type=Path, help="CSV (participants: also XLSX)")
+    importing.add_argument("--organisation", help="participants: the organisation whose list this is")
+    importing.add_argument("--dry-run", action="store_true", help="participants: only print what would happen")
     forgetting = tool("forget", help="delete everything about one person (a request received "
                                                     "another way); staff who had the case are told")
     who = forgetting.add_mutually_exclusive_group(required=True)
@@ -630,6 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                _names(args.districts)))
         elif args.command == "report":
             asyncio.run(report(settings, args.chart, args.language))
+        elif args.command == "import" and args.what == "participants":
+            return asyncio.run(import_participants_file(settings, args.file, args.organisation, args.dry_run))
         elif args.command == "import":
             return asyncio.run(import_file(settings, args.what, args.file))
         elif args.command == "forget":

@@ -1,4 +1,4 @@
-"""`lotse import appointments|courses FILE.csv`: bookings and courses from a spreadsheet, row by row checked.
+"""`lotse import appointments|courses|participants FILE`: bookings, courses and participant lists, row by row checked.
 
 Every line is checked before anything is written: a wrong header, a file that is not text, or more than
 `MAX_ROWS` lines refuses the whole file with one line. Otherwise each good line is imported and each bad line is
@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.network import Network
 from bot.reminders import appointment_key, load_event, plan
 from flows.notify import enqueue
-from storage.models import Appointment, AuditEntry, Course, Person
+from storage.models import Appointment, AuditEntry, Course, DuplicateSuggestion, Person, Profile
 
 MAX_ROWS = 10_000
 """A bigger file is refused as a whole: split it. Each line notifies a person, so a slip should stay small."""
@@ -106,11 +107,31 @@ class ImportReport:
 # Reading the file
 
 
+def _xlsx_as_csv(path: Path) -> bytes:
+    """An Excel sheet's first worksheet as CSV bytes, so one reader checks both kinds of file."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a damaged file
+        raise ImportRefused(f"{path} is not a readable Excel file ({type(error).__name__})") from None
+    sheet = book.worksheets[0]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for count, row in enumerate(sheet.iter_rows(values_only=True)):
+        if count > MAX_ROWS + 1:
+            break
+        writer.writerow(["" if cell is None else cell.strftime("%Y-%m-%d") if isinstance(cell, datetime | date)
+                         else str(cell) for cell in row])
+    book.close()
+    return out.getvalue().encode()
+
+
 def read_rows(path: Path, columns: dict[str, tuple[str, ...]],
               required: Sequence[str]) -> tuple[str, list[tuple[int, dict[str, str]]]]:
     """(encoding, [(line number, {column: value})]); raises `ImportRefused` for a file that cannot be used."""
     try:
-        raw = path.read_bytes()
+        raw = _xlsx_as_csv(path) if path.suffix.casefold() in (".xlsx", ".xlsm") else path.read_bytes()
     except OSError as error:
         raise ImportRefused(f"cannot read {path}: {error.strerror or error}") from None
     if len(raw) > MAX_BYTES:
@@ -379,3 +400,243 @@ async def _cancel_days(session: AsyncSession, course: Course, days: list[date]) 
         if course_session.starts_at.astimezone(zone).date() in days:
             course_session.status = "cancelled"
     await session.flush()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Participants: an organisation's existing list, matched against the people Lotse knows (issue 15)
+
+PARTICIPANT_COLUMNS = {
+    "name": ("name", "vollständiger name", "full name", "teilnehmer", "teilnehmerin"),
+    "phone": ("phone", "telefon", "handy", "mobil", "telefonnummer", "mobile"),
+    "district": ("district", "landkreis", "kreis", "wohnort", "region", "bezirk"),
+    "language": ("language", "sprache", "muttersprache"),
+    "goals": ("goals", "ziele", "ziel", "goal", "interessen"),
+    "german": ("german level", "german", "deutsch", "deutschniveau", "sprachniveau", "niveau"),
+    "stage": ("stage", "stand", "status", "phase"),
+    "birth_year": ("birth year", "geburtsjahr", "year of birth", "jahrgang"),
+    "start": ("start", "earliest start", "start date", "frühester beginn", "beginn", "eintritt"),
+}
+PARTICIPANT_REQUIRED = ("name", "district")
+
+
+@dataclass
+class ParticipantRow:
+    line: int
+    name: str
+    district: str
+    phone: str | None
+    locale: str | None
+    goals: list[str]
+    german: str | None
+    stage: str
+    birth_year: int | None
+    start: date | None
+
+
+@dataclass
+class ParticipantReport:
+    encoding: str = ""
+    dry_run: bool = False
+    created: list[tuple[int, int]] = field(default_factory=list)
+    """(line, new person number)"""
+    linked: list[tuple[int, int, str]] = field(default_factory=list)
+    """(line, existing person number, why)"""
+    suggested: list[tuple[int, int, int, str]] = field(default_factory=list)
+    """(line, new person number, possibly the same as, why)"""
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    told: int = 0
+
+    def lines(self, path: Path) -> list[str]:
+        if self.rejected:
+            out = [f"{path} ({self.encoding}): {len(self.rejected)} line(s) need a correction; nothing was "
+                   "imported:"]
+            out += [f"  line {number}: {reason}" for number, reason in self.rejected[:200]]
+            if len(self.rejected) > 200:
+                out.append(f"  ... and {len(self.rejected) - 200} more")
+            return out
+        verb = "would be" if self.dry_run else "were"
+        out = [f"{path} ({self.encoding}){' (dry run: nothing was written)' if self.dry_run else ''}: "
+               f"{len(self.created)} new participant(s) {verb} created, {len(self.linked)} line(s) {verb} linked to "
+               f"people Lotse knows, {len(self.suggested)} possible duplicate(s) {verb} given to the coordinators"]
+        out += [f"  line {line}: the same person as no. {number} ({why}): linked" for line, number, why in self.linked]
+        out += [f"  line {line}: new no. {new}, possibly the same person as no. {other} ({why}): the responsible "
+                "coordinators decide (/duplicates)" for line, new, other, why in self.suggested]
+        if not self.dry_run and self.created:
+            out.append("  new participants have no chat yet: when they write to Lotse with the same phone "
+                       "number, their coordinators are asked to join the two records")
+        return out
+
+
+def _lookup(network: Network, text: str, kind: str) -> str | None:
+    """A district or topic by its key or by its name in any language."""
+    wanted = text.strip().casefold()
+    places = network.districts if kind == "district" else network.topics
+    for key, place in places.items():
+        if wanted == key.casefold() or wanted in (name.casefold() for name in place.name.names.values()):
+            return key
+    return None
+
+
+def _language(text: str) -> str | None:
+    from bot.i18n import ALL_LANGUAGES
+
+    wanted = text.strip().casefold().replace("-", "_")
+    english = {"german": "de", "english": "en", "arabic": "ar", "persian": "fa", "farsi": "fa", "dari": "fa_AF",
+               "pashto": "ps", "kurmanji": "ku", "kurdish": "ku", "sorani": "ckb", "tigrinya": "ti",
+               "ukrainian": "uk", "russian": "ru", "turkish": "tr", "somali": "so", "french": "fr",
+               "deutsch": "de", "englisch": "en", "arabisch": "ar", "persisch": "fa", "paschtu": "ps",
+               "kurdisch": "ku", "tigrinisch": "ti", "ukrainisch": "uk", "russisch": "ru", "türkisch": "tr",
+               "somalisch": "so", "französisch": "fr"}
+    for code, name in ALL_LANGUAGES.items():
+        if wanted in (code.casefold(), name.casefold()):
+            return code
+    return english.get(wanted)
+
+
+def check_participant(network: Network, line: int, values: dict[str, str], this_year: int,
+                      ) -> tuple[ParticipantRow | None, str | None]:
+    """One line as a participant, or the reason it cannot be imported."""
+    from bot.duplicates import e164
+    from flows.find import STAGES
+    from flows.intake import GERMAN_LEVELS
+
+    name = " ".join(values.get("name", "").split())
+    if not name or len(name) > 200:
+        return None, "the name is missing or longer than 200 characters"
+    district = _lookup(network, values.get("district", ""), "district")
+    if district is None:
+        return None, f"unknown district {values.get('district', '')[:60]!r}"
+    phone = None
+    if values.get("phone"):
+        phone = e164(values["phone"])
+        if phone is None:
+            return None, f"not a valid phone number {values['phone'][:40]!r} (write +49 151 23456789)"
+    locale = None
+    if values.get("language"):
+        locale = _language(values["language"])
+        if locale is None:
+            return None, f"unknown language {values['language'][:40]!r}"
+    goals = []
+    for part in re.split(r"[,;/]", values.get("goals", "")):
+        if part.strip():
+            goal = _lookup(network, part, "topic")
+            if goal is None:
+                return None, f"unknown goal {part.strip()[:40]!r}"
+            goals.append(goal)
+    german = None
+    if values.get("german"):
+        german = {"c2": "c1", "keine": "none", "-": "none"}.get(values["german"].strip().casefold(),
+                                                                values["german"].strip().casefold())
+        if german not in dict(GERMAN_LEVELS):
+            return None, f"unknown German level {values['german'][:20]!r} (A1 to C2, or none)"
+    stage = values.get("stage", "").strip().casefold() or "registered"
+    stage_keys = dict(STAGES)
+    if stage not in stage_keys:
+        return None, f"unknown stage {values['stage'][:40]!r} ({', '.join(stage_keys)})"
+    birth_year = None
+    if values.get("birth_year"):
+        text = values["birth_year"].strip()
+        if not text.isdigit() or not this_year - 90 <= int(text) <= this_year - 14:
+            return None, f"not a birth year {text[:12]!r}"
+        birth_year = int(text)
+    start = None
+    if values.get("start"):
+        try:
+            start = parse_day(values["start"])
+        except ValueError as error:
+            return None, str(error)
+    return ParticipantRow(line, name, district, phone, locale, goals, german, stage, birth_year, start), None
+
+
+async def _fill_in(session: AsyncSession, person: Person, row: ParticipantRow, organisation: str) -> None:
+    """A linked line adds what Lotse did not know yet; it never overwrites what the person said themselves."""
+    profile = await session.get(Profile, person.id)
+    if profile is None:
+        profile = Profile(person_id=person.id, answers={})
+        session.add(profile)
+    answers = dict(profile.answers or {})
+    answers.setdefault("district", row.district)
+    if row.goals and not answers.get("goals"):
+        answers["goals"] = row.goals
+    if row.birth_year and not answers.get("birth_year"):
+        answers["birth_year"] = row.birth_year
+    if row.start and not answers.get("start"):
+        answers["start"] = row.start.isoformat()
+    known = list(answers.get("known_to") or [])
+    answers["known_to"] = [*known, organisation] if organisation not in known else known
+    profile.answers = answers
+    profile.phone = profile.phone or row.phone
+    profile.german_level = profile.german_level or row.german
+    person.district = person.district or row.district
+
+
+async def import_participants(sessions: async_sessionmaker[AsyncSession], path: Path, now: datetime,
+                              network: Network, organisation: str, dry_run: bool = False) -> ParticipantReport:
+    """Each line matched against Lotse's participants: the same phone (or a clearly alike name, same district,
+    same birth year) is linked; an alike name with a close date becomes a suggestion; the rest are created."""
+    from bot.duplicates import Record, best_matches, records
+    from flows.duplicates import suggest_after_import
+
+    if organisation not in network.organisations:
+        raise ImportRefused(f"unknown organisation {organisation!r} (one of: {', '.join(network.organisations)})")
+    encoding, rows = read_rows(path, PARTICIPANT_COLUMNS, PARTICIPANT_REQUIRED)
+    report = ParticipantReport(encoding, dry_run)
+    checked: list[ParticipantRow] = []
+    for line, values in rows:
+        row, problem = check_participant(network, line, values, now.year)
+        if problem is not None:
+            report.rejected.append((line, problem))
+        elif row is not None:
+            checked.append(row)
+    if report.rejected:
+        return report  # one bad line refuses the file: the organisation corrects it and imports it again
+    async with sessions() as session:
+        transaction = await session.begin()
+        known = await records(session)
+        new_ids: list[int] = []
+        for row in checked:
+            record = Record(person_id=-row.line, name=row.name, district=row.district, phone=row.phone,
+                            birth_year=row.birth_year, start=row.start)
+            matches = best_matches(record, known)
+            best = matches[0] if matches else None
+            if best is not None and best[1].clear:
+                person = await session.get_one(Person, best[0].person_id)
+                await _fill_in(session, person, row, organisation)
+                session.add(AuditEntry(at=now, subject_id=person.id, action="person.imported",
+                                       details={"organisation": organisation, "linked": True}))
+                report.linked.append((row.line, person.id, "same phone" if best[1].reason == "phone"
+                                      else "same name, district and birth year"))
+                continue
+            person = Person(role="participant", display_name=row.name, locale=row.locale, district=row.district,
+                            created_at=now)
+            session.add(person)
+            await session.flush()
+            answers: dict[str, object] = {"district": row.district, "goals": row.goals,
+                                          "imported_by": organisation, "known_to": [organisation]}
+            if row.birth_year:
+                answers["birth_year"] = row.birth_year
+            if row.start:
+                answers["start"] = row.start.isoformat()
+            session.add(Profile(person_id=person.id, answers=answers, phone=row.phone, german_level=row.german,
+                                stage=row.stage))
+            session.add(AuditEntry(at=now, subject_id=person.id, action="person.imported",
+                                   details={"organisation": organisation, "linked": False}))
+            new_ids.append(person.id)
+            report.created.append((row.line, person.id))
+            if best is not None:
+                first = min(best[0].person_id, person.id)
+                session.add(DuplicateSuggestion(first_id=first, second_id=max(best[0].person_id, person.id),
+                                                reason=best[1].reason, score=best[1].score, created_at=now))
+                report.suggested.append((row.line, person.id, best[0].person_id,
+                                         "same phone" if best[1].reason == "phone" else "similar name"))
+            known.append(Record(person_id=person.id, name=row.name, district=row.district, phone=row.phone,
+                                birth_year=row.birth_year, start=row.start))
+        await session.flush()
+        messages = await suggest_after_import(session, network, new_ids, now)
+        report.told = len(messages)
+        enqueue(session, messages, now)
+        if dry_run:
+            await transaction.rollback()
+        else:
+            await transaction.commit()
+    return report

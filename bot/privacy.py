@@ -153,6 +153,12 @@ TABLE_RULES: dict[str, TableRule] = {
     "proposals": TableRule(True, "the places they were proposed for and how they and the company answered",
                            hidden=frozenset({"proposed_by_id"})),
     "placement_follow_ups": TableRule(True, "reminders and check-ins around their placement, and their answers"),
+    # one person, one record (issue 15)
+    "link_codes": TableRule(False, "codes for linking a second chat: only a hash, valid for 15 minutes"),
+    "duplicate_suggestions": TableRule(True, "records that may be the same person, and what a coordinator decided",
+                                       hidden=frozenset({"decided_by_id"})),
+    "person_merges": TableRule(True, "records of theirs that were joined into one (and whether that was undone)",
+                               hidden=frozenset({"snapshot", "decided_by_id"})),
     # the Matrix transport
     "matrix_sync_state": TableRule(False, "where the Matrix sync stands: no personal data"),
 }

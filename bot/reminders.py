@@ -30,12 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import DEFAULT_LOCALE, N_, Translator
 from bot.messages import Choice, Outgoing
+from bot.reach import chat_for
 from storage.models import (
     Appointment,
     Course,
     CourseSession,
     Enrolment,
-    Handle,
     OutboxEntry,
     Person,
     Reminder,
@@ -298,10 +298,7 @@ async def _deliver_batch(session: AsyncSession, ids: list[int], now: datetime, d
                                        .order_by(Reminder.due_at, Reminder.id))).all()
     people = {p.id: p for p in (await session.scalars(select(Person).where(
         Person.id.in_({r.participant_id for r in reminders})))).all()}
-    handles: dict[int, list[Handle]] = {}
-    for handle in (await session.scalars(select(Handle).where(
-            Handle.person_id.in_(people), Handle.active.is_(True)).order_by(Handle.id))).all():
-        handles.setdefault(handle.person_id, []).append(handle)
+    handles = {person_id: [handle] for person_id, handle in (await chat_for(session, people)).items()}
     events = await load_events(session, {r.event_key for r in reminders})
     # Two reminders of one event due at once (after downtime): the later one alone is sent, not both together.
     latest = {(r.participant_id, r.event_key): r.id for r in reminders}

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.i18n import N_, Translator
 from bot.network import Network
+from bot.person_merge import forget_old_snapshots
 from bot.privacy import erase
 from flows.access import CONSENT_ROLES
 from flows.notify import enqueue, messages_for
 from storage.database import compact_after_erasure
-from storage.models import AuditEntry, Conversation, InboxEntry, OutboxEntry, Person, RetentionNotice, Ticket
+from storage.models import AuditEntry, Conversation, Handle, InboxEntry, OutboxEntry, Person, RetentionNotice, Ticket
 
 log = logging.getLogger("lotse.retention")
 
@@ -103,16 +104,20 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: N
             delete(OutboxEntry).where(OutboxEntry.status.in_(("sent", "failed")), OutboxEntry.created_at < copies)))
         report.audit_entries = _count(await session.execute(
             delete(AuditEntry).where(AuditEntry.at < months_before(now, policy.audit_months))))
+        await forget_old_snapshots(session, now)  # merges older than 14 days can no longer be undone
     inactive_since = months_before(now, policy.inactive_months)
     warn_from = inactive_since + timedelta(days=policy.warning_days)
     unconsented_since = now - timedelta(days=policy.unconsented_days)
     async with sessions() as session:
         people = await _last_activity(session)
         notices = {n.person_id: n for n in (await session.scalars(select(RetentionNotice))).all()}
+        with_chat = set((await session.scalars(select(Handle.person_id).distinct())).all())
     for person, last in people:
         notice = notices.get(person.id)
         due = None
-        if person.privacy_version is None and last < unconsented_since:
+        if person.id not in with_chat:  # imported from an organisation's list (issue 15): no chat to warn in
+            due = "retention" if last < inactive_since else None
+        elif person.privacy_version is None and last < unconsented_since:
             due = "no_consent"
         elif person.privacy_version is not None and notice is not None and last < notice.warned_at \
                 and now >= notice.delete_after:

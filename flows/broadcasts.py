@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import LANGUAGES, N_, NP_, Translator
 from bot.messages import Choice, Outgoing
 from bot.network import Network
+from bot.reach import chat_for
 from bot.routing import visible_participants
 from flows.access import covered_districts
 from flows.conversation import Command, register
@@ -36,7 +37,6 @@ from storage.models import (
     BroadcastDelivery,
     Course,
     Enrolment,
-    Handle,
     OutboxEntry,
     Person,
     Profile,
@@ -217,13 +217,9 @@ def confirm_text(turn: Turn) -> str:
 
 async def fan_out(session: AsyncSession, members: list[Person], render: Callable[[Translator], str],
                   now: datetime) -> list[tuple[int, OutboxEntry | None]]:
-    """One outbox row per active handle, each text rendered once per language; None for people nobody can reach."""
-    handles: dict[int, list[Handle]] = {}
-    ids = [person.id for person in members]
-    for start in range(0, len(ids), 500):  # stay far below any database's limit of bound parameters
-        for handle in (await session.scalars(select(Handle).where(Handle.person_id.in_(ids[start:start + 500]),
-                                                                  Handle.active.is_(True)).order_by(Handle.id))):
-            handles.setdefault(handle.person_id, []).append(handle)
+    """One outbox row per person (in their one chat), each text rendered once per language; None for the unreachable."""
+    handles = {person_id: [handle] for person_id, handle in
+               (await chat_for(session, [person.id for person in members])).items()}  # one chat each
     rendered: dict[tuple[str, str], Outgoing] = {}
     pending: list[tuple[int, OutboxEntry | None]] = []
     for person in members:

@@ -24,6 +24,7 @@ from bot.messages import Choice
 from bot.network import Network
 from bot.routing import responsible_staff
 from flows.conversation import Command, register, start_flow
+from flows.duplicates import look_for_duplicates
 from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.notify import messages_for
@@ -453,6 +454,7 @@ async def _finish(turn: Turn, profile: Profile) -> Next:
     turn.say(N_("If you like, answer ten short questions about what kind of work suits you "
                 "(Kompetenz- und Potenzialcheck). Choose it in the menu or write /check."))
     await notify_coordinators(turn, profile)
+    await look_for_duplicates(turn)  # issue 15: the same person entered twice (flows/duplicates.py)
     return END
 
 

@@ -21,6 +21,7 @@ from bot.messages import Choice
 from bot.network import Network
 from flows.conversation import START_ARGUMENT, Command, register, start_flow
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
+from flows.linking import link_with_code, looks_like_link_code
 from storage.models import AuditEntry, Invite, StaffScope
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -116,7 +117,13 @@ def how_to_join(code: str, bot_username: str | None = None) -> list[str]:
 
 
 async def redeem(turn: Turn, code: str) -> None:
-    """`/start CODE`: the invite's role, organisation and scope for this handle, once."""
+    """`/start CODE`: the invite's role, organisation and scope for this person, once (a link code links chats).
+
+    The role goes to the person this chat belongs to: someone already known (a linked chat, a participant who
+    becomes a volunteer) keeps one record with their history, and gets the role on it."""
+    if looks_like_link_code(code):
+        await link_with_code(turn, code)
+        return
     invite = (await turn.session.scalars(select(Invite).where(Invite.code_hash == code_hash(code)))).first()
     valid = invite is not None and invite.used_at is None and invite.expires_at > turn.now
     turn.session.add(AuditEntry(actor_id=turn.person.id, action="invite.redeemed" if valid else "invite.refused",

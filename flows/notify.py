@@ -1,6 +1,6 @@
 """Messages to someone other than the person who wrote: a coordinator, a participant, a volunteer.
 
-Each recipient reads in their own language and time zone, on every way they can be reached (active handles).
+Each recipient reads in their own language and time zone, in the one chat `bot.reach` picks for them.
 Callers add the returned messages to a `Turn` or write them to the outbox in their own transaction, so the
 state change and the messages it causes commit together.
 """
@@ -12,12 +12,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import DEFAULT_LOCALE, Translator
 from bot.messages import Attachment, Choice, Outgoing
-from storage.models import Handle, OutboxEntry, Person
+from bot.reach import chat_for
+from storage.models import OutboxEntry, Person
 
 Render = Callable[[Translator], str]
 RenderChoices = Callable[[Translator], Sequence[Choice]]
@@ -29,10 +29,9 @@ def translator_for(person: Person) -> Translator:
 
 async def messages_for(session: AsyncSession, person: Person, render: Render,
                        choices: RenderChoices | None = None) -> list[Outgoing]:
-    """One message per active handle of `person`, rendered in their language; empty if none can be reached."""
-    handles = (await session.scalars(
-        select(Handle).where(Handle.person_id == person.id, Handle.active.is_(True)).order_by(Handle.id)
-    )).all()
+    """One message to `person`'s chat (`bot.reach`), rendered in their language; empty if none can be reached."""
+    found = (await chat_for(session, [person.id])).get(person.id)
+    handles = [found] if found is not None else []
     t = translator_for(person)
     text = render(t)
     buttons = tuple(choices(t)) if choices else ()

@@ -170,6 +170,10 @@ def participant_notice(turn: Turn) -> str:
         turn.t(N_("Who sees it: only the coordinators responsible for your questions, and a volunteer "
                   "only if you agree. We never ask for your residence status, nationality or religion. "
                   "Nothing is passed to other authorities.")),
+        turn.t(N_("Several organisations of the network may have you on their lists. To avoid double entries, "
+                  "Lotse compares names, phone numbers and districts, and a coordinator joins two entries of the "
+                  "same person into one record. If you write to Lotse from two messengers, you can link both "
+                  "chats into one.")),  # issue 15
         machine_translation_sentence(turn.t),
         *_retention_and_rights(turn),
         turn.t(CONSENT_QUESTION),

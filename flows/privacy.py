@@ -26,6 +26,7 @@ from flows.access import CONSENT_ROLES
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, YES, Flow, Goto, InputKind, Next, Step, Turn
 from flows.intake import LABELS, summary_lines
+from flows.linking import chat_name, open_link
 from flows.notify import messages_for
 from flows.onboarding import privacy_notice
 from flows.potential_check import field_names
@@ -97,6 +98,8 @@ ACCESS = {
     "appointment.moved": N_("{who} moved your appointment (Termin) on {date}."),
     "appointment.cancelled": N_("{who} cancelled your appointment (Termin) on {date}."),
     "course.enrolled": N_("{who} enrolled you in a language course (Sprachkurs) on {date}."),
+    "person.merged": N_("{who} joined two records about you into one on {date}."),
+    "person.unmerged": N_("{who} separated two records about you again on {date}."),
 }
 """Every access by someone else, in plain words; an action not named here reads as `SOME_ACCESS`."""
 SOME_ACCESS = N_("{who} worked with your data on {date}.")
@@ -206,12 +209,19 @@ def _reports(t: Translator, network: Network, rows: list[dict[str, Any]], _all: 
     return lines
 
 
+def _chats(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
+    """Every chat of the person (Telegram, Matrix): a linked chat is theirs as much as the first one."""
+    return ["", t(N_("Your chats with Lotse: {chats}."), chats=", ".join(
+        f"{chat_name(row['transport'])} ({row['platform_id']})" for row in rows))]
+
+
 def _inbox(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
     return ["", t(N_("Messages from you that are stored: {count}"), count=len(rows))]
 
 
 SECTIONS: list[Section] = [
     Section("persons", _about_you),
+    Section("handles", _chats),
     Section("profiles", _profile),
     Section("consents", _consents),
     Section("tickets", _questions),
@@ -222,7 +232,7 @@ SECTIONS: list[Section] = [
     Section("inbox", _inbox),
 ]
 """Capabilities add a section for their tables (appointments, reports...) to make them readable."""
-QUIET_TABLES = {"handles", "conversations", "outbox", "ticket_messages", "staff_scopes", "invites",
+QUIET_TABLES = {"conversations", "link_codes", "outbox", "ticket_messages", "staff_scopes", "invites",
                 "retention_notices", "reminders", "reminder_choices"}
 """In the file, but not worth a line in the chat (technical, or read as part of another section)."""
 COUNTED = {
@@ -335,7 +345,7 @@ DELETE = Flow(
 # /privacy: the notice, the date of consent, and the rights
 
 
-COPY, ERASE, WITHDRAW, MENU = "copy", "delete", "withdraw", "menu"
+COPY, ERASE, WITHDRAW, LINK, MENU = "copy", "delete", "withdraw", "link", "menu"
 
 
 def privacy_text(turn: Turn) -> str:
@@ -352,6 +362,7 @@ def privacy_options(turn: Turn) -> list[Choice]:
     options = [Choice(COPY, turn.t(N_("A copy of my data"))), Choice(ERASE, turn.t(N_("Delete my data")))]
     if turn.person.privacy_version is not None:
         options.append(Choice(WITHDRAW, turn.t(N_("Withdraw my consent"))))
+        options.append(Choice(LINK, turn.t(N_("Link another chat (Telegram, Matrix)"))))
     options.append(Choice(MENU, turn.t(N_("Main menu"))))
     return options
 
@@ -364,6 +375,9 @@ async def _privacy_chosen(turn: Turn, value: Any) -> Next:
         return Goto("delete")
     if value == WITHDRAW:
         return "withdraw"
+    if value == LINK:
+        await open_link(turn)
+        return END
     return END
 
 

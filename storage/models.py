@@ -94,6 +94,8 @@ class Handle(Base):
     chat_id: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """False once the platform said the person blocked the bot; true again when they write."""
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Chosen in /settings: messages go to this chat while it is reachable (otherwise to the one used last)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="handles")
@@ -642,3 +644,59 @@ class PlacementFollowUp(Base):
     """planned, sent, answered, dropped."""
     sent_at: Mapped[datetime | None] = mapped_column()
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One person, one record: linked chats, duplicate suggestions and merges that can be undone (issue 15)
+
+
+class LinkCode(Base):
+    """A short single-use code that joins a second chat to this person; only its hash is stored."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class DuplicateSuggestion(Base):
+    """Two records that may be the same person: open until a coordinator decides ("same" or "different")."""
+
+    __tablename__ = "duplicate_suggestions"
+    __table_args__ = (UniqueConstraint("first_id", "second_id"), Index("ix_duplicate_suggestions_status", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    """The older record (the smaller id)."""
+    second_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    """phone or name."""
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    """open, same (merged), different (remembered, never asked again)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class PersonMerge(Base):
+    """Two records joined into one: who decided, and a snapshot of both from before, so an undo restores them."""
+
+    __tablename__ = "person_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    absorbed_id: Mapped[int] = mapped_column(Integer)
+    """The record that was joined in (it no longer exists, unless the merge was undone)."""
+    reason: Mapped[str] = mapped_column(String(16))
+    """link (the person linked a chat), duplicate (a coordinator decided), import."""
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undo_until: Mapped[datetime] = mapped_column()
+    undone_at: Mapped[datetime | None] = mapped_column()
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Every row of both records before the merge, table by table (dropped after `undo_until`)."""

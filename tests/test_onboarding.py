@@ -197,7 +197,8 @@ async def test_about_your_data_shows_notice_and_consent_date(chat: Callable[...,
     assert "datenschutz@proconnect.example" in notice.text
     assert "23. November 2026" in notice.text
     assert [c.label for c in notice.choices] == ["Eine Kopie meiner Daten", "Meine Daten löschen",
-                                                 "Meine Einwilligung widerrufen", "Hauptmenü"]
+                                                 "Meine Einwilligung widerrufen",
+                                                 "Weiteren Chat verknüpfen (Telegram, Matrix)", "Hauptmenü"]
 
 
 async def test_arabic_isolates_left_to_right_values(chat: Callable[..., Chat]) -> None:
