@@ -6,8 +6,9 @@ An error names the file and the key (or TOML line) and says what is wrong, in on
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -170,10 +171,16 @@ class Network(BaseModel):
         return self
 
 
+@lru_cache(maxsize=16)
+def _parsed(text: str) -> dict[str, Any]:
+    """The TOML, parsed once per distinct text: every opened Lotse (each test's, too) reads the same file."""
+    return tomllib.loads(text)
+
+
 def load_network(path: Path | None = None) -> Network:
     path = path or EXAMPLE_NETWORK
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = _parsed(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise NetworkError(f"network file {path}: cannot read it ({error.strerror or error})") from None
     except UnicodeDecodeError:

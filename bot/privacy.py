@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import JSON, String, Text
 
 from bot.network import Network
-from flows.access import responsible_organisations
+from flows.access import Action, holders, responsible_organisations
 from storage.models import (
     AnonymousCount,
     AuditEntry,
@@ -302,11 +302,11 @@ async def staff_who_had(session: AsyncSession, person_id: int, network: Network 
         organisations = responsible_organisations(network, person.district, profile.answers.get("goals") or [])
         if organisations:
             ids.update((await session.scalars(select(Person.id).where(
-                Person.role == "coordinator", Person.organisation.in_(organisations)))).all())
+                Person.role.in_(holders(Action.BE_RESPONSIBLE)), Person.organisation.in_(organisations)))).all())
     if not ids:
         return []
     staff = (await session.scalars(select(Person.id).where(Person.id.in_(ids),
-                                                           Person.role.in_(("coordinator", "admin"))))).all()
+                                                           Person.role.in_(holders(Action.WORK_AS_STAFF))))).all()
     return sorted(staff)
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.network import Network, Responsibility
+from flows.access import Action, Role, holders, may
 from storage.models import (
     Appointment,
     Course,
@@ -124,7 +125,8 @@ async def coordinators_of(session: AsyncSession, organisation: str, topic: str |
                           district: str | None) -> list[Person]:
     rows = (await session.execute(
         select(Person, StaffScope).outerjoin(StaffScope, StaffScope.person_id == Person.id)
-        .where(Person.role == "coordinator", Person.organisation == organisation).order_by(Person.id))).all()
+        .where(Person.role.in_(holders(Action.BE_RESPONSIBLE)), Person.organisation == organisation)
+        .order_by(Person.id))).all()
     return [person for person, scope in rows if staff_covers(scope, topic, district)]
 
 
@@ -151,7 +153,7 @@ async def route(session: AsyncSession, network: Network, topic: str | None, dist
             result.organisations = [fallback]
             result.people = [p.id for p in people]
         if not result.people:  # the last resort: whoever administers the installation
-            admins = (await session.scalars(select(Person.id).where(Person.role == "admin"))).all()
+            admins = (await session.scalars(select(Person.id).where(Person.role.in_(holders(Action.SEE_ALL))))).all()
             result.people = list(admins)
             log.warning("routing: nobody is responsible for topic %s in district %s; sent to %d admin(s)",
                         topic, district, len(admins))
@@ -236,10 +238,10 @@ async def visible_participants(session: AsyncSession, network: Network, staff: P
     """A filter on `Person`: the participants this staff member may see (admins: all who consented).
 
     Every staff search, list, case view, digest and chat export uses it, so none of them can disagree."""
-    consented = and_(Person.role == "participant", Person.privacy_version.is_not(None))
-    if staff.role == "admin":
+    consented = and_(Person.role == Role.PARTICIPANT, Person.privacy_version.is_not(None))
+    if may(staff, Action.SEE_ALL):
         return consented
-    if staff.role != "coordinator":
+    if not may(staff, Action.BE_RESPONSIBLE):
         return false()
     scope = await session.get(StaffScope, staff.id)
     by_topic = [and_(_has_topic(topic), _in_districts(network, places))
@@ -257,6 +259,6 @@ async def is_responsible(session: AsyncSession, network: Network, staff: Person,
 
 async def responsible_staff(session: AsyncSession, network: Network, participant: Person) -> list[Person]:
     """The coordinators responsible for this participant (who hear about their profile, check and reports)."""
-    coordinators = (await session.scalars(select(Person).where(Person.role == "coordinator")
+    coordinators = (await session.scalars(select(Person).where(Person.role.in_(holders(Action.BE_RESPONSIBLE)))
                                           .order_by(Person.id))).all()
     return [person for person in coordinators if await is_responsible(session, network, person, participant)]

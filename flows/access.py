@@ -1,10 +1,15 @@
-"""Who may start which flow: the one place roles are checked, for menus and commands alike."""
+"""Who may do what: the one place roles are checked, for menus, commands, buttons and queries alike.
+
+`may(person, Action.X, resource)` answers "may this person do this (to that)"; `holders(Action.X)` gives the roles
+that may, for a query's filter. Whether a staff member is responsible for one participant depends on the network
+file and the database, so it is `bot.routing.is_responsible` / `visible_participants` (which start from `may`)."""
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, cast
 
 from bot.i18n import LOCALES_DIR
 
@@ -13,7 +18,100 @@ if TYPE_CHECKING:
     from flows.engine import Flow
     from storage.models import Person
 
-CONSENT_ROLES = frozenset({"participant", "volunteer"})
+
+
+class Role(StrEnum):
+    """What a person is in the network; the values are what `persons.role` stores (a CHECK keeps it so)."""
+
+    PARTICIPANT = "participant"
+    VOLUNTEER = "volunteer"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+    COMPANY = "company"
+
+
+class Action(StrEnum):
+    """What a person may ask to do; `may` decides, `GRANTS` lists who may without looking at a resource."""
+
+    USE = "use"
+    """Start a flow, command or menu entry (the resource: its declaration, whose `roles` say who may)."""
+    WORK_AS_STAFF = "work_as_staff"
+    """Staff commands' buttons and lists, answering a question by a reply: coordinators and admins."""
+    SEE_ALL = "see_all"
+    """Every participant, question, appointment, course and broadcast, not only one's own: admins."""
+    BE_RESPONSIBLE = "be_responsible"
+    """Be responsible for participants by the network file's rules and one's invite scope: coordinators."""
+    RUN_COURSE = "run_course"
+    """Run this course (the resource): admins, and the coordinator who runs it."""
+    MANAGE_APPOINTMENT = "manage_appointment"
+    """Move or cancel this appointment (the resource) without asking responsibility: admins and who booked it."""
+    ADD_TO_QUESTION = "add_to_question"
+    """What one writes at the menu joins one's open question: participants."""
+    GIVE_CONSENT = "give_consent"
+    """Consent to the privacy notice, and the rights that come with it (a copy, deletion): participants, volunteers."""
+    SPEAK_IN_GROUP = "speak_in_group"
+    """Be answered in a coordinators' group room: coordinators and admins."""
+    WORK_WITH_PLACES = "work_with_places"
+    """Places in the districts one covers, proposing candidates: coordinators and admins."""
+    ACT_FOR_COMPANY = "act_for_company"
+    """Act for one's own company (only its places; accepting or refusing the candidates proposed to it): company
+    contacts."""
+    ACCOMPANY = "accompany"
+    """Be paired with a participant to accompany them: volunteers."""
+
+
+STAFF = frozenset({Role.COORDINATOR, Role.ADMIN})
+"""Coordinators and admins: who may use the staff commands."""
+
+GRANTS: dict[Action, frozenset[Role]] = {
+    Action.WORK_AS_STAFF: STAFF,
+    Action.SEE_ALL: frozenset({Role.ADMIN}),
+    Action.BE_RESPONSIBLE: frozenset({Role.COORDINATOR}),
+    Action.ADD_TO_QUESTION: frozenset({Role.PARTICIPANT}),
+    Action.GIVE_CONSENT: frozenset({Role.PARTICIPANT, Role.VOLUNTEER}),
+    Action.SPEAK_IN_GROUP: STAFF,
+    Action.WORK_WITH_PLACES: STAFF,
+    Action.ACT_FOR_COMPANY: frozenset({Role.COMPANY}),
+    Action.ACCOMPANY: frozenset({Role.VOLUNTEER}),
+}
+"""The actions whose answer depends on the role alone."""
+
+
+class Declared(Protocol):
+    """A flow, command or menu entry: it declares which roles may use it."""
+
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+
+class RunBy(Protocol):
+    @property
+    def run_by_id(self) -> int | None: ...
+
+
+class BookedBy(Protocol):
+    @property
+    def booked_by_id(self) -> int | None: ...
+
+
+def holders(action: Action) -> list[Role]:
+    """The roles that may do `action`, in a fixed order, for a query: `Person.role.in_(holders(...))`."""
+    return sorted(GRANTS[action])
+
+
+def may(person: Person, action: Action, resource: object = None) -> bool:
+    """May this person do this (to that)? The one answer menus, commands, buttons and queries ask."""
+    if action is Action.USE:
+        return person.role in cast(Declared, resource).roles
+    if action is Action.RUN_COURSE:
+        runs = cast(RunBy, resource).run_by_id == person.id
+        return may(person, Action.SEE_ALL) or (may(person, Action.BE_RESPONSIBLE) and runs)
+    if action is Action.MANAGE_APPOINTMENT:
+        return may(person, Action.SEE_ALL) or cast(BookedBy, resource).booked_by_id == person.id
+    return person.role in GRANTS[action]
+
+
+CONSENT_ROLES = GRANTS[Action.GIVE_CONSENT]
 PRIVACY_NOTICE_FILE = LOCALES_DIR / "privacy_notice.toml"
 
 
@@ -30,7 +128,7 @@ VOLUNTEER_PRIVACY_VERSION = privacy_notice_version("volunteers")
 
 
 def privacy_version_for(role: str) -> str:
-    if role == "volunteer":
+    if role == Role.VOLUNTEER:
         return VOLUNTEER_PRIVACY_VERSION
     return current_privacy_version()
 
@@ -44,11 +142,11 @@ def current_privacy_version() -> str:
 
 
 def needs_consent(person: Person) -> bool:
-    return person.role in CONSENT_ROLES and person.privacy_version != privacy_version_for(person.role)
+    return may(person, Action.GIVE_CONSENT) and person.privacy_version != privacy_version_for(person.role)
 
 
 def may_start(person: Person, flow: Flow) -> bool:
-    if person.role not in flow.roles:
+    if not may(person, Action.USE, flow):
         return False
     return not (flow.needs_consent and needs_consent(person))
 
@@ -58,9 +156,9 @@ def covered_districts(network: Network, person: Person) -> frozenset[str] | None
 
     Only for choosing among districts (options, counts): whom a staff member may see is decided by
     `bot.routing.visible_participants` / `is_responsible`, which also weigh topics, scope and handled cases."""
-    if person.role == "admin":
+    if may(person, Action.SEE_ALL):
         return None
-    if person.role != "coordinator" or not person.organisation:
+    if not may(person, Action.BE_RESPONSIBLE) or not person.organisation:
         return frozenset()
     districts: set[str] = set()
     for rule in network.responsibilities:
@@ -83,16 +181,16 @@ def responsible_organisations(network: Network, district: str | None, topics: It
     return found
 
 
-COMPANY = "company"
+COMPANY = Role.COMPANY
 """A partner company's contact: sees only their own organisation's places and the candidates proposed to them."""
-PLACE_STAFF = frozenset({"coordinator", "admin"})
+PLACE_STAFF = GRANTS[Action.WORK_WITH_PLACES]
 
 
 def may_see_place(network: Network, person: Person, organisation: str, district: str | None) -> bool:
     """A company contact: their own company's places only; staff: places in the districts they cover."""
-    if person.role == COMPANY:
+    if may(person, Action.ACT_FOR_COMPANY):
         return person.organisation is not None and person.organisation == organisation
-    if person.role not in PLACE_STAFF:
+    if not may(person, Action.WORK_WITH_PLACES):
         return False
     covered = covered_districts(network, person)
     return covered is None or (district is not None and district in covered)
@@ -100,13 +198,13 @@ def may_see_place(network: Network, person: Person, organisation: str, district:
 
 def company_sees_name(person: Person, shares: bool) -> bool:
     """Name and phone go to a company only with the participant's partner-companies consent."""
-    return person.role != COMPANY or shares
+    return not may(person, Action.ACT_FOR_COMPANY) or shares
 
 
-GROUP_ROOM_ROLES = frozenset({"coordinator", "admin"})
+GROUP_ROOM_ROLES = GRANTS[Action.SPEAK_IN_GROUP]
 
 
 def may_speak_in_group(person: Person) -> bool:
     """Coordinators' group rooms are for staff: anyone else writing there is not answered there (their own
     conversation happens in their direct chat, never in front of the coordinators)."""
-    return person.role in GROUP_ROOM_ROLES
+    return may(person, Action.SPEAK_IN_GROUP)

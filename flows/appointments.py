@@ -36,6 +36,7 @@ from bot.reminders import (
     wanted_kinds,
 )
 from bot.routing import is_responsible, route, visible_participants
+from flows.access import STAFF, Action, may
 from flows.closed_days import KEEP_DAY, closed_day_note, local_day
 from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, fold
@@ -45,7 +46,6 @@ from flows.moments import parse_clock, parse_moment
 from flows.notify import messages_for
 from storage.models import Appointment, Attendance, AuditEntry, Person, Reminder, ReminderChoice
 
-STAFF = frozenset({"coordinator", "admin"})
 STEPWISE = "stepwise"
 MAX_PLACE, MAX_NOTE, MAX_REASON = 200, 500, 500
 QUICK_HOURS = ("08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00", "16:00")
@@ -78,9 +78,9 @@ async def find_participants(turn: Turn, query: str) -> list[Person]:
 
 
 async def may_manage(turn: Turn, appointment: Appointment) -> bool:
-    if turn.person.role == "admin" or appointment.booked_by_id == turn.person.id:
+    if may(turn.person, Action.MANAGE_APPOINTMENT, appointment):
         return True
-    return turn.person.role == "coordinator" and await visible_participant(turn, appointment.participant_id) \
+    return may(turn.person, Action.BE_RESPONSIBLE) and await visible_participant(turn, appointment.participant_id) \
         is not None
 
 
@@ -409,7 +409,7 @@ async def appointment_command(turn: Turn, argument: str) -> None:
 
 async def _appointment_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
-    if turn.person.role not in STAFF:
+    if not may(turn.person, Action.WORK_AS_STAFF):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     appointment = await _appointment_for(turn, number)
@@ -529,7 +529,7 @@ CANCEL = Flow(
 
 
 async def list_appointments(turn: Turn, argument: str = "") -> None:
-    if turn.person.role in STAFF:
+    if may(turn.person, Action.WORK_AS_STAFF):
         await _list_for_staff(turn)
     else:
         from flows.courses import upcoming_sessions_lines
@@ -565,7 +565,7 @@ async def _list_for_participant(turn: Turn, course_lines: list[str]) -> None:
 
 async def _list_for_staff(turn: Turn) -> None:
     statement = select(Appointment).where(Appointment.status == "scheduled", Appointment.starts_at > turn.now)
-    if turn.person.role != "admin":
+    if not may(turn.person, Action.SEE_ALL):
         statement = statement.where(Appointment.booked_by_id == turn.person.id)
     appointments = (await turn.session.scalars(statement.order_by(Appointment.starts_at).limit(30))).all()
     if not appointments:
@@ -661,7 +661,7 @@ async def tell_owner(turn: Turn, event: Event, reason: str | None) -> int:
         return count
 
     owner = await turn.session.get(Person, event.owner_id) if event.owner_id is not None else None
-    if owner is not None and owner.role in STAFF and await tell([owner]):
+    if owner is not None and may(owner, Action.WORK_AS_STAFF) and await tell([owner]):
         return 1
     topic = "language_course" if event.is_course else None
     result = await route(turn.session, turn.network, topic, turn.person.district)

@@ -24,7 +24,7 @@ from bot.messages import Choice, Outgoing
 from bot.network import Network
 from bot.reach import chat_for
 from bot.routing import visible_participants
-from flows.access import covered_districts
+from flows.access import STAFF, Action, covered_districts, may
 from flows.conversation import Command, register
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.find import STAGES
@@ -42,7 +42,6 @@ from storage.models import (
     Profile,
 )
 
-STAFF = frozenset({"coordinator", "admin"})
 MAX_TEXT = 1500
 SEGMENT_KINDS: dict[str, str] = {
     "district": N_("A district"),
@@ -335,7 +334,7 @@ async def delivery_counts(session: AsyncSession, broadcast_id: int) -> Counter[s
 
 async def show_broadcasts(turn: Turn, argument: str = "") -> None:
     statement = select(Broadcast).order_by(Broadcast.id.desc()).limit(5)
-    if turn.person.role != "admin":
+    if not may(turn.person, Action.SEE_ALL):
         statement = statement.where(Broadcast.author_id == turn.person.id)
     broadcasts = (await turn.session.scalars(statement)).all()
     if not broadcasts:

@@ -21,7 +21,7 @@ from bot.messages import Choice
 from bot.network import Network
 from bot.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from bot.routing import is_responsible, visible_participants
-from flows.access import covered_districts
+from flows.access import STAFF, covered_districts
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.find import STAGES
@@ -44,7 +44,6 @@ from storage.models import (
     Ticket,
 )
 
-STAFF = frozenset({"coordinator", "admin"})
 STAGE_NAMES = dict(STAGES)
 STAGE_RANK = {"registered": 0, "profile_complete": 1, "potential_check": 2, "matching": 3, "internship": 4,
               "apprenticeship": 5, "employment": 5}

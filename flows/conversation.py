@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.i18n import N_
 from flows import open_choices
-from flows.access import may_speak_in_group, may_start, needs_consent
+from flows.access import Action, may, may_speak_in_group, may_start, needs_consent
 from flows.engine import (
     DONE_KEY,
     STAY,
@@ -113,7 +113,7 @@ def help_text(turn: Turn) -> str:
     """The fixed help, then the commands of the capabilities this person may use."""
     lines = [turn.t(HELP_TEXT)]
     for command in FEATURE_COMMANDS.values():
-        if turn.person.role in command.roles:
+        if may(turn.person, Action.USE, command):
             lines.append(f"{turn.t.isolate('/' + command.name)} – {turn.t(command.description)}")  # RTL: in order
     return "\n".join(lines)
 
@@ -269,7 +269,7 @@ async def _feature_command(turn: Turn, command: Command, argument: str) -> None:
         turn.send(first_things_first(turn))
         reprompt(turn)
         return
-    if turn.person.role not in command.roles:
+    if not may(turn.person, Action.USE, command):
         turn.say(N_("This is not available for you."))
         reprompt(turn)
         return

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice, Outgoing
 from bot.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
-from flows.appointments import STAFF, answers_for, candidate_options, event_lines, participants_named
+from flows.access import STAFF, Action, may
+from flows.appointments import answers_for, candidate_options, event_lines, participants_named
 from flows.closed_days import KEEP_DAY, KEEP_SESSIONS, closed_day_note, holidays_among, holidays_note, local_day
 from flows.conversation import Command, button_key, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
@@ -163,7 +164,7 @@ async def upcoming_sessions_lines(turn: Turn) -> list[str]:
 
 
 async def list_courses(turn: Turn, argument: str = "") -> None:
-    if turn.person.role in STAFF:
+    if may(turn.person, Action.WORK_AS_STAFF):
         await course_command(turn, argument)
         return
     lines = await upcoming_sessions_lines(turn)
@@ -179,13 +180,13 @@ async def list_courses(turn: Turn, argument: str = "") -> None:
 
 async def courses_of(turn: Turn) -> list[Course]:
     statement = select(Course).order_by(Course.id.desc()).limit(10)
-    if turn.person.role != "admin":
+    if not may(turn.person, Action.SEE_ALL):
         statement = statement.where(Course.run_by_id == turn.person.id)
     return list((await turn.session.scalars(statement)).all())
 
 
 async def may_run(turn: Turn, course: Course) -> bool:
-    return turn.person.role == "admin" or (turn.person.role == "coordinator" and course.run_by_id == turn.person.id)
+    return may(turn.person, Action.RUN_COURSE, course)
 
 
 async def course_for(turn: Turn, number: str | int) -> Course | None:
@@ -373,7 +374,7 @@ COURSE = Flow(
 
 async def _course_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
-    if turn.person.role not in STAFF:
+    if not may(turn.person, Action.WORK_AS_STAFF):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     course = await course_for(turn, number)

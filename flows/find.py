@@ -16,14 +16,13 @@ from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice
 from bot.network import Network
 from bot.routing import visible_participants
-from flows.access import covered_districts
+from flows.access import STAFF, covered_districts
 from flows.conversation import Command, register
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import GERMAN_ORDER, WEEKDAYS, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
 from storage.models import AuditEntry, Person, PotentialCheck, Profile
 
-STAFF = frozenset({"coordinator", "admin"})
 ANY = "any"
 MAX_RESULTS = 10
 STAGES: tuple[tuple[str, str], ...] = (

@@ -8,12 +8,13 @@ from typing import Any
 
 from bot.i18n import N_
 from bot.messages import Choice
+from flows.access import Action, Role, may
 from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
 from flows.onboarding import privacy_notice
 from flows.open_choices import offers_own_choices
 from storage.models import Consent
 
-ALL_ROLES = frozenset({"participant", "volunteer", "coordinator", "admin", "company"})
+ALL_ROLES = frozenset(Role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +45,7 @@ async def show_help(turn: Turn) -> None:
 
 
 async def show_privacy(turn: Turn) -> None:
-    from flows.access import CONSENT_ROLES
-
-    if turn.person.role in CONSENT_ROLES:  # their rights: a copy, deletion, withdrawing consent
+    if may(turn.person, Action.GIVE_CONSENT):  # their rights: a copy, deletion, withdrawing consent
         from flows.privacy import open_privacy
 
         await open_privacy(turn)
@@ -72,7 +71,7 @@ MENU_ENTRIES: list[MenuEntry] = [
 
 
 def entries_for(turn: Turn) -> list[MenuEntry]:
-    return sorted((entry for entry in MENU_ENTRIES if turn.person.role in entry.roles), key=lambda e: e.order)
+    return sorted((entry for entry in MENU_ENTRIES if may(turn.person, Action.USE, entry)), key=lambda e: e.order)
 
 
 def menu_options(turn: Turn) -> list[Choice]:

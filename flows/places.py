@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
-from flows.access import COMPANY, PLACE_STAFF, covered_districts, may_see_place
+from flows.access import COMPANY, PLACE_STAFF, Action, covered_districts, may, may_see_place
 from flows.conversation import Command, button_key, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.menu import MENU_ENTRIES, MenuEntry
@@ -112,7 +112,7 @@ async def visible_place(turn: Turn, number: str) -> Place | None:
 
 def audit_company_view(turn: Turn, action: str, details: dict[str, Any], subject: int | None = None) -> None:
     """What a company contact was shown goes to the audit log (with the participant as subject, if any)."""
-    if turn.person.role == COMPANY:
+    if may(turn.person, Action.ACT_FOR_COMPANY):
         turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=subject, action=action, details=details,
                                     at=turn.now))
 
@@ -183,7 +183,7 @@ async def _save(turn: Turn, value: Any) -> Next:
     if value != YES:
         turn.say(N_("Nothing was saved."))
         return END
-    if turn.person.role == COMPANY and turn.data["company"] != turn.person.organisation:
+    if may(turn.person, Action.ACT_FOR_COMPANY) and turn.data["company"] != turn.person.organisation:
         turn.say(N_("This is not available for you."))
         return END
     place = _draft(turn)
@@ -206,7 +206,7 @@ async def place_command(turn: Turn, argument: str) -> None:
             return
         await show_place(turn, place)
         return
-    if turn.person.role == COMPANY:
+    if may(turn.person, Action.ACT_FOR_COMPANY):
         if not turn.person.organisation:
             turn.say(N_("This is not available for you."))
             return
@@ -257,7 +257,7 @@ PLACE = Flow(
 
 async def places_command(turn: Turn, argument: str = "") -> None:
     statement = select(Place).where(Place.status != "closed")
-    if turn.person.role == COMPANY:
+    if may(turn.person, Action.ACT_FOR_COMPANY):
         statement = statement.where(Place.organisation == (turn.person.organisation or ""))
     else:
         covered = covered_districts(turn.network, turn.person)
@@ -280,7 +280,7 @@ async def places_command(turn: Turn, argument: str = "") -> None:
                             status=turn.t(STATUSES.get(place.status, STATUSES["open"])),
                             proposals=counts.get(place.id, 0)))
     lines += ["", turn.t(N_("Write /place NUMBER to see one, pause it, mark it filled or close it."))]
-    if turn.person.role in PLACE_STAFF:
+    if may(turn.person, Action.WORK_WITH_PLACES):
         from bot.placements import company_counts, company_lines
 
         summary = company_lines(turn.t, turn.network, await company_counts(turn.session))
@@ -290,7 +290,7 @@ async def places_command(turn: Turn, argument: str = "") -> None:
 
 def place_buttons(turn: Turn, place: Place) -> list[Choice]:
     buttons: list[Choice] = []
-    if place.status == "open" and turn.person.role in PLACE_STAFF:
+    if place.status == "open" and may(turn.person, Action.WORK_WITH_PLACES):
         buttons.append(Choice(button_key("pl", f"match:{place.id}"), turn.t(N_("Propose participants"))))
     if place.status == "open":
         buttons.append(Choice(button_key("pl", f"paused:{place.id}"), turn.t(N_("Pause"))))

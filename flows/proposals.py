@@ -24,7 +24,7 @@ from bot.i18n import N_, Translator
 from bot.messages import Choice
 from bot.network import Network
 from bot.reminders import appointment_key, load_event, out_of_quiet_hours, plan
-from flows.access import COMPANY, PLACE_STAFF, company_sees_name
+from flows.access import COMPANY, PLACE_STAFF, Action, company_sees_name, holders, may
 from flows.cases import STAGE_RANK, change_stage
 from flows.conversation import button_key, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
@@ -74,7 +74,7 @@ async def move_forward(turn_session: Any, participant_id: int, stage: str, actor
 
 
 async def start_matching(turn: Turn, place: Place) -> None:
-    if turn.person.role not in PLACE_STAFF or place.status != "open":
+    if not may(turn.person, Action.WORK_WITH_PLACES) or place.status != "open":
         turn.say(N_("This is not available for you."))
         return
     criteria = Criteria(occupation=place.occupation, district=ANY,
@@ -276,8 +276,9 @@ def company_buttons(t: Translator, proposal: Proposal) -> list[Choice]:
 
 
 async def company_contacts(session: Any, organisation: str) -> list[Person]:
-    return list((await session.scalars(select(Person).where(Person.role == COMPANY, Person.organisation ==
-                                                            organisation).order_by(Person.id))).all())
+    return list((await session.scalars(select(Person).where(Person.role.in_(holders(Action.ACT_FOR_COMPANY)),
+                                                            Person.organisation == organisation)
+                                        .order_by(Person.id))).all())
 
 
 async def send_to_company(turn: Turn, place: Place, proposal: Proposal) -> int:
@@ -303,7 +304,7 @@ async def proposal_lines(turn: Turn, place: Place) -> list[str]:
     rows = (await turn.session.execute(select(Proposal, Person, Profile).join(
         Person, Person.id == Proposal.participant_id).outerjoin(Profile, Profile.person_id == Person.id).where(
         Proposal.place_id == place.id).order_by(Proposal.id))).all()
-    if turn.person.role == COMPANY:
+    if may(turn.person, Action.ACT_FOR_COMPANY):
         rows = [row for row in rows if row[0].status in ("wants", "accepted", "rejected")]
     if not rows:
         return []
@@ -333,7 +334,7 @@ async def _company_button(turn: Turn, payload: str) -> None:
     answer, _, number = payload.partition(":")
     proposal = await turn.session.get(Proposal, int(number)) if number.isdigit() and len(number) < 10 else None
     place = await turn.session.get(Place, proposal.place_id) if proposal else None
-    if (proposal is None or place is None or turn.person.role != COMPANY or answer not in ("a", "r")
+    if (proposal is None or place is None or not may(turn.person, Action.ACT_FOR_COMPANY) or answer not in ("a", "r")
             or turn.person.organisation != place.organisation):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return

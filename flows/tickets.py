@@ -26,6 +26,7 @@ from bot.i18n import N_, Translator
 from bot.messages import Choice, Outgoing, attachment_record
 from bot.network import Network
 from bot.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
+from flows.access import STAFF, Action, holders, may
 from flows.conversation import (
     INTERCEPTORS,
     Command,
@@ -55,7 +56,6 @@ from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope,
 
 log = logging.getLogger("lotse.tickets")
 
-STAFF = frozenset({"coordinator", "admin"})
 ANSWER_WORKING_HOURS = 8.0
 """One working day (Monday to Friday, 8 to 16): the promise made to participants, and the escalation point."""
 MAX_QUESTION = 4000
@@ -68,9 +68,9 @@ OPEN = ("open", "claimed")
 
 async def may_handle(session: AsyncSession, network: Network, staff: Person, ticket: Ticket) -> bool:
     """Admins; the coordinator who took it; anyone it was sent to; a coordinator whose scope covers it."""
-    if staff.role == "admin":
+    if may(staff, Action.SEE_ALL):
         return True
-    if staff.role != "coordinator":
+    if not may(staff, Action.BE_RESPONSIBLE):
         return False
     if ticket.claimed_by_id == staff.id:
         return True
@@ -331,7 +331,7 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
 async def _follow_up(turn: Turn) -> bool:
     """At the menu, what a participant with an open question writes (that is not a menu choice) joins it."""
     incoming = turn.incoming
-    if turn.person.role != "participant" or turn.state.get("flow") not in (None, "menu"):
+    if not may(turn.person, Action.ADD_TO_QUESTION) or turn.state.get("flow") not in (None, "menu"):
         return False
     if incoming.choice is not None or incoming.undecodable or (not incoming.text and incoming.attachment is None):
         return False
@@ -464,7 +464,7 @@ async def close(turn: Turn, ticket: Ticket) -> None:
 async def _reply_to_notice(turn: Turn) -> bool:
     """A coordinator's reply (Telegram reply, Matrix reply) to a notification answers that question."""
     reply_to = turn.incoming.reply_to
-    if reply_to is None or turn.person.role not in STAFF:
+    if reply_to is None or not may(turn.person, Action.WORK_AS_STAFF):
         return False
     notice = (await turn.session.execute(
         select(TicketNotice).join(OutboxEntry, OutboxEntry.id == TicketNotice.outbox_id)
@@ -483,9 +483,9 @@ async def _reply_to_notice(turn: Turn) -> bool:
 
 async def _ticket_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
-    ticket = await ticket_for(turn, number) if turn.person.role in STAFF else None
+    ticket = await ticket_for(turn, number) if may(turn.person, Action.WORK_AS_STAFF) else None
     if ticket is None:
-        if turn.person.role not in STAFF:
+        if not may(turn.person, Action.WORK_AS_STAFF):
             turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     if action == "claim":
@@ -767,7 +767,8 @@ async def _escalate(session: AsyncSession, network: Network, ticket: Ticket, now
                 leads.append(lead)
     if not leads and network.fallback_organisation:
         leads = list((await session.scalars(select(Person).where(
-            Person.role == "coordinator", Person.organisation == network.fallback_organisation))).all())
+            Person.role.in_(holders(Action.BE_RESPONSIBLE)),
+            Person.organisation == network.fallback_organisation))).all())
     profile = await session.get(Profile, participant.id)
     first = (await session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
                                    .order_by(TicketMessage.id).limit(1))).one()

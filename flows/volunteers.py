@@ -21,6 +21,7 @@ from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice
 from bot.network import Network
 from bot.routing import is_responsible, responsible_staff
+from flows.access import STAFF, Action, holders, may
 from flows.cases import (
     MILESTONES,
     NOT_YOURS,
@@ -50,7 +51,6 @@ from flows.onboarding import AFTER_CONSENT
 from storage.models import AuditEntry, CaseReport, Consent, Pairing, Person, Profile, VolunteerProfile
 
 VOLUNTEER = frozenset({"volunteer"})
-STAFF = frozenset({"coordinator", "admin"})
 OFFERS: dict[str, str] = {
     "tandem": N_("Language tandem"),
     "accompany": N_("Going along to appointments (Termine)"),
@@ -186,7 +186,7 @@ async def suggestions_for(session: AsyncSession, t: Translator, network: Network
     profile = await session.get(Profile, participant.id)
     rows = (await session.execute(select(Person, VolunteerProfile).join(
         VolunteerProfile, VolunteerProfile.person_id == Person.id).where(
-        Person.role == "volunteer", VolunteerProfile.completed_at.is_not(None)))).all()
+        Person.role.in_(holders(Action.ACCOMPANY)), VolunteerProfile.completed_at.is_not(None)))).all()
     loads: dict[int, int] = {}
     for volunteer_id in (await session.scalars(select(Pairing.volunteer_id).where(
             Pairing.status.in_(("asked", "active"))))).all():
@@ -249,7 +249,7 @@ def suggestion_prompt(turn: Turn) -> str:
 async def _volunteer_chosen(turn: Turn, value: Any) -> Next:
     participant = await turn.session.get(Person, int(turn.data.get("participant", 0)))
     volunteer = await turn.session.get(Person, int(value))
-    if participant is None or volunteer is None or volunteer.role != "volunteer" or \
+    if participant is None or volunteer is None or not may(volunteer, Action.ACCOMPANY) or \
             not await is_responsible(turn.session, turn.network, turn.person, participant):
         turn.say(NOT_YOURS)
         return END
@@ -437,7 +437,7 @@ async def responsible_coordinators(session: AsyncSession, network: Network, part
         Pairing.coordinator_id.is_not(None)).order_by(Pairing.id.desc()).limit(1))).first()
     if pairing is not None and pairing.coordinator_id is not None:
         made_by = await session.get(Person, pairing.coordinator_id)
-        if made_by is not None and made_by.role == "coordinator":
+        if made_by is not None and may(made_by, Action.BE_RESPONSIBLE):
             return [made_by]
     return await responsible_staff(session, network, participant)
 
@@ -493,8 +493,8 @@ async def _milestone_button(turn: Turn, payload: str) -> None:
     report = await turn.session.get(CaseReport, int(number)) if number.isdigit() and len(number) < 10 else None
     participant = await turn.session.get(Person, report.participant_id) if report else None
     if action != "ok" or report is None or participant is None or not report.milestone or \
-            turn.person.role not in STAFF or not await is_responsible(turn.session, turn.network, turn.person,
-                                                                        participant):
+            not may(turn.person, Action.WORK_AS_STAFF) or \
+            not await is_responsible(turn.session, turn.network, turn.person, participant):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     if report.confirmed_at is not None:

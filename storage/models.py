@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -61,8 +62,13 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
+PERSON_ROLES = ("participant", "volunteer", "coordinator", "admin", "company")
+"""What `persons.role` may hold: the values of `flows.access.Role` (a test keeps both the same)."""
+
+
 class Person(Base):
     __tablename__ = "persons"
+    __table_args__ = (CheckConstraint(f"role IN ({', '.join(repr(role) for role in PERSON_ROLES)})", name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     role: Mapped[str] = mapped_column(String(16), default="participant")

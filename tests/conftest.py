@@ -25,6 +25,14 @@ _databases = itertools.count(1)
 T = TypeVar("T")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`) every test that talks to Synapse runs on the same worker, so
+    one Synapse starts, not one per worker; each worker has its own PostgreSQL server (a session fixture)."""
+    for item in items:
+        if "synapse" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("synapse"))
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     if find_bindir() is None and not os.environ.get("CI"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -91,6 +92,15 @@ class LotseOnMatrix:
             outbox = await session.scalar(select(func.count()).where(OutboxEntry.status == "pending"))
         return inbox == 0 and outbox == 0
 
+    async def sent_to(self, room: str) -> set[str]:
+        """The event ids of what Lotse sent into this room (an edit keeps its message's id)."""
+        if self.app is None:
+            return set()
+        async with self.app.sessions() as session:
+            ids = await session.scalars(select(OutboxEntry.platform_message_id).where(
+                OutboxEntry.chat == room, OutboxEntry.status == "sent"))
+            return {i for i in ids.all() if i is not None}
+
     async def stop(self) -> None:
         if self in RUNNING:
             RUNNING.remove(self)
@@ -144,12 +154,27 @@ async def ask(who: MatrixPerson, room: str, text: str, count: int = 1, reply_to:
     before = len(who.in_room(room))
     await who.say(room, text, reply_to=reply_to)
     await who.until(lambda: len(who.in_room(room)) >= before + count, what=f"{count} answer(s) to {text!r}")
-    for _ in range(300):  # until every running Lotse has handled and sent everything (a guard, not a measurement)
-        if all([await lotse.quiet() for lotse in RUNNING]):
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # and the sync brought it here: a longer answer would show now
+    await settle(who, room)  # a longer answer would show now
     return who.in_room(room)[before:]
+
+
+async def all_quiet() -> None:
+    """Until every running Lotse has handled everything stored and sent everything written."""
+    for _ in range(600):  # a guard, not a measurement
+        if all([await lotse.quiet() for lotse in RUNNING]):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("Lotse did not become quiet within 30 seconds")
+
+
+async def settle(who: MatrixPerson, room: str) -> None:
+    """Until every running Lotse has handled what came and sent what it wrote, and `who`'s client has all of it
+    that went into `room`: what a test sees then is everything, without waiting a fixed time."""
+    await all_quiet()
+    sent: set[str] = set()
+    for lotse in RUNNING:
+        sent |= await lotse.sent_to(room)
+    await who.until(lambda: sent <= {seen.event_id for seen in who.seen}, what="everything Lotse sent there")
 
 
 async def onboard(who: MatrixPerson, room: str, language: str = "فارسی") -> tuple[Seen, Seen, Seen]:
@@ -291,7 +316,7 @@ async def test_a_restart_keeps_encryption_and_neither_replays_nor_skips(
     await amal.say(room, "فارسی")  # sent while Lotse is down
     await lotse.start()  # same store, same database: the same device, the saved sync position
     await amal.until(lambda: len(amal.in_room(room)) >= before + 1, what="the answer after the restart")
-    await asyncio.sleep(1.0)
+    await settle(amal, room)  # a replayed or skipped message would show now
     [notice] = amal.in_room(room)[before:]
     assert notice.encrypted and notice.options() == [FA("Yes"), FA("No"), FA("Read the full notice")]
     inbox = await lotse.inbox()
@@ -336,10 +361,8 @@ async def test_the_first_start_does_not_answer_history(synapse: SynapseServer, p
     running = LotseOnMatrix(synapse, tmp_path / "lotse", bot)
     await running.start()
     try:
-        await asyncio.sleep(1.5)
-        assert amal.in_room(room) == [] and await running.inbox() == []
-        [picker] = await ask(amal, room, "hello again")
-        assert "English" in picker.options()
+        [picker] = await ask(amal, room, "hello again")  # had Lotse answered the history, it would show first
+        assert "English" in picker.options() and amal.in_room(room) == [picker]
         assert [entry.payload["text"] for entry in await running.inbox()] == ["hello again"]
         assert running.app is not None
         async with running.app.sessions() as session:
@@ -356,7 +379,8 @@ async def test_synapse_restarted_under_a_running_bot_is_reconnected_to(
     await ask(amal, room, "hi")
     with caplog.at_level(logging.INFO, logger="lotse.matrix"):
         synapse.halt()
-        await asyncio.sleep(2.0)
+        await amal.until(lambda: any("homeserver unreachable" in r.getMessage() for r in caplog.records),
+                         what="Lotse to notice the homeserver is gone")
         synapse.launch()
         [notice] = await ask(amal, room, "English")
     assert notice.options() == ["Yes", "No", "Read the full notice"]
@@ -375,6 +399,17 @@ def run_env(synapse: SynapseServer, folder: Path, bot: str, password: str = "sec
     env.update(LOTSE_DATA_DIR=str(folder), LOTSE_MATRIX_HOMESERVER=homeserver or synapse.url,
                LOTSE_MATRIX_USER_ID=f"@{bot}:localhost", LOTSE_MATRIX_PASSWORD=password)
     return env
+
+
+def settled_file(database: Path, who: MatrixPerson, room: str) -> bool:
+    """`settle` for a Lotse in another process: its database shows nothing left to handle or to send, and `who`
+    has everything it sent into `room`."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        waiting = connection.execute("SELECT (SELECT count(*) FROM inbox WHERE processed_at IS NULL) + "
+                                     "(SELECT count(*) FROM outbox WHERE status = 'pending')").fetchone()[0]
+        sent = {row[0] for row in connection.execute(
+            "SELECT platform_message_id FROM outbox WHERE chat = ? AND status = 'sent'", (room,)) if row[0]}
+    return waiting == 0 and sent <= {seen.event_id for seen in who.seen}
 
 
 async def lotse_run(env: dict[str, str], folder: Path) -> asyncio.subprocess.Process:
@@ -404,7 +439,7 @@ async def test_lotse_run_killed_mid_flow_goes_on_at_its_step_and_answers_what_ca
     second = await lotse_run(env, folder)
     try:
         await amal.until(lambda: len(amal.in_room(room)) >= before + 3, what="the answers after the restart")
-        await asyncio.sleep(1.5)
+        await amal.until(lambda: settled_file(folder / "lotse.sqlite3", amal, room), what="that Lotse is done")
     finally:
         second.terminate()
         _out, err = await second.communicate()
@@ -533,8 +568,10 @@ async def test_a_question_asked_on_matrix_is_answered_by_a_matrix_reply_in_the_d
         assert amal.in_room(room)[-1].body.endswith("And bring your passport.")
         chatter = len(ben.in_room(group))
         await ben.say(group, "Coffee at 3?")  # coordinators talking among themselves: not for Lotse
-        await asyncio.sleep(1.5)
+        await ask(ben, direct, "/help")  # written after the chatter: once answered, Lotse has read the chatter too
+        await settle(ben, group)
         assert len(ben.in_room(group)) == chatter
+        await ben.until(lambda: ben.edits >= 2, what="the notices to be edited")
         assert ben.edits >= 2  # the reply claimed the question: both notices were edited in place (m.replace)
         assert ben.in_room(group)[0].body.endswith(f"Übernommen von {ben.user_id.split(':')[0][1:]} (Nr. 1).")
         inbox = await lotse.inbox()
@@ -630,8 +667,10 @@ async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_
         crowded = await mallory.open_direct_chat(lotse.user_id, encrypted=False)
         await mallory.client.room_invite(crowded, amal.user_id)
         await amal.client.join(crowded)
-        await mallory.until(lambda: amal._joined(crowded, amal.user_id) or True)
-        await asyncio.sleep(1.0)
+        assert lotse.transport is not None and lotse.transport.client is not None
+        seen_by_lotse = lotse.transport.client.rooms
+        await mallory.until(lambda: crowded in seen_by_lotse and amal.user_id in seen_by_lotse[crowded].users,
+                            what="Lotse to see the third person in the room")
         await mallory.say(crowded, "hello from a room with three people")
         room = await amal.open_direct_chat(lotse.user_id, encrypted=True)
         await amal.send_content(room, {"msgtype": "m.weird", "body": "what is this"})
@@ -640,7 +679,8 @@ async def test_strangers_group_invites_unserved_rooms_garbage_and_huge_html_are_
         await amal.send_content(room, {"msgtype": "m.text", "body": huge.replace("<b>", ""), "format":
                                        "org.matrix.custom.html", "formatted_body": huge})
         await amal.until(lambda: len(amal.in_room(room)) >= 2, what="answers to the odd messages")
-        await asyncio.sleep(1.5)
+        await settle(amal, room)
+        await settle(mallory, crowded)
     messages = [r.getMessage() for r in caplog.records]
     assert any(f"declined the invite of {mallory.user_id} to room {group}" in m for m in messages), messages
     assert any("ignored: Lotse serves direct chats" in m and crowded in m for m in messages), messages

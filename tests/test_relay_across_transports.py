@@ -85,7 +85,7 @@ async def telegram_says(standin: BotApiStandIn, user: int, text: str, count: int
         if len(standin.sent_to(user)) >= before + count:
             break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(0.3)  # nothing more should follow
+    await matrix_tests.all_quiet()  # a longer answer would be here now
     answers = standin.sent_to(user)[before:]
     assert len(answers) >= count, f"{count} answer(s) to {text!r}, got {answers}"
     return answers

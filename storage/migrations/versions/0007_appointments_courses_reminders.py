@@ -1,5 +1,7 @@
 """appointments, language courses, course sessions, enrolments, reminders and answers to them
 
+The file is named by its place in the chain; its revision id stays '0008' because deployed databases store it.
+
 Revision ID: 0008
 Revises: 0006
 Create Date: 2026-12-01 07:12:38.228332

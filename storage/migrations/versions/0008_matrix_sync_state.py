@@ -1,5 +1,7 @@
 """matrix sync state
 
+The file is named by its place in the chain; its revision id stays '0007' because deployed databases store it.
+
 Revision ID: 0007
 Revises: 0008
 Create Date: 2026-12-01 07:30:00.000000
