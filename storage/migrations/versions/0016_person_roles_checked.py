@@ -6,7 +6,7 @@ the PRAGMA cannot be turned off) that deletes every handle, consent and profile 
 gets two triggers that refuse the same rows with the same message as a CHECK.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-04 17:40:00.000000
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0016'
-down_revision = '0013'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
