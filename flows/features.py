@@ -15,6 +15,8 @@ from flows import (  # noqa: F401
     find,
     intake,
     invites,
+    matching_days,
+    mentoring,
     places,
     potential_check,
     privacy,
