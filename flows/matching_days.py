@@ -175,7 +175,7 @@ def invitation_buttons(t: Translator, invite: MatchingInvite) -> list[Choice]:
 
 async def _invite(turn: Turn, value: Any) -> Next:
     day = await turn.session.get(MatchingDay, int(turn.data.get("day", 0)))
-    if day is None or day.status != "planned":
+    if day is None or day.status not in ("planned", "reminded"):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return END
     chosen = {str(c["id"]): c for c in turn.data.get("candidates", [])}
@@ -231,7 +231,10 @@ async def _invitation_button(turn: Turn, payload: str) -> None:
     if invite is None or day is None or invite.participant_id != turn.person.id or answer not in ("y", "n"):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
-    if invite.status != "invited" or day.status != "planned" or day.starts_at <= turn.now:
+    if day.status not in ("planned", "reminded") or day.starts_at <= turn.now:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    if invite.status != "invited":
         turn.say(N_("You have already answered this offer. Thank you."))
         return
     invite.answered_at = turn.now
@@ -378,14 +381,15 @@ async def matching_day_round(session: AsyncSession, network: Network, now: datet
     days = (await session.scalars(select(MatchingDay).where(MatchingDay.status.in_(("planned", "reminded")))
                                   .order_by(MatchingDay.id).limit(50))).all()
     for day in days:
-        if day.status == "planned" and _with_local_evening(day, "Europe/Berlin") <= now < day.starts_at:
-            day.status = "reminded"
-            coming = await _coming(session, day)
-            for contact in await company_contacts(session, day.companies):
-                found = await messages_for(session, contact, partial(_reminder, day=day, count=len(coming)))
-                enqueue(session, found, now)
-                sent += len(found)
-        elif day.starts_at + WISHES_AFTER <= now:
+        if day.status == "planned" and _with_local_evening(day, "Europe/Berlin") <= now:
+            day.status = "reminded"  # a day planned too late for the evening before gets no reminder
+            if now < day.starts_at:
+                coming = await _coming(session, day)
+                for contact in await company_contacts(session, day.companies):
+                    found = await messages_for(session, contact, partial(_reminder, day=day, count=len(coming)))
+                    enqueue(session, found, now)
+                    sent += len(found)
+        if day.status == "reminded" and day.starts_at + WISHES_AFTER <= now:
             day.status = "asked"
             coming = await _coming(session, day)
             if not coming:
