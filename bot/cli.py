@@ -278,7 +278,7 @@ async def _connect_matrix(settings: Settings, stop: asyncio.Event) -> Transport 
 
 
 async def export(settings: Settings, what: str, file_format: str, output: Path | None, language: str) -> None:
-    from bot.export import export_participants
+    from bot.export import export_participants, export_places
 
     if language not in STAFF_LOCALES:
         raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
@@ -287,11 +287,12 @@ async def export(settings: Settings, what: str, file_format: str, output: Path |
         raise SettingsError(f"--output: the folder {path.parent} does not exist")
     app = await _open(settings)
     try:
-        count = await export_participants(app.sessions, app.network, path, file_format,  # type: ignore[arg-type]
-                                          locale=language)
+        exporter = export_places if what == "places" else export_participants
+        count = await exporter(app.sessions, app.network, path, file_format,  # type: ignore[arg-type]
+                               locale=language)
     finally:
         await app.close()
-    print(f"exported {count} participant(s) to {path}")
+    print(f"exported {count} {'place' if what == 'places' else 'participant'}(s) to {path}")
 
 
 async def invite(settings: Settings, role: str, organisation: str | None, topics: list[str], districts: list[str],
@@ -346,7 +347,7 @@ async def digest(settings: Settings, file_format: str, output: Path | None, lang
 
 async def report(settings: Settings, chart: Path | None, language: str) -> None:
     from bot.i18n import Translator
-    from bot.placements import company_counts, company_lines
+    from bot.placements import placement_counts, report_lines
     from bot.progress import count_funnel, draw_chart, funnel_text
 
     if language not in STAFF_LOCALES:
@@ -357,15 +358,16 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
     try:
         async with app.sessions() as session:
             funnel = await count_funnel(session, app.network)
-            companies = await company_counts(session)
+            t = Translator(language)
+            placements = await report_lines(session, t, app.network)
+            companies = await placement_counts(session, "company")
     finally:
         await app.close()
-    t = Translator(language)
     print(funnel_text(t, app.network, funnel))
-    for line in ["", *company_lines(t, app.network, companies)] if companies else []:
+    for line in placements:
         print(line)
     if chart is not None:
-        draw_chart(t, funnel, chart)
+        draw_chart(t, funnel, chart, companies, app.network)
         print(f"chart written to {chart}")
 
 
@@ -573,9 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     inviting.add_argument("--force", action="store_true",
                           help="invite even for districts the organisation does not cover")
     exporting = tool("export", help="export data for the network meeting (respects consent)")
-    exporting.add_argument("what", choices=["participants"])
+    exporting.add_argument("what", choices=["participants", "places"])
     exporting.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
-    exporting.add_argument("--output", type=Path, help="file to write (default: participants.xlsx or .csv)")
+    exporting.add_argument("--output", type=Path, help="file to write (default: WHAT.xlsx or .csv)")
     exporting.add_argument("--language", default="de", help="language of headers and answers: de or en")
     digesting = tool("digest", help="the Montagsrunde digest for the meeting's screen or printer")
     digesting.add_argument("--format", choices=["md", "html"], default="md")
@@ -584,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     digesting.add_argument("--date", help="a day of the wanted week, like 2026-11-30 "
                            "(default: the coming Montagsrunde; today if it is today)")
     digesting.add_argument("--districts", default="", help="comma-separated district keys (default: all)")
-    reporting = tool("report", help="progress toward the 75 %% goal: the funnel per cohort")
+    reporting = tool("report", help="progress toward the 75 %% goal: the funnel per cohort; places, proposals, "
+                     "matches, starts, contracts and drop-out warnings per company, district and cohort")
     reporting.add_argument("--chart", type=Path, help="also draw the funnel into this PNG file")
     reporting.add_argument("--language", default="de", help="de or en")
     importing = tool("import", help="appointments, language courses, places or participants from a CSV file")

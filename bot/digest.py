@@ -280,6 +280,54 @@ async def stage_change_lines(session: AsyncSession, t: Translator, network: Netw
             + (f" – {change.reason[:120]}" if change.reason else "") for change, participant in rows]
 
 
+async def mentoring_lines(session: AsyncSession, t: Translator, network: Network,
+                          visible: Visible, window: Window) -> list[str]:
+    """Apprentices: last week's early warnings (bad answers, two check-ins unanswered), and those without mentor."""
+    from storage.models import MentoringCheckIn, Mentorship, Profile
+
+    lines = []
+    warned = (await session.execute(select(MentoringCheckIn, Person).join(
+        Person, Person.id == MentoringCheckIn.participant_id).where(
+        MentoringCheckIn.warned.is_(True), visible,
+        MentoringCheckIn.sent_at < window.until,
+        ((MentoringCheckIn.answered_at >= window.since) | (MentoringCheckIn.answered_at.is_(None)
+                                                          & (MentoringCheckIn.sent_at >= window.since - timedelta(
+                                                              days=28)))))
+        .order_by(MentoringCheckIn.sent_at, MentoringCheckIn.id))).all()
+    for checkin, participant in warned:
+        if checkin.status == "answered":
+            lines.append(t(N_("{participant}: early warning, answered \"{answer}\" on {date}"),
+                           participant=participant_label(t, participant),
+                           answer=t(N_("I have a problem") if checkin.answer == "problem" else N_("Not so good")),
+                           date=t.date(checkin.answered_at or checkin.sent_at, "medium"))
+                         + (f" – {checkin.text[:120]}" if checkin.text else ""))
+        else:
+            lines.append(t(N_("{participant}: early warning, two check-ins unanswered"),
+                           participant=participant_label(t, participant)))
+    without = (await session.scalars(select(Person).join(Profile, Profile.person_id == Person.id).outerjoin(
+        Mentorship, Mentorship.participant_id == Person.id).where(
+        Profile.stage == "apprenticeship", visible, Mentorship.mentor_id.is_(None)).order_by(Person.id))).all()
+    lines += [t(N_("{participant}: in an apprenticeship (Ausbildung), no mentor yet: /mentor {number}"),
+                participant=participant_label(t, person), number=person.id) for person in without]
+    return lines
+
+
+async def placement_lines(session: AsyncSession, t: Translator, network: Network,
+                          visible: Visible, window: Window) -> list[str]:
+    """Last week's matches and starts of these participants, then what came of the places per company."""
+    from bot.placements import group_lines, placement_counts
+    from flows.places import company_name
+    from storage.models import Place, Proposal
+
+    lines = [t(N_("{participant}: place no. {number} at {company} accepted"), participant=participant_label(
+        t, participant), number=place.id, company=company_name(network, place.organisation))
+        for _proposal, place, participant in (await session.execute(select(Proposal, Place, Person).join(
+            Place, Place.id == Proposal.place_id).join(Person, Person.id == Proposal.participant_id).where(
+            Proposal.status == "accepted", Proposal.decided_at >= window.since, Proposal.decided_at < window.until,
+            visible).order_by(Proposal.decided_at, Proposal.id))).all()]
+    return lines + group_lines(t, network, "company", await placement_counts(session, "company"))[1:]
+
+
 SECTIONS: list[tuple[str, DigestSource]] = [
     (N_("New participants"), new_participant_lines),
     (N_("Questions open and overdue"), question_lines),
@@ -289,6 +337,8 @@ SECTIONS: list[tuple[str, DigestSource]] = [
     (N_("Other volunteer reports"), other_report_lines),
     (N_("Stage changes"), stage_change_lines),
     (N_("Appointments this week"), upcoming_lines),
+    (N_("Places and matches"), placement_lines),
+    (N_("Apprentices: mentoring and early warnings"), mentoring_lines),
 ]
 
 

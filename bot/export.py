@@ -106,3 +106,66 @@ async def export_participants(sessions: async_sessionmaker[AsyncSession], networ
     else:
         write_xlsx(path, header, rows, t(N_("Participants")))
     return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# lotse export places: every place with what came of it (no participant in it, so no consent question)
+
+
+def place_headers(t: Translator) -> list[str]:
+    return [t(N_("Number")), t(N_("Company")), t(N_("Kind")), t(N_("Field")), t(N_("District")), t(N_("Site")),
+            t(N_("Start")), t(N_("Length")), t(N_("Times")), t(N_("German")), t(N_("People")), t(N_("Status")),
+            t(N_("Proposed")), t(N_("Accepted")), t(N_("Started"))]
+
+
+async def place_rows(session: AsyncSession, network: Network, t: Translator) -> list[list[str]]:
+    from sqlalchemy import func
+
+    from flows.places import (
+        DURATIONS,
+        HOURS,
+        STATUSES,
+        company_name,
+        district_name,
+        field_name,
+        german_name,
+        kind_name,
+    )
+    from storage.models import Place, PlacementFollowUp, Proposal
+
+    proposed = dict((await session.execute(select(Proposal.place_id, func.count()).group_by(
+        Proposal.place_id))).all())
+    accepted = dict((await session.execute(select(Proposal.place_id, func.count()).where(
+        Proposal.status == "accepted").group_by(Proposal.place_id))).all())
+    started: dict[int, set[int]] = {}
+    for place_id, proposal_id, kind, answer in (await session.execute(
+            select(Proposal.place_id, Proposal.id, PlacementFollowUp.kind, PlacementFollowUp.answer)
+            .join(Proposal, Proposal.id == PlacementFollowUp.proposal_id)
+            .where(PlacementFollowUp.status == "answered"))).all():
+        if kind != "company_checkin" or (answer or {}).get("attended"):
+            started.setdefault(place_id, set()).add(proposal_id)
+    rows: list[list[str]] = []
+    for place in (await session.scalars(select(Place).order_by(Place.id))).all():
+        rows.append([str(place.id), _plain(company_name(network, place.organisation)), kind_name(t, place.kind),
+                     field_name(t, network, place.occupation), _plain(district_name(t, network, place.district)),
+                     _plain(place.site), place.starts_on, t(DURATIONS.get(place.duration, DURATIONS["open"])),
+                     t(HOURS.get(place.hours, HOURS["full_day"])), german_name(t, place.german_level),
+                     str(place.capacity), t(STATUSES.get(place.status, STATUSES["open"])),
+                     str(proposed.get(place.id, 0)), str(accepted.get(place.id, 0)),
+                     str(len(started.get(place.id, set())))])
+    return rows
+
+
+async def export_places(sessions: async_sessionmaker[AsyncSession], network: Network, path: Path,
+                        file_format: Format, locale: str = "de") -> int:
+    """Writes every place with its proposals, matches and starts; the export is in the audit log."""
+    t = Translator(locale)
+    async with sessions() as session, session.begin():
+        rows = await place_rows(session, network, t)
+        session.add(AuditEntry(action="places.exported",
+                               details={"format": file_format, "rows": len(rows), "file": path.name}))
+    if file_format == "csv":
+        write_csv(path, place_headers(t), rows)
+    else:
+        write_xlsx(path, place_headers(t), rows, t(N_("Places")))
+    return len(rows)

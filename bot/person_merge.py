@@ -76,6 +76,13 @@ PERSON_KEYS: dict[tuple[str, str], How] = {
     ("duplicate_suggestions", "decided_by_id"): "move",
     ("person_merges", "survivor_id"): "move",
     ("person_merges", "decided_by_id"): "move",
+    ("matching_days", "created_by_id"): "move",
+    ("matching_invites", "participant_id"): "move",
+    ("matching_wishes", "participant_id"): "move",
+    ("matching_wishes", "by_id"): "move",
+    ("mentorships", "participant_id"): "one_row",
+    ("mentorships", "mentor_id"): "move",
+    ("mentoring_check_ins", "participant_id"): "move",
 }
 """How each foreign key to `persons` is carried over: "move" re-points the rows (a row that would then repeat one
 of the survivor's under a unique constraint is dropped: the same enrolment twice), "one_row" keeps the survivor's

@@ -159,6 +159,14 @@ TABLE_RULES: dict[str, TableRule] = {
                                        hidden=frozenset({"decided_by_id"})),
     "person_merges": TableRule(True, "records of theirs that were joined into one (and whether that was undone)",
                                hidden=frozenset({"snapshot", "decided_by_id"})),
+    "matching_days": TableRule(False, "match-making days: date, site, companies and fields (who planned one is staff "
+                                      "data)"),
+    "matching_invites": TableRule(True, "their invitations to match-making days and their answers"),
+    "matching_wishes": TableRule(True, "after a match-making day: whom they and the companies wanted to meet again",
+                                 hidden=frozenset({"by_id"})),
+    "mentorships": TableRule(True, "their mentor in the apprenticeship and the vocational school (or whom a mentor "
+                                   "accompanies)", also_by=("mentor_id",)),
+    "mentoring_check_ins": TableRule(True, "the four-weekly questions in their apprenticeship and their answers"),
     # the Matrix transport
     "matrix_sync_state": TableRule(False, "where the Matrix sync stands: no personal data"),
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -117,7 +117,8 @@ def funnel_text(t: Translator, network: Network, funnel: Funnel) -> str:
     return "\n".join(lines)
 
 
-def chart_figure(t: Translator, funnel: Funnel) -> Figure:
+def chart_figure(t: Translator, funnel: Funnel, companies: dict[str, list[int]] | None = None,
+                 network: Network | None = None) -> Figure:
     """A horizontal funnel per cohort with the 75 % line (matplotlib, Agg: no display needed).
 
     The goal's label sits inside the plot, in a band above the first bar, so no title can run into it."""
@@ -127,9 +128,13 @@ def chart_figure(t: Translator, funnel: Funnel) -> Figure:
     import matplotlib.pyplot as plt
 
     cohorts = sorted(funnel.cohorts) or ["-"]
-    figure, axes = plt.subplots(len(cohorts), 1, figsize=(9, 2.8 * len(cohorts) + 0.6), squeeze=False)
+    extra = 1 if companies else 0
+    figure, axes = plt.subplots(len(cohorts) + extra, 1, figsize=(9, 2.8 * (len(cohorts) + extra) + 0.6),
+                                squeeze=False)
     labels = [t(level) for level in LEVELS]
-    for axis, cohort in zip(axes[:, 0], cohorts, strict=True):
+    if companies:
+        _company_axis(t, axes[-1, 0], companies, network)
+    for axis, cohort in zip(axes[: len(cohorts), 0], cohorts, strict=True):
         counts = funnel.cohorts.get(cohort, [0] * len(LEVELS))
         total = counts[0] or 1
         shares = [c / total for c in counts]
@@ -150,9 +155,27 @@ def chart_figure(t: Translator, funnel: Funnel) -> Figure:
     return figure
 
 
-def draw_chart(t: Translator, funnel: Funnel, path: Path) -> None:
+def _company_axis(t: Translator, axis: Any, companies: dict[str, list[int]], network: Network | None) -> None:
+    """Per company: proposed, accepted, started, Ausbildung or job offered, drop-out warnings (grouped bars)."""
+    from bot.placements import group_name
+
+    keys = sorted(companies)
+    names = [group_name(t, network, "company", key) if network else key for key in keys]
+    series = [(N_("Proposed"), 1, "#8fb3d9"), (N_("Accepted"), 2, "#5b8fc7"), (N_("Started"), 3, "#2e7d32"),
+              (N_("Contracts"), 4, "#1b5e20"), (N_("Drop-out warnings"), 5, "#c62828")]
+    width = 0.8 / len(series)
+    for number, (label, column, colour) in enumerate(series):
+        axis.bar([i + number * width for i in range(len(keys))], [companies[k][column] for k in keys], width,
+                 label=t(label), color=colour)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))], [name[:28] for name in names], fontsize=8)
+    axis.set_title(t(N_("Places by company")), fontsize=10)
+    axis.legend(fontsize=7)
+
+
+def draw_chart(t: Translator, funnel: Funnel, path: Path, companies: dict[str, list[int]] | None = None,
+               network: Network | None = None) -> None:
     """`chart_figure` as a PNG file."""
-    figure = chart_figure(t, funnel)
+    figure = chart_figure(t, funnel, companies, network)
     import matplotlib.pyplot as plt
 
     figure.savefig(path, dpi=110)

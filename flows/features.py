@@ -17,6 +17,8 @@ from flows import (  # noqa: F401
     intake,
     invites,
     linking,
+    matching_days,
+    mentoring,
     places,
     potential_check,
     privacy,

@@ -706,3 +706,87 @@ class PersonMerge(Base):
     undone_at: Mapped[datetime | None] = mapped_column()
     snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Every row of both records before the merge, table by table (dropped after `undo_until`)."""
+# Match-making days and mentoring for apprentices (issue 18, items 5 and 6)
+
+
+class MatchingDay(Base):
+    """A match-making day (Matching): companies and participants meet; afterwards each side names whom to see again."""
+
+    __tablename__ = "matching_days"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column()
+    site: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(64))
+    companies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Keys of the organisations (kind company) taking part."""
+    occupations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    """planned, asked (the wishes were asked for after the day), cancelled."""
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MatchingInvite(Base):
+    """A participant invited to a match-making day: invited -> yes / no; a yes has an appointment with reminders."""
+
+    __tablename__ = "matching_invites"
+    __table_args__ = (UniqueConstraint("day_id", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day_id: Mapped[int] = mapped_column(ForeignKey("matching_days.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="invited")
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id", ondelete="SET NULL"))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column()
+
+
+class MatchingWish(Base):
+    """After a match-making day: one side wants to meet the other again. Both sides' wishes make a proposal."""
+
+    __tablename__ = "matching_wishes"
+    __table_args__ = (UniqueConstraint("day_id", "participant_id", "organisation", "side"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day_id: Mapped[int] = mapped_column(ForeignKey("matching_days.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(16))
+    """participant or company."""
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mentorship(Base):
+    """An apprentice (stage Ausbildung) with a mentor and a check-in every four weeks."""
+
+    __tablename__ = "mentorships"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), unique=True)
+    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    school: Mapped[str | None] = mapped_column(String(200))
+    """The vocational school (BBS), when known."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    next_due_at: Mapped[datetime] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MentoringCheckIn(Base):
+    """One four-weekly question to an apprentice: sent -> answered (good, mixed, bad, with free text) or missed."""
+
+    __tablename__ = "mentoring_check_ins"
+    __table_args__ = (Index("ix_mentoring_check_ins_mentorship_sent", "mentorship_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mentorship_id: Mapped[int] = mapped_column(ForeignKey("mentorships.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    """sent, answered, missed."""
+    answer: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    warned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A drop-out warning went to the mentor and the coordinators because of this check-in."""
+    sent_at: Mapped[datetime] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column()

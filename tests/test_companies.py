@@ -149,7 +149,12 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
         assert {entry.action for entry in shown_to_company} >= {"company.candidate.shown", "company.follow_up.sent"}
     places, _menu = await tom.send("/places")
     assert ("Metallbau Janssen GmbH, Westerstede – places: 1, proposed: 1, accepted: 1, started: 1, "
-            "Ausbildung or job offered: 1") in places.text
+            "Ausbildung or job offered: 1, drop-out warnings: 0") in places.text
+
+    # The apprenticeship opens the mentoring: the coordinator is asked to assign a mentor.
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    assert tom.last.text.endswith(f"Please assign a mentor: /mentor {yonas_id}")
 
 
 async def test_a_company_never_sees_another_companys_places_nor_a_name_without_consent(

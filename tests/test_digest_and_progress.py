@@ -109,13 +109,13 @@ async def test_a_digest_for_a_week_with_no_data(app: Lotse, chat: Callable[..., 
     clock.now = MONDAY_0731_BERLIN
     await send_due_digests(app.sessions, app.network, Schedule(), None, clock())
     await app.drain()
-    assert petra.last.text.count("(nothing)") == 8
+    assert petra.last.text.count("(nothing)") == 10
     markdown = await write_digest(app.sessions, app.network, "de", datetime(2027, 3, 3).date(), "md", None,
                                   Schedule())
-    assert markdown.startswith("# Montagsrunde 1. März 2027") and markdown.count("_(nichts)_") == 8
+    assert markdown.startswith("# Montagsrunde 1. März 2027") and markdown.count("_(nichts)_") == 10
     page = await write_digest(app.sessions, app.network, "en", datetime(2027, 3, 3).date(), "html", None,
                               Schedule())
-    assert page.startswith("<!DOCTYPE html>") and page.count('<p class="none">(nothing)</p>') == 8
+    assert page.startswith("<!DOCTYPE html>") and page.count('<p class="none">(nothing)</p>') == 10
 
 
 async def test_the_digest_escapes_what_people_wrote(app: Lotse, chat: Callable[..., Chat],

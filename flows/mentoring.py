@@ -1,0 +1,323 @@
+"""Mentoring for apprentices: a mentor, a check-in every four weeks, and an early warning when it goes wrong.
+
+The dropped-out apprenticeship is the programme's most expensive failure, and it announces itself: answers turn
+bad, or stop. So:
+- when a participant's stage becomes Ausbildung (by a check-in, a coordinator or a volunteer's report), the
+  `placements` round of `lotse run` opens a mentorship and tells the responsible coordinators to assign a mentor
+  (`/mentor NUMBER`: a company contact or a volunteer, with the vocational school, BBS);
+- every four weeks the apprentice is asked in their language how it is going (Good / Not so good / I have a
+  problem, then free text);
+- the mentor and the responsible coordinators are told at once when the answer is "a problem", when "not so
+  good" comes twice in a row, or when two check-ins in a row stay unanswered. The digest lists these warnings
+  and the apprentices still without a mentor.
+A company mentor reads the apprentice's name only with the partner-companies consent, like every company contact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, Translator
+from bot.messages import Choice
+from bot.network import Network
+from bot.reminders import out_of_quiet_hours
+from bot.routing import responsible_staff
+from flows.access import COMPANY, PLACE_STAFF, company_sees_name
+from flows.cases import CASE_SECTIONS, one_participant
+from flows.conversation import Command, button_key, register, register_button, start_flow
+from flows.engine import END, Flow, InputKind, Next, Step, Turn
+from flows.intake import participant_label
+from flows.notify import enqueue, messages_for
+from flows.places import company_name
+from storage.models import AuditEntry, MentoringCheckIn, Mentorship, Person, Profile
+
+EVERY = timedelta(days=28)
+ANSWERS: dict[str, str] = {"good": N_("Good"), "hard": N_("Not so good"), "problem": N_("I have a problem")}
+MAX_TEXT, MAX_SCHOOL = 1000, 200
+
+
+def apprentice_label(t: Translator, reader: Person, participant: Person, profile: Profile | None) -> str:
+    """The apprentice as a mentor or coordinator reads them: a company mentor sees the name only with consent."""
+    shares = bool(profile and profile.share_with_companies)
+    if company_sees_name(reader, shares):
+        return participant_label(t, participant)
+    return t(N_("candidate no. {candidate}"), candidate=participant.id)
+
+
+async def _warn(session: AsyncSession, network: Network, mentorship: Mentorship, participant: Person,
+                message: str, now: datetime, **values: str) -> list[Any]:
+    """The early warning to the mentor and the responsible coordinators, each in their language."""
+    profile = await session.get(Profile, participant.id)
+    readers = await responsible_staff(session, network, participant)
+    mentor = await session.get(Person, mentorship.mentor_id) if mentorship.mentor_id else None
+    if mentor is not None and mentor.id not in {r.id for r in readers}:
+        readers.append(mentor)
+    found: list[Any] = []
+    for reader in readers:
+        def render(t: Translator, reader: Person = reader) -> str:
+            shown = {key: t(value) if key == "answer" else value for key, value in values.items()}
+            return t(message, participant=apprentice_label(t, reader, participant, profile), **shown)
+
+        found += await messages_for(session, reader, render)
+    session.add(AuditEntry(actor_id=None, subject_id=participant.id, action="mentoring.warning", at=now,
+                           details={"mentorship": mentorship.id, "to": [r.id for r in readers]}))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The round: new apprentices, due check-ins, check-ins nobody answered
+
+
+def _checkin_text(t: Translator) -> str:
+    return t(N_("How is your {kind} going? Please tap a button."), kind=t(N_("Apprenticeship (Ausbildung)")))
+
+
+def _checkin_buttons(t: Translator, checkin_id: int) -> list[Choice]:
+    return [Choice(button_key("mt", f"{key}:{checkin_id}"), t(label)) for key, label in ANSWERS.items()]
+
+
+def _started(t: Translator, participant: Person) -> str:
+    return t(N_("{participant} started an apprenticeship (Ausbildung). Please assign a mentor: /mentor {number}"),
+             participant=participant_label(t, participant), number=participant.id)
+
+
+async def mentoring_round(session: AsyncSession, network: Network, now: datetime) -> int:
+    """Opens mentorships for new apprentices and sends the due check-ins; returns how many messages went out."""
+    sent = 0
+    new = (await session.scalars(select(Person).join(Profile, Profile.person_id == Person.id).outerjoin(
+        Mentorship, Mentorship.participant_id == Person.id).where(
+        Profile.stage == "apprenticeship", Person.role == "participant", Person.privacy_version.is_not(None),
+        Mentorship.id.is_(None)).order_by(Person.id).limit(100))).all()
+    for participant in new:
+        session.add(Mentorship(participant_id=participant.id, status="active", started_at=now,
+                               next_due_at=out_of_quiet_hours(now + EVERY, participant.time_zone)))
+        for coordinator in await responsible_staff(session, network, participant):
+            found = await messages_for(session, coordinator, partial(_started, participant=participant))
+            enqueue(session, found, now)
+            sent += len(found)
+    due = (await session.scalars(select(Mentorship).where(Mentorship.status == "active", Mentorship.next_due_at
+                                                          <= now).order_by(Mentorship.id).limit(100))).all()
+    for mentorship in due:
+        participant = await session.get_one(Person, mentorship.participant_id)
+        profile = await session.get(Profile, participant.id)
+        if profile is None or profile.stage != "apprenticeship" or participant.privacy_version is None:
+            mentorship.status = "ended"
+            continue
+        last = list((await session.scalars(select(MentoringCheckIn).where(
+            MentoringCheckIn.mentorship_id == mentorship.id).order_by(MentoringCheckIn.sent_at.desc(),
+                                                                     MentoringCheckIn.id.desc()).limit(2))).all())
+        if last and last[0].status == "sent":
+            last[0].status = "missed"
+        if len(last) == 2 and all(c.status == "missed" for c in last) and not any(c.warned for c in last):
+            last[0].warned = True
+            found = await _warn(session, network, mentorship, participant, N_(
+                "Early warning (Ausbildung): {participant} has not answered two check-ins in a row."), now)
+            enqueue(session, found, now)
+            sent += len(found)
+        checkin = MentoringCheckIn(mentorship_id=mentorship.id, participant_id=participant.id, status="sent",
+                                   sent_at=now)
+        session.add(checkin)
+        await session.flush()
+        found = await messages_for(session, participant, _checkin_text,
+                                   partial(_checkin_buttons, checkin_id=checkin.id))
+        enqueue(session, found, now)
+        sent += len(found)
+        next_due = mentorship.next_due_at
+        while next_due <= now:
+            next_due += EVERY
+        mentorship.next_due_at = out_of_quiet_hours(next_due, participant.time_zone)
+    return sent
+
+
+async def next_mentoring_moment(session: AsyncSession) -> datetime | None:
+    from sqlalchemy import func
+
+    found: datetime | None = await session.scalar(select(func.min(Mentorship.next_due_at)).where(
+        Mentorship.status == "active"))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The apprentice's answer
+
+
+async def _checkin_button(turn: Turn, payload: str) -> None:
+    answer, _, number = payload.partition(":")
+    checkin = await turn.session.get(MentoringCheckIn, int(number)) if number.isdigit() and len(number) < 10 else None
+    if checkin is None or checkin.participant_id != turn.person.id or answer not in ANSWERS or \
+            checkin.status == "answered":
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    mentorship = await turn.session.get_one(Mentorship, checkin.mentorship_id)
+    before = (await turn.session.scalars(select(MentoringCheckIn).where(
+        MentoringCheckIn.mentorship_id == mentorship.id, MentoringCheckIn.id != checkin.id,
+        MentoringCheckIn.status == "answered").order_by(MentoringCheckIn.answered_at.desc()).limit(1))).first()
+    checkin.status, checkin.answer, checkin.answered_at = "answered", answer, turn.now
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=turn.person.id, action="mentoring.answered",
+                                at=turn.now, details={"check_in": checkin.id, "answer": answer}))
+    if answer == "problem" or (answer == "hard" and before is not None and before.answer != "good"):
+        checkin.warned = True
+        turn.outgoing.extend(await _warn(turn.session, turn.network, mentorship, turn.person, N_(
+            "Early warning (Ausbildung): {participant} answered the check-in with \"{answer}\"."), turn.now,
+            answer=ANSWERS[answer]))
+    start_flow(turn, "mentoring_note", {"check_in": checkin.id})
+
+
+async def _note(turn: Turn, value: Any) -> Next:
+    checkin = await turn.session.get(MentoringCheckIn, int(turn.data.get("check_in", 0)))
+    if checkin is None or checkin.participant_id != turn.person.id:
+        return END
+    text = str(value or "").strip()
+    if text:
+        checkin.text = text[:MAX_TEXT]
+        if checkin.answer != "good":
+            mentorship = await turn.session.get_one(Mentorship, checkin.mentorship_id)
+            turn.outgoing.extend(await _warn(turn.session, turn.network, mentorship, turn.person,
+                                             N_("{participant} adds: {text}"), turn.now, text=checkin.text))
+    if checkin.answer == "good":
+        turn.say(N_("That is good to hear. Good luck!"))
+    else:
+        turn.say(N_("Thank you for telling us. Your coordinator will get in touch."))
+    return END
+
+
+MENTORING_NOTE = Flow(name="mentoring_note", roles=frozenset({"participant"}), steps=(
+    Step(name="text", prompt=N_("Thank you. Is there anything else you want to tell us? Write it here, or tap Skip."),
+         kind=InputKind.TEXT, optional=True, max_length=MAX_TEXT, on_answer=_note, next=END,
+         describe="free text or skip; a bad answer's text goes to the mentor and the coordinators"),
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Assigning a mentor
+
+
+async def mentor_command(turn: Turn, argument: str) -> None:
+    """`/mentor NUMBER`: choose the mentor of an apprentice (a company contact or a volunteer)."""
+    if not argument.strip():
+        turn.say(N_("Please write the number of the apprentice, for example /mentor 12."))
+        return
+    participant = await one_participant(turn, argument)
+    if participant is None:
+        return
+    profile = await turn.session.get(Profile, participant.id)
+    if profile is None or profile.stage != "apprenticeship":
+        turn.say(N_("{participant} is not in an apprenticeship (Ausbildung)."),
+                 participant=participant_label(turn.t, participant))
+        return
+    options = _mentor_options(turn, await _mentors(turn))
+    if not options:
+        turn.say(N_("There is nobody to choose yet: please invite a company contact or a volunteer first."))
+        return
+    start_flow(turn, "mentor", {"participant": participant.id,
+                                "mentors": [{"key": c.key, "label": c.label} for c in options]})
+
+
+async def _mentors(turn: Turn) -> list[Person]:
+    return list((await turn.session.scalars(select(Person).where(Person.role.in_((COMPANY, "volunteer")),
+                                                                 Person.privacy_version.is_not(None) |
+                                                                 (Person.role == COMPANY)).order_by(
+        Person.role, Person.id).limit(60))).all())
+
+
+def _mentor_options(turn: Turn, people: list[Person]) -> list[Choice]:
+    options = []
+    for person in people:
+        where = company_name(turn.network, person.organisation or "") if person.role == COMPANY else turn.t(
+            N_("Volunteer"))
+        options.append(Choice(str(person.id), f"{participant_label(turn.t, person)} – {where}"))
+    return options
+
+
+def mentor_options(turn: Turn) -> list[Choice]:
+    return [Choice(str(c["key"]), str(c["label"])) for c in turn.data.get("mentors", [])]
+
+
+async def _mentor_chosen(turn: Turn, value: Any) -> Next:
+    return "school"
+
+
+async def _mentor_done(turn: Turn, value: Any) -> Next:
+    participant = await turn.session.get(Person, int(turn.data.get("participant", 0)))
+    mentor = await turn.session.get(Person, int(turn.data.get("mentor", 0)))
+    if participant is None or mentor is None or mentor.role not in (COMPANY, "volunteer"):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return END
+    mentorship = (await turn.session.scalars(select(Mentorship).where(
+        Mentorship.participant_id == participant.id))).first()
+    if mentorship is None:
+        mentorship = Mentorship(participant_id=participant.id, status="active", started_at=turn.now,
+                                next_due_at=out_of_quiet_hours(turn.now + EVERY, participant.time_zone))
+        turn.session.add(mentorship)
+    mentorship.mentor_id, mentorship.status = mentor.id, "active"
+    if value:
+        mentorship.school = str(value)[:MAX_SCHOOL]
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="mentoring.assigned",
+                                at=turn.now, details={"mentor": mentor.id}))
+    profile = await turn.session.get(Profile, participant.id)
+    turn.say(N_("{mentor} is now the mentor of {participant}. Lotse asks the apprentice every four weeks how it is "
+                "going."), mentor=mentor.display_name or str(mentor.id),
+             participant=participant_label(turn.t, participant))
+    found = await messages_for(turn.session, mentor, lambda t: t(N_(
+        "You are now the mentor of {participant} in their apprenticeship (Ausbildung). Lotse asks them every four "
+        "weeks how it is going and tells you early when it is not going well."),
+        participant=apprentice_label(t, mentor, participant, profile)))
+    turn.outgoing.extend(found)
+    return END
+
+
+MENTOR = Flow(name="mentor", roles=PLACE_STAFF, steps=(
+    Step(name="mentor", prompt=N_("Who will be the mentor? A contact at a company or a volunteer."),
+         kind=InputKind.CHOICE, options=mentor_options, on_answer=_mentor_chosen, next="school",
+         describe="company contacts and volunteers"),
+    Step(name="school", prompt=N_("Which vocational school (BBS)? Write the name, or tap Skip."), kind=InputKind.TEXT,
+         optional=True, max_length=MAX_SCHOOL, on_answer=_mentor_done, next=END, describe="optional"),
+))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In /case: the places, match-making days and mentoring of one participant
+
+
+async def case_lines(session: AsyncSession, t: Translator, network: Network, participant: Person,
+                     now: datetime) -> list[str]:
+    from flows.places import kind_name
+    from flows.proposals import STATUS_NAMES
+    from storage.models import MatchingDay, MatchingInvite, Place, Proposal
+
+    lines = [t(N_("Place no. {number} ({kind}, {company}): {status}"), number=place.id,
+               kind=kind_name(t, place.kind), company=company_name(network, place.organisation),
+               status=t(STATUS_NAMES.get(proposal.status, STATUS_NAMES["offered"])))
+             for proposal, place in (await session.execute(select(Proposal, Place).join(
+                 Place, Place.id == Proposal.place_id).where(Proposal.participant_id == participant.id)
+                 .order_by(Proposal.id))).all()]
+    for invite, day in (await session.execute(select(MatchingInvite, MatchingDay).join(
+            MatchingDay, MatchingDay.id == MatchingInvite.day_id).where(
+            MatchingInvite.participant_id == participant.id).order_by(MatchingDay.starts_at))).all():
+        answer = {"yes": N_("Yes"), "no": N_("No")}.get(invite.status)
+        lines.append(t(N_("Match-making day no. {number}, {date}: {answer}"), number=day.id,
+                       date=t.date(day.starts_at, "medium"), answer=t(answer) if answer else "–"))
+    mentorship = (await session.scalars(select(Mentorship).where(Mentorship.participant_id == participant.id))).first()
+    if mentorship is not None:
+        mentor = await session.get(Person, mentorship.mentor_id) if mentorship.mentor_id else None
+        lines.append(t(N_("Mentor: {mentor}"), mentor=(mentor.display_name or str(mentor.id)) if mentor else t(
+            N_("no mentor yet"))) + (f" · {mentorship.school}" if mentorship.school else ""))
+        for checkin in (await session.scalars(select(MentoringCheckIn).where(
+                MentoringCheckIn.mentorship_id == mentorship.id).order_by(MentoringCheckIn.sent_at.desc())
+                .limit(6))).all():
+            answer = t(ANSWERS[checkin.answer]) if checkin.answer in ANSWERS else "–"
+            lines.append(t(N_("Check-in {date}: {answer}"), date=t.date(checkin.sent_at, "medium"), answer=answer)
+                         + (" ⚠" if checkin.warned else "") + (f" – {checkin.text[:120]}" if checkin.text else ""))
+    return lines
+
+
+CASE_SECTIONS.append((N_("Places, match-making days and mentoring"), case_lines))
+register(MENTOR, Command("mentor", N_("Assign a mentor to an apprentice: /mentor NUMBER"), action=mentor_command,
+                         roles=PLACE_STAFF))
+register(MENTORING_NOTE)
+register_button("mt", _checkin_button)
