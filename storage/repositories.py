@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
+
+INBOX = cast(Table, InboxEntry.__table__)
+OUTBOX = cast(Table, OutboxEntry.__table__)
+"""The hot path's statements use the tables (Core): no identity map, no unit of work, compiled once and cached."""
 
 
 async def store_inbound(session: AsyncSession, transport: str, event_id: str, sender: str,
@@ -26,6 +30,56 @@ async def store_inbound(session: AsyncSession, transport: str, event_id: str, se
     )
     stored: int | None = (await session.execute(statement)).scalar_one_or_none()
     return stored
+
+
+async def store_inbound_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Inserts a page of inbound events in one statement; (id, event_id) of the new ones, in arrival order.
+
+    Rows need transport, event_id, sender, payload and received_at; a redelivered event id is skipped."""
+    if not rows:
+        return []
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert_(INBOX)
+        .on_conflict_do_nothing(index_elements=["transport", "event_id"])
+        .returning(INBOX.c.id, INBOX.c.event_id)
+    )
+    result = await session.execute(statement, list(rows))
+    return sorted((row[0], row[1]) for row in result)
+
+
+async def pending_inbox_rows(session: AsyncSession, ids: Sequence[int]) -> Sequence[Row[Any, Any, Any]]:
+    """The still-pending events among `ids` (id, payload, received_at), locked for this worker on PostgreSQL.
+
+    Plain rows, not ORM objects: nothing in the identity map, nothing for the unit of work to check."""
+    inbox = INBOX.c
+    statement = (select(inbox.id, inbox.payload, inbox.received_at)
+                 .where(inbox.id.in_(ids), inbox.processed_at.is_(None)).order_by(inbox.id)
+                 .with_for_update(skip_locked=True))
+    return (await session.execute(statement)).all()
+
+
+async def mark_inbox_processed(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:
+    """One executemany for the whole batch, in the batch's transaction (commits with the events' effects)."""
+    if not ids:
+        return
+    inbox = INBOX
+    statement = update(inbox).where(inbox.c.id == bindparam("entry_id")).values(processed_at=now)
+    await session.execute(statement, [{"entry_id": entry_id} for entry_id in ids])
+
+
+async def update_inbox_entry(session: AsyncSession, entry_id: int, **values: Any) -> None:
+    inbox = INBOX
+    await session.execute(update(inbox).where(inbox.c.id == entry_id).values(**values))
+
+
+async def insert_outbox(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Inserts outgoing messages in one statement (Core, no unit of work); their ids in the order given."""
+    if not rows:
+        return []
+    outbox = OUTBOX
+    statement = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+    return list((await session.execute(statement, list(rows))).scalars())
 
 
 async def begin_for_savepoints(session: AsyncSession) -> None:
