@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from bot.abuse import InboundLimiter, Verdict, sanitised
 from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
@@ -38,6 +38,7 @@ from storage.repositories import (
     mark_inbox_processed,
     pending_inbox_ids,
     pending_inbox_rows,
+    save_conversation,
     store_inbound,
     store_inbound_many,
     update_inbox_entry,
@@ -265,8 +266,13 @@ class Dispatcher:
                 return
         if turn.prompt_index is not None:
             state.state["prompt_outbox"] = row_ids[turn.prompt_index]
-        state.updated_at = now
-        flag_modified(state, "state")
+        if state in session.new:
+            state.updated_at = now
+            flag_modified(state, "state")
+        else:  # one Core UPDATE; the ORM object is left clean, so the savepoint's flush has less (or nothing) to do
+            await save_conversation(session, state.person_id, state.state, now)
+            set_committed_value(state, "state", state.state)
+            set_committed_value(state, "updated_at", now)
 
     def _flood_check(self, incoming: Incoming, received_at: datetime) -> Verdict:
         key = (incoming.transport, incoming.handle)

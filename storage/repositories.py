@@ -32,19 +32,37 @@ async def store_inbound(session: AsyncSession, transport: str, event_id: str, se
     return stored
 
 
+_STORE_INBOUND = {
+    dialect: insert_(INBOX).on_conflict_do_nothing(index_elements=["transport", "event_id"])
+    .returning(INBOX.c.id, INBOX.c.event_id)
+    for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_PENDING_INBOX = (select(INBOX.c.id, INBOX.c.payload, INBOX.c.received_at)
+                  .where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.processed_at.is_(None))
+                  .order_by(INBOX.c.id).with_for_update(skip_locked=True))
+_MARK_PROCESSED = update(INBOX).where(INBOX.c.id == bindparam("entry_id")).values(processed_at=bindparam("now"))
+_INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_FIND_PERSON = (
+    select(Handle, Person, Conversation)
+    .join(Person, Person.id == Handle.person_id)
+    .outerjoin(Conversation, Conversation.person_id == Person.id)
+    .where(Handle.transport == bindparam("transport"), Handle.platform_id == bindparam("platform_id"))
+)
+CONVERSATIONS = cast(Table, Conversation.__table__)
+_SAVE_CONVERSATION = (update(CONVERSATIONS).where(CONVERSATIONS.c.person_id == bindparam("person"))
+                      .values(state=bindparam("state"), updated_at=bindparam("now")))
+"""Built once: building a statement costs about as much Python as running it (SQLAlchemy caches the compiled
+SQL by the statement's structure, the parameters are bound at execution)."""
+
+
 async def store_inbound_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
     """Inserts a page of inbound events in one statement; (id, event_id) of the new ones, in arrival order.
 
     Rows need transport, event_id, sender, payload and received_at; a redelivered event id is skipped."""
     if not rows:
         return []
-    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert_(INBOX)
-        .on_conflict_do_nothing(index_elements=["transport", "event_id"])
-        .returning(INBOX.c.id, INBOX.c.event_id)
-    )
-    result = await session.execute(statement, list(rows))
+    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    result = await session.execute(_STORE_INBOUND[dialect], list(rows))
     return sorted((row[0], row[1]) for row in result)
 
 
@@ -52,34 +70,33 @@ async def pending_inbox_rows(session: AsyncSession, ids: Sequence[int]) -> Seque
     """The still-pending events among `ids` (id, payload, received_at), locked for this worker on PostgreSQL.
 
     Plain rows, not ORM objects: nothing in the identity map, nothing for the unit of work to check."""
-    inbox = INBOX.c
-    statement = (select(inbox.id, inbox.payload, inbox.received_at)
-                 .where(inbox.id.in_(ids), inbox.processed_at.is_(None)).order_by(inbox.id)
-                 .with_for_update(skip_locked=True))
-    return (await session.execute(statement)).all()
+    return (await session.execute(_PENDING_INBOX, {"ids": list(ids)})).all()
 
 
 async def mark_inbox_processed(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:
     """One executemany for the whole batch, in the batch's transaction (commits with the events' effects)."""
-    if not ids:
-        return
-    inbox = INBOX
-    statement = update(inbox).where(inbox.c.id == bindparam("entry_id")).values(processed_at=now)
-    await session.execute(statement, [{"entry_id": entry_id} for entry_id in ids])
+    if ids:
+        await session.execute(_MARK_PROCESSED, [{"entry_id": entry_id, "now": now} for entry_id in ids])
 
 
 async def update_inbox_entry(session: AsyncSession, entry_id: int, **values: Any) -> None:
-    inbox = INBOX
-    await session.execute(update(inbox).where(inbox.c.id == entry_id).values(**values))
+    await session.execute(update(INBOX).where(INBOX.c.id == entry_id).values(**values))
 
 
 async def insert_outbox(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Inserts outgoing messages in one statement (Core, no unit of work); their ids in the order given."""
+    """Inserts outgoing messages in one statement; their ids in the order given.
+
+    Core and without autoflush: the turn's pending ORM changes are flushed once, when its savepoint ends."""
     if not rows:
         return []
-    outbox = OUTBOX
-    statement = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
-    return list((await session.execute(statement, list(rows))).scalars())
+    with session.no_autoflush:
+        return list((await session.execute(_INSERT_OUTBOX, list(rows))).scalars())
+
+
+async def save_conversation(session: AsyncSession, person_id: int, state: dict[str, Any], now: datetime) -> None:
+    """A turn's conversation state in one Core UPDATE, outside the unit of work (which would compare and flush)."""
+    with session.no_autoflush:
+        await session.execute(_SAVE_CONVERSATION, {"person": person_id, "state": state, "now": now})
 
 
 async def begin_for_savepoints(session: AsyncSession) -> None:
@@ -103,13 +120,7 @@ async def find_handle(session: AsyncSession, transport: str, platform_id: str) -
 async def find_person(session: AsyncSession, transport: str,
                       platform_id: str) -> tuple[Handle, Person, Conversation | None] | None:
     """The handle, its person and their conversation in one round trip: this runs for every inbound event."""
-    statement = (
-        select(Handle, Person, Conversation)
-        .join(Person, Person.id == Handle.person_id)
-        .outerjoin(Conversation, Conversation.person_id == Person.id)
-        .where(Handle.transport == transport, Handle.platform_id == platform_id)
-    )
-    row = (await session.execute(statement)).one_or_none()
+    row = (await session.execute(_FIND_PERSON, {"transport": transport, "platform_id": platform_id})).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 
 
