@@ -93,7 +93,8 @@ async def run(participants: int) -> dict[str, float]:
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     sizes = [int(arg) for arg in sys.argv[1:]] or [1000, 10_000]
-    print(f"{'N':>7} {'messages':>9} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12} {'stall ms':>9} {'CPU ms/msg':>10}")
+    print(f"{'N':>7} {'messages':>9} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12} {'stall ms':>9} "
+          f"{'CPU ms/msg':>10}")
     for size in sizes:
         result = asyncio.run(run(size))
         print(f"{result['participants']:>7.0f} {result['messages']:>9.0f} {result['per_second']:>8.0f} "

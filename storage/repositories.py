@@ -41,7 +41,8 @@ _PENDING_INBOX = (select(INBOX.c.id, INBOX.c.payload, INBOX.c.received_at)
                   .where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.processed_at.is_(None))
                   .order_by(INBOX.c.id).with_for_update(skip_locked=True))
 _MARK_PROCESSED = update(INBOX).where(INBOX.c.id == bindparam("entry_id")).values(processed_at=bindparam("now"))
-_INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
+_INSERT_OUTBOX_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
 _FIND_PERSON = (
     select(Handle, Person, Conversation)
     .join(Person, Person.id == Handle.person_id)
@@ -90,7 +91,11 @@ async def insert_outbox(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     if not rows:
         return []
     with session.no_autoflush:
-        return list((await session.execute(_INSERT_OUTBOX, list(rows))).scalars())
+        if session.get_bind().dialect.name == "postgresql":
+            return list((await session.execute(_INSERT_OUTBOX_ORDERED, list(rows))).scalars())
+        # SQLite numbers the rows of one INSERT in the order given (it alone writes the file meanwhile), but may
+        # return them in another order; asking SQLAlchemy to keep the order would cost a statement per row.
+        return sorted((await session.execute(_INSERT_OUTBOX, list(rows))).scalars())
 
 
 async def save_conversation(session: AsyncSession, person_id: int, state: dict[str, Any], now: datetime) -> None:
