@@ -17,10 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from bot.abuse import InboundLimiter, Verdict, sanitised
 from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
@@ -29,8 +29,20 @@ from bot.network import Network
 from bot.supervision import Backoff
 from flows import conversation, features  # noqa: F401  (features registers every capability)
 from flows.engine import Turn
-from storage.models import ANSWER, NOTICE, Conversation, Handle, InboxEntry, OutboxEntry, Person
-from storage.repositories import begin_for_savepoints, find_handle, find_person, pending_inbox_ids, store_inbound
+from storage.models import ANSWER, NOTICE, Conversation, Handle, OutboxEntry, Person
+from storage.repositories import (
+    begin_for_savepoints,
+    find_handle,
+    find_person,
+    insert_outbox,
+    mark_inbox_processed,
+    pending_inbox_ids,
+    pending_inbox_rows,
+    save_conversation,
+    store_inbound,
+    store_inbound_many,
+    update_inbox_entry,
+)
 from storage.transient import is_transient
 
 log = logging.getLogger("lotse.dispatcher")
@@ -85,18 +97,22 @@ class Dispatcher:
 
         A transport whose platform confirms a whole batch at once (a Matrix sync token, a getUpdates page)
         stores its position here, so the position never runs ahead of the events it covers."""
-        ids: list[int] = []
+        now = self.clock()
+        rows = []
+        for incoming in incomings:
+            incoming = sanitised(incoming)
+            rows.append({"transport": incoming.transport, "event_id": incoming.event_id, "sender": incoming.handle,
+                         "payload": incoming.to_json(), "received_at": now})
         async with self.sessions() as session, session.begin():
-            for incoming in incomings:
-                incoming = sanitised(incoming)
-                stored = await store_inbound(session, incoming.transport, incoming.event_id, incoming.handle,
-                                             incoming.to_json(), self.clock())
-                if stored is None:
-                    log.info("inbox: dropped duplicate %s event %s", incoming.transport, incoming.event_id)
-                else:
-                    ids.append(stored)
+            stored = await store_inbound_many(session, rows)  # one statement for the page
             if also is not None:
                 await also(session)
+        if len(stored) < len(rows):
+            new = {event_id for _, event_id in stored}
+            for row in rows:
+                if row["event_id"] not in new:
+                    log.info("inbox: dropped duplicate %s event %s", row["transport"], row["event_id"])
+        ids = [entry_id for entry_id, _ in stored]
         self._enqueue(ids)
         return len(ids)
 
@@ -161,40 +177,42 @@ class Dispatcher:
         deadline = time.perf_counter() + BATCH_SECONDS
         async with self.sessions() as session, session.begin():
             await begin_for_savepoints(session)
-            entries = (await session.scalars(select(InboxEntry).where(
-                InboxEntry.id.in_(ids), InboxEntry.processed_at.is_(None)).order_by(InboxEntry.id)
-                .with_for_update(skip_locked=True))).all()
+            entries = await pending_inbox_rows(session, ids)
             fetched = {entry.id for entry in entries}
             done = {entry_id for entry_id in ids if entry_id not in fetched}  # handled before, e.g. by a restart
+            processed: list[int] = []
             for entry in entries:
                 if handled and time.perf_counter() > deadline:
                     break  # the rest in the next batch, after the loop has served everyone else
                 done.add(entry.id)
                 try:
                     async with session.begin_nested():
-                        await self._handle(session, entry)
-                        entry.processed_at = self.clock()
+                        await self._handle(session, entry.id, entry.payload, entry.received_at)
+                    processed.append(entry.id)
                 except Exception as error:
                     if is_transient(error):
                         raise
                     log.error("inbox %s: could not be handled (%s: %s)", entry.id, type(error).__name__, error)
                     log.debug("inbox %s: traceback", entry.id, exc_info=True)
                     async with session.begin_nested():
-                        await self._mark_failed(session, entry, error)
+                        await self._mark_failed(session, entry.id, entry.payload, error)
                 handled += 1
+            # Every handled event marked in one statement, committed with what handling it wrote.
+            await mark_inbox_processed(session, processed, self.clock())
         self._last_done = done
         # The next batch reads about as many events as fit in the time budget: no rows loaded for nothing.
         self._batch_size = min(BATCH, self._batch_size * 2) if handled == len(entries) else max(1, handled)
         return handled
 
-    async def _handle(self, session: AsyncSession, entry: InboxEntry) -> None:
-        if entry.payload.get("redacted"):
+    async def _handle(self, session: AsyncSession, entry_id: int, payload: dict[str, Any],
+                      received_at: datetime) -> None:
+        if payload.get("redacted"):
             return
-        incoming = Incoming.from_json(entry.payload)
+        incoming = Incoming.from_json(payload)
         now = self.clock()
-        verdict = self._flood_check(incoming, entry.received_at)
-        if verdict is Verdict.DROP:
-            entry.payload = {"redacted": True, "dropped": "flood"}  # silence, and nothing of the flood is kept
+        verdict = self._flood_check(incoming, received_at)
+        if verdict is Verdict.DROP:  # silence, and nothing of the flood is kept
+            await update_inbox_entry(session, entry_id, payload={"redacted": True, "dropped": "flood"})
             return
         found_person = await find_person(session, incoming.transport, incoming.handle)
         if found_person is None and incoming.in_group:
@@ -202,7 +220,7 @@ class Dispatcher:
                      incoming.handle, incoming.chat)
             return
         if verdict is Verdict.NOTIFY:
-            await self._flood_notice(session, incoming, found_person, entry)
+            await self._flood_notice(session, incoming, found_person, entry_id)
             return
         if found_person is None:
             # No name, no locale: before consent nothing personal is kept beyond the handle needed to answer.
@@ -231,17 +249,30 @@ class Dispatcher:
         answering = (incoming.transport, incoming.chat)
         if turn.deleted:
             self._erased = True
-        rows = [OutboxEntry(transport=m.transport, chat=m.chat, payload=m.to_json(), created_at=now,
-                            priority=ANSWER if (m.transport, m.chat) == answering else NOTICE)
+        rows = [{"transport": m.transport, "chat": m.chat, "payload": m.to_json(), "created_at": now,
+                 "priority": ANSWER if (m.transport, m.chat) == answering else NOTICE}
                 for m in turn.outgoing]
-        session.add_all(rows)
-        if turn.deleted:
-            return
-        await session.flush()
+        if any(isinstance(added, OutboxEntry) for added in session.new):
+            # The flow queued messages of its own: ours follow them (the unit of work keeps the order).
+            orm_rows = [OutboxEntry(**row) for row in rows]
+            session.add_all(orm_rows)
+            if turn.deleted:
+                return
+            await session.flush()
+            row_ids = [row.id for row in orm_rows]
+        else:
+            row_ids = await insert_outbox(session, rows)  # one Core statement, no flush
+            if turn.deleted:
+                return
         if turn.prompt_index is not None:
-            state.state["prompt_outbox"] = rows[turn.prompt_index].id
-        state.updated_at = now
-        flag_modified(state, "state")
+            state.state["prompt_outbox"] = row_ids[turn.prompt_index]
+        if state in session.new:
+            state.updated_at = now
+            flag_modified(state, "state")
+        else:  # one Core UPDATE; the ORM object is left clean, so the savepoint's flush has less (or nothing) to do
+            await save_conversation(session, state.person_id, state.state, now)
+            set_committed_value(state, "state", state.state)
+            set_committed_value(state, "updated_at", now)
 
     def _flood_check(self, incoming: Incoming, received_at: datetime) -> Verdict:
         key = (incoming.transport, incoming.handle)
@@ -253,7 +284,7 @@ class Dispatcher:
         return verdict
 
     async def _flood_notice(self, session: AsyncSession, incoming: Incoming,
-                            found: tuple[Handle, Person, Conversation | None] | None, entry: InboxEntry) -> None:
+                            found: tuple[Handle, Person, Conversation | None] | None, entry_id: int) -> None:
         """One polite line in the person's language; the operator hears who (by number) and for how long."""
         person = found[1] if found else None
         locale = (person.locale if person else None) or negotiate(incoming.language_hint) or DEFAULT_LOCALE
@@ -264,19 +295,19 @@ class Dispatcher:
         message = Outgoing(transport=incoming.transport, chat=incoming.chat, text=text, locale=locale, rtl=t.rtl)
         session.add(OutboxEntry(transport=message.transport, chat=message.chat, payload=message.to_json(),
                                 priority=ANSWER))
-        entry.payload = {"redacted": True, "dropped": "flood"}
+        await update_inbox_entry(session, entry_id, payload={"redacted": True, "dropped": "flood"})
         log.warning("inbound: %s sender %s sent more than %d messages in a minute; not read for %d minute(s)",
                     incoming.transport, f"person {person.id}" if person else "(not yet known)",
                     self.limiter.per_minute, minutes)
 
-    async def _mark_failed(self, session: AsyncSession, entry: InboxEntry, error: Exception) -> None:
+    async def _mark_failed(self, session: AsyncSession, entry_id: int, payload: dict[str, Any],
+                           error: Exception) -> None:
         """Records the failure and tells the person, so a bug never leaves them without an answer."""
-        await session.refresh(entry)
-        entry.processed_at = self.clock()
-        entry.error = f"{type(error).__name__}: {error}"[:2000]
-        if entry.payload.get("redacted"):
+        await update_inbox_entry(session, entry_id, processed_at=self.clock(),
+                                 error=f"{type(error).__name__}: {error}"[:2000])
+        if payload.get("redacted"):
             return
-        incoming = Incoming.from_json(entry.payload)
+        incoming = Incoming.from_json(payload)
         handle = await find_handle(session, incoming.transport, incoming.handle)
         locale = DEFAULT_LOCALE
         if handle is not None:

@@ -6,7 +6,7 @@ lives behind the dispatcher. Both types serialise to plain JSON so that inbox an
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -107,7 +107,13 @@ class Outgoing:
         return self.document_name or PurePath(self.document_path).name
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What `asdict` gives, without its deep copies: this runs for every message sent."""
+        values = {name: getattr(self, name) for name in _OUTGOING_FIELDS}
+        values["choices"] = tuple({"key": choice.key, "label": choice.label} for choice in self.choices)
+        values["selected"] = tuple(self.selected)
+        if self.relayed is not None:
+            values["relayed"] = self.relayed.to_json()
+        return values
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
@@ -125,3 +131,6 @@ class Delivery:
 
     platform_message_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+_OUTGOING_FIELDS = tuple(item.name for item in fields(Outgoing))

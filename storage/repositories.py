@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person
+
+INBOX = cast(Table, InboxEntry.__table__)
+OUTBOX = cast(Table, OutboxEntry.__table__)
+"""The hot path's statements use the tables (Core): no identity map, no unit of work, compiled once and cached."""
 
 
 async def store_inbound(session: AsyncSession, transport: str, event_id: str, sender: str,
@@ -26,6 +30,78 @@ async def store_inbound(session: AsyncSession, transport: str, event_id: str, se
     )
     stored: int | None = (await session.execute(statement)).scalar_one_or_none()
     return stored
+
+
+_STORE_INBOUND = {
+    dialect: insert_(INBOX).on_conflict_do_nothing(index_elements=["transport", "event_id"])
+    .returning(INBOX.c.id, INBOX.c.event_id)
+    for dialect, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_PENDING_INBOX = (select(INBOX.c.id, INBOX.c.payload, INBOX.c.received_at)
+                  .where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.processed_at.is_(None))
+                  .order_by(INBOX.c.id).with_for_update(skip_locked=True))
+_MARK_PROCESSED = update(INBOX).where(INBOX.c.id == bindparam("entry_id")).values(processed_at=bindparam("now"))
+_INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
+_INSERT_OUTBOX_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_FIND_PERSON = (
+    select(Handle, Person, Conversation)
+    .join(Person, Person.id == Handle.person_id)
+    .outerjoin(Conversation, Conversation.person_id == Person.id)
+    .where(Handle.transport == bindparam("transport"), Handle.platform_id == bindparam("platform_id"))
+)
+CONVERSATIONS = cast(Table, Conversation.__table__)
+_SAVE_CONVERSATION = (update(CONVERSATIONS).where(CONVERSATIONS.c.person_id == bindparam("person"))
+                      .values(state=bindparam("state"), updated_at=bindparam("now")))
+"""Built once: building a statement costs about as much Python as running it (SQLAlchemy caches the compiled
+SQL by the statement's structure, the parameters are bound at execution)."""
+
+
+async def store_inbound_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Inserts a page of inbound events in one statement; (id, event_id) of the new ones, in arrival order.
+
+    Rows need transport, event_id, sender, payload and received_at; a redelivered event id is skipped."""
+    if not rows:
+        return []
+    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    result = await session.execute(_STORE_INBOUND[dialect], list(rows))
+    return sorted((row[0], row[1]) for row in result)
+
+
+async def pending_inbox_rows(session: AsyncSession, ids: Sequence[int]) -> Sequence[Row[Any, Any, Any]]:
+    """The still-pending events among `ids` (id, payload, received_at), locked for this worker on PostgreSQL.
+
+    Plain rows, not ORM objects: nothing in the identity map, nothing for the unit of work to check."""
+    return (await session.execute(_PENDING_INBOX, {"ids": list(ids)})).all()
+
+
+async def mark_inbox_processed(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:
+    """One executemany for the whole batch, in the batch's transaction (commits with the events' effects)."""
+    if ids:
+        await session.execute(_MARK_PROCESSED, [{"entry_id": entry_id, "now": now} for entry_id in ids])
+
+
+async def update_inbox_entry(session: AsyncSession, entry_id: int, **values: Any) -> None:
+    await session.execute(update(INBOX).where(INBOX.c.id == entry_id).values(**values))
+
+
+async def insert_outbox(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Inserts outgoing messages in one statement; their ids in the order given.
+
+    Core and without autoflush: the turn's pending ORM changes are flushed once, when its savepoint ends."""
+    if not rows:
+        return []
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            return list((await session.execute(_INSERT_OUTBOX_ORDERED, list(rows))).scalars())
+        # SQLite numbers the rows of one INSERT in the order given (it alone writes the file meanwhile), but may
+        # return them in another order; asking SQLAlchemy to keep the order would cost a statement per row.
+        return sorted((await session.execute(_INSERT_OUTBOX, list(rows))).scalars())
+
+
+async def save_conversation(session: AsyncSession, person_id: int, state: dict[str, Any], now: datetime) -> None:
+    """A turn's conversation state in one Core UPDATE, outside the unit of work (which would compare and flush)."""
+    with session.no_autoflush:
+        await session.execute(_SAVE_CONVERSATION, {"person": person_id, "state": state, "now": now})
 
 
 async def begin_for_savepoints(session: AsyncSession) -> None:
@@ -49,13 +125,7 @@ async def find_handle(session: AsyncSession, transport: str, platform_id: str) -
 async def find_person(session: AsyncSession, transport: str,
                       platform_id: str) -> tuple[Handle, Person, Conversation | None] | None:
     """The handle, its person and their conversation in one round trip: this runs for every inbound event."""
-    statement = (
-        select(Handle, Person, Conversation)
-        .join(Person, Person.id == Handle.person_id)
-        .outerjoin(Conversation, Conversation.person_id == Person.id)
-        .where(Handle.transport == transport, Handle.platform_id == platform_id)
-    )
-    row = (await session.execute(statement)).one_or_none()
+    row = (await session.execute(_FIND_PERSON, {"transport": transport, "platform_id": platform_id})).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 
 

@@ -297,3 +297,20 @@ def test_backoff_doubles_to_its_limit() -> None:
     backoff.succeeded()
     assert backoff.delay == 0.0
 
+
+
+async def test_a_page_of_updates_with_a_redelivered_one_is_answered_once_per_message(
+        app: Lotse, transport: RecordingTransport) -> None:
+    """A getUpdates page is stored in one statement: a copy of an update (the platform sent the page again, or
+    the same update twice in it) is dropped, and everyone's answer still arrives once, in order."""
+    people = [Chat(app, transport, name) for name in ("amal", "bilal", "chiara")]
+    first_words = [person._event(text="hello") for person in people]
+    assert await app.dispatcher.receive_batch([*first_words, first_words[1]]) == 3
+    assert await app.dispatcher.receive_batch(first_words) == 0  # the whole page again: nothing new
+    await app.drain()
+    for person in people:
+        assert len(person.history) == 1 and "Deutsch" in [choice.label for choice in person.last.choices]
+    english = people[2].buttons().index("English") + 1
+    answers = await people[2].send(str(english))  # the number answers the picker this page's turn sent
+    assert "English" not in [choice.label for choice in answers[-1].choices]
+    assert all(len(person.history) == 1 for person in people[:2])
