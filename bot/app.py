@@ -22,8 +22,9 @@ from bot.supervision import LoopWatchdog, supervise
 from bot.transports.base import Transport
 from bot.waker import ReminderScheduler, Waker, run_due_work, run_reminders
 from flows.features import commands_for
-from storage.database import create_engine, session_factory, upgrade_database
+from storage.database import create_engine, session_factory
 from storage.models import Handle, Person
+from storage.schema import require_current, upgrade_locked
 
 log = logging.getLogger("lotse")
 
@@ -40,14 +41,18 @@ class Lotse:
     watchdog: LoopWatchdog = field(default_factory=LoopWatchdog)
 
     @classmethod
-    async def open(cls, settings: Settings, database_url: str | None = None, clock: Clock = system_clock) -> Lotse:
-        """Checks catalogs and network, then creates or upgrades the database; any problem raises one line."""
+    async def open(cls, settings: Settings, database_url: str | None = None, clock: Clock = system_clock,
+                   upgrade: bool = True) -> Lotse:
+        """Checks catalogs and network, then creates or upgrades the database; any problem raises one line.
+
+        `upgrade=False` (every command but `lotse run` and `lotse db upgrade`): an older schema is refused with
+        "run lotse db upgrade" instead of migrated behind the back of running processes."""
         check_catalogs()
         network = load_network(settings.network_file)
         await translation.start(settings, network)  # a wrong translation setting stops here, before the database
         engine = create_engine(database_url or settings.resolved_database_url, on_event_loop=True)
         try:
-            await upgrade_database(engine)
+            await (upgrade_locked(engine) if upgrade else require_current(engine))
         except BaseException:
             await engine.dispose()
             raise

@@ -26,8 +26,9 @@ from bot.network import NetworkError, load_network
 from bot.transports.base import Transport
 from bot.transports.console import NAME as CONSOLE
 from bot.transports.console import PERSONA_NAME, ConsoleSession, ConsoleTransport
-from storage.database import StorageError, create_engine, upgrade_database
+from storage.database import StorageError, create_engine
 from storage.models import Handle, Person
+from storage.schema import upgrade_locked
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (SettingsError, NetworkError, StorageError, CatalogMissing)
 
@@ -106,7 +107,7 @@ def _has_people(path: Path) -> bool:
 
 async def _open(settings: Settings) -> Lotse:
     announce_database(settings)
-    return await Lotse.open(settings)
+    return await Lotse.open(settings, upgrade=False)  # only `db upgrade` and `run` migrate
 
 
 async def console_personas(app: Lotse) -> dict[str, str]:
@@ -169,7 +170,7 @@ async def db_upgrade(settings: Settings) -> None:
     announce_database(settings)
     engine = create_engine(settings.resolved_database_url)
     try:
-        applied = await upgrade_database(engine)
+        applied = await upgrade_locked(engine)
         logging.getLogger("lotse").info("database: at the latest schema (%d migration(s) applied)", len(applied))
     finally:
         await engine.dispose()
@@ -178,7 +179,7 @@ async def db_upgrade(settings: Settings) -> None:
 async def _upgrade_quietly(url: str) -> None:
     engine = create_engine(url)
     try:
-        await upgrade_database(engine)
+        await upgrade_locked(engine)
     finally:
         await engine.dispose()
 
