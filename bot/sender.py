@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from bot.dispatcher import Clock, system_clock
 from bot.messages import Attachment, Delivery, Outgoing
 from bot.supervision import Backoff, sleep_unless_stopped
 from bot.transports.base import DeliveryError, Transport
+from storage.claims import claim_outbox
 from storage.database import compact_after_erasure
 from storage.models import Handle, OutboxEntry
 from storage.transient import is_transient
@@ -95,6 +96,8 @@ class Outcome:
     not_before: datetime | None = None
     erase: bool = False
     at: datetime | None = None
+    result: str = ""
+    """For the metrics: ok, 429 (the platform's rate limit), 403 (blocked), error; empty when nothing was sent."""
 
 
 @dataclass
@@ -128,6 +131,11 @@ class OutboxSender:
     _loops: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _distrusted_at: float = -1.0
     _stop: asyncio.Event | None = None
+    owner: str | None = None
+    """Set when several processes share the database: every row is claimed under this name before it goes
+    (`storage/claims.py`), so not even two leaders of a split-brain moment send one row twice."""
+    on_result: Callable[[str, str], None] | None = None
+    """Told (transport, result) after every send attempt: the metrics count them."""
 
     def lanes_of(self, name: str) -> TransportLanes:
         if name not in self._state:
@@ -213,6 +221,17 @@ class OutboxSender:
                 ready.append(row)
         return sorted(fresh + ready, key=lambda row: row.id)
 
+    async def _claim(self, name: str, rows: list[Row]) -> list[Row]:
+        """With several processes: only the rows this process could claim go; the others are dropped from the
+        lanes (another process is sending them, or will once its lease ran out and a rescan finds them)."""
+        if self.owner is None or not rows:
+            return rows
+        claimed = await claim_outbox(self.sessions, [row.id for row in rows], self.owner, self.clock())
+        for row in rows:
+            if row.id not in claimed:
+                self._finish(name, Outcome(row, "gone"))
+        return [row for row in rows if row.id in claimed]
+
     # ---------------------------------------------------------------------------------------------------------
     # Choosing what goes next
 
@@ -262,16 +281,18 @@ class OutboxSender:
             text = f"{type(error).__name__}: {error}"[:2000]
             if error.unavailable:
                 return Outcome(row, "down", error=text, not_before=now + timedelta(seconds=error.retry_after or 1.0),
-                               at=now)
+                               at=now, result="429" if error.retry_after else "error")
             if error.unreachable:
-                return Outcome(row, "unreachable", error=text)
-            return self._failure(row, now, text, error.retry_after, error.permanent)
+                return Outcome(row, "unreachable", error=text, result="403")
+            return replace(self._failure(row, now, text, error.retry_after, error.permanent),
+                           result="429" if error.retry_after else "error")
         except Exception as error:  # a transport bug or a network fault: retried with backoff
             if is_transient(error):
                 log.info("outbox %s: could not be prepared (%s); retrying", row.id, error)
-            return self._failure(row, now, f"{type(error).__name__}: {error}"[:2000], None, False)
+            return replace(self._failure(row, now, f"{type(error).__name__}: {error}"[:2000], None, False),
+                           result="error")
         return Outcome(row, "sent", platform_message_id=delivery.platform_message_id,
-                       erase=message.erase_after_delivery, at=now)
+                       erase=message.erase_after_delivery, at=now, result="ok")
 
     async def _edit_target(self, outbox_id: int) -> str | None:
         known = self._platform_ids.get(outbox_id)
@@ -313,6 +334,8 @@ class OutboxSender:
     # After a send: lanes in memory at once, the row in the database in the next batch
 
     def _finish(self, name: str, outcome: Outcome) -> None:
+        if outcome.result and self.on_result is not None:
+            self.on_result(name, outcome.result)
         state = self.lanes_of(name)
         row = outcome.row
         lane = state.lanes.get(row.chat)
@@ -375,6 +398,8 @@ class OutboxSender:
         for outcome in outcomes:
             row = outcome.row
             values: dict[str, Any] = {"id": row.id}
+            if self.owner is not None:
+                values.update(claimed_by=None, lease_until=None)  # done with it: a retry may go from anyone
             if outcome.kind == "sent":
                 values.update(status="sent", sent_at=outcome.at, platform_message_id=outcome.platform_message_id,
                               last_error=None, attempts=row.attempts + 1)
@@ -423,7 +448,7 @@ class OutboxSender:
                     continue
                 break
             lane = ready[0]
-            rows = await self._still_pending(transport_name, [lane.rows[0]])
+            rows = await self._claim(transport_name, await self._still_pending(transport_name, [lane.rows[0]]))
             if not rows:
                 continue
             lane.busy = True
@@ -452,6 +477,7 @@ class OutboxSender:
         """Every transport's lanes plus the writer, until `stop`; then the sends in flight finish (10 s at most)
         and their outcomes are written."""
         self._stop = stop
+        self._state.clear()  # a new term (a leader again after standing by): lanes are read afresh
         for name in list(self.transports):
             self._start_loop(name)
         writer = asyncio.create_task(self._run_writer(stop), name="sender-writer")
@@ -516,7 +542,8 @@ class OutboxSender:
                 if room > 0:
                     ready, wake = self._ready_lanes(name, room)
                     if ready:
-                        ready_rows = await self._still_pending(name, [lane.rows[0] for lane in ready])
+                        ready_rows = await self._claim(name, await self._still_pending(
+                            name, [lane.rows[0] for lane in ready]))
                         going = {row.id for row in ready_rows}
                         for lane in ready:
                             if lane.rows and lane.rows[0].id in going:

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from bot.app import Lotse
 from bot.cli import main
+from bot.leadership import FileLock, Leadership, PostgresLock
+from bot.messages import Delivery, Outgoing
+from bot.sender import OutboxSender
+from storage.claims import claim_outbox
 from storage.database import alembic_config, create_engine
+from storage.models import OutboxEntry
 from storage.schema import schema_state, upgrade_locked
+from tests.chat import FakeClock, RecordingTransport
 
 
 async def _migrate_to(url: str, revision: str) -> None:
@@ -87,3 +98,118 @@ async def test_two_processes_upgrading_at_once_migrate_once(blank_database_url: 
     assert state.up_to_date
     assert sorted(len(done) for done in applied)[:2] == [0, 0]  # the others waited and found nothing to do
     assert max(len(done) for done in applied) > 10
+
+
+# -------------------------------------------------------------------------------------------------------------
+# One leader; rows claimed before they go
+
+
+@dataclass
+class SlowTransport(RecordingTransport):
+    """Sends take a moment, so that two senders really overlap."""
+
+    async def send(self, message: Outgoing, edit_platform_id: str | None) -> Delivery:
+        await asyncio.sleep(0.002)
+        return await super().send(message, edit_platform_id)
+
+
+async def _outbox_rows(app: Lotse, chats: int, per_chat: int) -> None:
+    async with app.sessions() as session, session.begin():
+        for number in range(per_chat):
+            for chat in range(chats):
+                message = Outgoing(transport="test", chat=f"c{chat}", text=f"message {number}", locale="en")
+                session.add(OutboxEntry(transport="test", chat=message.chat, payload=message.to_json(),
+                                        created_at=app.dispatcher.clock()))
+
+
+async def test_two_senders_on_one_database_send_every_row_once_in_order(app: Lotse) -> None:
+    """Two processes' senders (a split-brain moment): each row is claimed by one of them, each chat's order holds."""
+    await _outbox_rows(app, chats=12, per_chat=5)
+    transports = [SlowTransport(), SlowTransport()]
+    senders = [OutboxSender(app.sessions, {"test": transport}, clock=app.dispatcher.clock, owner=f"process-{n}")
+               for n, transport in enumerate(transports)]
+    for _ in range(20):
+        done = await asyncio.gather(*(sender.deliver_pending("test") for sender in senders))
+        if not any(done):
+            break
+    texts: dict[str, list[str]] = {}
+    for transport in transports:
+        for chat, messages in transport.sent.items():
+            texts.setdefault(chat, []).extend(message.text for message in messages)
+    assert sum(len(sent) for sent in texts.values()) == 60
+    assert all(sorted(sent) == [f"message {n}" for n in range(5)] for sent in texts.values())
+    assert all(transport.sent for transport in transports) or app.engine.dialect.name == "sqlite"
+    async with app.sessions() as session:
+        left = (await session.execute(select(OutboxEntry.status, OutboxEntry.claimed_by))).all()
+    assert set(left) == {("sent", None)}
+
+
+async def test_a_crashed_claimers_rows_go_once_its_lease_ran_out(app: Lotse, clock: FakeClock,
+                                                                 transport: RecordingTransport) -> None:
+    await _outbox_rows(app, chats=2, per_chat=2)
+    async with app.sessions() as session:
+        ids = list((await session.scalars(select(OutboxEntry.id))).all())
+    assert await claim_outbox(app.sessions, ids, "crashed-process", clock()) == set(ids)
+    sender = OutboxSender(app.sessions, {"test": transport}, clock=clock, owner="next-process")
+    assert await sender.deliver_pending("test") == 0  # still leased by the crashed one: nothing goes
+    clock.advance(seconds=16)
+    assert await sender.deliver_pending("test") == 4
+    assert [m.text for m in transport.sent["c0"]] == ["message 0", "message 1"]
+
+
+@pytest.mark.postgres
+async def test_a_stand_by_takes_over_when_the_leaders_connection_dies(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's advisory lock; SQLite has the file lock (next test)")
+    caplog.set_level(logging.INFO, logger="lotse.leadership")
+    first = Leadership(PostgresLock(database_url), name="first", retry=0.1, check=0.1)
+    second = Leadership(PostgresLock(database_url), name="second", retry=0.1, check=0.1)
+    stop = asyncio.Event()
+    leading: list[str] = []
+
+    def worker(name: str) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+        async def lead(term: asyncio.Event) -> None:
+            leading.append(name)
+            await term.wait()
+        return lead
+
+    running = [asyncio.create_task(first.run(stop, worker("first")))]
+    await _until(lambda: leading == ["first"])
+    running.append(asyncio.create_task(second.run(stop, worker("second"))))
+    await _until(lambda: "second stands by" in caplog.text)
+    assert isinstance(first.lock, PostgresLock)
+    running[0].cancel()  # what kill -9 does: the process and its connection are gone at once
+    first.lock.connection.terminate()
+    await _until(lambda: leading == ["first", "second"], within=10)
+    stop.set()
+    await asyncio.gather(*running, return_exceptions=True)
+    lines = [record.getMessage() for record in caplog.records if record.name == "lotse.leadership"]
+    assert lines == ["leadership: first leads now", "leadership: another process leads; second stands by",
+                     "leadership: second leads now"]
+
+
+async def test_on_sqlite_a_second_lotse_run_stands_by(tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    leading: list[str] = []
+    path = tmp_path / "lotse.sqlite3.leader"
+
+    async def lead(term: asyncio.Event) -> None:
+        leading.append("one")
+        await term.wait()
+
+    one = asyncio.create_task(Leadership(FileLock(path), retry=0.05).run(stop, lead))
+    await _until(lambda: leading == ["one"])
+    other = FileLock(path)
+    assert not await other.try_acquire()
+    stop.set()
+    await one
+    assert await other.try_acquire()
+    await other.release()
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.02)
