@@ -16,6 +16,7 @@ from bot import translation
 from bot.abuse import InboundLimiter, sanitised
 from bot.config import Settings
 from bot.dispatcher import Clock, Dispatcher, system_clock
+from bot.health import Metrics
 from bot.i18n import check_catalogs
 from bot.leadership import INBOX_CHANNEL, RoundLocks
 from bot.messages import Incoming
@@ -44,6 +45,9 @@ class Lotse:
     transports: dict[str, Transport] = field(default_factory=dict)
     watchdog: LoopWatchdog = field(default_factory=LoopWatchdog)
     rounds: RoundLocks | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    leading: bool = False
+    """Whether this process leads now (the health endpoint reports it)."""
     """Scheduled rounds hold their kind's advisory lock (PostgreSQL): never two at once in the deployment."""
 
     @classmethod
@@ -68,7 +72,9 @@ class Lotse:
                                             timedelta(minutes=settings.flood_pause_minutes))
         sender = OutboxSender(sessions, {}, clock=clock)
         dispatcher.on_erasure = sender.distrust
-        return cls(settings, network, engine, sessions, dispatcher, sender, rounds=RoundLocks(engine))
+        app = cls(settings, network, engine, sessions, dispatcher, sender, rounds=RoundLocks(engine))
+        sender.on_result = app.metrics.sent
+        return app
 
     @property
     def postgres(self) -> bool:
@@ -84,6 +90,10 @@ class Lotse:
             if stored is not None and self.postgres:  # delivered at the commit; the leader's inbox wakes at once
                 await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
         return stored is not None
+
+    def _count_reminders(self, sent: int, missed: int) -> None:
+        self.metrics.reminders.labels("sent").inc(sent)
+        self.metrics.reminders.labels("missed").inc(missed)
 
     def _guard(self, job: str, work: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
         return work if self.rounds is None else self.rounds.guard(job, work)
@@ -164,7 +174,9 @@ class Lotse:
             from flows.tickets import escalate_overdue, next_escalation
 
             async def work() -> int:
-                return self._announce(await escalate_overdue(self.sessions, self.network, self.dispatcher.clock()))
+                escalated = await escalate_overdue(self.sessions, self.network, self.dispatcher.clock())
+                self.metrics.escalations.inc(escalated)
+                return self._announce(escalated)
 
             async def next_due() -> datetime | None:
                 return await next_escalation(self.sessions, self.dispatcher.clock())
@@ -193,7 +205,7 @@ class Lotse:
         async def reminders() -> None:
             await run_reminders(self.sessions, ReminderScheduler("run", waker), self.dispatcher.clock, stop,
                                 self.dispatcher.outbox_ready, changed=changed_reminders,
-                                guard=self._guard)
+                                guard=self._guard, counted=self._count_reminders)
 
         async def retention() -> None:
             """The daily privacy job: once at start, then every 24 hours."""

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import Lotse
 from bot.config import Settings, SettingsError, install_secret_filter, load_settings
+from bot.health import HealthServer, listen_address
 from bot.i18n import STAFF_LOCALES, CatalogMissing
 from bot.messages import Incoming
 from bot.network import NetworkError, load_network
@@ -230,13 +232,21 @@ async def run(settings: Settings, role: str = "all") -> None:
             await transport.stop()
         return
     app = await Lotse.open(settings)
+    health = None
+    listen = listen_address(settings.health_listen, postgres)
     try:
+        if listen is not None:
+            health = HealthServer(app.engine, app.sessions, app.metrics, role, lambda: app.leading,
+                                  lambda: (app.watchdog.last, app.watchdog.worst), app.dispatcher.clock)
+            await health.start(listen)
         if role == "receive":
             await _receive_only(app, transports, stop)
         else:
             await _work(app, transports, stop, receiving_here=role == "all", postgres=postgres,
                         exclusive=exclusive)
     finally:
+        if health is not None:
+            await health.stop()
         for lock in exclusive:
             await lock.release()
         await app.close()
@@ -250,7 +260,9 @@ async def _receive_only(app: Lotse, transports: list[Transport], stop: asyncio.E
         app.transports[transport.name] = transport  # closed with the app; never sends
         await transport.start(app.store_only)
     logging.getLogger("lotse").info("receiver: storing Telegram updates for the workers")
+    watchdog = asyncio.create_task(app.watchdog.run(stop), name="watchdog")
     await stop.wait()
+    await watchdog
 
 
 async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, receiving_here: bool,
@@ -265,6 +277,7 @@ async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, re
     leadership = Leadership(lock_for(url, app.settings.data_dir, on_inbox=app.dispatcher.wakeup.set))
     if postgres:
         app.sender.owner = leadership.name  # every row is claimed before it goes
+        app.sender.lease = timedelta(seconds=app.settings.outbox_lease_seconds)
     if any(isinstance(transport, MatrixTransport) for transport in transports) and postgres:
         matrix_lock = PostgresLock(url, key=MATRIX_LOCK)
         if not await matrix_lock.try_acquire():
@@ -286,6 +299,7 @@ async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, re
 
     async def lead(term: asyncio.Event) -> None:
         nonlocal matrix_started
+        app.leading = True
         for transport in transports:
             if isinstance(transport, TelegramTransport) and not webhook:
                 await transport.start_polling()
@@ -295,6 +309,7 @@ async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, re
         try:
             await app.run_workers(term)  # also finishes whatever a crash left in the inbox and outbox
         finally:
+            app.leading = False
             for transport in transports:
                 if isinstance(transport, TelegramTransport):
                     await transport.stop_polling()

@@ -35,7 +35,7 @@ from bot.dispatcher import Clock, system_clock
 from bot.messages import Attachment, Delivery, Outgoing
 from bot.supervision import Backoff, sleep_unless_stopped
 from bot.transports.base import DeliveryError, Transport
-from storage.claims import claim_outbox
+from storage.claims import LEASE, claim_outbox
 from storage.database import compact_after_erasure
 from storage.models import Handle, OutboxEntry
 from storage.transient import is_transient
@@ -134,6 +134,8 @@ class OutboxSender:
     owner: str | None = None
     """Set when several processes share the database: every row is claimed under this name before it goes
     (`storage/claims.py`), so not even two leaders of a split-brain moment send one row twice."""
+    lease: timedelta = LEASE
+    """How long a claim holds: a crashed claimer's rows go after this."""
     on_result: Callable[[str, str], None] | None = None
     """Told (transport, result) after every send attempt: the metrics count them."""
 
@@ -226,7 +228,7 @@ class OutboxSender:
         lanes (another process is sending them, or will once its lease ran out and a rescan finds them)."""
         if self.owner is None or not rows:
             return rows
-        claimed = await claim_outbox(self.sessions, [row.id for row in rows], self.owner, self.clock())
+        claimed = await claim_outbox(self.sessions, [row.id for row in rows], self.owner, self.clock(), self.lease)
         for row in rows:
             if row.id not in claimed:
                 self._finish(name, Outcome(row, "gone"))

@@ -144,7 +144,7 @@ async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: R
                         clock: Any, stop: asyncio.Event, outbox_ready: asyncio.Event,
                         changed: asyncio.Event | None = None, poll_seconds: float = 60.0,
                         guard: Callable[[str, Callable[[], Awaitable[int]]], Callable[[], Awaitable[int]]]
-                        | None = None) -> None:
+                        | None = None, counted: Callable[[int, int], None] | None = None) -> None:
     """The delivery loop: at start (whatever fell due while down), then whenever the scheduler wakes it or the
     dispatcher changed something (`changed`: a booking may have planned an earlier reminder).
 
@@ -158,6 +158,8 @@ async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: R
                      done.sent, done.missed, done.held, done.dropped, done.deferred)
         if done.sent:
             outbox_ready.set()
+        if counted is not None:
+            counted(done.sent, done.missed)
         return done.total
 
     async def next_moment() -> datetime | None:

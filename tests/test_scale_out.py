@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
+import socket
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from bot.app import Lotse
 from bot.cli import main
@@ -23,6 +31,9 @@ from storage.database import alembic_config, create_engine
 from storage.models import OutboxEntry
 from storage.schema import schema_state, upgrade_locked
 from tests.chat import FakeClock, RecordingTransport
+from tests.conftest import fresh_postgres_database
+from tests.postgres_server import PostgresServer
+from tests.telegram_standin import BotApiStandIn
 
 
 async def _migrate_to(url: str, revision: str) -> None:
@@ -213,3 +224,172 @@ async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "not within the time"
         await asyncio.sleep(0.02)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The simulation: receivers and workers as real processes, the leader killed with -9 half-way
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SECRET = "simulation-secret"
+SENDS = ("sendMessage", "editMessageText", "sendDocument", "sendPhoto")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _lotse_process(role: str, url: str, standin: BotApiStandIn, folder: Path, health: int,
+                         port: int | None = None) -> asyncio.subprocess.Process:
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOTSE_")}
+    env.update(LOTSE_DATA_DIR=str(folder), LOTSE_DATABASE_URL=url, LOTSE_TELEGRAM_TOKEN=standin.token,
+               LOTSE_TELEGRAM_BASE_URL=standin.base_url, LOTSE_TELEGRAM_WEBHOOK_URL="https://lotse.example/hook",
+               LOTSE_TELEGRAM_WEBHOOK_SECRET=SECRET, LOTSE_LOG_LEVEL="INFO", LOTSE_INBOUND_PER_MINUTE="1000",
+               LOTSE_OUTBOX_LEASE_SECONDS="4", LOTSE_HEALTH_LISTEN=f"127.0.0.1:{health}")
+    if port is not None:
+        env["LOTSE_TELEGRAM_WEBHOOK_LISTEN"] = f"127.0.0.1:{port}"
+    log = await asyncio.to_thread((folder / "stderr.log").open, "wb")
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", f"--{role}", cwd=REPOSITORY,
+                                                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log)
+
+
+async def _count(url: str, query: str) -> int:
+    connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        return int(await connection.fetchval(query))
+    finally:
+        await connection.close()
+
+
+async def _until_async(condition: Callable[[], Coroutine[Any, Any, bool]], within: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {within}s: {what}"
+        await asyncio.sleep(0.2)
+
+
+PEOPLE = 60
+SCRIPT = ("/start", "hello", "/menu")
+"""The issue asks for 2,000 updates from 500 people; on this shared 2-core machine the suite runs 180 from 60
+(under a minute). `bench/scale.py` runs the full numbers."""
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+async def test_receivers_and_two_workers_answer_every_update_once_across_a_kill_9_of_the_leader(
+        postgres: PostgresServer, postgres_template: str, tmp_path: Path) -> None:
+    url = await fresh_postgres_database(postgres, template=postgres_template)
+    standin = BotApiStandIn()
+    await standin.start()
+    ports = [_free_port(), _free_port()]
+    health = {name: _free_port() for name in ("receiver0", "receiver1", "worker0", "worker1")}
+    processes: dict[str, asyncio.subprocess.Process] = {}
+    try:
+        for number, port in enumerate(ports):
+            name = f"receiver{number}"
+            processes[name] = await _lotse_process("receive", url, standin, tmp_path / name, health[name], port)
+        for number in range(2):
+            name = f"worker{number}"
+            processes[name] = await _lotse_process("work", url, standin, tmp_path / name, health[name])
+        standin.webhook_targets = [f"http://127.0.0.1:{port}/hook" for port in ports]
+        await standin.wait_for(lambda: standin.webhook is not None, within=60, what="a receiver to set the webhook")
+
+        def leader() -> str | None:
+            found = [name for name in ("worker0", "worker1")
+                     if "leads now" in (tmp_path / name / "stderr.log").read_text()]
+            return found[0] if len(found) == 1 else None
+
+        await standin.wait_for(lambda: leader() is not None, within=60, what="one worker to lead")
+        people = [9000 + number for number in range(PEOPLE)]
+        for step, text in enumerate(SCRIPT):
+            for person in people:
+                standin.user_sends(person, text, language_code="uk" if person % 2 else "ar")
+            if step == 1:  # the leader dies with work in hand: a third of the way
+                first = leader()
+                assert first is not None
+                await _until_async(lambda: _handled_at_least(url, PEOPLE), 60, "a third handled")
+                processes[first].kill()
+                await processes[first].wait()
+                in_flight = await _claimed_when_killed(url)
+        updates = PEOPLE * len(SCRIPT)
+        await standin.wait_for(lambda: len(standin.confirmed) == updates, within=60, what="every update taken")
+        await _until_async(lambda: _all_done(url, updates), 90, "every update handled and every answer sent")
+        survivor = next(name for name in ("worker0", "worker1") if processes[name].returncode is None)
+        assert "leads now" in (tmp_path / survivor / "stderr.log").read_text()
+        connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+        try:
+            inbox = await connection.fetch("SELECT event_id, sender, processed_at, error FROM inbox ORDER BY id")
+            rows = await connection.fetch("SELECT chat, status, payload FROM outbox ORDER BY id")
+        finally:
+            await connection.close()
+        # every update stored once and handled once, without an error
+        assert sorted(int(row["event_id"]) for row in inbox) == sorted(standin.confirmed)
+        assert all(row["processed_at"] is not None and row["error"] is None for row in inbox)
+        # per-chat order: each person's updates were stored (and so handled) in the order they were sent
+        for person in people:
+            ids = [int(row["event_id"]) for row in inbox if row["sender"] == str(person)]
+            assert ids == sorted(ids) and len(ids) == len(SCRIPT)
+        # every answer went out once and in order: each chat saw exactly its rows' texts, in id order
+        assert {row["status"] for row in rows} == {"sent"}
+        expected: dict[str, list[str]] = {}
+        for row in rows:
+            expected.setdefault(row["chat"], []).append(json.loads(row["payload"])["text"])
+        seen: dict[str, list[str]] = {}
+        for method, params in standin.calls:
+            if method in SENDS:
+                seen.setdefault(str(params["chat_id"]), []).append(str(params.get("text", "")))
+        assert set(seen) == set(expected) == {str(person) for person in people}
+        # at least once: a row the killed leader had in flight may have reached Telegram before the kill; the new
+        # leader sends it again once its lease ran out. No other row goes twice, and no chat's order changes.
+        for chat in expected:
+            if chat not in in_flight:
+                assert seen[chat] == expected[chat], chat
+            else:
+                assert sorted(set(seen[chat])) == sorted(set(expected[chat])), chat
+                assert len(seen[chat]) - len(expected[chat]) <= in_flight.count(chat), (chat, seen[chat])
+        # what the operator sees: the survivor leads and counted its sends, a receiver is ready and does not lead
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{health[survivor]}/healthz") as answer:
+                assert answer.status == 200
+                assert await answer.json() == {"role": "work", "leader": True, "database": True, "schema": "0014",
+                                               "schema_current": True, "ready": True}
+            async with client.get(f"http://127.0.0.1:{health[survivor]}/metrics") as answer:
+                metrics = await answer.text()
+            async with client.get(f"http://127.0.0.1:{health['receiver0']}/healthz") as answer:
+                receiver = await answer.json()
+        assert "lotse_leader 1.0" in metrics and "lotse_inbox_pending 0.0" in metrics
+        assert 'lotse_outbox_pending{lane="answer",transport="telegram"} 0.0' in metrics
+        assert 'lotse_sends_total{result="ok",transport="telegram"}' in metrics
+        assert receiver["role"] == "receive" and receiver["leader"] is False and receiver["ready"] is True
+    finally:
+        for process in processes.values():
+            if process.returncode is None:
+                process.terminate()
+        for process in processes.values():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 20)
+            if process.returncode is None:
+                process.kill()
+        await standin.stop()
+
+
+async def _claimed_when_killed(url: str) -> list[str]:
+    """The chats of the rows the killed leader had claimed and not yet marked: its sends in flight."""
+    connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        rows = await connection.fetch("SELECT chat FROM outbox WHERE status = 'pending' AND claimed_by IS NOT NULL")
+    finally:
+        await connection.close()
+    return [row["chat"] for row in rows]
+
+
+async def _handled_at_least(url: str, count: int) -> bool:
+    return await _count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL") >= count
+
+
+async def _all_done(url: str, updates: int) -> bool:
+    handled = await _count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL")
+    pending = await _count(url, "SELECT count(*) FROM outbox WHERE status = 'pending'")
+    return handled == updates and pending == 0
