@@ -6,9 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import socket
-import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,7 @@ from sqlalchemy.engine import make_url
 from bot.app import Lotse
 from bot.cli import main
 from bot.leadership import FileLock, Leadership, PostgresLock
-from bot.messages import Delivery, Outgoing
+from bot.messages import Delivery, Incoming, Outgoing
 from bot.sender import OutboxSender
 from storage.claims import claim_outbox
 from storage.database import alembic_config, create_engine
@@ -32,6 +29,7 @@ from storage.models import OutboxEntry
 from storage.schema import schema_state, upgrade_locked
 from tests.chat import FakeClock, RecordingTransport
 from tests.conftest import fresh_postgres_database
+from tests.lotse_processes import SENDS, count, free_port, lotse_process, until_async
 from tests.postgres_server import PostgresServer
 from tests.telegram_standin import BotApiStandIn
 
@@ -229,47 +227,6 @@ async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
 # -------------------------------------------------------------------------------------------------------------
 # The simulation: receivers and workers as real processes, the leader killed with -9 half-way
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-SECRET = "simulation-secret"
-SENDS = ("sendMessage", "editMessageText", "sendDocument", "sendPhoto")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _lotse_process(role: str, url: str, standin: BotApiStandIn, folder: Path, health: int,
-                         port: int | None = None) -> asyncio.subprocess.Process:
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LOTSE_")}
-    env.update(LOTSE_DATA_DIR=str(folder), LOTSE_DATABASE_URL=url, LOTSE_TELEGRAM_TOKEN=standin.token,
-               LOTSE_TELEGRAM_BASE_URL=standin.base_url, LOTSE_TELEGRAM_WEBHOOK_URL="https://lotse.example/hook",
-               LOTSE_TELEGRAM_WEBHOOK_SECRET=SECRET, LOTSE_LOG_LEVEL="INFO", LOTSE_INBOUND_PER_MINUTE="1000",
-               LOTSE_OUTBOX_LEASE_SECONDS="4", LOTSE_HEALTH_LISTEN=f"127.0.0.1:{health}")
-    if port is not None:
-        env["LOTSE_TELEGRAM_WEBHOOK_LISTEN"] = f"127.0.0.1:{port}"
-    log = await asyncio.to_thread((folder / "stderr.log").open, "wb")
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", f"--{role}", cwd=REPOSITORY,
-                                                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log)
-
-
-async def _count(url: str, query: str) -> int:
-    connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
-    try:
-        return int(await connection.fetchval(query))
-    finally:
-        await connection.close()
-
-
-async def _until_async(condition: Callable[[], Coroutine[Any, Any, bool]], within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {within}s: {what}"
-        await asyncio.sleep(0.2)
-
-
 PEOPLE = 60
 SCRIPT = ("/start", "hello", "/menu")
 """The issue asks for 2,000 updates from 500 people; on this shared 2-core machine the suite runs 180 from 60
@@ -283,16 +240,16 @@ async def test_receivers_and_two_workers_answer_every_update_once_across_a_kill_
     url = await fresh_postgres_database(postgres, template=postgres_template)
     standin = BotApiStandIn()
     await standin.start()
-    ports = [_free_port(), _free_port()]
-    health = {name: _free_port() for name in ("receiver0", "receiver1", "worker0", "worker1")}
+    ports = [free_port(), free_port()]
+    health = {name: free_port() for name in ("receiver0", "receiver1", "worker0", "worker1")}
     processes: dict[str, asyncio.subprocess.Process] = {}
     try:
         for number, port in enumerate(ports):
             name = f"receiver{number}"
-            processes[name] = await _lotse_process("receive", url, standin, tmp_path / name, health[name], port)
+            processes[name] = await lotse_process("receive", url, standin, tmp_path / name, health[name], port)
         for number in range(2):
             name = f"worker{number}"
-            processes[name] = await _lotse_process("work", url, standin, tmp_path / name, health[name])
+            processes[name] = await lotse_process("work", url, standin, tmp_path / name, health[name])
         standin.webhook_targets = [f"http://127.0.0.1:{port}/hook" for port in ports]
         await standin.wait_for(lambda: standin.webhook is not None, within=60, what="a receiver to set the webhook")
 
@@ -309,13 +266,13 @@ async def test_receivers_and_two_workers_answer_every_update_once_across_a_kill_
             if step == 1:  # the leader dies with work in hand: a third of the way
                 first = leader()
                 assert first is not None
-                await _until_async(lambda: _handled_at_least(url, PEOPLE), 60, "a third handled")
+                await until_async(lambda: _handled_at_least(url, PEOPLE), 60, "a third handled")
                 processes[first].kill()
                 await processes[first].wait()
                 in_flight = await _claimed_when_killed(url)
         updates = PEOPLE * len(SCRIPT)
         await standin.wait_for(lambda: len(standin.confirmed) == updates, within=60, what="every update taken")
-        await _until_async(lambda: _all_done(url, updates), 90, "every update handled and every answer sent")
+        await until_async(lambda: _all_done(url, updates), 90, "every update handled and every answer sent")
         survivor = next(name for name in ("worker0", "worker1") if processes[name].returncode is None)
         assert "leads now" in (tmp_path / survivor / "stderr.log").read_text()
         connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
@@ -386,10 +343,47 @@ async def _claimed_when_killed(url: str) -> list[str]:
 
 
 async def _handled_at_least(url: str, count: int) -> bool:
-    return await _count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL") >= count
+    return await count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL") >= count
 
 
 async def _all_done(url: str, updates: int) -> bool:
-    handled = await _count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL")
-    pending = await _count(url, "SELECT count(*) FROM outbox WHERE status = 'pending'")
+    handled = await count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL")
+    pending = await count(url, "SELECT count(*) FROM outbox WHERE status = 'pending'")
     return handled == updates and pending == 0
+
+
+# -------------------------------------------------------------------------------------------------------------
+# What the operator sees
+
+
+async def test_healthz_and_metrics_show_the_backlog_and_the_leader(app: Lotse, clock: FakeClock) -> None:
+    from bot.health import HealthServer, listen_address
+
+    assert listen_address(None, postgres=False) is None  # off on SQLite unless set
+    assert listen_address(None, postgres=True) == "127.0.0.1:9464"
+    await _outbox_rows(app, chats=2, per_chat=1)
+    stored = await app.store_only(Incoming(transport="test", event_id="u1", handle="amal", chat="amal", text="hi"))
+    assert stored and not await app.store_only(
+        Incoming(transport="test", event_id="u1", handle="amal", chat="amal", text="hi"))  # a redelivery
+    clock.advance(seconds=30)
+    assert app.sender.on_result is not None
+    app.sender.on_result("test", "429")  # what the sender reports after a send Telegram refused with 429
+    server = HealthServer(app.engine, app.sessions, app.metrics, "all", lambda: True, lambda: (0.01, 0.3), clock)
+    assert await server.start("127.0.0.1:0")
+    assert server.bound is not None
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{server.bound[1]}/healthz") as answer:
+                assert answer.status == 200
+                health = await answer.json()
+            async with client.get(f"http://127.0.0.1:{server.bound[1]}/metrics") as answer:
+                metrics = await answer.text()
+    finally:
+        await server.stop()
+    assert health == {"role": "all", "leader": True, "database": True, "schema": "0014", "schema_current": True,
+                      "ready": True}
+    for line in ("lotse_inbox_pending 1.0", "lotse_inbox_oldest_seconds 30.0", "lotse_leader 1.0",
+                 'lotse_outbox_pending{lane="notice",transport="test"} 2.0',
+                 'lotse_outbox_oldest_seconds{lane="notice",transport="test"} 30.0',
+                 'lotse_sends_total{result="429",transport="test"} 1.0', "lotse_loop_lag_worst_seconds 0.3"):
+        assert line in metrics.splitlines(), line
