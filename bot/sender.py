@@ -135,6 +135,8 @@ class OutboxSender:
     """Set when several processes share the database: every row is claimed under this name before it goes
     (`storage/claims.py`), so not even two leaders of a split-brain moment send one row twice."""
     lease: timedelta = LEASE
+    _claimed: dict[int, datetime] = field(default_factory=dict)
+    """Rows this process holds, with the end of its claim."""
     """How long a claim holds: a crashed claimer's rows go after this."""
     on_result: Callable[[str, str], None] | None = None
     """Told (transport, result) after every send attempt: the metrics count them."""
@@ -228,11 +230,21 @@ class OutboxSender:
         lanes (another process is sending them, or will once its lease ran out and a rescan finds them)."""
         if self.owner is None or not rows:
             return rows
-        claimed = await claim_outbox(self.sessions, [row.id for row in rows], self.owner, self.clock(), self.lease)
-        for row in rows:
-            if row.id not in claimed:
-                self._finish(name, Outcome(row, "gone"))
-        return [row for row in rows if row.id in claimed]
+        now = self.clock()
+        margin = self.lease / 3  # a claim about to run out is renewed before its row goes
+        unclaimed = [row for row in rows if self._claimed.get(row.id, now) - now < margin]
+        if unclaimed:  # the whole lane at once (up to 20 rows): its next messages need no query of their own
+            state = self.lanes_of(name)
+            ids = {later.id for row in unclaimed if (lane := state.lanes.get(row.chat)) is not None
+                   for later in lane.rows[:20]} | {row.id for row in unclaimed}
+            claimed = await claim_outbox(self.sessions, sorted(ids), self.owner, now, self.lease)
+            for row_id in claimed:
+                self._claimed[row_id] = now + self.lease
+            for row in unclaimed:
+                if row.id not in claimed:
+                    self._claimed.pop(row.id, None)
+                    self._finish(name, Outcome(row, "gone"))
+        return [row for row in rows if row.id in self._claimed]
 
     # ---------------------------------------------------------------------------------------------------------
     # Choosing what goes next
@@ -336,6 +348,8 @@ class OutboxSender:
     # After a send: lanes in memory at once, the row in the database in the next batch
 
     def _finish(self, name: str, outcome: Outcome) -> None:
+        if outcome.kind not in ("retry", "down"):
+            self._claimed.pop(outcome.row.id, None)
         if outcome.result and self.on_result is not None:
             self.on_result(name, outcome.result)
         state = self.lanes_of(name)
@@ -400,8 +414,8 @@ class OutboxSender:
         for outcome in outcomes:
             row = outcome.row
             values: dict[str, Any] = {"id": row.id}
-            if self.owner is not None:
-                values.update(claimed_by=None, lease_until=None)  # done with it: a retry may go from anyone
+            if self.owner is not None and outcome.kind not in ("retry", "down"):
+                values.update(claimed_by=None, lease_until=None)  # done with it (a retry stays ours until the lease)
             if outcome.kind == "sent":
                 values.update(status="sent", sent_at=outcome.at, platform_message_id=outcome.platform_message_id,
                               last_error=None, attempts=row.attempts + 1)
@@ -479,7 +493,8 @@ class OutboxSender:
         """Every transport's lanes plus the writer, until `stop`; then the sends in flight finish (10 s at most)
         and their outcomes are written."""
         self._stop = stop
-        self._state.clear()  # a new term (a leader again after standing by): lanes are read afresh
+        self._state.clear()  # a new term (a leader again after standing by): lanes and claims are read afresh
+        self._claimed.clear()
         for name in list(self.transports):
             self._start_loop(name)
         writer = asyncio.create_task(self._run_writer(stop), name="sender-writer")
