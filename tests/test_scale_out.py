@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from storage.claims import claim_outbox
 from storage.database import alembic_config, create_engine
 from storage.models import OutboxEntry
 from storage.schema import schema_state, upgrade_locked
-from tests.chat import FakeClock, RecordingTransport
+from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.conftest import fresh_postgres_database
 from tests.lotse_processes import SENDS, count, free_port, lotse_process, until_async
 from tests.postgres_server import PostgresServer
@@ -387,3 +388,32 @@ async def test_healthz_and_metrics_show_the_backlog_and_the_leader(app: Lotse, c
                  'lotse_outbox_oldest_seconds{lane="notice",transport="test"} 30.0',
                  'lotse_sends_total{result="429",transport="test"} 1.0', "lotse_loop_lag_worst_seconds 0.3"):
         assert line in metrics.splitlines(), line
+
+
+async def test_two_leaders_of_a_split_brain_moment_escalate_an_overdue_question_once(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    """Each escalation round holds its advisory lock: the second round finds the question escalated already."""
+    from flows.tickets import escalate_overdue
+    from tests.test_questions import coordinator, participant
+
+    if app.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is one process: its leadership file lock is enough")
+    assert app.rounds is not None
+    tom = await coordinator(app, chat, "tom", organisation="proconnect")
+    amal = await participant(chat, "amal")
+    clock.now = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # Friday 15:00 in Oldenburg
+    await amal.send("/menu")
+    await amal.click("Ask a question")
+    await amal.click("Apprenticeship (Ausbildung)")
+    await amal.send("Who can help me?")
+    tom_before = len(tom.history)
+    clock.now = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+
+    async def round_of_one_leader() -> int:
+        return await escalate_overdue(app.sessions, app.network, clock())
+
+    done = await asyncio.gather(*(app.rounds.guard("escalations", round_of_one_leader)() for _ in range(3)))
+    assert sorted(done) == [0, 0, 1]
+    await app.drain()
+    assert len(tom.history) == tom_before + 1 and tom.history[-1].text.startswith("OVERDUE:")
+    assert sum(m.text.startswith("We have not forgotten your question no. 1.") for m in amal.history) == 1

@@ -352,7 +352,7 @@ class TelegramTransport:
         await self.set_commands()
         self._running = True
         if not receiving:
-            log.info("telegram: started for sending only as @%s (receivers take the updates)", self.bot.username)
+            log.info("telegram: ready to send as @%s", self.bot.username)
             return
         if self.mode == "webhook":
             await self._start_webhook()
