@@ -35,7 +35,7 @@ from bot.dispatcher import Clock, system_clock
 from bot.messages import Attachment, Delivery, Outgoing
 from bot.supervision import Backoff, sleep_unless_stopped
 from bot.transports.base import DeliveryError, Transport
-from storage.claims import LEASE, claim_outbox
+from storage.claims import LEASE, claim_outbox, release_claims
 from storage.database import compact_after_erasure
 from storage.models import Handle, OutboxEntry
 from storage.transient import is_transient
@@ -513,6 +513,10 @@ class OutboxSender:
             await asyncio.gather(writer, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.write_outcomes()
+            if self.owner is not None:
+                with contextlib.suppress(Exception):  # unreachable database: the lease frees them instead
+                    await release_claims(self.sessions, self.owner)
+                self._claimed.clear()
 
     def add(self, transport: Transport) -> None:
         """A transport added while the sender runs gets its own loop at once."""

@@ -41,3 +41,12 @@ async def claim_outbox(sessions: async_sessionmaker[AsyncSession], ids: Sequence
                  .execution_options(synchronize_session=False))
     async with sessions() as session, session.begin():
         return set((await session.scalars(statement)).all())
+
+
+async def release_claims(sessions: async_sessionmaker[AsyncSession], owner: str) -> int:
+    """A clean stop: the rows this process claimed but did not send are free at once, not after the lease."""
+    statement = (update(OutboxEntry).where(OutboxEntry.claimed_by == owner, OutboxEntry.status == "pending")
+                 .values(claimed_by=None, lease_until=None).execution_options(synchronize_session=False))
+    async with sessions() as session, session.begin():
+        result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
