@@ -345,8 +345,8 @@ async def _claimed_when_killed(url: str) -> list[str]:
     return [row["chat"] for row in rows]
 
 
-async def _handled_at_least(url: str, count: int) -> bool:
-    return await count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL") >= count
+async def _handled_at_least(url: str, at_least: int) -> bool:
+    return await count(url, "SELECT count(*) FROM inbox WHERE processed_at IS NOT NULL") >= at_least
 
 
 async def _all_done(url: str, updates: int) -> bool:
