@@ -5,25 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import translation
-from bot.abuse import InboundLimiter
+from bot.abuse import InboundLimiter, sanitised
 from bot.config import Settings
 from bot.dispatcher import Clock, Dispatcher, system_clock
+from bot.health import Metrics
 from bot.i18n import check_catalogs
+from bot.leadership import INBOX_CHANNEL, RoundLocks
+from bot.messages import Incoming
 from bot.network import Network, load_network
 from bot.sender import OutboxSender
 from bot.supervision import LoopWatchdog, supervise
 from bot.transports.base import Transport
 from bot.waker import ReminderScheduler, Waker, run_due_work, run_reminders
 from flows.features import commands_for
-from storage.database import create_engine, session_factory, upgrade_database
+from storage.database import create_engine, session_factory
 from storage.models import Handle, Person
+from storage.repositories import store_inbound
+from storage.schema import require_current, upgrade_locked
 
 log = logging.getLogger("lotse")
 
@@ -38,16 +44,25 @@ class Lotse:
     sender: OutboxSender
     transports: dict[str, Transport] = field(default_factory=dict)
     watchdog: LoopWatchdog = field(default_factory=LoopWatchdog)
+    rounds: RoundLocks | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    leading: bool = False
+    """Whether this process leads now (the health endpoint reports it)."""
+    """Scheduled rounds hold their kind's advisory lock (PostgreSQL): never two at once in the deployment."""
 
     @classmethod
-    async def open(cls, settings: Settings, database_url: str | None = None, clock: Clock = system_clock) -> Lotse:
-        """Checks catalogs and network, then creates or upgrades the database; any problem raises one line."""
+    async def open(cls, settings: Settings, database_url: str | None = None, clock: Clock = system_clock,
+                   upgrade: bool = True) -> Lotse:
+        """Checks catalogs and network, then creates or upgrades the database; any problem raises one line.
+
+        `upgrade=False` (every command but `lotse run` and `lotse db upgrade`): an older schema is refused with
+        "run lotse db upgrade" instead of migrated behind the back of running processes."""
         check_catalogs()
         network = load_network(settings.network_file)
         await translation.start(settings, network)  # a wrong translation setting stops here, before the database
         engine = create_engine(database_url or settings.resolved_database_url, on_event_loop=True)
         try:
-            await upgrade_database(engine)
+            await (upgrade_locked(engine) if upgrade else require_current(engine))
         except BaseException:
             await engine.dispose()
             raise
@@ -57,7 +72,31 @@ class Lotse:
                                             timedelta(minutes=settings.flood_pause_minutes))
         sender = OutboxSender(sessions, {}, clock=clock)
         dispatcher.on_erasure = sender.distrust
-        return cls(settings, network, engine, sessions, dispatcher, sender)
+        app = cls(settings, network, engine, sessions, dispatcher, sender, rounds=RoundLocks(engine))
+        sender.on_result = app.metrics.sent
+        return app
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    async def store_only(self, incoming: Incoming) -> bool:
+        """A receiver's (or a stand-by's) path: the update is stored and the leader woken; nothing is handled
+        here. False for a duplicate."""
+        incoming = sanitised(incoming)
+        async with self.sessions() as session, session.begin():
+            stored = await store_inbound(session, incoming.transport, incoming.event_id, incoming.handle,
+                                         incoming.to_json(), self.dispatcher.clock())
+            if stored is not None and self.postgres:  # delivered at the commit; the leader's inbox wakes at once
+                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": INBOX_CHANNEL})
+        return stored is not None
+
+    def _count_reminders(self, sent: int, missed: int) -> None:
+        self.metrics.reminders.labels("sent").inc(sent)
+        self.metrics.reminders.labels("missed").inc(missed)
+
+    def _guard(self, job: str, work: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+        return work if self.rounds is None else self.rounds.guard(job, work)
 
     def add_transport(self, transport: Transport) -> None:
         self.transports[transport.name] = transport
@@ -135,12 +174,15 @@ class Lotse:
             from flows.tickets import escalate_overdue, next_escalation
 
             async def work() -> int:
-                return self._announce(await escalate_overdue(self.sessions, self.network, self.dispatcher.clock()))
+                escalated = await escalate_overdue(self.sessions, self.network, self.dispatcher.clock())
+                self.metrics.escalations.inc(escalated)
+                return self._announce(escalated)
 
             async def next_due() -> datetime | None:
                 return await next_escalation(self.sessions, self.dispatcher.clock())
 
-            await run_due_work("escalations", waker, work, next_due, stop, changed_tickets)
+            await run_due_work("escalations", waker, self._guard("escalations", work), next_due, stop,
+                               changed_tickets)
 
         async def digests() -> None:
             """The Montagsrunde digest; the database says whether this week's went out."""
@@ -158,11 +200,12 @@ class Lotse:
                 moment = schedule.moment(now)
                 return moment if moment > now else moment + timedelta(days=7)
 
-            await run_due_work("digest", waker, work, next_due, stop)
+            await run_due_work("digest", waker, self._guard("digest", work), next_due, stop)
 
         async def reminders() -> None:
             await run_reminders(self.sessions, ReminderScheduler("run", waker), self.dispatcher.clock, stop,
-                                self.dispatcher.outbox_ready, changed=changed_reminders)
+                                self.dispatcher.outbox_ready, changed=changed_reminders,
+                                guard=self._guard, counted=self._count_reminders)
 
         async def retention() -> None:
             """The daily privacy job: once at start, then every 24 hours."""
@@ -177,7 +220,8 @@ class Lotse:
             async def next_due() -> datetime | None:
                 return self.dispatcher.clock() + timedelta(hours=24)
 
-            await run_due_work("retention", waker, work, next_due, stop, poll_seconds=24 * 3600)
+            await run_due_work("retention", waker, self._guard("retention", work), next_due, stop,
+                               poll_seconds=24 * 3600)
 
         async def placements() -> None:
             """Company reminders and both sides' check-ins around a placement (bot/placements.py)."""
@@ -187,15 +231,20 @@ class Lotse:
                 return self._announce(await deliver_due_follow_ups(self.sessions, self.network,
                                                                    self.dispatcher.clock()))
 
-            await run_due_work("placements", waker, work, lambda: next_follow_up(self.sessions), stop)
+            await run_due_work("placements", waker, self._guard("placements", work),
+                               lambda: next_follow_up(self.sessions), stop)
 
 
         async def translations() -> None:
             """Late machine translations: asked again and sent as follow-ups (flows/mediation.py)."""
             from flows.mediation import retry_translations
 
+            async def work() -> int:
+                return int(await retry_translations(self.sessions, self.dispatcher.clock()))
+
+            guarded = self._guard("translations", work)
             while not stop.is_set():
-                if await retry_translations(self.sessions, self.dispatcher.clock()):
+                if await guarded():
                     self.dispatcher.outbox_ready.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=15)

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Coroutine, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,16 @@ from sqlalchemy.engine import make_url
 
 from bot.app import Lotse
 from bot.config import Settings, SettingsError, install_secret_filter, load_settings
+from bot.health import HealthServer, listen_address
 from bot.i18n import STAFF_LOCALES, CatalogMissing
+from bot.messages import Incoming
 from bot.network import NetworkError, load_network
 from bot.transports.base import Transport
 from bot.transports.console import NAME as CONSOLE
 from bot.transports.console import PERSONA_NAME, ConsoleSession, ConsoleTransport
-from storage.database import StorageError, create_engine, upgrade_database
+from storage.database import StorageError, create_engine
 from storage.models import Handle, Person
+from storage.schema import upgrade_locked
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (SettingsError, NetworkError, StorageError, CatalogMissing)
 
@@ -106,7 +110,7 @@ def _has_people(path: Path) -> bool:
 
 async def _open(settings: Settings) -> Lotse:
     announce_database(settings)
-    return await Lotse.open(settings)
+    return await Lotse.open(settings, upgrade=False)  # only `db upgrade` and `run` migrate
 
 
 async def console_personas(app: Lotse) -> dict[str, str]:
@@ -169,7 +173,7 @@ async def db_upgrade(settings: Settings) -> None:
     announce_database(settings)
     engine = create_engine(settings.resolved_database_url)
     try:
-        applied = await upgrade_database(engine)
+        applied = await upgrade_locked(engine)
         logging.getLogger("lotse").info("database: at the latest schema (%d migration(s) applied)", len(applied))
     finally:
         await engine.dispose()
@@ -178,27 +182,41 @@ async def db_upgrade(settings: Settings) -> None:
 async def _upgrade_quietly(url: str) -> None:
     engine = create_engine(url)
     try:
-        await upgrade_database(engine)
+        await upgrade_locked(engine)
     finally:
         await engine.dispose()
 
 
-async def run(settings: Settings) -> None:
+ROLES = ("all", "work", "receive")
+
+
+async def run(settings: Settings, role: str = "all") -> None:
+    """`lotse run`: everything in one process; `--work`: a worker (one leads, the others stand by);
+    `--receive`: a Telegram webhook receiver that only stores updates (PostgreSQL only, any number)."""
     if not (settings.telegram_token or settings.matrix_homeserver):
         raise SettingsError("no transport configured: set LOTSE_TELEGRAM_TOKEN or LOTSE_MATRIX_HOMESERVER "
                             "(or try the console with `lotse demo`)")
+    postgres = make_url(settings.resolved_database_url).get_backend_name() == "postgresql"
+    if role != "all" and not postgres:
+        raise SettingsError(f"lotse run --{role}: several processes share a PostgreSQL database (set "
+                            "LOTSE_DATABASE_URL); with SQLite, run `lotse run` alone")
+    if role == "receive" and not (settings.telegram_token and settings.telegram_webhook_url):
+        raise SettingsError("lotse run --receive: receives Telegram's webhook; set LOTSE_TELEGRAM_TOKEN and "
+                            "LOTSE_TELEGRAM_WEBHOOK_URL")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
     transports: list[Transport] = []
+    exclusive: list[Any] = []
     try:  # credentials first: wrong ones stop Lotse before it touches the database
         if settings.telegram_token:
             telegram = await _connect_telegram(settings, stop)
             if telegram is None:
                 return
             transports.append(telegram)
-        if settings.matrix_homeserver:
+        if settings.matrix_homeserver and role != "receive":
+            exclusive.append(await _matrix_store_lock(settings))
             matrix = await _connect_matrix(settings, stop)
             if matrix is None:
                 return
@@ -206,30 +224,97 @@ async def run(settings: Settings) -> None:
     except BaseException:
         for transport in transports:
             await transport.stop()
+        for lock in exclusive:
+            await lock.release()
         raise
     if stop.is_set():
         for transport in transports:
             await transport.stop()
         return
     app = await Lotse.open(settings)
+    health = None
+    listen = listen_address(settings.health_listen, postgres)
     try:
-        for transport in transports:
-            app.add_transport(transport)
-            if transport.name == "matrix":
-                from bot.transports.matrix import MatrixTransport
-
-                assert isinstance(transport, MatrixTransport)
-                await transport.start(app.dispatcher.receive, app.dispatcher.receive_batch)
-            elif transport.name == "telegram":
-                from bot.transports.telegram import TelegramTransport
-
-                assert isinstance(transport, TelegramTransport)
-                await transport.start(app.dispatcher.receive, app.dispatcher.receive_batch)
-            else:
-                await transport.start(app.dispatcher.receive)
-        await app.run_workers(stop)  # also finishes whatever a crash left in the inbox and outbox
+        if listen is not None:
+            health = HealthServer(app.engine, app.sessions, app.metrics, role, lambda: app.leading,
+                                  lambda: (app.watchdog.last, app.watchdog.worst), app.dispatcher.clock)
+            await health.start(listen)
+        if role == "receive":
+            await _receive_only(app, transports, stop)
+        else:
+            await _work(app, transports, stop, receiving_here=role == "all", postgres=postgres,
+                        exclusive=exclusive)
     finally:
+        if health is not None:
+            await health.stop()
+        for lock in exclusive:
+            await lock.release()
         await app.close()
+
+
+async def _receive_only(app: Lotse, transports: list[Transport], stop: asyncio.Event) -> None:
+    from bot.transports.telegram import TelegramTransport
+
+    for transport in transports:
+        assert isinstance(transport, TelegramTransport)
+        app.transports[transport.name] = transport  # closed with the app; never sends
+        await transport.start(app.store_only)
+    logging.getLogger("lotse").info("receiver: storing Telegram updates for the workers")
+    watchdog = asyncio.create_task(app.watchdog.run(stop), name="watchdog")
+    await stop.wait()
+    await watchdog
+
+
+async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, receiving_here: bool,
+                postgres: bool, exclusive: list[Any]) -> None:
+    """The worker: the leader handles, sends and schedules; a stand-by waits for the lock. Telegram polling
+    and Matrix sync run only in the leader; a webhook (with plain `lotse run`) receives in every process."""
+    from bot.leadership import Leadership, PostgresLock, lock_for
+    from bot.transports.matrix import MatrixTransport
+    from bot.transports.telegram import TelegramTransport
+
+    url = app.engine.url.render_as_string(hide_password=False)
+    leadership = Leadership(lock_for(url, app.settings.data_dir, on_inbox=app.dispatcher.wakeup.set))
+    if postgres:
+        app.sender.owner = leadership.name  # every row is claimed before it goes
+        app.sender.lease = timedelta(seconds=app.settings.outbox_lease_seconds)
+    if any(isinstance(transport, MatrixTransport) for transport in transports) and postgres:
+        matrix_lock = PostgresLock(url, key=MATRIX_LOCK)
+        if not await matrix_lock.try_acquire():
+            await matrix_lock.release()
+            raise SettingsError("matrix: another Lotse process already runs the Matrix transport on this database "
+                                "(one device, one encryption store): configure Matrix on one process only")
+        exclusive.append(matrix_lock)
+
+    async def receive(incoming: Incoming) -> bool:
+        return await (app.dispatcher.receive(incoming) if leadership.leading else app.store_only(incoming))
+
+    webhook = False
+    for transport in transports:
+        app.add_transport(transport)
+        if isinstance(transport, TelegramTransport):
+            webhook = transport.mode == "webhook"
+            await transport.start(receive, None, receiving=webhook and receiving_here)
+    matrix_started = False
+
+    async def lead(term: asyncio.Event) -> None:
+        nonlocal matrix_started
+        app.leading = True
+        for transport in transports:
+            if isinstance(transport, TelegramTransport) and not webhook:
+                await transport.start_polling()
+            elif isinstance(transport, MatrixTransport) and not matrix_started:
+                await transport.start(app.dispatcher.receive, app.dispatcher.receive_batch)
+                matrix_started = True
+        try:
+            await app.run_workers(term)  # also finishes whatever a crash left in the inbox and outbox
+        finally:
+            app.leading = False
+            for transport in transports:
+                if isinstance(transport, TelegramTransport):
+                    await transport.stop_polling()
+
+    await leadership.run(stop, lead)
 
 
 async def _connect_telegram(settings: Settings, stop: asyncio.Event) -> Transport | None:
@@ -251,6 +336,25 @@ async def _connect_telegram(settings: Settings, stop: asyncio.Event) -> Transpor
         await telegram.stop()
         raise SettingsError("setting LOTSE_TELEGRAM_TOKEN: Telegram does not accept this token") from error
     return telegram
+
+
+MATRIX_LOCK = 0x4C6F_7473_0003
+"""The advisory lock of the one process that runs the Matrix transport (PostgreSQL)."""
+
+
+async def _matrix_store_lock(settings: Settings) -> Any:
+    """One process per Matrix store (one device, one encryption store): a second is refused with one line."""
+    from bot.leadership import FileLock
+    from storage.database import private_directory
+
+    store = private_directory(settings.resolved_matrix_store_dir)
+    lock = FileLock(store / "lotse.lock")
+    if not await lock.try_acquire():
+        holder = (store / "lotse.lock").read_text().strip() or "?"
+        await lock.release()
+        raise SettingsError(f"matrix: the store {store} is in use by another Lotse process (pid {holder}); "
+                            "one process runs the Matrix transport")
+    return lock
 
 
 async def _connect_matrix(settings: Settings, stop: asyncio.Event) -> Transport | None:
@@ -554,7 +658,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="use the demo's database (the one `lotse demo` uses) instead of lotse.sqlite3")
     tool = functools.partial(commands.add_parser, parents=[which])  # a command that uses the database
     commands.add_parser("demo", help="console chat on a local SQLite file with the example network")
-    commands.add_parser("run", help="start every configured transport")
+    running = commands.add_parser("run", help="start every configured transport")
+    role = running.add_mutually_exclusive_group()
+    role.add_argument("--work", action="store_const", const="work", dest="role",
+                      help="a worker on PostgreSQL: one leads (handles, sends, schedules), the others stand by")
+    role.add_argument("--receive", action="store_const", const="receive", dest="role",
+                      help="a Telegram webhook receiver on PostgreSQL: stores updates and answers 200")
     database = tool("db", help="database administration")
     database.add_argument("action", choices=["upgrade"])
     network = commands.add_parser("network", help="check a network file")
@@ -630,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert log_file is not None
             asyncio.run(demo(settings, log_file))
         elif args.command == "run":
-            asyncio.run(run(settings))
+            asyncio.run(run(settings, args.role or "all"))
         elif args.command == "db":
             asyncio.run(db_upgrade(settings))
         elif args.command == "catalogs":

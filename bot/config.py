@@ -63,6 +63,11 @@ class Settings(BaseSettings):
 
         Schedule.parse(value)
         return value
+    # Several processes on one PostgreSQL (docs/operations.md)
+    outbox_lease_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
+    """A claimed outbox row is another process's after this long, when its claimer died before marking it."""
+    health_listen: str | None = None
+    """Serve /healthz and /metrics on this host:port (e.g. 127.0.0.1:9464); unset: off."""
     # Privacy and abuse limits (docs/privacy.md)
     inbound_per_minute: int = Field(default=30, ge=5, le=10_000)
     """Messages one person may send within a minute; more get one notice, then `flood_pause_minutes` of silence."""
@@ -122,9 +127,11 @@ class Settings(BaseSettings):
                              "digits, - or _)")
         return value.strip()
 
-    @field_validator("telegram_webhook_listen")
+    @field_validator("telegram_webhook_listen", "health_listen")
     @classmethod
-    def _host_and_port(cls, value: str) -> str:
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")

@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from bot.messages import Attachment, Delivery, Outgoing
 from bot.reach import reroute_unreachable
 from bot.supervision import Backoff, sleep_unless_stopped
 from bot.transports.base import DeliveryError, Transport
+from storage.claims import LEASE, claim_outbox, release_claims
 from storage.database import compact_after_erasure
 from storage.models import Handle, OutboxEntry
 from storage.transient import is_transient
@@ -96,6 +97,8 @@ class Outcome:
     not_before: datetime | None = None
     erase: bool = False
     at: datetime | None = None
+    result: str = ""
+    """For the metrics: ok, 429 (the platform's rate limit), 403 (blocked), error; empty when nothing was sent."""
 
 
 @dataclass
@@ -129,6 +132,15 @@ class OutboxSender:
     _loops: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _distrusted_at: float = -1.0
     _stop: asyncio.Event | None = None
+    owner: str | None = None
+    """Set when several processes share the database: every row is claimed under this name before it goes
+    (`storage/claims.py`), so not even two leaders of a split-brain moment send one row twice."""
+    lease: timedelta = LEASE
+    _claimed: dict[int, datetime] = field(default_factory=dict)
+    """Rows this process holds, with the end of its claim."""
+    """How long a claim holds: a crashed claimer's rows go after this."""
+    on_result: Callable[[str, str], None] | None = None
+    """Told (transport, result) after every send attempt: the metrics count them."""
 
     def lanes_of(self, name: str) -> TransportLanes:
         if name not in self._state:
@@ -214,6 +226,27 @@ class OutboxSender:
                 ready.append(row)
         return sorted(fresh + ready, key=lambda row: row.id)
 
+    async def _claim(self, name: str, rows: list[Row]) -> list[Row]:
+        """With several processes: only the rows this process could claim go; the others are dropped from the
+        lanes (another process is sending them, or will once its lease ran out and a rescan finds them)."""
+        if self.owner is None or not rows:
+            return rows
+        now = self.clock()
+        margin = self.lease / 3  # a claim about to run out is renewed before its row goes
+        unclaimed = [row for row in rows if self._claimed.get(row.id, now) - now < margin]
+        if unclaimed:  # the whole lane at once (up to 20 rows): its next messages need no query of their own
+            state = self.lanes_of(name)
+            ids = {later.id for row in unclaimed if (lane := state.lanes.get(row.chat)) is not None
+                   for later in lane.rows[:20]} | {row.id for row in unclaimed}
+            claimed = await claim_outbox(self.sessions, sorted(ids), self.owner, now, self.lease)
+            for row_id in claimed:
+                self._claimed[row_id] = now + self.lease
+            for row in unclaimed:
+                if row.id not in claimed:
+                    self._claimed.pop(row.id, None)
+                    self._finish(name, Outcome(row, "gone"))
+        return [row for row in rows if row.id in self._claimed]
+
     # ---------------------------------------------------------------------------------------------------------
     # Choosing what goes next
 
@@ -263,16 +296,18 @@ class OutboxSender:
             text = f"{type(error).__name__}: {error}"[:2000]
             if error.unavailable:
                 return Outcome(row, "down", error=text, not_before=now + timedelta(seconds=error.retry_after or 1.0),
-                               at=now)
+                               at=now, result="429" if error.retry_after else "error")
             if error.unreachable:
-                return Outcome(row, "unreachable", error=text)
-            return self._failure(row, now, text, error.retry_after, error.permanent)
+                return Outcome(row, "unreachable", error=text, result="403")
+            return replace(self._failure(row, now, text, error.retry_after, error.permanent),
+                           result="429" if error.retry_after else "error")
         except Exception as error:  # a transport bug or a network fault: retried with backoff
             if is_transient(error):
                 log.info("outbox %s: could not be prepared (%s); retrying", row.id, error)
-            return self._failure(row, now, f"{type(error).__name__}: {error}"[:2000], None, False)
+            return replace(self._failure(row, now, f"{type(error).__name__}: {error}"[:2000], None, False),
+                           result="error")
         return Outcome(row, "sent", platform_message_id=delivery.platform_message_id,
-                       erase=message.erase_after_delivery, at=now)
+                       erase=message.erase_after_delivery, at=now, result="ok")
 
     async def _edit_target(self, outbox_id: int) -> str | None:
         known = self._platform_ids.get(outbox_id)
@@ -314,6 +349,10 @@ class OutboxSender:
     # After a send: lanes in memory at once, the row in the database in the next batch
 
     def _finish(self, name: str, outcome: Outcome) -> None:
+        if outcome.kind not in ("retry", "down"):
+            self._claimed.pop(outcome.row.id, None)
+        if outcome.result and self.on_result is not None:
+            self.on_result(name, outcome.result)
         state = self.lanes_of(name)
         row = outcome.row
         lane = state.lanes.get(row.chat)
@@ -376,6 +415,8 @@ class OutboxSender:
         for outcome in outcomes:
             row = outcome.row
             values: dict[str, Any] = {"id": row.id}
+            if self.owner is not None and outcome.kind not in ("retry", "down"):
+                values.update(claimed_by=None, lease_until=None)  # done with it (a retry stays ours until the lease)
             if outcome.kind == "sent":
                 values.update(status="sent", sent_at=outcome.at, platform_message_id=outcome.platform_message_id,
                               last_error=None, attempts=row.attempts + 1)
@@ -425,7 +466,7 @@ class OutboxSender:
                     continue
                 break
             lane = ready[0]
-            rows = await self._still_pending(transport_name, [lane.rows[0]])
+            rows = await self._claim(transport_name, await self._still_pending(transport_name, [lane.rows[0]]))
             if not rows:
                 continue
             lane.busy = True
@@ -454,6 +495,8 @@ class OutboxSender:
         """Every transport's lanes plus the writer, until `stop`; then the sends in flight finish (10 s at most)
         and their outcomes are written."""
         self._stop = stop
+        self._state.clear()  # a new term (a leader again after standing by): lanes and claims are read afresh
+        self._claimed.clear()
         for name in list(self.transports):
             self._start_loop(name)
         writer = asyncio.create_task(self._run_writer(stop), name="sender-writer")
@@ -472,6 +515,10 @@ class OutboxSender:
             await asyncio.gather(writer, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.write_outcomes()
+            if self.owner is not None:
+                with contextlib.suppress(Exception):  # unreachable database: the lease frees them instead
+                    await release_claims(self.sessions, self.owner)
+                self._claimed.clear()
 
     def add(self, transport: Transport) -> None:
         """A transport added while the sender runs gets its own loop at once."""
@@ -518,7 +565,8 @@ class OutboxSender:
                 if room > 0:
                     ready, wake = self._ready_lanes(name, room)
                     if ready:
-                        ready_rows = await self._still_pending(name, [lane.rows[0] for lane in ready])
+                        ready_rows = await self._claim(name, await self._still_pending(
+                            name, [lane.rows[0] for lane in ready]))
                         going = {row.id for row in ready_rows}
                         for lane in ready:
                             if lane.rows and lane.rows[0].id in going:

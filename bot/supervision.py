@@ -83,6 +83,7 @@ class LoopWatchdog:
     threshold: float = 0.25
     interval: float = 0.05
     worst: float = 0.0
+    last: float = 0.0
     episodes: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -92,6 +93,7 @@ class LoopWatchdog:
             await asyncio.sleep(self.interval)
             late = time.perf_counter() - before - self.interval
             self.worst = max(self.worst, late)
+            self.last = max(0.0, late)
             if late > self.threshold:
                 if not in_episode:
                     self.episodes += 1

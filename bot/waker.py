@@ -142,7 +142,9 @@ class ReminderScheduler:
 
 async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: ReminderScheduler,
                         clock: Any, stop: asyncio.Event, outbox_ready: asyncio.Event,
-                        changed: asyncio.Event | None = None, poll_seconds: float = 60.0) -> None:
+                        changed: asyncio.Event | None = None, poll_seconds: float = 60.0,
+                        guard: Callable[[str, Callable[[], Awaitable[int]]], Callable[[], Awaitable[int]]]
+                        | None = None, counted: Callable[[int, int], None] | None = None) -> None:
     """The delivery loop: at start (whatever fell due while down), then whenever the scheduler wakes it or the
     dispatcher changed something (`changed`: a booking may have planned an earlier reminder).
 
@@ -156,6 +158,8 @@ async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: R
                      done.sent, done.missed, done.held, done.dropped, done.deferred)
         if done.sent:
             outbox_ready.set()
+        if counted is not None:
+            counted(done.sent, done.missed)
         return done.total
 
     async def next_moment() -> datetime | None:
@@ -163,6 +167,7 @@ async def run_reminders(sessions: async_sessionmaker[AsyncSession], scheduler: R
             return await next_due(session)
 
     try:
-        await run_due_work(scheduler.job, scheduler.waker, work, next_moment, stop, changed, poll_seconds)
+        guarded = work if guard is None else guard("reminders", work)  # one round at a time in the deployment
+        await run_due_work(scheduler.job, scheduler.waker, guarded, next_moment, stop, changed, poll_seconds)
     finally:
         scheduler.stop()

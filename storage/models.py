@@ -155,6 +155,10 @@ class OutboxEntry(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(SmallInteger, default=NOTICE, server_default=str(NOTICE))
     """The sender's lane order: ANSWER (to what a person just wrote), NOTICE, BULK (broadcasts)."""
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    """The process sending this row now (host:pid:start); with `lease_until`, so no two processes send it."""
+    lease_until: Mapped[datetime | None] = mapped_column()
+    """The claim ends here: a crashed claimer's rows are sent by the next one after this moment."""
 
 
 class Consent(Base):

@@ -104,6 +104,13 @@ class BotApiStandIn:
     webhook_target: str | None = None
     """Where a webhook update is really posted: the reverse proxy's job in production (the webhook URL is public)."""
     webhook_answers: list[int] = field(default_factory=list)
+    webhook_targets: list[str] = field(default_factory=list)
+    """Several receivers behind a reverse proxy: updates are posted to them in turn (overrides `webhook_target`)."""
+    posted: dict[int, int] = field(default_factory=dict)
+    """How many times each update id was posted to a webhook (Telegram repeats until it hears 2xx)."""
+    _chat_tails: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _turn: itertools.count[int] = field(default_factory=itertools.count)
+    _client: aiohttp.ClientSession | None = None
     flood_control: FloodControl | None = None
     """Set to enforce Telegram's rate limits (None: unlimited, for tests about something else)."""
     on_sent: Callable[[JSON], None] | None = None
@@ -138,6 +145,9 @@ class BotApiStandIn:
         self._closing = True
         for task in list(self._deliveries):
             task.cancel()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
         await self._notify()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -161,8 +171,12 @@ class BotApiStandIn:
 
     def _queue(self, update: JSON) -> int:
         update_id = next(self._update_ids)
-        if self.webhook is not None and self.webhook_target is not None:
-            task = asyncio.get_running_loop().create_task(self._post({"update_id": update_id, **update}))
+        if self.webhook is not None and (self.webhook_target is not None or self.webhook_targets):
+            chat = _chat_of(update)
+            before = self._chat_tails.get(chat) if chat is not None else None
+            task = asyncio.get_running_loop().create_task(self._post({"update_id": update_id, **update}, before))
+            if chat is not None:  # like Telegram: a chat's next update only after its previous one was taken
+                self._chat_tails[chat] = task
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
             return update_id
@@ -170,18 +184,27 @@ class BotApiStandIn:
         asyncio.get_running_loop().create_task(self._notify())
         return update_id
 
-    async def _post(self, update: JSON) -> None:
+    async def _post(self, update: JSON, after: asyncio.Task[None] | None = None) -> None:
         """Like Telegram: posts with the secret header and repeats until the bot answers 2xx (bounded here)."""
-        assert self.webhook is not None and self.webhook_target is not None
+        if after is not None:
+            await asyncio.wait({after})
+        assert self.webhook is not None
         headers = {"X-Telegram-Bot-Api-Secret-Token": str(self.webhook.get("secret_token", ""))}
-        async with aiohttp.ClientSession() as client:
-            for _attempt in range(20):
-                async with client.post(self.webhook_target, json=update, headers=headers) as answer:
+        if self._client is None or self._client.closed:
+            self._client = aiohttp.ClientSession()
+        for _attempt in range(200):
+            targets = self.webhook_targets or [str(self.webhook_target)]
+            target = targets[next(self._turn) % len(targets)]  # the proxy: the next receiver, a dead one skipped
+            self.posted[int(update["update_id"])] = self.posted.get(int(update["update_id"]), 0) + 1
+            try:
+                async with self._client.post(target, json=update, headers=headers) as answer:
                     self.webhook_answers.append(answer.status)
                     if 200 <= answer.status < 300:
                         self.confirmed.add(int(update["update_id"]))
                         return
-                await asyncio.sleep(0.05)
+            except aiohttp.ClientError:
+                self.webhook_answers.append(0)
+            await asyncio.sleep(0.05)
 
     def _incoming_message(self, user_id: int, language_code: str | None, **content: Any) -> JSON:
         return {"message_id": next(self._message_ids), "date": int(time.time()),
@@ -501,3 +524,9 @@ def buttons(message: JSON) -> list[tuple[str, str]]:
     markup = message.get("reply_markup") or {}
     return [(button["text"], button.get("callback_data", "")) for row in markup.get("inline_keyboard", [])
             for button in row]
+
+
+def _chat_of(update: JSON) -> int | None:
+    """The chat an update belongs to (a message's or a pressed button's), for per-chat order."""
+    message = update.get("message") or (update.get("callback_query") or {}).get("message")
+    return int(message["chat"]["id"]) if isinstance(message, dict) and "chat" in message else None

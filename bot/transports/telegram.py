@@ -340,19 +340,40 @@ class TelegramTransport:
     # ---------------------------------------------------------------------------------------------------------
     # Lifecycle
 
-    async def start(self, receive: Receive, receive_batch: ReceiveBatch | None = None) -> None:
-        """`receive_batch`: a getUpdates page is stored in one transaction (else each update alone)."""
+    async def start(self, receive: Receive, receive_batch: ReceiveBatch | None = None,
+                    receiving: bool = True) -> None:
+        """`receive_batch`: a getUpdates page is stored in one transaction (else each update alone).
+
+        `receiving=False`: only sends (a worker while webhook receivers take the updates); neither polls nor
+        touches the webhook."""
         self._receive = receive
         self._receive_batch = receive_batch
         await self.connect()
         await self.set_commands()
         self._running = True
+        if not receiving:
+            log.info("telegram: ready to send as @%s", self.bot.username)
+            return
         if self.mode == "webhook":
             await self._start_webhook()
         else:
             await self.bot.delete_webhook(drop_pending_updates=False)
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram: started in %s mode as @%s", self.mode, self.bot.username)
+
+    async def start_polling(self) -> None:
+        """Polling for a leader that takes over (`start(..., receiving=False)` first): one poller per bot."""
+        if self._poller is None:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+            log.info("telegram: polling for updates")
+
+    async def stop_polling(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
 
     async def connect(self) -> None:
         """getMe: checks the token (InvalidToken goes up) and waits out an unreachable Bot API, with backoff."""
