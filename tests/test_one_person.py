@@ -214,7 +214,8 @@ async def test_after_a_403_the_reminder_comes_in_the_other_chat_once(
     async with app.sessions() as session:
         handle = (await session.scalars(select(Handle).where(Handle.platform_id == "amal"))).one()
         assert not handle.active
-        rows = (await session.scalars(select(OutboxEntry).where(OutboxEntry.chat == "amal"))).all()
+        rows = (await session.scalars(select(OutboxEntry).where(OutboxEntry.chat == "amal")
+                                      .order_by(OutboxEntry.id))).all()
         assert rows[-1].status == "failed" and "other chat" in (rows[-1].last_error or "")
 
 
