@@ -20,7 +20,7 @@ from storage.models import AuditEntry, MediationRequest, MessageTranslation, Per
 from tests.chat import Chat, FakeClock
 from tests.test_questions import coordinator, participant
 from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: the engine stand-in)
-from tests.test_volunteers import pair, volunteer
+from tests.test_volunteers import volunteer
 
 DE = Translator("de")
 UK = Translator("uk")
@@ -216,7 +216,9 @@ async def test_a_volunteers_report_in_another_language_reaches_the_coordinator_t
     petra = await coordinator(app, chat, "petra", organisation="proconnect", locale="de")
     jana = await volunteer(app, chat)
     amal = await participant(chat, "amal")
-    await pair(petra, jana, amal)
+    await petra.send("/pair Amal")  # petra reads German
+    await petra.click(next(label for label in petra.buttons() if label.startswith("Jana")))
+    await amal.click("Yes, I agree")
     await jana.send("/report")
     await jana.click(jana.buttons()[0])
     await jana.click("Needs help with something")
