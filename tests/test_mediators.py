@@ -3,6 +3,7 @@ language gets the text only, translates it, and the coordinator sees it marked "
 One mediator at a time, in turn; "Not now" or 4 working hours without an answer pass it on; answers go back the
 same way; deletion removes what mediators wrote. Volunteers' reports are machine-translated for coordinators."""
 
+# ruff: noqa: F811  (the fixtures `app` and `standin` come from tests/test_translation.py)
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from flows.mediation import hand_over_mediations, next_mediation_handover
 from storage.models import AuditEntry, MediationRequest, MessageTranslation, Person, VolunteerProfile
 from tests.chat import Chat, FakeClock
 from tests.test_questions import coordinator, participant
-from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: the engine stand-in)
+from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: app with the stand-in)
 from tests.test_volunteers import volunteer
 
 DE = Translator("de")
