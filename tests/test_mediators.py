@@ -16,12 +16,13 @@ from bot.i18n import Translator
 from bot.privacy import erase
 from flows.intake import language_name
 from flows.invites import create_invite
-from flows.mediation import hand_over_mediations, next_mediation_handover
+from flows.mediation import hand_over_mediations, next_mediation_handover, retry_translations
 from storage.models import AuditEntry, MediationRequest, MessageTranslation, Person, VolunteerProfile
 from tests.chat import Chat, FakeClock
 from tests.test_questions import coordinator, participant
 from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: app with the stand-in)
 from tests.test_volunteers import volunteer
+from tests.translation_standins import Standin
 
 DE = Translator("de")
 UK = Translator("uk")
@@ -235,3 +236,17 @@ async def test_a_volunteers_report_in_another_language_reaches_the_coordinator_t
     notice = petra.last.text
     assert notice.index(arabic) < notice.index(DE("Machine translation ({engine}):", engine="LibreTranslate"))
     assert f"[de] {arabic}" in notice
+
+
+@pytest.mark.parametrize("engine_name", ["libretranslate"])
+async def test_the_demo_asks_for_a_late_translation_with_every_line_and_shows_it_when_it_arrives(
+        app: Lotse, chat: Callable[..., Chat], standin: Standin, clock: FakeClock) -> None:
+    """`lotse demo` has no background loop: its next line asks again at once instead of in 30 s."""
+    anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
+    olena = await participant(chat, "olena", language="Українська")
+    standin.fail(500)
+    await ask(olena, app, "uk", QUESTION_UK)
+    assert await retry_translations(app.sessions, clock()) == 0  # the loop of `lotse run` waits 30 s
+    assert await retry_translations(app.sessions, clock(), early=True) == 1  # the demo asks with the next line
+    await app.drain()
+    assert anna.last.text.endswith(f"[de] {QUESTION_UK}")
