@@ -132,9 +132,9 @@ def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool, foreign: bo
     if not for_claimer:
         return []
     mediator = [Choice(button_key("md", f"ask:{ticket.id}"), t(N_("Ask a mediator")))] if foreign else []
-    return [Choice(button_key("tk", f"template:{ticket.id}"), t(N_("Ready-made answer"))), *mediator,
+    return [Choice(button_key("tk", f"template:{ticket.id}"), t(N_("Ready-made answer"))),
             Choice(button_key("tk", f"handover:{ticket.id}"), t(N_("Hand over"))),
-            Choice(button_key("tk", f"close:{ticket.id}"), t(N_("Close")))]
+            Choice(button_key("tk", f"close:{ticket.id}"), t(N_("Close"))), *mediator]  # last: numbers stay
 
 
 def foreign_to(t: Translator, participant: Person, first: TicketMessage) -> bool:
@@ -200,8 +200,7 @@ async def refresh_notices(turn: Turn, ticket: Ticket) -> None:
         t = translator_for(reader) if reader else Translator("de")
         taken = participant_label(t, claimer) if claimer and ticket.status == "claimed" else None
         text = notice_text(t, turn.network, ticket, participant, profile, first, taken_by=taken)
-        buttons = notice_buttons(t, ticket, for_claimer=reader is not None and reader.id == ticket.claimed_by_id,
-                                 foreign=foreign_to(t, participant, first))
+        buttons = notice_buttons(t, ticket, for_claimer=reader is not None and reader.id == ticket.claimed_by_id)
         turn.outgoing.append(Outgoing(transport=notice.transport, chat=notice.chat, text=text, choices=tuple(buttons),
                                       selection="single" if buttons else "none", locale=t.locale, rtl=t.rtl,
                                       edit_of=notice.outbox_id))
