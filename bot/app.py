@@ -153,7 +153,7 @@ class Lotse:
         `stop`; then the batch in hand commits, the sends in flight finish and their results are written."""
         waker = Waker()
         waker.start()
-        changed_reminders, changed_tickets = asyncio.Event(), asyncio.Event()
+        changed_reminders, changed_tickets, changed_mediators = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
         async def inbox() -> None:
             while not stop.is_set():
@@ -162,6 +162,7 @@ class Lotse:
                 if handled:
                     changed_reminders.set()
                     changed_tickets.set()
+                    changed_mediators.set()
                     continue  # more may be waiting: no sleep between batches
                 delay = self.dispatcher.backoff.delay or 1.0
                 with contextlib.suppress(TimeoutError):
@@ -249,8 +250,21 @@ class Lotse:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=15)
 
+        async def mediators() -> None:
+            """A language mediator who let 4 working hours pass: the next one is asked (flows/mediation.py)."""
+            from flows.mediation import hand_over_mediations, next_mediation_handover
+
+            async def work() -> int:
+                return self._announce(await hand_over_mediations(self.sessions, self.dispatcher.clock()))
+
+            async def next_due() -> datetime | None:
+                return await next_mediation_handover(self.sessions, self.dispatcher.clock())
+
+            await run_due_work("mediators", waker, work, next_due, stop, changed_mediators)
+
         loops = {"inbox": inbox, "outbox": outbox, "escalations": escalations, "reminders": reminders,
-                 "digest": digests, "retention": retention, "placements": placements, "translations": translations}
+                 "digest": digests, "retention": retention, "placements": placements, "translations": translations,
+                 "mediators": mediators}
         tasks = [asyncio.create_task(supervise(name, loop, stop), name=name) for name, loop in loops.items()]
         tasks.append(asyncio.create_task(self.watchdog.run(stop), name="watchdog"))
         try:

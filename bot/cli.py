@@ -151,10 +151,18 @@ async def demo(settings: Settings, log_file: Path) -> None:
         async def remember(name: str) -> None:
             remembered.write_text(name)
 
+        async def late_translations() -> None:
+            """A translation the engine was too slow for: asked again with every line (the demo has no background
+            loop), and printed as soon as it arrives."""
+            from flows.mediation import retry_translations
+
+            await retry_translations(app.sessions, app.dispatcher.clock(), early=True)
+
         async def after_each() -> None:
             from bot.reminders import deliver_due  # the demo has no scheduler: due reminders go out with each line
 
             await deliver_due(app.sessions, app.dispatcher.clock())
+            await late_translations()
             await app.drain()
             fresh = await console_personas(app)  # a new persona, a role an invite code gave, or one deleted
             for name in [name for name in personas if name not in fresh]:

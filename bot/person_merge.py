@@ -83,6 +83,8 @@ PERSON_KEYS: dict[tuple[str, str], How] = {
     ("mentorships", "participant_id"): "one_row",
     ("mentorships", "mentor_id"): "move",
     ("mentoring_check_ins", "participant_id"): "move",
+    ("mediation_requests", "mediator_id"): "move",
+    ("mediation_requests", "requested_by_id"): "move",
 }
 """How each foreign key to `persons` is carried over: "move" re-points the rows (a row that would then repeat one
 of the survivor's under a unique constraint is dropped: the same enrolment twice), "one_row" keeps the survivor's

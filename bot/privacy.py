@@ -126,6 +126,9 @@ TABLE_RULES: dict[str, TableRule] = {
                                  hidden=frozenset({"author_id"})),
     "message_translations": TableRule(True, "machine translations of their questions and of the answers to them; "
                                       "deleted with the message", hidden=frozenset({"next_attempt_at"})),
+    "mediation_requests": TableRule(True, "requests to volunteer language mediators to translate their messages "
+                                   "(who was asked; the mediators saw only the text)",
+                                   hidden=frozenset({"requested_by_id", "mediator_id", "asked"})),
     "ticket_notices": TableRule(False, "copies of a question sent to staff: their chat addresses are staff data"),
     "anonymous_counts": TableRule(False, "counts without any person in them"),
     "retention_notices": TableRule(True, "when they were told that inactive data will be deleted"),

@@ -9,29 +9,58 @@ original below. Each translation is stored with its message (`MessageTranslation
 Nothing waits on the engine for long: a conversation gives it `IN_TURN_SECONDS`; a failure, a timeout or a 429
 lets the original go out with a one-line note, and `retry_translations` (a background loop) sends the translation
 as a follow-up message when it arrives. With no engine configured, nothing leaves the server.
+
+Volunteer language mediators (Sprachmittler) are the other way: when no engine can translate a question, or a
+coordinator presses "Ask a mediator", one volunteer who translates that language at a time gets the text only
+(no name, no district, no phone) with "Translate" / "Not now". The first who takes it writes the translation; it is
+stored like a machine translation (engine "volunteer") and shown marked "translated by a volunteer". A mediator who
+does not answer within 4 working hours is passed over (`hand_over_mediations`, woken like the escalations). A
+coordinator's answer can go back the same way (`/mediator NUMBER text`). Every text shown is in the audit log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import N_, Translator
 from bot.language_detection import detect
+from bot.messages import Choice, Outgoing
+from bot.routing import add_working_hours
 from bot.translation import IN_TURN_SECONDS, TranslationFailed, active
+from flows.conversation import Command, button_key, register, register_button
+from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import language_name
 from flows.notify import enqueue, messages_for, translator_for
-from storage.models import MessageTranslation, Person, Ticket, TicketMessage, TicketNotice
+from storage.models import (
+    AuditEntry,
+    CaseReport,
+    MediationRequest,
+    MessageTranslation,
+    Person,
+    Ticket,
+    TicketMessage,
+    TicketNotice,
+    VolunteerProfile,
+)
 
 log = logging.getLogger("lotse.mediation")
 
 STAFF_ALSO_READ = frozenset({"en"})
 """Besides their own language, staff are taken to read English (documented in docs/translation.md)."""
 ENGINE_LABELS = {"libretranslate": "LibreTranslate", "deepl": "DeepL"}
+BY_VOLUNTEER = "volunteer"
+"""The `engine` of a translation a volunteer language mediator wrote."""
+HANDOVER_WORKING_HOURS = 4.0
+"""A mediator who neither translates nor says "Not now" within this many working hours is passed over."""
+MAX_TRANSLATION = 4000
+STAFF = frozenset({"coordinator", "admin"})
+VOLUNTEER = frozenset({"volunteer"})
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=1)
@@ -48,6 +77,13 @@ def written_in(text: str | None, chosen: str) -> str:
 
 def _label(row: MessageTranslation) -> str:
     return ENGINE_LABELS.get(row.engine, row.engine)
+
+
+def _by_volunteer(message: TicketMessage) -> MessageTranslation | None:
+    """A mediator's translation in whatever staff language they wrote it (German or English)."""
+    if "translations" in inspect(message).unloaded:
+        return None
+    return next((row for row in message.translations if row.engine == BY_VOLUNTEER), None)
 
 
 def _translation_of(message: TicketMessage, target: str) -> MessageTranslation | None:
@@ -86,11 +122,18 @@ async def translate_message(session: AsyncSession, message: TicketMessage, sourc
 
 
 async def translate_for_staff(session: AsyncSession, message: TicketMessage, source: str,
-                              readers: Iterable[Person | None], now: datetime) -> None:
-    """Before a participant's message is rendered for `readers` (None: a room, which reads German)."""
+                              readers: Iterable[Person | None], now: datetime) -> list[Outgoing]:
+    """Before a participant's message is rendered for `readers` (None: a room, which reads German). When no
+    engine can translate it, a volunteer language mediator is asked: returns the message to them (if any)."""
     targets = [(reader.locale or "de") if reader is not None else "de" for reader in readers]
     source = written_in(message.text, source)
-    await translate_message(session, message, source, [t for t in targets if not staff_reads(t, source)], now)
+    needed = [t for t in targets if not staff_reads(t, source)]
+    await translate_message(session, message, source, needed, now)
+    service = active()
+    if not needed or not message.text or (service is not None and all(service.can(source, t) for t in needed)):
+        return []
+    _request, outgoing = await ask_mediators(session, message, source, "de", None, now)
+    return outgoing
 
 
 def for_staff(t: Translator, message: TicketMessage, chosen: str) -> str:
@@ -104,9 +147,14 @@ def for_staff(t: Translator, message: TicketMessage, chosen: str) -> str:
         text = "\n".join([text, t(N_("(written in {language})"), language=language_name(t, source))])
     if staff_reads(t.locale, source):
         return text
-    found = _translation_of(message, t.locale)
+    found = _translation_of(message, t.locale) or _by_volunteer(message)
     if found is None or found.status == "failed":
         return text
+    if found.engine == BY_VOLUNTEER:
+        if found.status == "pending":
+            return "\n\n".join([text, t(N_("A volunteer language mediator was asked to translate this; the "
+                                           "translation follows in a separate message."))])
+        return "\n\n".join([text, t(N_("Translated by a volunteer:")) + "\n" + (found.text or "")])
     if found.status == "pending":
         return "\n\n".join([text, t(N_("Machine translation is not available right now; it follows in a separate "
                                        "message."))])
@@ -143,6 +191,11 @@ async def _recipients(session: AsyncSession, ticket: Ticket, message: TicketMess
     if message.direction == "out":
         participant = await session.get(Person, ticket.participant_id)
         return [participant] if participant is not None and (participant.locale or "en") == target else []
+    return [person for person in await staff_of(session, ticket) if (person.locale or "de") == target]
+
+
+async def staff_of(session: AsyncSession, ticket: Ticket) -> list[Person]:
+    """Who sees a question's news: the coordinator who took it, else everyone it was sent to."""
     if ticket.claimed_by_id:
         ids: list[int] = [ticket.claimed_by_id]
     else:
@@ -150,7 +203,7 @@ async def _recipients(session: AsyncSession, ticket: Ticket, message: TicketMess
             TicketNotice.ticket_id == ticket.id, TicketNotice.person_id.is_not(None)).distinct())).all()
         ids = [person_id for person_id in found if person_id is not None]
     people = [await session.get(Person, person_id) for person_id in ids]
-    return [person for person in people if person is not None and (person.locale or "de") == target]
+    return [person for person in people if person is not None]
 
 
 async def _deliver_late(session: AsyncSession, row: MessageTranslation, now: datetime) -> None:
@@ -169,17 +222,20 @@ async def _deliver_late(session: AsyncSession, row: MessageTranslation, now: dat
         enqueue(session, await messages_for(session, person, render), now)
 
 
-async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 20) -> int:
+async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 20,
+                             early: bool = False) -> int:
     """Asks the engine again for late translations (never inside a transaction); each one that arrives is stored
-    and sent as a follow-up message. Returns how many arrived."""
+    and sent as a follow-up message. Returns how many arrived. `early`: also those not due yet (the demo, which
+    has no background loop, asks with every line)."""
     service = active()
     if service is None:
         return 0
+    due_by = MessageTranslation.next_attempt_at.is_not(None) if early else MessageTranslation.next_attempt_at <= now
     async with sessions() as session:
         due = (await session.execute(
             select(MessageTranslation.id, TicketMessage.text, MessageTranslation.source, MessageTranslation.target)
             .join(TicketMessage, TicketMessage.id == MessageTranslation.message_id)
-            .where(MessageTranslation.status == "pending", MessageTranslation.next_attempt_at <= now)
+            .where(MessageTranslation.status == "pending", due_by)
             .order_by(MessageTranslation.next_attempt_at).limit(limit))).all()
     if due and service.supported is None:
         await service.load_languages()  # the engine was not reachable at startup
@@ -206,3 +262,340 @@ async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: da
                 row.status, row.next_attempt_at = "failed", None
                 log.warning("translation: gave up on message %s into %s (%s)", row.message_id, target, error)
     return arrived
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Volunteer language mediators: the text only, one mediator at a time
+
+
+def _language_of(request: MediationRequest, message: TicketMessage) -> str:
+    """The participant's language of a request: what a question was written in, what an answer goes into."""
+    return request.target if message.direction == "out" else request.source
+
+
+async def mediators_for(session: AsyncSession, language: str, skip: Collection[int] = ()) -> list[Person]:
+    """Volunteers who mediate `language`, in turn: those never asked first, then the one asked longest ago; on a
+    tie the one who joined first. Those in `skip` (asked for this text already) are left out."""
+    rows = (await session.execute(select(Person, VolunteerProfile).join(
+        VolunteerProfile, VolunteerProfile.person_id == Person.id).where(
+        Person.role == "volunteer", VolunteerProfile.completed_at.is_not(None)).order_by(Person.id))).all()
+    found = [person for person, profile in rows if language in (profile.mediates or []) and person.id not in skip]
+    if not found:
+        return []
+    last: dict[int | None, datetime] = {actor: at for actor, at in (await session.execute(
+        select(AuditEntry.actor_id, func.max(AuditEntry.at)).where(
+            AuditEntry.action == "mediation.shown", AuditEntry.actor_id.in_([p.id for p in found]))
+        .group_by(AuditEntry.actor_id))).all()}
+    never = [person for person in found if person.id not in last]
+    asked = sorted((person for person in found if person.id in last), key=lambda p: (last[p.id], p.id))
+    return [*never, *asked]
+
+
+def _request_text(t: Translator, request: MediationRequest, message: TicketMessage) -> str:
+    """What a mediator sees: the request's number, the languages and the text. Nothing about the person."""
+    language = language_name(t, _language_of(request, message))
+    if message.direction == "out":
+        intro = t(N_("Translation request no. {number}: please translate this text from German into {language}."),
+                  number=request.id, language=language)
+    else:
+        intro = t(N_("Translation request no. {number}: please translate this text from {language} into German "
+                     "(or English)."), number=request.id, language=language)
+    return "\n\n".join([intro, message.text or "", t(N_(
+        "You see only this text, not who wrote it. Please keep it to yourself."))])
+
+
+def _request_buttons(t: Translator, request: MediationRequest) -> list[Choice]:
+    return [Choice(button_key("sm", f"take:{request.id}"), t(N_("Translate"))),
+            Choice(button_key("sm", f"skip:{request.id}"), t(N_("Not now")))]
+
+
+async def _ask_next(session: AsyncSession, request: MediationRequest, message: TicketMessage,
+                    now: datetime) -> list[Outgoing]:
+    """Shows the text to the next mediator who can be reached; when none is left, the request ends and the
+    coordinator (or whoever the question went to) is told. Returns the messages to send."""
+    ticket = await session.get_one(Ticket, message.ticket_id)
+    language = _language_of(request, message)
+    for mediator in await mediators_for(session, language, skip=list(request.asked or [])):
+        request.asked = [*(request.asked or []), mediator.id]
+        found = await messages_for(session, mediator, lambda t: _request_text(t, request, message),
+                                   lambda t: _request_buttons(t, request))
+        if not found:
+            continue  # blocked the bot or no handle left: the next one
+        request.status, request.mediator_id = "asking", mediator.id
+        request.due_at = add_working_hours(now, HANDOVER_WORKING_HOURS)
+        session.add(AuditEntry(at=now, actor_id=mediator.id, subject_id=ticket.participant_id,
+                               action="mediation.shown",
+                               details={"request": request.id, "message": message.id, "language": language}))
+        return found
+    request.status, request.mediator_id, request.due_at = "nobody", None, None
+    await session.refresh(message, ["translations"])
+    for row in message.translations:
+        if row.engine == BY_VOLUNTEER and row.status == "pending":
+            row.status = "failed"
+    if message.direction == "out":
+        requester = await session.get(Person, request.requested_by_id) if request.requested_by_id else None
+        told = [requester] if requester is not None else []
+    else:
+        told = await staff_of(session, ticket)
+    outgoing: list[Outgoing] = []
+    for person in told:
+        outgoing += await messages_for(session, person, lambda t: t(N_(
+            "No volunteer language mediator could translate question no. {number} into {language}. "
+            "Please find another way to understand each other, for example a phone call with an interpreter."),
+            number=ticket.id, language=language_name(t, "de" if message.direction == "in" else language)))
+    return outgoing
+
+
+async def ask_mediators(session: AsyncSession, message: TicketMessage, source: str, target: str,
+                        requested_by: int | None, now: datetime) -> tuple[MediationRequest | None, list[Outgoing]]:
+    """Hands `message` to the first mediator for its language; None when no volunteer mediates that language or
+    one was asked already (then nothing is shown to anyone)."""
+    language = target if message.direction == "out" else source
+    if not message.text or not await mediators_for(session, language):
+        return None, []
+    busy = await session.scalar(select(MediationRequest.id).where(
+        MediationRequest.message_id == message.id, MediationRequest.status.in_(("asking", "taken", "done")))
+        .limit(1))
+    if busy is not None:
+        return None, []
+    request = MediationRequest(message_id=message.id, source=source, target=target, status="asking", asked=[],
+                               requested_by_id=requested_by, created_at=now)
+    session.add(request)
+    await session.flush()
+    await session.refresh(message, ["translations"])
+    if not any(row.target == target for row in message.translations):  # shown as "a volunteer was asked"
+        message.translations.append(MessageTranslation(source=source, target=target, engine=BY_VOLUNTEER,
+                                                       status="pending", attempts=0, created_at=now))
+    outgoing = await _ask_next(session, request, message, now)
+    await session.flush()
+    return request, outgoing
+
+
+async def hand_over_mediations(sessions: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Requests whose mediator let 4 working hours pass go to the next mediator; returns how many messages that
+    wrote (the caller wakes the sender)."""
+    written = 0
+    async with sessions() as session, session.begin():
+        due = (await session.scalars(select(MediationRequest).where(
+            MediationRequest.status.in_(("asking", "taken")), MediationRequest.due_at <= now)
+            .order_by(MediationRequest.id))).all()
+        for request in due:
+            message = await session.get_one(TicketMessage, request.message_id)
+            log.info("mediation: request %s unanswered by mediator %s; asking the next one", request.id,
+                     request.mediator_id)
+            outgoing = await _ask_next(session, request, message, now)
+            enqueue(session, outgoing, now)
+            written += len(outgoing)
+    return written
+
+
+async def next_mediation_handover(sessions: async_sessionmaker[AsyncSession], now: datetime) -> datetime | None:
+    """When the next mediator's time is up (the loop's wake-up); None when no request waits."""
+    async with sessions() as session:
+        moment: datetime | None = await session.scalar(select(func.min(MediationRequest.due_at)).where(
+            MediationRequest.status.in_(("asking", "taken"))))
+    if moment is None:
+        return None
+    return max(moment, now + timedelta(seconds=60)) if moment <= now else moment
+
+
+# The mediator's side: "Translate" / "Not now", then the translation
+
+
+EARLIER_BUTTON = N_("This button belongs to an earlier question and no longer works.")
+
+
+async def _mediator_button(turn: Turn, payload: str) -> None:
+    action, _, number = payload.partition(":")
+    if action == "ask":
+        await _ask_for_question(turn, number)
+        return
+    request = await turn.session.get(MediationRequest, int(number)) if number.isdigit() and len(number) < 10 \
+        else None
+    if request is None or turn.person.role != "volunteer" or turn.person.id not in (request.asked or []) or \
+            action not in ("take", "skip"):
+        turn.say(EARLIER_BUTTON)
+        return
+    if request.status == "done":
+        turn.say(N_("Another volunteer has already translated this. Thank you!"))
+        return
+    if request.status == "nobody":
+        turn.say(N_("This translation is no longer needed. Thank you!"))
+        return
+    message = await turn.session.get_one(TicketMessage, request.message_id)
+    if action == "skip":
+        turn.say(N_("That is fine. We will ask someone else."))
+        if request.mediator_id == turn.person.id:
+            turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="mediation.declined",
+                                        details={"request": request.id}))
+            turn.outgoing.extend(await _ask_next(turn.session, request, message, turn.now))
+        return
+    if request.status == "taken" and request.mediator_id != turn.person.id:
+        turn.say(N_("Another volunteer is already translating this. Thank you!"))
+        return
+    request.status, request.mediator_id = "taken", turn.person.id
+    request.due_at = add_working_hours(turn.now, HANDOVER_WORKING_HOURS)
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="mediation.taken",
+                                details={"request": request.id}))
+    from flows.conversation import start_flow
+
+    start_flow(turn, "mediate", {"request": request.id,
+                                 "target": request.target if message.direction == "out" else ""})
+
+
+def _translation_prompt(turn: Turn) -> str:
+    target = str(turn.data.get("target") or "")
+    if target:
+        return turn.t(N_("Please write the translation into {language}."), language=language_name(turn.t, target))
+    return turn.t(N_("Please write the translation into German (or English)."))
+
+
+def _checked_translation(turn: Turn, value: Any) -> str:
+    text = clean_text(str(value))
+    if not any(ch.isalnum() for ch in text):
+        raise Invalid(N_("Please write a few words, not only emoji or signs."))
+    return text
+
+
+async def _translated(turn: Turn, value: Any) -> Next:
+    """Stores the mediator's translation with the message and passes it on, marked as a volunteer's."""
+    request = await turn.session.get(MediationRequest, int(turn.data.get("request", 0)))
+    if request is None or turn.person.id not in (request.asked or []) or request.status in ("done", "nobody"):
+        turn.say(N_("This translation is no longer needed. Thank you!"))
+        return END
+    message = await turn.session.get_one(TicketMessage, request.message_id)
+    ticket = await turn.session.get_one(Ticket, message.ticket_id)
+    text = str(value)
+    await turn.session.refresh(message, ["translations"])
+    row = next((r for r in message.translations if r.target == request.target), None)
+    if row is None:
+        row = MessageTranslation(target=request.target, created_at=turn.now, attempts=0)
+        message.translations.append(row)
+    row.source, row.engine, row.text, row.status = request.source, BY_VOLUNTEER, text, "done"
+    row.translated_at, row.next_attempt_at = turn.now, None
+    request.status, request.mediator_id, request.due_at, request.done_at = "done", turn.person.id, None, turn.now
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
+                                action="mediation.translated",
+                                details={"request": request.id, "message": message.id}))
+    if message.direction == "out":
+        participant = await turn.session.get_one(Person, ticket.participant_id)
+        turn.outgoing.extend(await messages_for(turn.session, participant, lambda t: "\n\n".join([
+            t(N_("Answer to your question no. {number}, translated by a volunteer:"), number=ticket.id), text])))
+    else:
+        for person in await staff_of(turn.session, ticket):
+            turn.outgoing.extend(await messages_for(turn.session, person, lambda t: "\n\n".join([
+                t(N_("Question no. {number}: translated by a volunteer:"), number=ticket.id), text])))
+    turn.say(N_("Thank you! Your translation was passed on."))
+    return END
+
+
+MEDIATE = Flow(name="mediate", roles=VOLUNTEER, steps=(
+    Step(name="translation", prompt=N_("Please write the translation into German (or English)."),
+         kind=InputKind.TEXT, text=_translation_prompt, validate=_checked_translation, on_answer=_translated,
+         next=END, max_length=MAX_TRANSLATION, describe="the mediator's translation; passed on, marked"),
+))
+
+
+# The coordinator's side: "Ask a mediator", /mediator NUMBER [answer]
+
+
+async def _ask_for_question(turn: Turn, number: str) -> None:
+    """Asks a mediator for every message of the participant's on this question not yet translated by one."""
+    from flows.tickets import ticket_for
+
+    ticket = await ticket_for(turn, number) if turn.person.role in STAFF else None
+    if ticket is None:
+        if turn.person.role not in STAFF:
+            turn.say(EARLIER_BUTTON)
+        return
+    participant = await turn.session.get_one(Person, ticket.participant_id)
+    messages = (await turn.session.scalars(select(TicketMessage).where(
+        TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in", TicketMessage.text.is_not(None))
+        .order_by(TicketMessage.id))).all()
+    asked = 0
+    language = participant.locale or "en"
+    for message in messages:
+        language = written_in(message.text, participant.locale or "en")
+        if staff_reads(turn.t.locale, language):
+            continue
+        request, outgoing = await ask_mediators(turn.session, message, language, "de", turn.person.id, turn.now)
+        if request is not None:
+            asked += 1
+            turn.outgoing.extend(outgoing)
+    if asked:
+        turn.say(N_("A volunteer language mediator was asked to translate question no. {number}. They see only the "
+                    "text, nothing else of the case. The translation comes here."), number=ticket.id)
+    elif not await mediators_for(turn.session, language):
+        turn.say(N_("No volunteer translates {language} as a language mediator yet."),
+                 language=language_name(turn.t, language))
+    else:
+        turn.say(N_("A volunteer language mediator has already been asked for this question."))
+
+
+async def mediator_command(turn: Turn, argument: str) -> None:
+    """`/mediator 12`: a mediator translates the question; `/mediator 12 text`: the answer goes back through one."""
+    from flows.tickets import answer, ticket_for
+
+    number, _, text = clean_text(argument).partition(" ")
+    if not number:
+        turn.say(N_("Please write the question's number, for example /mediator 12."))
+        return
+    if not text.strip():
+        await _ask_for_question(turn, number)
+        return
+    ticket = await ticket_for(turn, number)
+    if ticket is None:
+        return
+    participant = await turn.session.get_one(Person, ticket.participant_id)
+    language = participant.locale or "en"
+    if not await mediators_for(turn.session, language):
+        turn.say(N_("No volunteer translates {language} as a language mediator yet."),
+                 language=language_name(turn.t, language))
+        return
+    await answer(turn, ticket, text, mediate=True)
+
+
+register(MEDIATE, Command("mediator", N_("A volunteer translates a question: /mediator NUMBER, or your answer: "
+                                         "/mediator NUMBER text"), action=mediator_command, roles=STAFF))
+register_button("sm", _mediator_button)  # Sprachmittler
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Volunteers' reports
+
+
+async def translate_report(session: AsyncSession, report: CaseReport, chosen: str, readers: Iterable[Person],
+                           now: datetime) -> None:
+    """Stores a machine translation of a volunteer's report for the first reader who does not read its language
+    (waiting at most `IN_TURN_SECONDS`; a late one is left out: the original always stands)."""
+    service = active()
+    if service is None or not report.text:
+        return
+    source = written_in(report.text, chosen)
+    for reader in readers:
+        target = reader.locale or "de"
+        if staff_reads(target, source) or not service.can(source, target):
+            continue
+        try:
+            report.translation = await service.translate(report.text, source, target, budget=IN_TURN_SECONDS)
+        except TranslationFailed as error:
+            log.warning("translation: report %s into %s not translated (%s)", report.id, target, error)
+            return
+        report.translation_source, report.translation_target = source, target
+        report.translation_engine = service.engine.key
+        return
+
+
+def report_for_staff(t: Translator, report: CaseReport, chosen: str) -> list[str]:
+    """A report's text as staff see it: the original first, the machine translation below it where they do not
+    read the language it is written in."""
+    if not report.text:
+        return []
+    source = written_in(report.text, chosen)
+    lines = [report.text]
+    if source != chosen:
+        lines.append(t(N_("(written in {language})"), language=language_name(t, source)))
+    if report.translation and report.translation_target == t.locale and not staff_reads(t.locale, source):
+        engine = ENGINE_LABELS.get(report.translation_engine or "", report.translation_engine or "")
+        lines += ["", t(N_("Machine translation ({engine}):"), engine=engine), report.translation]
+    return lines

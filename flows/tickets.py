@@ -49,7 +49,7 @@ from flows.engine import (
     parse_single,
 )
 from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
-from flows.mediation import for_participant, for_staff, translate_for_staff
+from flows.mediation import ask_mediators, for_participant, for_staff, staff_reads, translate_for_staff, written_in
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
 from flows.notify import enqueue, messages_for, translator_for, with_file
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
@@ -134,7 +134,8 @@ def notice_text(t: Translator, network: Network, ticket: Ticket, participant: Pe
     return "\n".join(line for line in lines if line is not None).strip()
 
 
-def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool) -> list[Choice]:
+def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool, foreign: bool = False) -> list[Choice]:
+    """`foreign`: the claimer does not read the question's language, so a volunteer mediator may be asked."""
     if ticket.status == "closed":
         return []
     if ticket.status == "open":
@@ -142,9 +143,14 @@ def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool) -> list[Cho
                 Choice(button_key("tk", f"handover:{ticket.id}"), t(N_("Hand over")))]
     if not for_claimer:
         return []
+    mediator = [Choice(button_key("sm", f"ask:{ticket.id}"), t(N_("Ask a mediator")))] if foreign else []
     return [Choice(button_key("tk", f"template:{ticket.id}"), t(N_("Ready-made answer"))),
             Choice(button_key("tk", f"handover:{ticket.id}"), t(N_("Hand over"))),
-            Choice(button_key("tk", f"close:{ticket.id}"), t(N_("Close")))]
+            Choice(button_key("tk", f"close:{ticket.id}"), t(N_("Close"))), *mediator]  # last: numbers stay
+
+
+def foreign_to(t: Translator, participant: Person, first: TicketMessage) -> bool:
+    return bool(first.text) and not staff_reads(t.locale, written_in(first.text, participant.locale or "en"))
 
 
 async def _context(session: AsyncSession, ticket: Ticket) -> tuple[Person, Profile | None, TicketMessage]:
@@ -158,9 +164,9 @@ async def _context(session: AsyncSession, ticket: Ticket) -> tuple[Person, Profi
 async def send_notices(turn: Turn, ticket: Ticket, people: Sequence[int], rooms: Sequence[tuple[str, str]]) -> None:
     """The first notification to every recipient; each copy is remembered so it can be edited and replied to."""
     participant, profile, first = await _context(turn.session, ticket)
-    await translate_for_staff(turn.session, first, participant.locale or "en",
-                              [*[await turn.session.get_one(Person, pid) for pid in people], *[None for _ in rooms]],
-                              turn.now)
+    turn.outgoing.extend(await translate_for_staff(
+        turn.session, first, participant.locale or "en",
+        [*[await turn.session.get_one(Person, pid) for pid in people], *[None for _ in rooms]], turn.now))
     pending: list[tuple[int | None, Outgoing]] = []
     for person_id in people:
         coordinator = await turn.session.get_one(Person, person_id)
@@ -313,7 +319,8 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
         ids = (await turn.session.scalars(select(TicketNotice.person_id).where(
             TicketNotice.ticket_id == ticket.id, TicketNotice.person_id.is_not(None)).distinct())).all()
         recipients = [await turn.session.get_one(Person, pid) for pid in ids if pid is not None]
-    await translate_for_staff(turn.session, row, participant.locale or "en", recipients, turn.now)
+    turn.outgoing.extend(await translate_for_staff(turn.session, row, participant.locale or "en", recipients,
+                                                   turn.now))
     for coordinator in recipients:
         turn.outgoing.extend(with_file(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
             t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
@@ -411,10 +418,11 @@ ANSWER = Flow(name="answer", roles=STAFF, steps=(
 
 
 async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
-                 attachment: dict[str, Any] | None = None) -> bool:
+                 attachment: dict[str, Any] | None = None, mediate: bool = False) -> bool:
     """Relays the answer to the participant's chat; True when it was recorded.
 
-    `rendered` text comes from a catalog template and keeps its direction isolates; typed text is cleaned."""
+    `rendered` text comes from a catalog template and keeps its direction isolates; typed text is cleaned.
+    `mediate`: the original goes out now and a volunteer language mediator translates it (flows/mediation.py)."""
     if ticket.status == "closed":
         turn.say(N_("This question is already closed. Nothing was sent."))
         return False
@@ -437,8 +445,16 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
     reply = TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="out", text=text,
                           attachment=attachment, created_at=turn.now)
     turn.session.add(reply)
-    shown = text if rendered else await for_participant(turn.session, reply, participant,
-                                                        turn.person.locale or "de", turn.now)
+    if mediate and text:
+        await turn.session.flush()
+        _request, asked = await ask_mediators(turn.session, reply, written_in(text, turn.person.locale or "de"),
+                                              participant.locale or "en", turn.person.id, turn.now)
+        turn.outgoing.extend(asked)
+        shown = "\n\n".join([text, translator_for(participant)(N_(
+            "A volunteer translates this answer into your language. The translation follows here."))])
+    else:
+        shown = text if rendered else await for_participant(turn.session, reply, participant,
+                                                            turn.person.locale or "de", turn.now)
     found = with_file(await messages_for(turn.session, participant, lambda t: "\n\n".join(filter(None, [t(
         N_("Answer to your question no. {number} from {organisation}:"), number=ticket.id,
         organisation=sender), shown]))), attachment)
@@ -546,7 +562,8 @@ async def show_ticket(turn: Turn, argument: str) -> None:
                                 or _attachment_note(turn.t, message.attachment)))
         elif message.direction == "out":
             lines.append(turn.t(N_("{when} answer: {text}"), when=when, text=message.text or ""))
-    turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id), "single")
+    turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id,
+                                               foreign_to(turn.t, participant, first)), "single")
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
                                 action="ticket.viewed",
                                 details={"ticket": ticket.id}))

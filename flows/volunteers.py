@@ -3,7 +3,9 @@
 A volunteer joins by invite (`flows.invites`), consents like a participant, and then says which languages they
 speak, where they live, what they offer and when they have time (the participants' weekly grid). A coordinator
 pairs a volunteer with a participant (`/pair`), choosing from suggestions ranked like `/find`, with the reasons
-shown. The participant is asked first; until they agree the volunteer sees nothing, and afterwards only what
+shown. A volunteer may also agree to be a language mediator (Sprachmittler) for some of their languages:
+then they translate questions coordinators cannot read, seeing only the text (flows/mediation.py). The participant
+is asked first; until they agree the volunteer sees nothing, and afterwards only what
 accompanying needs (first name, languages, district, goals, times). A volunteer's `/report` is stored on the
 case; "missed" and "needs help" reach the responsible coordinator at once, a milestone proposes a stage change
 the coordinator confirms with one button, everything else waits for the Monday digest.
@@ -45,6 +47,7 @@ from flows.intake import (
     spoken_choices,
     weekday_choices,
 )
+from flows.mediation import report_for_staff, translate_report
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.notify import messages_for, translator_for
 from flows.onboarding import AFTER_CONSENT
@@ -82,8 +85,11 @@ def volunteer_summary(t: Translator, network: Network, profile: VolunteerProfile
     languages = {c.key: c.label for c in volunteer_language_choices(t, network)}
     offers = {c.key: c.label for c in offer_choices(t, network)}
     district = network.districts.get(profile.district or "")
+    mediates = ", ".join(languages.get(k, k) for k in (profile.mediates or []))
     return [
         t(N_("Languages: {languages}"), languages=", ".join(languages.get(k, k) for k in profile.languages) or "–"),
+        t(N_("Language mediator (Sprachmittler) for: {languages}"), languages=mediates) if mediates else
+        t(N_("Language mediator (Sprachmittler): no")),
         t(N_("District: {district}"), district=district.name[t.locale] if district else "–"),
         t(N_("Offers: {offers}"), offers=", ".join(offers.get(k, k) for k in profile.offers) or "–"),
         t(N_("Times: {times}"), times=answer_text(t, network, {"availability": profile.availability},
@@ -100,6 +106,7 @@ async def _offer_saved(turn: Turn, value: Any) -> Next:
     profile.district = str(turn.data["district"])
     profile.offers = list(turn.data["offers"])
     profile.availability = grid(chosen_days(turn.data.get("availability")), list(value))
+    profile.mediates = [code for code in turn.data.get("mediates") or [] if code in profile.languages]
     profile.completed_at = turn.now
     turn.person.district = profile.district
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=turn.person.id,
@@ -110,9 +117,45 @@ async def _offer_saved(turn: Turn, value: Any) -> Next:
     return END
 
 
+def mediable(turn: Turn) -> list[Choice]:
+    """The languages a volunteer speaks that a coordinator may not read: all but German and English."""
+    chosen = set(turn.data.get("languages") or [])
+    return [choice for choice in volunteer_language_choices(turn.t, turn.network)
+            if choice.key in chosen and choice.key not in ("de", "en")]
+
+
+async def _languages_chosen(turn: Turn, value: Any) -> Next:
+    turn.data["mediates"] = []
+    return "mediate" if mediable(turn) else "district"
+
+
+async def _mediate_chosen(turn: Turn, value: Any) -> Next:
+    if value != "yes":
+        return "district"
+    choices = mediable(turn)
+    if len(choices) == 1:
+        turn.data["mediates"] = [choices[0].key]
+        return "district"
+    return "mediates"
+
+
+async def _mediates_chosen(turn: Turn, value: Any) -> Next:
+    turn.data["mediates"] = list(value)
+    return "district"
+
+
 OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
     Step(name="languages", prompt=N_("Which languages do you speak? Choose all that fit."), kind=InputKind.MULTI,
-         options=for_turn(volunteer_language_choices), next="district", describe="languages"),
+         options=for_turn(volunteer_language_choices), on_answer=_languages_chosen, describe="languages",
+         branches=(("another language than German", "mediate"), ("only German", "district"))),
+    Step(name="mediate", prompt=N_("Would you also translate as a language mediator (Sprachmittler)? Coordinators "
+                                   "who cannot read a question would send you its text only: no name, no phone. "
+                                   "You translate it into German or English, or say \"Not now\"."),
+         kind=InputKind.YES_NO, on_answer=_mediate_chosen, describe="language mediator?",
+         branches=(("yes, several languages", "mediates"), ("yes, one language / no", "district"))),
+    Step(name="mediates", prompt=N_("From which languages can you translate?"), kind=InputKind.MULTI,
+         options=mediable, on_answer=_mediates_chosen, describe="languages mediated",
+         branches=(("", "district"),)),
     Step(name="district", prompt=N_("Where do you live? Choose your district (Landkreis) or city."),
          kind=InputKind.CHOICE, options=for_turn(district_choices), next="offers", describe="district"),
     Step(name="offers", prompt=N_("What can you offer? Choose all that fit."), kind=InputKind.MULTI,
@@ -443,13 +486,14 @@ async def responsible_coordinators(session: AsyncSession, network: Network, part
 
 
 def report_notice(t: Translator, participant: Person, volunteer: Person, report: CaseReport) -> str:
+    """The report as a coordinator sees it; in a language they do not read, the translation below the original."""
     kind = t(REPORT_KINDS[report.kind])
     lines = [t(N_("Report from volunteer {volunteer} about {participant}: {kind}"),
                volunteer=participant_label(t, volunteer), participant=participant_label(t, participant), kind=kind)]
     if report.kind == "milestone" and report.milestone:
         lines.append(t(N_("Proposed new stage: {stage}"), stage=stage_name(t, report.milestone)))
     if report.text:
-        lines += ["", report.text]
+        lines += ["", *report_for_staff(t, report, volunteer.locale or "de")]
     if report.attachment:
         lines.append(t(N_("[voice message or file]")))
     lines += ["", t(N_("The whole case: /case {number}"), number=participant.id)]
@@ -458,6 +502,7 @@ def report_notice(t: Translator, participant: Person, volunteer: Person, report:
 
 async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport) -> bool:
     coordinators = await responsible_coordinators(turn.session, turn.network, participant)
+    await translate_report(turn.session, report, turn.person.locale or "de", coordinators, turn.now)
     told = 0
     for coordinator in coordinators:
         def buttons(t: Translator) -> list[Choice]:

@@ -328,6 +328,32 @@ class VolunteerProfile(Base):
     offers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     availability: Mapped[list[Any]] = mapped_column(JSON, default=list)
     completed_at: Mapped[datetime | None] = mapped_column()
+    mediates: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    """Languages the volunteer translates from (into German) as a language mediator (Sprachmittler); empty: none."""
+
+
+class MediationRequest(Base):
+    """One message handed to volunteer language mediators, one at a time, until one translates it.
+
+    A mediator sees only the message's text. The translation is stored as a `MessageTranslation` with engine
+    "volunteer"; this row is deleted with the message."""
+
+    __tablename__ = "mediation_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8), default="asking")
+    """"asking" (waiting for the mediator asked last), "taken", "done", or "nobody" (no mediator left)."""
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    mediator_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    asked: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """The mediators asked so far, in order (the next one is the first mediator not in it)."""
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When it goes to the next mediator (4 working hours after asking or taking)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column()
 
 
 class Pairing(Base):
@@ -363,6 +389,11 @@ class CaseReport(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     confirmed_at: Mapped[datetime | None] = mapped_column()
+    translation: Mapped[str | None] = mapped_column(Text)
+    """A machine translation of `text` for staff who do not read its language (deleted with the report)."""
+    translation_source: Mapped[str | None] = mapped_column(String(16))
+    translation_target: Mapped[str | None] = mapped_column(String(16))
+    translation_engine: Mapped[str | None] = mapped_column(String(32))
 
 
 class StageChange(Base):

@@ -29,7 +29,9 @@ async def volunteer(app: Lotse, chat: Callable[..., Chat], handle: str = "jana")
     _thanks, intro, first = await person.send("1")
     assert intro.text.startswith("Thank you for helping!") and first.text == (
         "Which languages do you speak? Choose all that fit.\n\nWrite the numbers of all that fit, like 1, 3.")
-    await person.send("1, 2")
+    [mediate] = await person.send("1, 2")
+    assert mediate.text.startswith("Would you also translate as a language mediator (Sprachmittler)?")
+    await person.send("No")
     await person.send("8")
     await person.send("2, 4")
     [times] = await person.send("1, 2")  # Monday and Tuesday, then the times of day
