@@ -142,6 +142,13 @@ class Translator:
         """The locale Babel formats dates and times with (Babel's standard formats, a European territory)."""
         return DATE_LOCALES.get(self.locale, self.locale)
 
+    @property
+    def comma(self) -> str:
+        """The list separator a reader of this script expects: the Arabic comma in Arabic-script languages and the
+        Ethiopic one in Tigrinya (Babel's list patterns lack the short style for several of these locales)."""
+        base = self.locale.split("_")[0]
+        return "، " if base in ("ar", "fa", "ps", "ckb") else "፣ " if base == "ti" else ", "
+
     def isolate(self, value: object) -> str:
         """Wraps an interpolated value in Unicode isolates in right-to-left text."""
         if isinstance(value, int | float) and not isinstance(value, bool):

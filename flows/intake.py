@@ -342,7 +342,7 @@ def question(name: str, prompt: str, kind: InputKind, options: Callable[[Turn], 
 
 def _labels(t: Translator, network: Network, build: Choices, keys: Sequence[str]) -> str:
     names = {choice.key: choice.label for choice in build(t, network)}
-    return ", ".join(names.get(key, key) for key in keys)
+    return t.comma.join(names.get(key, key) for key in keys)
 
 
 CHOICE_ANSWERS: dict[str, Choices] = {

@@ -118,6 +118,8 @@ async def test_intake_in_arabic_isolates_values_and_reads_arabic_digits(
         await amal.send(answer)
     summary = amal.last.text
     assert f"{FSI}A2{PDI}" in summary
+    goals = app.network.topics  # the Arabic comma between answers, as an Arabic reader writes it
+    assert f'{goals["apprenticeship"].name["ar"]}، {goals["internship"].name["ar"]}' in summary
     assert ar("As soon as possible") in summary and ar("(no answer)") in summary
     assert amal.last.rtl
 
