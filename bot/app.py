@@ -241,7 +241,7 @@ class Lotse:
             from flows.mediation import retry_translations
 
             async def work() -> int:
-                return int(await retry_translations(self.sessions, self.dispatcher.clock()))
+                return int(await retry_translations(self.sessions, self.dispatcher.clock(), network=self.network))
 
             guarded = self._guard("translations", work)
             while not stop.is_set():

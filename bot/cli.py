@@ -156,7 +156,7 @@ async def demo(settings: Settings, log_file: Path) -> None:
             loop), and printed as soon as it arrives."""
             from flows.mediation import retry_translations
 
-            await retry_translations(app.sessions, app.dispatcher.clock(), early=True)
+            await retry_translations(app.sessions, app.dispatcher.clock(), early=True, network=app.network)
 
         async def after_each() -> None:
             from bot.reminders import deliver_due  # the demo has no scheduler: due reminders go out with each line

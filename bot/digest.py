@@ -29,6 +29,7 @@ from bot.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title
 from bot.routing import visible_participants
 from flows.cases import MILESTONES, REPORT_KINDS, stage_name
 from flows.intake import language_name, participant_label
+from flows.mediation import report_translation
 from flows.notify import enqueue, messages_for, translator_for
 from storage.models import (
     Appointment,
@@ -251,9 +252,12 @@ async def _report_lines(session: AsyncSession, t: Translator, rows: Iterable[tup
             if report.confirmed_at is None:
                 kind = f"{kind} ({t(N_('not confirmed yet'))})"
         volunteer = volunteers.get(report.volunteer_id or 0)
+        text = (report.text or t(N_("[voice message or file]")))[:200]
+        below = report_translation(t, report, (volunteer.locale if volunteer else None) or "de")
+        if below:  # the original first, its translation after it, on the digest's one line per report
+            text = f"{text} – {' '.join(below)[:300]}"
         lines.append(t(N_("{participant}: {kind} – {text} ({volunteer}, {date})"),
-                       participant=participant_label(t, participant), kind=kind,
-                       text=(report.text or t(N_("[voice message or file]")))[:200],
+                       participant=participant_label(t, participant), kind=kind, text=text,
                        volunteer=participant_label(t, volunteer) if volunteer else "–",
                        date=t.date(report.created_at, "short")))
     return lines

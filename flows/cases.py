@@ -26,6 +26,7 @@ from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.find import STAGES
 from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
+from flows.mediation import report_translation
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
 from storage.models import (
@@ -246,8 +247,10 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
                                      .order_by(CaseReport.created_at.desc(), CaseReport.id.desc())
                                      .limit(MAX_LISTED))).all()
     authors = await _names(session, t, [r.volunteer_id for r in reports])
+    chosen = await _locales(session, [r.volunteer_id for r in reports])
     for report in reports:
         lines.append(report_line(t, report, authors.get(report.volunteer_id or 0, "–")))
+        lines += [f"  {line}" for line in report_translation(t, report, chosen.get(report.volunteer_id or 0, "de"))]
     return "\n".join(lines)
 
 
@@ -275,6 +278,15 @@ def report_line(t: Translator, report: CaseReport, author: str) -> str:
         text = (text + " " + t(N_("[voice message or file]"))).strip()
     return t(N_("{when} · {author} · {kind}: {text}"), when=t.date(report.created_at, "medium"), author=author,
              kind=kind, text=text[:300] or "–")
+
+
+async def _locales(session: AsyncSession, ids: list[int | None]) -> dict[int, str]:
+    """The language each author chose: a report's language when detection is not sure."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(Person.id, Person.locale).where(Person.id.in_(wanted)))).all()
+    return {person_id: locale or "de" for person_id, locale in rows}
 
 
 async def _names(session: AsyncSession, t: Translator, ids: list[int | None]) -> dict[int, str]:

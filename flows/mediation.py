@@ -31,11 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.i18n import N_, Translator
 from bot.language_detection import detect
 from bot.messages import Choice, Outgoing
+from bot.network import Network
 from bot.routing import add_working_hours
 from bot.translation import IN_TURN_SECONDS, TranslationFailed, active
 from flows.conversation import Command, button_key, register, register_button
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
-from flows.intake import language_name
+from flows.intake import language_name, participant_label
 from flows.notify import enqueue, messages_for, translator_for
 from storage.models import (
     AuditEntry,
@@ -223,13 +224,14 @@ async def _deliver_late(session: AsyncSession, row: MessageTranslation, now: dat
 
 
 async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: datetime, limit: int = 20,
-                             early: bool = False) -> int:
+                             early: bool = False, network: Network | None = None) -> int:
     """Asks the engine again for late translations (never inside a transaction); each one that arrives is stored
     and sent as a follow-up message. Returns how many arrived. `early`: also those not due yet (the demo, which
-    has no background loop, asks with every line)."""
+    has no background loop, asks with every line). With `network`, volunteers' reports too."""
     service = active()
     if service is None:
         return 0
+    arrived = await retry_report_translations(sessions, network, now, limit, early) if network is not None else 0
     due_by = MessageTranslation.next_attempt_at.is_not(None) if early else MessageTranslation.next_attempt_at <= now
     async with sessions() as session:
         due = (await session.execute(
@@ -239,7 +241,6 @@ async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: da
             .order_by(MessageTranslation.next_attempt_at).limit(limit))).all()
     if due and service.supported is None:
         await service.load_languages()  # the engine was not reachable at startup
-    arrived = 0
     for row_id, text, source, target in due:
         try:
             result: str | None = await service.translate(text or "", source, target)
@@ -567,7 +568,8 @@ register_button("sm", _mediator_button)  # Sprachmittler
 async def translate_report(session: AsyncSession, report: CaseReport, chosen: str, readers: Iterable[Person],
                            now: datetime) -> None:
     """Stores a machine translation of a volunteer's report for the first reader who does not read its language
-    (waiting at most `IN_TURN_SECONDS`; a late one is left out: the original always stands)."""
+    (waiting at most `IN_TURN_SECONDS`). A late or failed one is left pending: `retry_translations` asks again
+    and sends it as a follow-up; the original always stands."""
     service = active()
     if service is None or not report.text:
         return
@@ -576,26 +578,99 @@ async def translate_report(session: AsyncSession, report: CaseReport, chosen: st
         target = reader.locale or "de"
         if staff_reads(target, source) or not service.can(source, target):
             continue
+        report.translation_source, report.translation_target = source, target
+        report.translation_engine, report.translation_attempts = service.engine.key, 1
         try:
             report.translation = await service.translate(report.text, source, target, budget=IN_TURN_SECONDS)
+            report.translation_status = "done"
         except TranslationFailed as error:
-            log.warning("translation: report %s into %s not translated (%s)", report.id, target, error)
-            return
-        report.translation_source, report.translation_target = source, target
-        report.translation_engine = service.engine.key
+            log.warning("translation: report %s into %s not translated now (%s)", report.id, target, error)
+            report.translation_status = "pending" if error.retry else "failed"
+            report.translation_next_at = now + FIRST_RETRY if error.retry else None
         return
 
 
+def report_translation(t: Translator, report: CaseReport, chosen: str) -> list[str]:
+    """The lines below a report's original for a staff reader: its stored translation, marked by whom it was made,
+    where the reader does not read the language it is written in and it was made into theirs; else nothing."""
+    source = report.translation_source or written_in(report.text, chosen)
+    if report.translation_target != t.locale or staff_reads(t.locale, source):
+        return []
+    if report.translation_status == "pending":
+        return [t(N_("Machine translation is not available right now; it follows in a separate message."))]
+    if not report.translation:
+        return []
+    if report.translation_engine == BY_VOLUNTEER:
+        return [t(N_("Translated by a volunteer:")), report.translation]
+    engine = ENGINE_LABELS.get(report.translation_engine or "", report.translation_engine or "")
+    return [t(N_("Machine translation ({engine}):"), engine=engine), report.translation]
+
+
 def report_for_staff(t: Translator, report: CaseReport, chosen: str) -> list[str]:
-    """A report's text as staff see it: the original first, the machine translation below it where they do not
-    read the language it is written in."""
+    """A report's text as staff see it: the original first, the translation below it where they do not read the
+    language it is written in."""
     if not report.text:
         return []
     source = written_in(report.text, chosen)
     lines = [report.text]
     if source != chosen:
         lines.append(t(N_("(written in {language})"), language=language_name(t, source)))
-    if report.translation and report.translation_target == t.locale and not staff_reads(t.locale, source):
-        engine = ENGINE_LABELS.get(report.translation_engine or "", report.translation_engine or "")
-        lines += ["", t(N_("Machine translation ({engine}):"), engine=engine), report.translation]
-    return lines
+    below = report_translation(t, report, chosen)
+    return [*lines, "", *below] if below else lines
+
+
+async def retry_report_translations(sessions: async_sessionmaker[AsyncSession], network: Network, now: datetime,
+                                    limit: int = 20, early: bool = False) -> int:
+    """Like `retry_translations`, for volunteers' reports: each translation that arrives is stored with the report
+    and sent to the report's coordinators who read the language it was made into. Returns how many arrived."""
+    from flows.volunteers import responsible_coordinators
+
+    service = active()
+    if service is None:
+        return 0
+    due_by = CaseReport.translation_next_at.is_not(None) if early else CaseReport.translation_next_at <= now
+    async with sessions() as session:
+        due = (await session.execute(
+            select(CaseReport.id, CaseReport.text, CaseReport.translation_source, CaseReport.translation_target)
+            .where(CaseReport.translation_status == "pending", due_by)
+            .order_by(CaseReport.translation_next_at).limit(limit))).all()
+    if due and service.supported is None:
+        await service.load_languages()
+    arrived = 0
+    for report_id, text, source, target in due:
+        try:
+            result: str | None = await service.translate(text or "", source or "", target or "")
+            error: TranslationFailed | None = None
+        except TranslationFailed as failure:
+            result, error = None, failure
+        async with sessions() as session, session.begin():
+            report = await session.get(CaseReport, report_id)
+            if report is None or report.translation_status != "pending":
+                continue  # deleted meanwhile, or done by another process
+            report.translation_attempts += 1
+            if result is not None:
+                report.translation, report.translation_status, report.translation_next_at = result, "done", None
+                report.translation_engine = service.engine.key
+                participant = await session.get_one(Person, report.participant_id)
+                told = report.needs_action or report.kind == "milestone"  # the others wait for the digest
+                for person in await responsible_coordinators(session, network, participant) if told else []:
+                    if (person.locale or "de") != target:
+                        continue
+
+                    def render(t: Translator, report: CaseReport = report, participant: Person = participant) -> str:
+                        return "\n".join([
+                            t(N_("Report of {date} about {participant}: machine translation ({engine}) of the "
+                                 "volunteer's report:"), date=t.date(report.created_at, "medium"),
+                              participant=participant_label(t, participant), engine=ENGINE_LABELS.get(
+                                  service.engine.key, service.engine.key)),
+                            "", report.translation or "", "",
+                            t(N_("The whole case: /case {number}"), number=participant.id)])
+                    enqueue(session, await messages_for(session, person, render), now)
+                arrived += 1
+            elif error is not None and error.retry and report.translation_attempts < MAX_ATTEMPTS:
+                report.translation_next_at = now + min(FIRST_RETRY * 2 ** report.translation_attempts,
+                                                       LONGEST_WAIT)
+            else:
+                report.translation_status, report.translation_next_at = "failed", None
+                log.warning("translation: gave up on report %s into %s (%s)", report_id, target, error)
+    return arrived

@@ -468,7 +468,9 @@ async def _reported(turn: Turn, value: Any) -> Next:
                      N_("Thank you. Your report is saved. It is in the coordinators' weekly overview."))
         else:
             turn.say(N_("Thank you. Your report is saved. A coordinator will confirm the new stage."))
-    else:
+    else:  # translated now for the weekly overview and /case; nobody is told
+        coordinators = await responsible_coordinators(turn.session, turn.network, participant)
+        await translate_report(turn.session, report, turn.person.locale or "de", coordinators, turn.now)
         turn.say(N_("Thank you. Your report is saved. The coordinators will see it in their weekly overview."))
     return END
 

@@ -394,6 +394,10 @@ class CaseReport(Base):
     translation_source: Mapped[str | None] = mapped_column(String(16))
     translation_target: Mapped[str | None] = mapped_column(String(16))
     translation_engine: Mapped[str | None] = mapped_column(String(32))
+    translation_status: Mapped[str | None] = mapped_column(String(8))
+    """done, pending (the engine failed or was late: asked again at `translation_next_at`) or failed."""
+    translation_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    translation_next_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class StageChange(Base):
