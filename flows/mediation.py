@@ -590,14 +590,17 @@ async def translate_report(session: AsyncSession, report: CaseReport, chosen: st
         return
 
 
-def report_translation(t: Translator, report: CaseReport, chosen: str) -> list[str]:
+def report_translation(t: Translator, report: CaseReport, chosen: str, notice: bool = False) -> list[str]:
     """The lines below a report's original for a staff reader: its stored translation, marked by whom it was made,
-    where the reader does not read the language it is written in and it was made into theirs; else nothing."""
+    where the reader does not read the language it is written in and it was made into theirs; else nothing.
+    `notice`: the coordinator's message, which says that a late translation follows (`/case` and the digest
+    simply show the original until it arrived)."""
     source = report.translation_source or written_in(report.text, chosen)
     if report.translation_target != t.locale or staff_reads(t.locale, source):
         return []
     if report.translation_status == "pending":
-        return [t(N_("Machine translation is not available right now; it follows in a separate message."))]
+        return [t(N_("Machine translation is not available right now; it follows in a separate message."))] \
+            if notice else []
     if not report.translation:
         return []
     if report.translation_engine == BY_VOLUNTEER:
@@ -615,7 +618,7 @@ def report_for_staff(t: Translator, report: CaseReport, chosen: str) -> list[str
     lines = [report.text]
     if source != chosen:
         lines.append(t(N_("(written in {language})"), language=language_name(t, source)))
-    below = report_translation(t, report, chosen)
+    below = report_translation(t, report, chosen, notice=True)
     return [*lines, "", *below] if below else lines
 
 

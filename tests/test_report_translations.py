@@ -61,6 +61,8 @@ async def test_a_late_report_translation_follows_and_then_stands_in_the_case(
     notice = petra.last.text
     assert notice.index(ARABIC) < notice.index(LATER) and MARKED not in notice
     assert (await stored(app)).translation_status == "pending"
+    [case, *_] = await petra.send("/case Amal")  # the original until the translation arrives
+    assert ARABIC in case.text and LATER not in case.text and MARKED not in case.text
     assert await retry_translations(app.sessions, clock(), network=app.network) == 0  # asked again in 30 s
     clock.advance(minutes=1)
     assert await retry_translations(app.sessions, clock(), network=app.network) == 1
