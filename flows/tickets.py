@@ -28,6 +28,7 @@ from bot.network import Network
 from bot.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
 from flows.access import STAFF, Action, holders, may
 from flows.conversation import (
+    BUTTON_ACTIONS,
     INTERCEPTORS,
     Command,
     button_key,
@@ -392,6 +393,9 @@ async def _answered(turn: Turn, value: Any) -> Next:
     if ticket is None or not await may_handle(turn.session, turn.network, turn.person, ticket):
         turn.say(N_("There is no question with this number for you."))
         return END
+    if value == "mediator":
+        await BUTTON_ACTIONS["sm"](turn, f"ask:{ticket.id}")  # flows/mediation.py: the "Ask a mediator" button
+        return END
     if value in ("template", "handover"):
         start_flow(turn, str(value), {"ticket": ticket.id})
         return STAY
@@ -404,8 +408,9 @@ async def _answered(turn: Turn, value: Any) -> Next:
 
 def answer_options(turn: Turn) -> list[Choice]:
     """The taken question's own buttons, so a typed number does what the notice's button does (and is not sent)."""
+    mediator = [Choice("mediator", turn.t(N_("Ask a mediator")))] if turn.data.get("foreign") else []
     return [Choice("template", turn.t(N_("Ready-made answer"))), Choice("handover", turn.t(N_("Hand over"))),
-            Choice("close", turn.t(N_("Close")))]
+            Choice("close", turn.t(N_("Close"))), *mediator]
 
 
 ANSWER = Flow(name="answer", roles=STAFF, steps=(
@@ -562,8 +567,15 @@ async def show_ticket(turn: Turn, argument: str) -> None:
                                 or _attachment_note(turn.t, message.attachment)))
         elif message.direction == "out":
             lines.append(turn.t(N_("{when} answer: {text}"), when=when, text=message.text or ""))
-    turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id,
-                                               foreign_to(turn.t, participant, first)), "single")
+    foreign = foreign_to(turn.t, participant, first)
+    if ticket.status == "claimed" and ticket.claimed_by_id == turn.person.id and not turn.incoming.in_group \
+            and turn.state.get("flow") in (None, "menu"):
+        # Their own question, opened to answer it: what they write next is the answer (as right after "Take it").
+        turn.send("\n".join(lines))
+        start_flow(turn, "answer", {"ticket": ticket.id, "foreign": foreign})
+    else:
+        turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id,
+                                                   foreign), "single")
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
                                 action="ticket.viewed",
                                 details={"ticket": ticket.id}))

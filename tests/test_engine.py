@@ -74,3 +74,12 @@ def test_cleaning_removes_controls_and_direction_overrides_but_keeps_words() -> 
 ])
 def test_commands_with_slash_or_bang(text: str, command: tuple[str, str] | None) -> None:
     assert parse_command(text) == command
+
+
+def test_persian_joiners_survive_and_hidden_controls_do_not() -> None:
+    """Found by a newcomer: "می‌شود" reached the coordinator as "میشود" (the non-joiner was removed), which a Persian
+    reader and a translator read as another word."""
+    assert clean_text("می‌شود؟ من صبح‌ها وقت دارم") == "می‌شود؟ من صبح‌ها وقت دارم"
+    assert clean_text("👩‍🔧 ok") == "👩‍🔧 ok"  # an emoji built with the joiner
+    assert clean_text("a\u202eb\u200bc\u2066d\u200fe") == "abcde"
+    assert fold("سه‌شنبه") == fold("سهشنبه")  # a label typed without the non-joiner still matches

@@ -379,3 +379,24 @@ async def test_after_taking_a_question_the_next_message_is_the_answer(app: Lotse
     [sent, _menu] = await tom.send("Die nächsten Kurse beginnen im Januar.")
     assert sent.text == DE("Sent to the participant (question no. {number}).", number=1)
     assert olena.last.text.endswith("Die nächsten Kurse beginnen im Januar.")
+
+
+async def test_a_question_taken_earlier_and_opened_again_takes_the_typed_answer(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: Tom took a question, went to the menu, opened it again from "Open questions" and wrote
+    his answer; Lotse said "answer with a number" and the answer was lost."""
+    tom = await coordinator(app, chat, "tom", locale="de")
+    olena = await participant(chat, "olena", "Українська")
+    await olena.send("1")  # Ask a question
+    await olena.send("2")  # apprenticeship
+    await olena.send("Коли починається наступний курс?")
+    await tom.send("1")  # Take it, from the notice
+    await tom.send("/menu")
+    await tom.click(DE("Open questions"))
+    thread, prompt = await tom.send("1")
+    assert "Коли починається наступний курс?" in thread.text and not thread.choices
+    assert prompt.text.startswith("Sie haben Frage Nr. 1 übernommen.")
+    assert [choice.label for choice in prompt.choices][:3] == [DE("Ready-made answer"), DE("Hand over"), DE("Close")]
+    [sent, _menu] = await tom.send("Der Kurs beginnt am 11. Januar.")
+    assert sent.text == DE("Sent to the participant (question no. {number}).", number=1)
+    assert olena.last.text.endswith("Der Kurs beginnt am 11. Januar.")
