@@ -194,13 +194,14 @@ def rank_volunteers(t: Translator, network: Network, participant: Person, answer
 
     `candidates` carries how many participants each volunteer already accompanies: fewer ranks higher on a tie.
     """
-    spoken = {participant.locale or "", *(answers.get("languages") or [])} - {""}
+    # Languages by their base: a participant reading Dari (fa_AF) shares Persian (fa) with a volunteer.
+    spoken = {code.split("_")[0] for code in (participant.locale or "", *(answers.get("languages") or []))} - {""}
     times = set(answers.get("availability") or [])
     wanted = {OFFER_FOR_GOAL[g] for g in (answers.get("goals") or []) if g in OFFER_FOR_GOAL}
     found: list[tuple[Suggestion, int]] = []
     for volunteer, profile, load in candidates:
         suggestion = Suggestion(volunteer, profile)
-        shared = [code for code in profile.languages if code in spoken]
+        shared = [code for code in profile.languages if code.split("_")[0] in spoken]
         if shared:
             suggestion.points += 4
             suggestion.reasons.append(t(N_("speaks {languages}"), languages=", ".join(

@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Lotse
+from bot.i18n import Translator
+from bot.network import load_network
 from flows.access import PRIVACY_VERSION, VOLUNTEER_PRIVACY_VERSION
 from flows.invites import create_invite
+from flows.volunteers import rank_volunteers
 from storage.models import AuditEntry, CaseReport, Consent, Pairing, Person, Profile, StageChange, VolunteerProfile
 from tests.chat import Chat, FakeClock, texts
 from tests.test_questions import coordinator, participant
@@ -358,3 +361,15 @@ async def test_consent_to_a_volunteer_in_the_middle_of_the_intake_returns_to_the
     thanks, again = amal.history[-2:]
     assert thanks.text.startswith("Thank you. Jana will accompany you.")
     assert again.text == question
+
+
+def test_a_participant_reading_dari_shares_persian_with_a_volunteer() -> None:
+    """Found by a newcomer: Jana translates from Persian, Farid reads Dari; the pairing list said only "speaks
+    English"."""
+    farid = Person(id=1, role="participant", locale="fa_AF", district="oldenburg_stadt")
+    jana = Person(id=2, role="volunteer", display_name="Jana", district="ammerland")
+    profile = VolunteerProfile(person_id=2, languages=["de", "fa", "en"], offers=[], availability=[],
+                               district="ammerland")
+    [suggestion] = rank_volunteers(Translator("en"), load_network(), farid, {"languages": ["en"]},
+                                   [(jana, profile, 0)])
+    assert suggestion.reasons[0] == "speaks Persian, English"
