@@ -394,7 +394,7 @@ async def _answer(turn: Turn, flow: Flow) -> None:
         return
     except Invalid as invalid:
         turn.say(invalid.hint, **invalid.values)
-        render_prompt(turn, step)
+        render_prompt(turn, step, again=True)
         return
     turn.data[step.name] = value
     turn.data.pop(f"_selected:{step.name}", None)

@@ -88,6 +88,9 @@ class Step:
     branches: tuple[tuple[str, str], ...] = ()
     """Other destinations `on_answer` may choose, as (label, step or flow name): drawn in the diagram."""
     hint: Callable[[Turn, str], str] | None = None
+    again: Callable[[Turn], str] | None = None
+    """A shorter text for asking the same question again after an answer it could not use: a long notice is not
+    sent a second time to a cheap phone, only its question and options."""
     """Renders the line under a choice (given the catalog message), e.g. in several languages before one is chosen."""
 
 
@@ -407,9 +410,9 @@ def names_option(turn: Turn, step: Step) -> bool:
     return typed_option(step, turn.incoming.text or "", shown_options(turn, step)) is not None
 
 
-def render_prompt(turn: Turn, step: Step) -> None:
-    """Sends the step's question with its options, in the person's language."""
-    text = prompt_text(turn, step)
+def render_prompt(turn: Turn, step: Step, again: bool = False) -> None:
+    """Sends the step's question with its options, in the person's language (`again`: after an unusable answer)."""
+    text = step.again(turn) if again and step.again is not None else prompt_text(turn, step)
     options = step_options(turn, step)
     hint: str | None = None
     if step.kind in (InputKind.CHOICE, InputKind.YES_NO):

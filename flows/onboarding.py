@@ -141,6 +141,11 @@ def _retention_and_rights(turn: Turn) -> list[str]:
     ]
 
 
+def consent_question(turn: Turn) -> str:
+    """The consent question alone, for asking again: the notice itself was just shown."""
+    return turn.t(CONSENT_QUESTION)
+
+
 def machine_translation_sentence(t: Translator) -> str:
     """Only while an engine is configured (which also gives the notice a new version)."""
     from bot.translation import active
@@ -290,6 +295,7 @@ ONBOARDING = Flow(
             kind=InputKind.CHOICE,
             options=consent_options,
             text=notice_summary,
+            again=consent_question,
             on_answer=_summary_answered,
             next=END,
             describe="the notice in short (participants' or volunteers'), consent yes/no",
@@ -300,6 +306,7 @@ ONBOARDING = Flow(
             prompt=CONSENT_QUESTION,
             kind=InputKind.YES_NO,
             text=privacy_notice,
+            again=consent_question,
             on_answer=_consent_answered,
             next=END,
             describe="the full notice, consent yes/no (its version is recorded either way)",

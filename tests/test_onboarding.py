@@ -324,3 +324,21 @@ async def test_a_volunteer_whose_language_is_known_is_asked_only_for_the_privacy
     assert blocked.text == Translator("de")("First, please answer the privacy question.")
     assert blocked.text == "Bitte beantworten Sie zuerst die Frage zum Datenschutz."
     assert [c.label for c in notice.choices] == ["Ja", "Nein", "Ganzen Hinweis lesen"]
+
+
+async def test_an_unusable_answer_to_the_full_notice_asks_again_without_sending_the_notice_again(
+        chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: after "Read the full notice", every mistyped answer brought the whole notice (about
+    1,900 characters) again."""
+    amal = chat("amal")
+    await amal.send("hello")
+    await amal.click("English")
+    [full] = await amal.click("Read the full notice")
+    assert len(full.text) > 1000
+    for typed in ("7", "   ", "🙂"):
+        hint, again = await amal.send(typed)
+        assert again.text.startswith("Do you agree that Lotse stores your data for this purpose?\n")
+        assert len(again.text) < 200
+        assert [c.label for c in again.choices] == ["Yes", "No"]
+    thanks, *_ = await amal.send("1")
+    assert thanks.text.startswith("Thank you. Your consent was recorded")
