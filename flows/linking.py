@@ -217,7 +217,7 @@ def may_invite(turn: Turn, person: Person, profile: Profile | None) -> bool:
 
 async def _record(session: AsyncSession, number: str) -> tuple[Person | None, Profile | None]:
     digits = number.strip().lstrip("#").removeprefix("no.").strip()
-    if not digits.isdigit() or len(digits) > 9:
+    if not digits.isdecimal() or len(digits) > 9:
         return None, None
     person = await session.get(Person, int(digits))
     return person, (await session.get(Profile, person.id) if person is not None else None)
@@ -280,7 +280,7 @@ async def choose_chat(turn: Turn) -> None:
 
 async def _choose_this_chat(turn: Turn, payload: str) -> None:
     chosen: Handle | None = turn.handle
-    if payload.startswith("to:") and payload[3:].isdigit() and len(payload) < 16:
+    if payload.startswith("to:") and payload[3:].isdecimal() and len(payload) < 16:
         other = await turn.session.get(Handle, int(payload[3:]))
         chosen = other if other is not None and other.person_id == turn.person.id else None
     elif payload != "here":

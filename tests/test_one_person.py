@@ -608,7 +608,8 @@ async def test_an_imported_participant_gets_an_invite_code_and_their_new_chat_jo
     [(_, ruth_id)] = report.created
     ask_again = ("Please write /invitelink and the number of a participant you are responsible for, as shown in "
                  "/case or /duplicates. Example: /invitelink 12")
-    for bad in [f"/invitelink {ruth_id}", "/invitelink", "/invitelink 99999999999999", "/invitelink 🙂"]:
+    for bad in [f"/invitelink {ruth_id}", "/invitelink", "/invitelink 99999999999999", "/invitelink 🙂",
+                "/invitelink ²"]:
         [refused, *_] = await far.send(bad)  # not the organisation that knows her, and nonsense
         assert refused.text == ask_again
     [issued, passed_on, *_] = await anna.send(f"/invitelink {ruth_id}")
