@@ -41,6 +41,7 @@ from flows.closed_days import KEEP_DAY, closed_day_note, local_day
 from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, fold
 from flows.intake import PARTICIPANT, participant_label
+from flows.linking import WHICH_CHAT, choose_chat, has_several_chats
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.moments import parse_clock, parse_moment
 from flows.notify import messages_for
@@ -690,7 +691,10 @@ SETTINGS_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def settings_options(turn: Turn) -> list[Choice]:
-    return [Choice(key, turn.t(label)) for key, (label, _) in SETTINGS_CHOICES.items()]
+    options = [Choice(key, turn.t(label)) for key, (label, _) in SETTINGS_CHOICES.items()]
+    if turn.data.get("chats"):  # several chats (`/link`): which one Lotse writes to
+        options.append(Choice("chat", turn.t(WHICH_CHAT)))
+    return options
 
 
 
@@ -704,6 +708,9 @@ def settings_prompt(turn: Turn) -> str:
 
 
 async def _settings_chosen(turn: Turn, value: Any) -> Next:
+    if str(value) == "chat":
+        await choose_chat(turn)
+        return END
     kinds = SETTINGS_CHOICES[str(value)][1]
     choice = await turn.session.get(ReminderChoice, turn.person.id)
     if choice is None:
@@ -729,7 +736,8 @@ SETTINGS = Flow(
 async def open_settings(turn: Turn, argument: str = "") -> None:
     kinds = await wanted_kinds(turn.session, turn.person.id)
     current = next(key for key, (_, wanted) in SETTINGS_CHOICES.items() if wanted == kinds)
-    start_flow(turn, "settings", {"current": current})
+    start_flow(turn, "settings", {"current": current,
+                                  "chats": await has_several_chats(turn.session, turn.person.id)})
 
 
 async def _open_settings_entry(turn: Turn) -> None:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -84,6 +84,19 @@ async def notices_for(session: AsyncSession, network: Network,
     return found
 
 
+JOINED = N_("Good to know: Lotse had two records for you. A coordinator has joined them into one, with "
+            "everything of both. Nothing else changes for you.")
+SEPARATED = N_("A correction: Lotse had joined two records as yours by mistake. They are separate again, as "
+               "before.")
+
+
+def _told(message: str) -> Callable[[Translator], str]:
+    """What the participant hears about a merge or its undo, in their language, in the chat messages go to."""
+    def render(t: Translator) -> str:
+        return t(message)
+    return render
+
+
 async def look_for_duplicates(turn: Turn) -> None:
     """After a completed profile: new likely pairs go to the coordinators responsible for both."""
     made = await suggest_for(turn.session, turn.person.id, turn.now)
@@ -121,6 +134,9 @@ async def decide(turn: Turn, payload: str) -> None:
     except MergeError:
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
+    survivor = await turn.session.get_one(Person, merged.survivor_id)
+    await turn.session.refresh(survivor)
+    turn.outgoing.extend(await messages_for(turn.session, survivor, _told(JOINED)))
     turn.send(turn.t(N_("Done: no. {absorbed} is now part of no. {survivor}, with everything of both. You can "
                         "undo this within 14 days."), absorbed=merged.absorbed_id, survivor=merged.survivor_id),
               choices=[Choice(button_key("dup", f"undo:{merged.merge_id}"), turn.t(N_("Undo")))],
@@ -140,6 +156,11 @@ async def _undo(turn: Turn, number: str) -> None:
     except MergeError:
         turn.say(N_("This can no longer be undone: a merge can be undone within 14 days."))
         return
+    for person_id in (record.survivor_id, record.absorbed_id):
+        person = await turn.session.get(Person, person_id)
+        if person is not None:
+            await turn.session.refresh(person)
+            turn.outgoing.extend(await messages_for(turn.session, person, _told(SEPARATED)))
     turn.say(N_("Undone: no. {first} and no. {second} are two records again, as before."),
              first=record.survivor_id, second=record.absorbed_id)
 

@@ -26,6 +26,7 @@ from storage.models import (
     AuditEntry,
     Base,
     Handle,
+    LinkCode,
     OutboxEntry,
     Person,
     PersonMerge,
@@ -589,3 +590,103 @@ async def test_imported_records_wait_for_the_inactivity_limit_and_old_merges_can
     clock.advance(days=366)
     await apply_retention(app.sessions, app.network, RetentionPolicy(), clock())
     assert await count_people(app) == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# An imported participant without a chat: /invitelink, then /start CODE from their own chat
+
+INVITE_CODE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
+
+
+async def test_an_imported_participant_gets_an_invite_code_and_their_new_chat_joins_the_record(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock, tmp_path: Path) -> None:
+    anna = await coordinator(app, chat, "anna", organisation="jobcenter")
+    far = await coordinator(app, chat, "far", organisation="ihk", districts=["wilhelmshaven"])
+    path = tmp_path / "list.csv"
+    path.write_text("Name;Telefon;Landkreis;Geburtsjahr\nRuth Habte;+49 151 99887766;Vechta;1999\n", encoding="utf-8")
+    report = await import_participants(app.sessions, path, clock(), app.network, "jobcenter")
+    [(_, ruth_id)] = report.created
+    ask_again = ("Please write /invitelink and the number of a participant you are responsible for, as shown in "
+                 "/case or /duplicates. Example: /invitelink 12")
+    for bad in [f"/invitelink {ruth_id}", "/invitelink", "/invitelink 99999999999999", "/invitelink 🙂",
+                "/invitelink ²"]:
+        [refused, *_] = await far.send(bad)  # not the organisation that knows her, and nonsense
+        assert refused.text == ask_again
+    [issued, passed_on, *_] = await anna.send(f"/invitelink {ruth_id}")
+    assert issued.text.startswith(f"Invite code for no. {ruth_id} (Ruth Habte), valid until ")
+    found = INVITE_CODE.search(passed_on.text)
+    assert found is not None
+    code = found.group(0)
+    assert passed_on.text == f"Write /start {code} to Lotse on Telegram or Matrix (in Element: !start {code})."
+    [not_staff, *_] = await far.send(f"/start {code}")  # a coordinator cannot take (or use up) her code
+    assert not_staff.text.startswith("This code does not work.")
+    before = await count_people(app)
+    ruth = chat("ruth")
+    answers = await ruth.send(f"/start {code}")
+    assert answers[0].text == ("Welcome! This chat now belongs to your record in Lotse, which "
+                               f"{app.network.organisations['jobcenter'].name} had entered for you.")
+    await ruth.click("English")  # onboarding goes on as for anyone new: the language, then the consent
+    await ruth.send("1")
+    [menu, *_] = await ruth.send("/menu")
+    assert "Datenschutz" not in menu.text and menu.choices
+    assert await count_people(app) == before  # the chat joined the imported record: no second record
+    async with app.sessions() as session:
+        handle = (await session.scalars(select(Handle).where(Handle.platform_id == "ruth"))).one()
+        assert handle.person_id == ruth_id
+        person = await session.get_one(Person, ruth_id)
+        assert person.privacy_version is not None and person.display_name == "Ruth Habte"
+        profile = await session.get_one(Profile, ruth_id)
+        assert profile.phone == "+4915199887766" and profile.answers["known_to"] == ["jobcenter"]
+        actions = (await session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.startswith("person.invite")))).all()
+        assert sorted(actions) == ["person.invite_code_issued", "person.invite_code_used"]
+        codes = (await session.scalars(select(LinkCode).where(LinkCode.person_id == ruth_id))).all()
+        assert all(c.code_hash != code for c in codes) and all(c.used_at is not None for c in codes)
+    [again, *_] = await anna.send(f"/invitelink {ruth_id}")  # she has a chat now
+    assert again.text == f"No. {ruth_id} already has a chat with Lotse. An invite code is only for a record " \
+        "without a chat."
+    other = chat("someone-else")
+    [used, *_] = await other.send(f"/start {code}")  # single use
+    assert used.text.startswith("This code does not work.")
+
+
+async def test_settings_lets_a_person_with_two_chats_choose_where_lotse_writes(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    element = second_phone(app)
+    amal = await newcomer(app, chat, "amal")
+    [alone, *_] = await amal.send("/settings")  # one chat: nothing to choose
+    assert "Which chat should Lotse write to?" not in [c.label for c in alone.choices]
+    await amal.send("/cancel")
+    desk = Chat(app, element, "amal-desk")
+    await link(amal, desk)
+    [settings, *_] = await desk.send("/settings")
+    assert settings.choices[-1].label == "Which chat should Lotse write to?"
+    [which, *_] = await desk.click("Which chat should Lotse write to?")
+    assert which.text.startswith("Which chat should Lotse write to?\n\nYour chats with Lotse: test, Matrix (Element).")
+    assert [c.label for c in which.choices] == ["test", "Send my messages to this chat"]
+    [chosen, *_] = await desk.click("test")
+    assert chosen.text == "From now on, Lotse sends your messages to your chat on test."
+    async with app.sessions() as session:
+        preferred = (await session.scalars(select(Handle.platform_id).where(Handle.preferred))).all()
+        assert list(preferred) == ["amal"]
+    [again, *_] = await desk.click("test")  # pressed twice: still the same choice, nothing breaks
+    assert again.text == "From now on, Lotse sends your messages to your chat on test."
+
+
+async def test_the_participant_hears_of_same_person_and_of_its_undo_in_their_language(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    anna = await coordinator(app, chat, "anna")
+    amal = await participant(chat, "amal", language="العربية")
+    at_the_jobcenter = await participant(chat, "amal-at-the-jobcenter")  # the same phone, written later
+    ar, en = Translator("ar"), Translator("en")
+    joined = ("Good to know: Lotse had two records for you. A coordinator has joined them into one, with everything "
+              "of both. Nothing else changes for you.")
+    separated = "A correction: Lotse had joined two records as yours by mistake. They are separate again, as before."
+    told_before = len(amal.history)
+    await anna.click("Same person")
+    # The older record (Arabic) stays; its messages now go to the chat used last, once, in Arabic.
+    assert at_the_jobcenter.last.text == ar(joined) and at_the_jobcenter.last.rtl
+    assert len(amal.history) == told_before
+    await anna.click("Undo")
+    assert amal.last.text == ar(separated)
+    assert at_the_jobcenter.last.text == en(separated)
