@@ -337,6 +337,7 @@ async def test_an_unusable_answer_to_the_full_notice_asks_again_without_sending_
     assert len(full.text) > 1000
     for typed in ("7", "   ", "🙂"):
         hint, again = await amal.send(typed)
+        assert len(hint.text) < 120  # a short line saying what went wrong
         assert again.text.startswith("Do you agree that Lotse stores your data for this purpose?\n")
         assert len(again.text) < 200
         assert [c.label for c in again.choices] == ["Yes", "No"]
