@@ -50,6 +50,8 @@ def before_language(turn: Turn, message: str) -> str:
     if turn.person.locale:
         return turn.t(message)
     codes = first_contact_codes(turn.incoming.language_hint)
+    if turn.data.get("language_page"):  # a later page of the picker: the lines in the languages it shows
+        codes = language_pages(turn)[_page(turn)]
     return "\n".join(distinct_lines(Translator(code)(message) for code in codes))
 
 

@@ -106,3 +106,16 @@ def test_a_date_that_ends_with_a_full_stop_is_not_followed_by_a_second_one() -> 
         assert said.endswith(year) and not said.endswith("..")
     english = Translator("en")
     assert english("Thank you. Your consent was recorded on {date}.", date="4 December 2026").endswith("2026.")
+
+
+async def test_the_second_page_of_languages_says_how_to_answer_in_its_own_languages(
+        chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: the second page listed Kurmancî, Sorani, Tigrinya... but said "Write the number of your
+    answer" only in the languages of the first page."""
+    hawre = chat("hawre")
+    await hawre.send("hi")
+    [second] = await hawre.click(MORE)
+    footer = second.text.split("\n\n")[-1].splitlines()
+    for code in ("ckb", "ti", "so", "ru"):
+        assert Translator(code)("Write the number of your answer.") in footer
+    assert Translator("ps")("Write the number of your answer.") not in footer
