@@ -139,6 +139,13 @@ def _enter(turn: Turn, flow: Flow, step: Step, data: dict[str, Any], trail: list
     render_prompt(turn, step)
 
 
+def rest_in_menu(turn: Turn) -> None:
+    """Back to the menu without showing it: the turn just sent a message with its own choices, which a typed
+    number should answer (the menu never competes with such a message, but a freshly drawn menu would)."""
+    turn.state.update(flow="menu", step="menu", data={}, trail=["menu"])
+    turn.state["seq"] = int(turn.state.get("seq", 0)) + 1
+
+
 def start_flow(turn: Turn, name: str, data: dict[str, Any] | None = None, at: str | None = None,
                trail: list[str] | None = None) -> None:
     """Starts a flow at its first step, or falls back to what this person may do."""

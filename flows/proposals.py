@@ -26,8 +26,8 @@ from bot.network import Network
 from bot.reminders import appointment_key, load_event, out_of_quiet_hours, plan
 from flows.access import COMPANY, PLACE_STAFF, Action, company_sees_name, holders, may
 from flows.cases import STAGE_RANK, change_stage
-from flows.conversation import button_key, register, register_button, start_flow
-from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
+from flows.conversation import button_key, register, register_button, rest_in_menu, start_flow
+from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
 from flows.notify import messages_for
@@ -225,7 +225,15 @@ async def _offer_question(turn: Turn, value: Any) -> Next:
         message["text"] = f"{context}\n{message['text']}"
     topic = "internship" if "internship" in turn.network.topics else None
     turn.data["topic"] = topic
-    return await _asked(turn, message)
+    after = await _asked(turn, message)
+    if proposal is not None and proposal.participant_id == turn.person.id and proposal.status == "offered":
+        # The offer again with its buttons: asking about it must not end the chance to say yes (found by a newcomer).
+        place = await turn.session.get_one(Place, proposal.place_id)
+        turn.send(offer_text(turn.t, turn.network, place), offer_buttons(turn.t, proposal), "single",
+                  hint=turn.t(N_("Write the number of your answer.")))
+        rest_in_menu(turn)
+        return STAY
+    return after
 
 
 OFFER_QUESTION = Flow(name="offer_question", roles=frozenset({"participant"}), steps=(
