@@ -370,7 +370,7 @@ def _skip_option(turn: Turn) -> Choice:
 def shown_options(turn: Turn, step: Step) -> list[Choice]:
     """The options as `render_prompt` shows them, Skip included, in the same order (so numbers match)."""
     options = step_options(turn, step)
-    if step.optional and step.kind is not InputKind.MULTI:
+    if step.optional and step.kind is not InputKind.MULTI and not step.takes_numbers:
         options.append(_skip_option(turn))
     return options
 
@@ -426,7 +426,9 @@ def render_prompt(turn: Turn, step: Step, again: bool = False) -> None:
             hint += "\n" + turn.t(N_("To skip this question, write 0."))
         selection = "multiple"
     else:  # free text, a date or a file; quick answers (and Skip) as buttons
-        if step.optional:
+        if step.optional and step.takes_numbers:  # "1. Skip" would read as the answer 1 (years at school)
+            hint = turn.t(N_("To skip this question, write: {skip}"), skip=turn.t(N_("Skip")))
+        elif step.optional:
             options.append(_skip_option(turn))
         selection = "single" if options else "none"
     # Keys carry the question's sequence number: a button only ever answers the question it came with.
