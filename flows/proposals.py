@@ -45,7 +45,7 @@ from flows.places import (
     kind_name,
     visible_place,
 )
-from storage.models import Appointment, AuditEntry, Person, Place, PlacementFollowUp, Profile, Proposal
+from storage.models import Appointment, AuditEntry, Person, Place, PlacementFollowUp, Profile, Proposal, TicketNotice
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PLACED = ("apprenticeship", "employment")
@@ -226,6 +226,8 @@ async def _offer_question(turn: Turn, value: Any) -> Next:
     topic = "internship" if "internship" in turn.network.topics else None
     turn.data["topic"] = topic
     after = await _asked(turn, message)
+    if proposal is not None and proposal.participant_id == turn.person.id and proposal.proposed_by_id:
+        await _notify_proposer(turn, proposal.proposed_by_id, topic)
     if proposal is not None and proposal.participant_id == turn.person.id and proposal.status == "offered":
         # The offer again with its buttons: asking about it must not end the chance to say yes (found by a newcomer).
         place = await turn.session.get_one(Place, proposal.place_id)
@@ -234,6 +236,22 @@ async def _offer_question(turn: Turn, value: Any) -> Next:
         rest_in_menu(turn)
         return STAY
     return after
+
+
+async def _notify_proposer(turn: Turn, proposer_id: int, topic: str | None) -> None:
+    """The coordinator who proposed the place gets the question too (and may answer it): they know the place, and
+    the participant was told their coordinator answers. Found by a newcomer: it went to the chamber alone."""
+    from flows.tickets import open_ticket_about, send_notices
+
+    proposer = await turn.session.get(Person, proposer_id)
+    ticket = await open_ticket_about(turn.session, turn.person.id, topic)
+    if proposer is None or ticket is None or not may(proposer, Action.BE_RESPONSIBLE):
+        return
+    already = await turn.session.scalar(select(TicketNotice.id).where(
+        TicketNotice.ticket_id == ticket.id, TicketNotice.person_id == proposer.id).limit(1))
+    if already is None:
+        await turn.session.flush()
+        await send_notices(turn, ticket, [proposer.id], [])
 
 
 OFFER_QUESTION = Flow(name="offer_question", roles=frozenset({"participant"}), steps=(

@@ -213,6 +213,9 @@ async def test_a_participant_can_say_no_or_ask_a_question_about_an_offer(
     assert [c.label for c in again.choices] == [TI("Yes"), TI("No"), TI("I have a question")]
     notices = [m for m in petra.history if f"Zum Angebot des Platzes Nr. {number}:" in m.text]
     assert notices and "ምስ ኣውቶቡስ" in notices[-1].text
+    # Tom proposed the place and knows it: he gets the question too (found by a newcomer)
+    [to_tom] = [m for m in tom.history if f"Zum Angebot des Platzes Nr. {number}:" in m.text]
+    assert "ምስ ኣውቶቡስ" in to_tom.text and [c.label for c in to_tom.choices][:1] == ["Take it"]
     before = len(kai.history)
     [fine] = await yonas.send("2")  # No, by its number: the offer, not the menu
     assert fine.text == TI("All right. Thank you for telling us. We will look for something else with you.")
