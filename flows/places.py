@@ -175,7 +175,10 @@ def _draft(turn: Turn) -> Place:
 
 
 def summary_text(turn: Turn) -> str:
-    lines = place_lines(turn.t, turn.network, _draft(turn))[1:-1]
+    place = _draft(turn)
+    # The first line names the place by its number, which it gets only once saved: its kind stands alone here.
+    lines = [turn.t(N_("Kind: {kind}"), kind=kind_name(turn.t, place.kind)),
+             *place_lines(turn.t, turn.network, place)[1:-1]]
     return "\n".join([turn.t(N_("Please check the place:")), *lines, "", turn.t(N_("Save this place?"))])
 
 

@@ -46,6 +46,7 @@ async def post_place(kai: Chat) -> int:
     await kai.click("A2")
     await kai.send("1")
     [summary] = await kai.send("Frau Janssen, 04488 1234")
+    assert "Kind: Internship (Praktikum)" in summary.text  # found by a newcomer: the kind was missing
     assert "Site: Industriestraße 4, 26655 Westerstede" in summary.text
     assert "From 12 January 2027, Two weeks, Mornings" in summary.text
     [saved, _menu] = await kai.click("Yes")
