@@ -16,6 +16,7 @@ from flows.engine import (
     STAY,
     Flow,
     Goto,
+    InputKind,
     Invalid,
     Next,
     Stale,
@@ -381,10 +382,13 @@ def _back(turn: Turn) -> None:
     trail.pop()
     previous = trail[-1]
     data = dict(turn.state.get("data", {}))
-    data.pop(previous, None)
+    answered = data.pop(previous, None)
     data.pop(f"_selected:{previous}", None)
     flow = FLOWS[flow_name]
-    _enter(turn, flow, flow.step(previous), data, trail)
+    step = flow.step(previous)
+    if step.kind is InputKind.MULTI and isinstance(answered, list):  # the ticks they gave stay ticked
+        data[f"_selected:{previous}"] = [str(key) for key in answered]
+    _enter(turn, flow, step, data, trail)
 
 
 async def _answer(turn: Turn, flow: Flow) -> None:

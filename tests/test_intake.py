@@ -383,3 +383,16 @@ async def test_staff_read_a_new_profile_in_staff_wording_and_european_dates(
         assert line in to_tom.text
     for participant_wording in ("Your goals", "Work that interests you", "Where you live", "When you have time"):
         assert participant_wording not in to_tom.text
+
+
+async def test_back_to_a_multiple_choice_shows_the_ticks_given(chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: after answering the goals with "1, 4", /back showed every box empty."""
+    samir = chat("samir")
+    await consent(samir, "English")
+    await samir.send("8")
+    await samir.send("1, 4")  # a language course and work
+    [goals] = await samir.send("/back")
+    assert goals.text.startswith("Question 2 of ")
+    assert len(goals.selected) == 2
+    [kinds] = await samir.click("Done")  # kept as they were
+    assert "Which kinds of work interest you?" in kinds.text
