@@ -43,6 +43,7 @@ from storage.models import (
     CaseReport,
     MediationRequest,
     MessageTranslation,
+    Pairing,
     Person,
     Ticket,
     TicketMessage,
@@ -316,7 +317,10 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: T
     coordinator (or whoever the question went to) is told. Returns the messages to send."""
     ticket = await session.get_one(Ticket, message.ticket_id)
     language = _language_of(request, message)
-    for mediator in await mediators_for(session, language, skip=list(request.asked or [])):
+    # A volunteer who accompanies this participant would know whose text it is: never their mediator.
+    companions = (await session.scalars(select(Pairing.volunteer_id).where(
+        Pairing.participant_id == ticket.participant_id))).all()
+    for mediator in await mediators_for(session, language, skip=[*(request.asked or []), *companions]):
         request.asked = [*(request.asked or []), mediator.id]
         found = await messages_for(session, mediator, lambda t: _request_text(t, request, message),
                                    lambda t: _request_buttons(t, request))

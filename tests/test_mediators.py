@@ -17,7 +17,7 @@ from bot.privacy import erase
 from flows.intake import language_name
 from flows.invites import create_invite
 from flows.mediation import hand_over_mediations, next_mediation_handover, retry_translations
-from storage.models import AuditEntry, MediationRequest, MessageTranslation, Person, VolunteerProfile
+from storage.models import AuditEntry, MediationRequest, MessageTranslation, Pairing, Person, VolunteerProfile
 from tests.chat import Chat, FakeClock
 from tests.test_questions import coordinator, participant
 from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: app with the stand-in)
@@ -250,3 +250,19 @@ async def test_the_demo_asks_for_a_late_translation_with_every_line_and_shows_it
     assert await retry_translations(app.sessions, clock(), early=True) == 1  # the demo asks with the next line
     await app.drain()
     assert anna.last.text.endswith(f"[de] {QUESTION_UK}")
+
+
+async def test_the_volunteer_who_accompanies_the_participant_is_never_their_mediator(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: Jana accompanies Farid and got his texts to translate, so "you see only this text, not
+    who wrote it" was not true for her."""
+    await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
+    jana = await mediator(app, chat, "jana", ["uk"])
+    karl = await mediator(app, chat, "karl", ["uk"])
+    olena = await participant(chat, "olena", language="Українська")
+    async with app.sessions() as session, session.begin():
+        jana_id = await session.scalar(select(VolunteerProfile.person_id).order_by(VolunteerProfile.person_id))
+        olena_id = await session.scalar(select(Person.id).where(Person.display_name == "Olena"))
+        session.add(Pairing(volunteer_id=jana_id, participant_id=olena_id, status="active"))
+    await ask(olena, app, "uk", QUESTION_UK)
+    assert requests_to(jana) == [] and len(requests_to(karl)) == 1
