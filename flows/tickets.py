@@ -393,24 +393,21 @@ async def _answered(turn: Turn, value: Any) -> Next:
     if ticket is None or not await may_handle(turn.session, turn.network, turn.person, ticket):
         turn.say(N_("There is no question with this number for you."))
         return END
-    if value == "mediator":
-        await BUTTON_ACTIONS["sm"](turn, f"ask:{ticket.id}")  # flows/mediation.py: the "Ask a mediator" button
-        return END
-    if value in ("template", "handover"):
-        start_flow(turn, str(value), {"ticket": ticket.id})
-        return STAY
-    if value == "close":
-        await close(turn, ticket)
-        return END
+    if isinstance(value, str):  # one of the question's buttons, typed by number: the button's own handler
+        prefix, _, payload = value.partition(":")
+        await BUTTON_ACTIONS[prefix](turn, payload)
+        return STAY if turn.state.get("flow") != "answer" else END  # a flow it started (hand-over) goes on
     await answer(turn, ticket, value["text"], attachment=value["attachment"])
     return END
 
 
 def answer_options(turn: Turn) -> list[Choice]:
     """The taken question's own buttons, so a typed number does what the notice's button does (and is not sent)."""
-    mediator = [Choice("mediator", turn.t(N_("Ask a mediator")))] if turn.data.get("foreign") else []
-    return [Choice("template", turn.t(N_("Ready-made answer"))), Choice("handover", turn.t(N_("Hand over"))),
-            Choice("close", turn.t(N_("Close"))), *mediator]
+    number = turn.data.get("ticket", "")
+    mediator = [Choice(f"sm:ask:{number}", turn.t(N_("Ask a mediator")))] if turn.data.get("foreign") else []
+    return [Choice(f"tk:template:{number}", turn.t(N_("Ready-made answer"))),
+            Choice(f"tk:handover:{number}", turn.t(N_("Hand over"))),
+            Choice(f"tk:close:{number}", turn.t(N_("Close"))), *mediator]
 
 
 ANSWER = Flow(name="answer", roles=STAFF, steps=(
