@@ -22,14 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.digest import Schedule, build_digest, render_text
-from bot.i18n import Translator
-from bot.progress import count_funnel
-from flows.access import covered_districts
+from bot.core.access import covered_districts
+from bot.core.config import load_settings
+from bot.core.i18n import Translator
+from bot.core.schedule import Schedule
+from bot.jobs.digest import build_digest, render_text
+from bot.runtime.app import Lotse
+from bot.services.progress import count_funnel
+from bot.services.stages import STAGE_RANK
 from flows.broadcasts import fan_out, segment_members
-from flows.cases import STAGE_RANK, case_text
+from flows.cases import case_text
 from storage.models import (
     Appointment,
     Attendance,

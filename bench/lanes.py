@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.pop(0)  # bench/ must not shadow the `telegram` package
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.messages import Outgoing
+from bot.core.config import load_settings
+from bot.core.messages import Outgoing
+from bot.runtime.app import Lotse
 from bot.transports.telegram import TelegramTransport
 from storage.models import BULK, OutboxEntry
 from tests.telegram_standin import BotApiStandIn, FloodControl

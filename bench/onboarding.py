@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.messages import Incoming
+from bot.core.config import load_settings
+from bot.core.messages import Incoming
+from bot.runtime.app import Lotse
 from bot.transports.console import ConsoleTransport
 
 SCRIPT = ("hello", "2", "1")  # first contact, English, yes: the menu

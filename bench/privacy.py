@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.abuse import InboundLimiter
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.privacy import erase, gather
-from bot.retention import RetentionPolicy, apply_retention
-from flows.access import PRIVACY_VERSION
+from bot.core.access import PRIVACY_VERSION
+from bot.core.config import load_settings
+from bot.jobs.retention import RetentionPolicy, apply_retention
+from bot.runtime.abuse import InboundLimiter
+from bot.runtime.app import Lotse
+from bot.services.privacy import erase, gather
 from storage.models import Conversation, Handle, InboxEntry, OutboxEntry, Person, Profile, Ticket, TicketMessage
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

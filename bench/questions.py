@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.pop(0)  # bench/telegram.py would shadow the `telegram` package
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Lotse
-from bot.config import load_settings
+from bot.core.config import load_settings
+from bot.runtime.app import Lotse
 from bot.transports.telegram import TelegramTransport
 from flows.invites import create_invite
 from tests.telegram_standin import JSON, BotApiStandIn

@@ -1,7 +1,7 @@
 """Reminder benchmark on SQLite: planning, startup with many future reminders, a burst through Telegram, wake-ups.
 
 (a) 5 future reminders per participant (2.5 appointments each, the evening before and two hours before), planned
-    through `bot.reminders.plan`, the code booking uses; prints reminders/s.
+    through `bot.services.reminders.plan`, the code booking uses; prints reminders/s.
 (b) Startup with those reminders in the database, in a fresh process: open Lotse (catalogs, migrations check),
     start the scheduler on its SQLAlchemy job store, reconcile the job with the table, run the first delivery
     round (nothing due). Prints seconds and the process's peak RSS.
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, insert, select
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.reminders import BATCH, appointment_key, deliver_due, plan
-from bot.waker import ReminderScheduler
+from bot.core.config import load_settings
+from bot.runtime.app import Lotse
+from bot.runtime.waker import ReminderScheduler
+from bot.services.reminders import BATCH, appointment_key, deliver_due, plan
 from storage.models import Appointment, Handle, OutboxEntry, Person, Reminder
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -90,10 +90,10 @@ import asyncio, resource, time, sys
 started = time.perf_counter()
 from datetime import datetime, UTC
 from pathlib import Path
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.reminders import deliver_due
-from bot.waker import ReminderScheduler
+from bot.runtime.app import Lotse
+from bot.core.config import load_settings
+from bot.services.reminders import deliver_due
+from bot.runtime.waker import ReminderScheduler
 async def main():
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     app = await Lotse.open(load_settings(data_dir=Path({str(directory)!r})), database_url={url!r}, clock=lambda: now)

@@ -4,7 +4,7 @@
     python-telegram-bot echo bot (Application + MessageHandler, manual lifecycle) against the same stand-in in the
     same run. Each update comes from a new person (Lotse answers with its language picker); updates are injected at
     20 a second, below Telegram's 30/s, so the rate limiter paces nothing and the figure is Lotse's own work.
-(b) 1,000 messages to 1,000 different chats written straight into the outbox (as `flows.notify.enqueue` does),
+(b) 1,000 messages to 1,000 different chats written straight into the outbox (as `bot.core.notify.enqueue` does),
     delivered by the outbox sender while the stand-in enforces Telegram's limits: 429 answers and total time against
     the 30 messages/s floor (999 gaps of 1/30 s = 33.3 s).
 
@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.messages import Incoming, Outgoing
+from bot.core.config import load_settings
+from bot.core.messages import Incoming, Outgoing
+from bot.core.notify import enqueue
+from bot.runtime.app import Lotse
 from bot.transports.telegram import TelegramTransport
-from flows.notify import enqueue
 from tests.telegram_standin import BotApiStandIn, FloodControl
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot 22: no deprecation noise, as `lotse` sets it

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.abuse import InboundLimiter
-from bot.app import Lotse
-from bot.config import load_settings
+from bot.core.config import load_settings
+from bot.runtime.abuse import InboundLimiter
+from bot.runtime.app import Lotse
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.test_questions import coordinator, participant
 from tests.translation_standins import LibreTranslateStandin

@@ -22,7 +22,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from bot.i18n import ALL_LANGUAGES, LANGUAGES, LOCALES_DIR, RTL_LANGUAGES, catalog_path
+from bot.core.i18n import ALL_LANGUAGES, LANGUAGES, LOCALES_DIR, RTL_LANGUAGES, catalog_path
 
 ROOT = LOCALES_DIR.parent
 KEYWORDS = {"N_": None, "NP_": (1, 2)}

@@ -20,13 +20,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot.app import Lotse
-from bot.config import Settings, SettingsError, install_secret_filter, load_settings
-from bot.health import HealthServer, listen_address
-from bot.i18n import STAFF_LOCALES, CatalogMissing
-from bot.messages import Incoming
-from bot.network import NetworkError, load_network
-from bot.transports.base import Transport
+from bot.core.config import Settings, SettingsError, install_secret_filter, load_settings
+from bot.core.i18n import STAFF_LOCALES, CatalogMissing
+from bot.core.messages import Incoming
+from bot.core.network import NetworkError, load_network
+from bot.runtime.app import Lotse
+from bot.runtime.health import HealthServer, listen_address
+from bot.runtime.transport import Transport
 from bot.transports.console import NAME as CONSOLE
 from bot.transports.console import PERSONA_NAME, ConsoleSession, ConsoleTransport
 from storage.database import StorageError, create_engine
@@ -159,7 +159,9 @@ async def demo(settings: Settings, log_file: Path) -> None:
             await retry_translations(app.sessions, app.dispatcher.clock(), early=True, network=app.network)
 
         async def after_each() -> None:
-            from bot.reminders import deliver_due  # the demo has no scheduler: due reminders go out with each line
+            from bot.services.reminders import (
+                deliver_due,  # the demo has no scheduler: due reminders go out with each line
+            )
 
             await deliver_due(app.sessions, app.dispatcher.clock())
             await late_translations()
@@ -277,7 +279,7 @@ async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, re
                 postgres: bool, exclusive: list[Any]) -> None:
     """The worker: the leader handles, sends and schedules; a stand-by waits for the lock. Telegram polling
     and Matrix sync run only in the leader; a webhook (with plain `lotse run`) receives in every process."""
-    from bot.leadership import Leadership, PostgresLock, lock_for
+    from bot.runtime.leadership import Leadership, PostgresLock, lock_for
     from bot.transports.matrix import MatrixTransport
     from bot.transports.telegram import TelegramTransport
 
@@ -352,7 +354,7 @@ MATRIX_LOCK = 0x4C6F_7473_0003
 
 async def _matrix_store_lock(settings: Settings) -> Any:
     """One process per Matrix store (one device, one encryption store): a second is refused with one line."""
-    from bot.leadership import FileLock
+    from bot.runtime.leadership import FileLock
     from storage.database import private_directory
 
     store = private_directory(settings.resolved_matrix_store_dir)
@@ -390,7 +392,7 @@ async def _connect_matrix(settings: Settings, stop: asyncio.Event) -> Transport 
 
 
 async def export(settings: Settings, what: str, file_format: str, output: Path | None, language: str) -> None:
-    from bot.export import export_participants, export_places
+    from bot.jobs.export import export_participants, export_places
 
     if language not in STAFF_LOCALES:
         raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
@@ -428,7 +430,8 @@ async def digest(settings: Settings, file_format: str, output: Path | None, lang
                  districts: list[str]) -> None:
     from datetime import date
 
-    from bot.digest import Schedule, write_digest
+    from bot.core.schedule import Schedule
+    from bot.jobs.digest import write_digest
 
     if language not in STAFF_LOCALES:
         raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
@@ -458,9 +461,9 @@ async def digest(settings: Settings, file_format: str, output: Path | None, lang
 
 
 async def report(settings: Settings, chart: Path | None, language: str) -> None:
-    from bot.i18n import Translator
-    from bot.placements import placement_counts, report_lines
-    from bot.progress import count_funnel, draw_chart, funnel_text
+    from bot.core.i18n import Translator
+    from bot.services.placement_reports import placement_counts, report_lines
+    from bot.services.progress import count_funnel, draw_chart, funnel_text
 
     if language not in STAFF_LOCALES:
         raise SettingsError(f"--language: choose one of {', '.join(STAFF_LOCALES)}")
@@ -485,7 +488,13 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
 
 async def import_participants_file(settings: Settings, path: Path, organisation: str | None, dry_run: bool) -> int:
     """An organisation's participant list: matched against Lotse's people, bad lines refuse the whole file."""
-    from bot.imports import PARTICIPANT_COLUMNS, PARTICIPANT_REQUIRED, ImportRefused, import_participants, read_rows
+    from bot.jobs.imports import (
+        PARTICIPANT_COLUMNS,
+        PARTICIPANT_REQUIRED,
+        ImportRefused,
+        import_participants,
+        read_rows,
+    )
 
     if not organisation:
         raise ImportRefused("import participants: name the organisation whose list this is: --organisation ORG")
@@ -503,7 +512,7 @@ async def import_participants_file(settings: Settings, path: Path, organisation:
 
 async def import_file(settings: Settings, what: str, path: Path) -> int:
     """Appointments or courses from a CSV file; prints what was imported and each rejected line with its reason."""
-    from bot.imports import (
+    from bot.jobs.imports import (
         APPOINTMENT_COLUMNS,
         APPOINTMENT_REQUIRED,
         COURSE_COLUMNS,
@@ -512,7 +521,7 @@ async def import_file(settings: Settings, what: str, path: Path) -> int:
         import_courses,
         read_rows,
     )
-    from bot.placements import PLACE_COLUMNS, PLACE_REQUIRED, import_places
+    from bot.jobs.placements import PLACE_COLUMNS, PLACE_REQUIRED, import_places
 
     if what == "appointments":  # a file that cannot be used is refused before the database is opened
         await asyncio.to_thread(read_rows, path, APPOINTMENT_COLUMNS, APPOINTMENT_REQUIRED)
@@ -541,8 +550,8 @@ async def import_file(settings: Settings, what: str, path: Path) -> int:
 async def forget(settings: Settings, person_id: int | None, telegram: str | None, matrix: str | None,
                  phone: str | None, confirmed: bool) -> None:
     """Carries out a deletion request received another way (letter, e-mail, in person), like `/delete`."""
-    from bot.privacy import erase, find_subject
-    from flows.notify import enqueue
+    from bot.core.notify import enqueue
+    from bot.services.privacy import erase, find_subject
     from flows.privacy import tell_staff_of_erasure
     from storage.database import compact_after_erasure
 
@@ -611,7 +620,7 @@ async def audit(settings: Settings, person_id: int | None, actor_id: int | None,
 
 
 async def retention_now(settings: Settings) -> None:
-    from bot.retention import RetentionPolicy, apply_retention
+    from bot.jobs.retention import RetentionPolicy, apply_retention
 
     app = await _open(settings)
     try:
@@ -732,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     restoring.add_argument("file", type=Path)
     restoring.add_argument("--yes", action="store_true", help="really replace (stop Lotse first)")
     args = parser.parse_args(argv)
-    from bot.imports import ImportRefused
+    from bot.jobs.imports import ImportRefused
     from flows.invites import InviteError
 
     errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError, ImportRefused)

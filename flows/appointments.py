@@ -3,7 +3,8 @@
 `/appointment` asks for the participant (name or number), the kind, the day and time (typed as people write it,
 see `flows.moments`, or picked step by step), the place and a note, then shows a summary to confirm. The
 participant is told at once in their language, with the buttons "I'll be there" / "I can't come", and their
-reminders are planned (`bot.reminders`). `/appointment NUMBER` shows one with "Move" and "Cancel"; both tell the
+reminders are planned (`bot.services.reminders`). `/appointment NUMBER` shows one with "Move" and "Cancel"; both tell
+the
 participant and re-plan the reminders. `/appointments` lists what is coming: a participant's own appointments
 and course sessions, a coordinator's bookings with who confirmed, who cannot come and who did not answer.
 `/settings` lets a participant choose their reminders.
@@ -18,9 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice, Outgoing
-from bot.reminders import (
+from bot.core.access import STAFF, Action, may
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, Outgoing
+from bot.core.notify import messages_for
+from bot.services.participant_search import find_participants
+from bot.services.reminders import (
     APPOINTMENT_KINDS,
     EVENING_BEFORE,
     KINDS,
@@ -35,16 +39,14 @@ from bot.reminders import (
     replan_person,
     wanted_kinds,
 )
-from bot.routing import is_responsible, route, visible_participants
-from flows.access import STAFF, Action, may
+from bot.services.routing import is_responsible, route
 from flows.closed_days import KEEP_DAY, closed_day_note, local_day
 from flows.conversation import Command, register, register_button, start_flow
-from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, fold
+from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import PARTICIPANT, participant_label
 from flows.linking import WHICH_CHAT, choose_chat, has_several_chats
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.moments import parse_clock, parse_moment
-from flows.notify import messages_for
 from storage.models import Appointment, Attendance, AuditEntry, Person, Reminder, ReminderChoice
 
 STEPWISE = "stepwise"
@@ -61,21 +63,6 @@ async def visible_participant(turn: Turn, person_id: int) -> Person | None:
     if person is None or not await is_responsible(turn.session, turn.network, turn.person, person):
         return None
     return person
-
-
-async def find_participants(turn: Turn, query: str) -> list[Person]:
-    """Participants this staff member may see whose number is `query` or whose name contains it."""
-    text = clean_text(query).lstrip("#")
-    if text.isdigit() and len(text) < 10:
-        found = await visible_participant(turn, int(text))
-        return [found] if found else []
-    wanted = fold(text)
-    if len(wanted) < 2:
-        return []
-    statement = select(Person).where(Person.display_name.is_not(None),
-                                     await visible_participants(turn.session, turn.network, turn.person))
-    people = (await turn.session.scalars(statement.order_by(Person.id))).all()
-    return [p for p in people if wanted in fold(p.display_name or "")][:11]
 
 
 async def may_manage(turn: Turn, appointment: Appointment) -> bool:
@@ -140,7 +127,7 @@ async def participants_named(turn: Turn, value: Any) -> list[Person] | None:
     """The participants a staff member's "who" answer names (one to ten), or None after saying why to ask again.
 
     Shared by every flow that starts by picking a participant (booking, enrolling)."""
-    found = await find_participants(turn, str(value))
+    found = await find_participants(turn.session, turn.network, turn.person, str(value))
     if not found:
         turn.say(N_("I found no participant for \"{query}\" among those you look after. Please write a name or "
                     "a participant number."), query=str(value)[:50])
@@ -392,7 +379,7 @@ async def show_appointment(turn: Turn, appointment: Appointment) -> None:
     lines += await answers_for(turn, event.key, [participant])
     buttons: list[Choice] = []
     if appointment.status == "scheduled" and appointment.starts_at > turn.now:
-        from flows.conversation import button_key
+        from bot.core.messages import button_key
 
         buttons = [Choice(button_key("ap", f"move:{appointment.id}"), turn.t(N_("Move"))),
                    Choice(button_key("ap", f"cancel:{appointment.id}"), turn.t(N_("Cancel the appointment")))]

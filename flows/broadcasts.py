@@ -19,17 +19,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import LANGUAGES, N_, NP_, Translator
-from bot.messages import Choice, Outgoing
-from bot.network import Network
-from bot.reach import chat_for
-from bot.routing import visible_participants
-from flows.access import STAFF, Action, covered_districts, may
+from bot.core.access import STAFF, Action, covered_districts, may
+from bot.core.i18n import LANGUAGES, N_, NP_, Translator
+from bot.core.messages import Choice, Outgoing
+from bot.core.network import Network
+from bot.core.notify import translator_for
+from bot.core.reach import chat_for
+from bot.services.routing import visible_participants
+from bot.services.stages import STAGES
 from flows.conversation import Command, register
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
-from flows.find import STAGES
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.notify import translator_for
 from storage.models import (
     BULK,
     AuditEntry,
@@ -83,7 +83,7 @@ async def course_members(session: AsyncSession, course: str) -> set[int]:
 
 async def segment_members(session: AsyncSession, network: Network, staff: Person,
                           segment: dict[str, str]) -> list[Person]:
-    """Consented participants the staff member is responsible for (`bot.routing`) who fit the segment."""
+    """Consented participants the staff member is responsible for (`bot.services.routing`) who fit the segment."""
     statement = (select(Person).outerjoin(Profile, Profile.person_id == Person.id)
                  .where(await visible_participants(session, network, staff)))
     kind, value = segment.get("kind"), segment.get("value", "")

@@ -2,7 +2,7 @@
 
 `/case NAME-OR-NUMBER` gathers what the network knows about one participant in the coordinator's language:
 profile, stage and its history, potential check, questions, appointments and courses, volunteer and reports.
-Only participants the coordinator is responsible for are found (`bot.routing.visible_participants`: topic x
+Only participants the coordinator is responsible for are found (`bot.services.routing.visible_participants`: topic x
 district x invite scope, plus the cases they already handle); every view is audited.
 A stage change is recorded with who, when, from, to and why; skipping stages needs a reason.
 """
@@ -13,18 +13,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.reminders import APPOINTMENT_KINDS, appointment_key, session_key
-from bot.routing import is_responsible, visible_participants
-from flows.access import STAFF, covered_districts
+from bot.core.access import STAFF, covered_districts
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice
+from bot.core.network import Network
+from bot.services.participant_search import MAX_LISTED, find_participants
+from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_key
+from bot.services.routing import is_responsible
+from bot.services.stages import STAGE_RANK, STAGES, stage_name
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
-from flows.find import STAGES
 from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
 from flows.mediation import report_translation
 from flows.menu import MENU_ENTRIES, MenuEntry
@@ -45,18 +46,9 @@ from storage.models import (
     Ticket,
 )
 
-STAGE_NAMES = dict(STAGES)
-STAGE_RANK = {"registered": 0, "profile_complete": 1, "potential_check": 2, "matching": 3, "internship": 4,
-              "apprenticeship": 5, "employment": 5}
-"""Apprenticeship (Ausbildung) and employment (SVB) are both the goal: moving between them skips nothing."""
 MAX_REASON = 500
-MAX_LISTED = 10
 NOT_YOURS = N_("Nobody with this name or number is among your cases.")
 """The same answer whether the person does not exist or is someone else's case: it reveals nothing."""
-
-
-def stage_name(t: Translator, stage: str | None) -> str:
-    return t(STAGE_NAMES[stage]) if stage in STAGE_NAMES else "–"
 
 
 def skips(from_stage: str | None, to_stage: str) -> bool:
@@ -86,20 +78,6 @@ async def change_stage(session: AsyncSession, participant_id: int, to_stage: str
 
 # ---------------------------------------------------------------------------------------------------------------
 # Finding a participant by name or number, among those this coordinator may see
-
-
-async def find_participants(session: AsyncSession, network: Network, staff: Person, text: str) -> list[Person]:
-    """By number (exact) or by a part of the name; only participants the staff member is responsible for."""
-    query = clean_text(text).lstrip("#")[:100]
-    if not query:
-        return []
-    statement = select(Person).where(await visible_participants(session, network, staff))
-    if query.isdigit() and len(query) < 10:
-        statement = statement.where(Person.id == int(query))
-    else:
-        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(func.lower(Person.display_name).like(f"%{escaped.lower()}%", escape="\\"))
-    return list((await session.scalars(statement.order_by(Person.id).limit(MAX_LISTED + 1))).all())
 
 
 async def one_participant(turn: Turn, text: str) -> Person | None:
@@ -383,7 +361,7 @@ STAGE = Flow(name="stage", roles=STAFF, steps=(
 
 
 async def show_stats(turn: Turn, argument: str = "") -> None:
-    from bot.progress import count_funnel, funnel_text
+    from bot.services.progress import count_funnel, funnel_text
 
     funnel = await count_funnel(turn.session, turn.network, covered_districts(turn.network, turn.person))
     turn.send(funnel_text(turn.t, turn.network, funnel))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import holidays
 from babel.dates import get_day_names
 
-from bot.i18n import N_, NP_, Translator
+from bot.core.i18n import N_, NP_, Translator
 
 KEEP_DAY = N_("Keep this day?")
 KEEP_SESSIONS = N_("Keep these sessions?")

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.i18n import N_
+from bot.core.access import Action, may, may_speak_in_group, may_start, needs_consent
+from bot.core.i18n import N_
 from flows import open_choices
-from flows.access import Action, may, may_speak_in_group, may_start, needs_consent
 from flows.engine import (
     DONE_KEY,
     STAY,
@@ -51,7 +51,7 @@ ButtonAction = Callable[[Turn, str], Awaitable[None]]
 class Command:
     """A capability's command: it starts a flow (the argument lands in `data["argument"]`) or runs an action.
 
-    Roles are checked here for every command, with the same rule as for flows (`flows.access`).
+    Roles are checked here for every command, with the same rule as for flows (`bot.core.access`).
     """
 
     name: str
@@ -93,12 +93,6 @@ def register_button(prefix: str, action: ButtonAction) -> None:
     BUTTON_ACTIONS[prefix] = action
 
 
-def button_key(prefix: str, payload: str) -> str:
-    """The choice key for a button outside the current question; Telegram allows 64 bytes of it."""
-    key = f"@{prefix}:{payload}"
-    if len(key.encode()) > 64:
-        raise ValueError(f"button key {key!r} is longer than 64 bytes")
-    return key
 
 
 def commands_for(role: str | None) -> dict[str, str]:

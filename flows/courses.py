@@ -19,18 +19,18 @@ from babel.dates import get_day_names
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, NP_, Translator
-from bot.messages import Choice, Outgoing
-from bot.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
-from flows.access import STAFF, Action, may
+from bot.core.access import STAFF, Action, may
+from bot.core.i18n import N_, NP_, Translator
+from bot.core.messages import Choice, Outgoing, button_key
+from bot.core.notify import messages_for
+from bot.services.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
 from flows.appointments import answers_for, candidate_options, event_lines, participants_named
 from flows.closed_days import KEEP_DAY, KEEP_SESSIONS, closed_day_note, holidays_among, holidays_note, local_day
-from flows.conversation import Command, button_key, register, register_button, start_flow
+from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import PARTICIPANT, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.moments import parse_moment
-from flows.notify import messages_for
 from storage.models import Attendance, AuditEntry, Course, CourseSession, Enrolment, Person
 
 LEVELS = ("A1", "A2", "B1", "B2", "C1")

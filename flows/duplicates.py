@@ -1,6 +1,6 @@
 """Duplicates in the chat: one notice per likely pair to the coordinators responsible for both, `/duplicates`.
 
-"Same person" joins the two records (`bot.person_merge`, the older one stays) and offers an undo for 14 days;
+"Same person" joins the two records (`bot.services.person_merge`, the older one stays) and offers an undo for 14 days;
 "Different people" is remembered, and the pair is never suggested again. Who decided is in the audit log.
 """
 
@@ -12,15 +12,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.duplicates import suggest_for
-from bot.i18n import N_, Translator
-from bot.messages import Choice, Outgoing
-from bot.network import Network
-from bot.person_merge import MergeError, merge, undo
-from bot.routing import is_responsible
-from flows.conversation import Command, button_key, register, register_button
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, Outgoing, button_key
+from bot.core.network import Network
+from bot.core.notify import messages_for
+from bot.services.duplicates import suggest_for
+from bot.services.person_merge import MergeError, merge, undo
+from bot.services.routing import is_responsible
+from flows.conversation import Command, register, register_button
 from flows.engine import Turn
-from flows.notify import messages_for
 from storage.models import AuditEntry, DuplicateSuggestion, Person, PersonMerge, Profile
 
 STAFF = frozenset({"coordinator", "admin"})

@@ -7,7 +7,6 @@ messages to it; the dispatcher commits the state change and those messages in on
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -15,13 +14,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice, Incoming, Outgoing, attachment_record
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, Incoming, Outgoing, attachment_record
+from bot.core.text import clean_text as clean_text  # flows take their text tools from the engine
+from bot.core.text import fold as fold
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from bot.network import Network
+    from bot.core.network import Network
     from storage.models import Conversation, Handle, Person
 
 
@@ -151,7 +152,7 @@ class Turn:
 
     async def tell(self, person: Person, message: str, choices: Sequence[Choice] = (), **values: object) -> int:
         """Sends a catalog message to someone else, in their language; returns on how many handles."""
-        from flows.notify import messages_for  # engine stays free of queries at import time
+        from bot.core.notify import messages_for  # engine stays free of queries at import time
 
         found = await messages_for(self.session, person, lambda t: t(message, **values),
                                    (lambda t: choices) if choices else None)
@@ -180,27 +181,6 @@ class Turn:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parsing what people type
-
-
-_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-"""Zero-width space, direction marks, overrides and isolates. The zero-width non-joiner and joiner (U+200C, U+200D)
-stay: Persian and Dari spell words with them ("می‌شود"), and emoji sequences are built with them."""
-_JOINERS = re.compile("[\u200c\u200d]")
-
-
-def clean_text(raw: str) -> str:
-    """Removes control, bidi-override and zero-width space characters, keeps line breaks and the joiners, NFC."""
-    text = unicodedata.normalize("NFC", raw)
-    text = _INVISIBLE.sub("", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
-    return text.replace("\t", " ").strip()
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form for matching labels ("türkçe" == "TURKCE")."""
-    decomposed = unicodedata.normalize("NFKD", _JOINERS.sub("", clean_text(text)).casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"[\s.!?,;:'\"()\[\]-]+", " ", stripped).strip()
 
 
 _NUMBER = re.compile(r"^\d{1,6}$")

@@ -2,7 +2,8 @@
 
 Filters exclude (district, minimum German level, stage, and a field nobody in the list has a link to); the
 rest only ranks. Each result says why it matched, so the coordinator can check before calling anyone. Staff find
-only the participants they are responsible for (`bot.routing.visible_participants`), and every search is audited.
+only the participants they are responsible for (`bot.services.routing.visible_participants`), and every search is
+audited.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from bot.i18n import N_, NP_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.routing import visible_participants
-from flows.access import STAFF, covered_districts
+from bot.core.access import STAFF, covered_districts
+from bot.core.i18n import N_, NP_, Translator
+from bot.core.messages import Choice
+from bot.core.network import Network
+from bot.services.routing import visible_participants
+from bot.services.stages import STAGES
 from flows.conversation import Command, register
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import GERMAN_ORDER, WEEKDAYS, participant_label
@@ -25,15 +27,6 @@ from storage.models import AuditEntry, Person, PotentialCheck, Profile
 
 ANY = "any"
 MAX_RESULTS = 10
-STAGES: tuple[tuple[str, str], ...] = (
-    ("registered", N_("Registered")),
-    ("profile_complete", N_("Profile complete")),
-    ("potential_check", N_("Potential check done (Potenzialcheck)")),
-    ("matching", N_("Matching")),
-    ("internship", N_("Internship (Praktikum / Hospitation)")),
-    ("apprenticeship", N_("Apprenticeship (Ausbildung)")),
-    ("employment", N_("Employment (SVB)")),
-)
 TIMES: tuple[tuple[str, str], ...] = (
     ("morning", N_("Mornings")),
     ("afternoon", N_("Afternoons")),

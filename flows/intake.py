@@ -19,15 +19,15 @@ from babel import Locale
 from babel.dates import get_day_names
 from sqlalchemy.orm.attributes import flag_modified
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.routing import responsible_staff
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice
+from bot.core.network import Network
+from bot.core.notify import messages_for
+from bot.services.routing import responsible_staff
 from flows.conversation import Command, register, start_flow
 from flows.duplicates import look_for_duplicates
 from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.notify import messages_for
 from flows.onboarding import AFTER_CONSENT
 from storage.models import AuditEntry, Consent, Person, Profile
 
@@ -459,7 +459,8 @@ async def _finish(turn: Turn, profile: Profile) -> Next:
 
 
 async def notify_coordinators(turn: Turn, profile: Profile) -> None:
-    """The coordinators responsible for the participant (`bot.routing`: goals, district, scope) get the summary."""
+    """The coordinators responsible for the participant (`bot.services.routing`: goals, district, scope) get the
+    summary."""
     for coordinator in await responsible_staff(turn.session, turn.network, turn.person):
         turn.outgoing.extend(await messages_for(
             turn.session, coordinator, lambda t: coordinator_summary(t, turn.network, turn.person, profile)))

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, STAFF_LOCALES
-from bot.messages import Choice
-from bot.network import Network
+from bot.core.i18n import N_, STAFF_LOCALES
+from bot.core.messages import Choice
+from bot.core.network import Network
 from flows.conversation import START_ARGUMENT, Command, register, start_flow
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
 from flows.linking import link_with_code, looks_like_link_code

@@ -2,8 +2,8 @@
 
 `/link` gives a short single-use code (15 minutes; only its hash is stored). Sent from the other messenger as
 `/link CODE` (or `!link CODE` in Element, or `/start CODE`), it joins that chat to the same person: the older
-record keeps everything of both (`bot.person_merge`), and both chats hear it in the person's language. After
-that, messages go to one chat only (`bot.reach`): the one chosen with the button here, else the one used last.
+record keeps everything of both (`bot.services.person_merge`), and both chats hear it in the person's language. After
+that, messages go to one chat only (`bot.core.reach`): the one chosen with the button here, else the one used last.
 
 A participant imported from an organisation's list has no chat: a responsible coordinator writes
 `/invitelink NUMBER` and passes the longer code on (14 days); `/start CODE` from the person's new chat attaches
@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import DEFAULT_LOCALE, N_, Translator
-from bot.messages import Choice, Outgoing
-from bot.person_merge import MergeError, merge
-from bot.reach import chats_in_order
-from bot.routing import is_responsible
-from flows.access import Action, may
-from flows.conversation import Command, button_key, register, register_button, start_flow
+from bot.core.access import Action, may
+from bot.core.i18n import DEFAULT_LOCALE, N_, Translator
+from bot.core.messages import Choice, Outgoing, button_key
+from bot.core.reach import chats_in_order
+from bot.services.person_merge import MergeError, merge
+from bot.services.routing import is_responsible
+from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import Turn
 from storage.models import AuditEntry, Conversation, Handle, LinkCode, Person, Profile
 

@@ -23,27 +23,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.reminders import appointment_key, load_event, plan
-from flows.access import COMPANY, PLACE_STAFF, company_sees_name
-from flows.conversation import Command, button_key, register, register_button, start_flow
+from bot.core.access import COMPANY, PLACE_STAFF, company_sees_name
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, button_key
+from bot.core.network import Network, company_name, district_name, field_name
+from bot.core.notify import enqueue, messages_for
+from bot.services.reminders import appointment_key, load_event, plan
+from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn, clean_text
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.notify import enqueue, messages_for
-from flows.places import (
-    _short_text,
-    audit_company_view,
-    company_name,
-    company_options,
-    district_name,
-    district_options,
-    field_name,
-    occupation_options,
-)
+from flows.places import _short_text, audit_company_view, company_options, district_options, occupation_options
 from storage.models import (
     Appointment,
     AuditEntry,

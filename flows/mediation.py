@@ -28,16 +28,16 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import N_, Translator
-from bot.language_detection import detect
-from bot.messages import Choice, Outgoing
-from bot.network import Network
-from bot.routing import add_working_hours
-from bot.translation import IN_TURN_SECONDS, TranslationFailed, active
-from flows.conversation import Command, button_key, register, register_button
+from bot.core.i18n import N_, Translator
+from bot.core.language_detection import detect
+from bot.core.messages import Choice, Outgoing, button_key
+from bot.core.network import Network
+from bot.core.notify import enqueue, messages_for, translator_for
+from bot.core.translation import IN_TURN_SECONDS, TranslationFailed, active
+from bot.services.routing import add_working_hours
+from flows.conversation import Command, register, register_button
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import language_name, participant_label
-from flows.notify import enqueue, messages_for, translator_for
 from storage.models import (
     AuditEntry,
     CaseReport,
@@ -73,7 +73,7 @@ def staff_reads(staff_locale: str, language: str) -> bool:
 
 
 def written_in(text: str | None, chosen: str) -> str:
-    """The language the text is written in when that is clear (bot.language_detection), else the chosen one."""
+    """The language the text is written in when that is clear (bot.core.language_detection), else the chosen one."""
     return detect(text or "") or chosen
 
 

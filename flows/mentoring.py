@@ -22,18 +22,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.reminders import out_of_quiet_hours
-from bot.routing import responsible_staff
-from flows.access import COMPANY, PLACE_STAFF, company_sees_name
+from bot.core.access import COMPANY, PLACE_STAFF, company_sees_name
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, button_key
+from bot.core.network import Network, company_name
+from bot.core.notify import enqueue, messages_for
+from bot.services.reminders import out_of_quiet_hours
+from bot.services.routing import responsible_staff
 from flows.cases import CASE_SECTIONS, one_participant
-from flows.conversation import Command, button_key, register, register_button, start_flow
+from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import participant_label
-from flows.notify import enqueue, messages_for
-from flows.places import company_name
 from storage.models import AuditEntry, MentoringCheckIn, Mentorship, Person, Profile
 
 EVERY = timedelta(days=28)

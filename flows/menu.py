@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.i18n import N_
-from bot.messages import Choice
-from flows.access import Action, Role, may
+from bot.core.access import Action, Role, may
+from bot.core.i18n import N_
+from bot.core.messages import Choice
 from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
 from flows.onboarding import privacy_notice
 from flows.open_choices import offers_own_choices

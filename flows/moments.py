@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.i18n import N_
+from bot.core.i18n import N_
 from flows.engine import Invalid, clean_text
 
 WEEKDAY_WORDS: dict[str, int] = {}

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from bot.i18n import LANGUAGES, N_, NP_, Translator, negotiate
-from bot.messages import Choice
-from flows.access import privacy_version_for
+from bot.core.access import privacy_version_for
+from bot.core.i18n import LANGUAGES, N_, NP_, Translator, negotiate
+from bot.core.messages import Choice
 from flows.engine import END, NO, YES, Flow, Goto, InputKind, Next, Step, Turn, clean_text, fold
 from storage.models import AuditEntry, Consent
 
@@ -150,7 +150,7 @@ def consent_question(turn: Turn) -> str:
 
 def machine_translation_sentence(t: Translator) -> str:
     """Only while an engine is configured (which also gives the notice a new version)."""
-    from bot.translation import active
+    from bot.core.translation import active
 
     service = active()
     if service is None:
@@ -246,7 +246,7 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
     if answer == NO:
         turn.say(N_("That is fine. Lotse has not kept anything about you. "
                     "If you change your mind, write /start at any time. Goodbye!"))
-        from bot.privacy import erase  # everything, also for someone who had agreed to an earlier notice
+        from bot.services.privacy import erase  # everything, also for someone who had agreed to an earlier notice
         from flows.privacy import tell_staff_of_erasure
 
         number = person.id

@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from bot.i18n import N_
-from bot.messages import Choice
+from bot.core.i18n import N_
+from bot.core.messages import Choice
 from flows.engine import Step, Turn, accepts, clean_text, names_option, pick_option, prompt_text
 from storage.models import Handle, OutboxEntry
 

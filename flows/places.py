@@ -2,7 +2,7 @@
 
 A place is a Hospitation, Praktikum, Einstiegsqualifizierung, Ausbildung or job in one of the potential check's
 occupational fields, at a site in a district, from a day, for a length, at certain hours, with a German level, for a
-number of people and with a contact for the day. `/places` lists what the person may see (`flows.access`): a company
+number of people and with a contact for the day. `/places` lists what the person may see (`bot.core.access`): a company
 contact only their own company's places; coordinators the places in the districts they cover. `/place NUMBER`
 shows one, with buttons to pause, reopen, mark it filled or close it, and (for coordinators) to propose participants
 (`flows.proposals`). Everything a company contact is shown is in the audit log.
@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from flows.access import COMPANY, PLACE_STAFF, Action, covered_districts, may, may_see_place
-from flows.conversation import Command, button_key, register, register_button, start_flow
+from bot.core.access import COMPANY, PLACE_STAFF, Action, covered_districts, may, may_see_place
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, button_key
+from bot.core.network import Network, company_name, district_name, field_name
+from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.menu import MENU_ENTRIES, MenuEntry
 from storage.models import AuditEntry, Place, Proposal
@@ -62,21 +62,6 @@ MAX_SITE, MAX_CONTACT, MAX_CAPACITY = 200, 200, 50
 
 def kind_name(t: Translator, kind: str) -> str:
     return t(KINDS.get(kind, KINDS["job"]))
-
-
-def field_name(t: Translator, network: Network, occupation: str) -> str:
-    found = network.occupations.get(occupation)
-    return found.name[t.locale] if found else occupation
-
-
-def district_name(t: Translator, network: Network, district: str | None) -> str:
-    found = network.districts.get(district or "")
-    return found.name[t.locale] if found else "–"
-
-
-def company_name(network: Network, organisation: str) -> str:
-    found = network.organisations.get(organisation)
-    return found.name if found else organisation
 
 
 def german_name(t: Translator, level: str) -> str:
@@ -284,7 +269,7 @@ async def places_command(turn: Turn, argument: str = "") -> None:
                             proposals=counts.get(place.id, 0)))
     lines += ["", turn.t(N_("Write /place NUMBER to see one, pause it, mark it filled or close it."))]
     if may(turn.person, Action.WORK_WITH_PLACES):
-        from bot.placements import company_counts, company_lines
+        from bot.services.placement_reports import company_counts, company_lines
 
         summary = company_lines(turn.t, turn.network, await company_counts(turn.session))
         lines += ["", *summary] if summary else []

@@ -20,15 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.routing import responsible_staff
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice
+from bot.core.network import Network
+from bot.core.notify import messages_for
+from bot.services.routing import responsible_staff
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, NO, YES, Flow, InputKind, Next, Step, Turn
 from flows.intake import PARTICIPANT, occupation_choices, participant_label, profile_of, validate_words
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.notify import messages_for
 from storage.models import AuditEntry, Person, PotentialCheck
 
 CRAFTS = ("metal", "electrical", "vehicles", "construction", "wood", "beauty", "agriculture")
@@ -195,7 +195,7 @@ async def _finished(turn: Turn, value: Any) -> Next:
 
 async def _tell_coordinators(turn: Turn, answers: dict[str, Any], points: Points, suggestions: list[str],
                              interests: list[str]) -> None:
-    """The coordinators responsible for the participant (`bot.routing`) get the result."""
+    """The coordinators responsible for the participant (`bot.services.routing`) get the result."""
     for coordinator in await responsible_staff(turn.session, turn.network, turn.person):
         turn.outgoing.extend(await messages_for(
             turn.session, coordinator,

@@ -1,6 +1,6 @@
 """The person's privacy rights in the chat: `/mydata` (a copy), `/delete` (erasure), `/privacy` (withdraw consent).
 
-The data work is in `bot.privacy`, which walks every table; this module renders it in the person's language and
+The data work is in `bot.services.privacy`, which walks every table; this module renders it in the person's language and
 asks before anything irreversible. Deleting and withdrawing work even while the person has not (yet) agreed to a
 new privacy notice: rights never wait for consent.
 """
@@ -18,16 +18,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import LANGUAGES, N_, Translator
-from bot.messages import Choice, Outgoing
-from bot.network import Network
-from bot.privacy import TABLE_RULES, erase, gather
-from flows.access import CONSENT_ROLES
+from bot.core.access import CONSENT_ROLES
+from bot.core.i18n import LANGUAGES, N_, Translator
+from bot.core.messages import Choice, Outgoing
+from bot.core.network import Network
+from bot.core.notify import messages_for
+from bot.services.privacy import TABLE_RULES, erase, gather
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, YES, Flow, Goto, InputKind, Next, Step, Turn
 from flows.intake import LABELS, summary_lines
 from flows.linking import chat_name, open_link
-from flows.notify import messages_for
 from flows.onboarding import privacy_notice
 from flows.potential_check import field_names
 from storage.models import AuditEntry, Consent, Person, Ticket
@@ -193,7 +193,7 @@ def _audit(t: Translator, network: Network, rows: list[dict[str, Any]], every: d
 
 
 def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
-    from bot.reminders import APPOINTMENT_KINDS
+    from bot.services.reminders import APPOINTMENT_KINDS
 
     lines = ["", t(N_("Your appointments (Termine):"))]
     for row in sorted(rows, key=lambda r: str(r["starts_at"]))[-30:]:

@@ -8,7 +8,7 @@
 3. A yes goes to the company's contacts. Without the participant's partner-companies consent they see goals,
    German level, fields and times, never name or phone. Every candidate shown to a company is audited.
 4. The company accepts or declines. An accepted match becomes an appointment (with the participant's usual
-   reminders), the company gets its own reminder, and both sides get check-ins (`bot.placements`).
+   reminders), the company gets its own reminder, and both sides get check-ins (`bot.jobs.placements`).
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.reminders import appointment_key, load_event, out_of_quiet_hours, plan
-from flows.access import COMPANY, PLACE_STAFF, Action, company_sees_name, holders, may
-from flows.cases import STAGE_RANK, change_stage
-from flows.conversation import button_key, register, register_button, rest_in_menu, start_flow
+from bot.core.access import COMPANY, PLACE_STAFF, Action, company_sees_name, holders, may
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, button_key
+from bot.core.network import Network, company_name, district_name, field_name
+from bot.core.notify import messages_for
+from bot.services.reminders import appointment_key, load_event, out_of_quiet_hours, plan
+from bot.services.stages import STAGE_RANK
+from flows.cases import change_stage
+from flows.conversation import register, register_button, rest_in_menu, start_flow
 from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
-from flows.notify import messages_for
 from flows.places import (
     DURATION_DAYS,
     DURATIONS,
@@ -38,9 +39,6 @@ from flows.places import (
     SHORT_KINDS,
     START_HOUR,
     audit_company_view,
-    company_name,
-    district_name,
-    field_name,
     german_name,
     kind_name,
     visible_place,

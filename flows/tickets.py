@@ -1,7 +1,7 @@
 """Questions reach the responsible coordinator, and answers come back in the participant's chat.
 
 A participant asks ("Ask a question": topic, then text, a photo, a document or a voice message; "Talk to a
-person": no topic, the district's general contact). The question becomes a ticket, routed by `bot.routing`;
+person": no topic, the district's general contact). The question becomes a ticket, routed by `bot.services.routing`;
 every responsible coordinator (and a rule's room) gets a notification in their own language with buttons to
 take it, send a ready-made answer, hand it over or close it. When one takes it, every other copy is edited to say
 who did. A coordinator answers by replying to the notification or with `/reply NUMBER text`; the participant gets
@@ -22,20 +22,13 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import N_, Translator
-from bot.messages import Choice, Outgoing, attachment_record
-from bot.network import Network
-from bot.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
-from flows.access import STAFF, Action, holders, may
-from flows.conversation import (
-    BUTTON_ACTIONS,
-    INTERCEPTORS,
-    Command,
-    button_key,
-    register,
-    register_button,
-    start_flow,
-)
+from bot.core.access import STAFF, Action, holders, may
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, Outgoing, attachment_record, button_key
+from bot.core.network import Network
+from bot.core.notify import enqueue, messages_for, translator_for, with_file
+from bot.services.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
+from flows.conversation import BUTTON_ACTIONS, INTERCEPTORS, Command, register, register_button, start_flow
 from flows.engine import (
     END,
     MAX_ATTACHMENT_BYTES,
@@ -52,7 +45,6 @@ from flows.engine import (
 from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
 from flows.mediation import ask_mediators, for_participant, for_staff, staff_reads, translate_for_staff, written_in
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
-from flows.notify import enqueue, messages_for, translator_for, with_file
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
 
 log = logging.getLogger("lotse.tickets")

@@ -19,21 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, NP_, Translator
-from bot.messages import Choice
-from bot.network import Network
-from bot.routing import is_responsible, responsible_staff
-from flows.access import STAFF, Action, holders, may
-from flows.cases import (
-    MILESTONES,
-    NOT_YOURS,
-    REPORT_KINDS,
-    STAGE_RANK,
-    change_stage,
-    one_participant,
-    stage_name,
-)
-from flows.conversation import Command, button_key, register, register_button, reprompt, start_flow
+from bot.core.access import STAFF, Action, holders, may
+from bot.core.i18n import N_, NP_, Translator
+from bot.core.messages import Choice, button_key
+from bot.core.network import Network
+from bot.core.notify import messages_for, translator_for
+from bot.services.routing import is_responsible, responsible_staff
+from bot.services.stages import STAGE_RANK, stage_name
+from flows.cases import MILESTONES, NOT_YOURS, REPORT_KINDS, change_stage, one_participant
+from flows.conversation import Command, register, register_button, reprompt, start_flow
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, render_prompt
 from flows.intake import (
     answer_text,
@@ -49,7 +43,6 @@ from flows.intake import (
 )
 from flows.mediation import report_for_staff, translate_report
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.notify import messages_for, translator_for
 from flows.onboarding import AFTER_CONSENT
 from storage.models import AuditEntry, CaseReport, Consent, Pairing, Person, Profile, VolunteerProfile
 
@@ -477,7 +470,7 @@ async def _reported(turn: Turn, value: Any) -> Next:
 
 
 async def responsible_coordinators(session: AsyncSession, network: Network, participant: Person) -> list[Person]:
-    """The coordinator who made the pairing, else those responsible for the participant (`bot.routing`)."""
+    """The coordinator who made the pairing, else those responsible for the participant (`bot.services.routing`)."""
     pairing = (await session.scalars(select(Pairing).where(
         Pairing.participant_id == participant.id, Pairing.status == "active",
         Pairing.coordinator_id.is_not(None)).order_by(Pairing.id.desc()).limit(1))).first()

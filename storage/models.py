@@ -63,7 +63,7 @@ class Base(DeclarativeBase):
 
 
 PERSON_ROLES = ("participant", "volunteer", "coordinator", "admin", "company")
-"""What `persons.role` may hold: the values of `flows.access.Role` (a test keeps both the same)."""
+"""What `persons.role` may hold: the values of `bot.core.access.Role` (a test keeps both the same)."""
 
 
 class Person(Base):

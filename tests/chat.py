@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.app import Lotse
-from bot.messages import Attachment, Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError
+from bot.core.messages import Attachment, Delivery, Incoming, Outgoing
+from bot.runtime.app import Lotse
+from bot.runtime.transport import DeliveryError
 
 
 @dataclass
@@ -137,7 +137,7 @@ class Chat:
         raise AssertionError(f"no button {label!r}; the last buttons were {self.buttons()}")
 
     async def click(self, label: str) -> list[Outgoing]:
-        from bot.i18n import LANGUAGES
+        from bot.core.i18n import LANGUAGES
 
         more = next((shown for shown in self.buttons() if shown.startswith("🌐")), None)
         if more is not None and label in LANGUAGES.values() and label not in self.buttons():

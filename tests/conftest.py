@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from bot.abuse import InboundLimiter
-from bot.app import Lotse
-from bot.config import load_settings
+from bot.core.config import load_settings
+from bot.runtime.abuse import InboundLimiter
+from bot.runtime.app import Lotse
 from storage.database import create_engine, upgrade_database
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.postgres_server import PostgresServer, find_bindir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.messages import Choice
+from bot.core.messages import Choice
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 
 SEEN: list[dict[str, Any]] = []

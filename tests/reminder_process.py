@@ -11,10 +11,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.reminders import deliver_due
-from bot.waker import ReminderScheduler
+from bot.core.config import load_settings
+from bot.runtime.app import Lotse
+from bot.runtime.waker import ReminderScheduler
+from bot.services.reminders import deliver_due
 
 
 async def main(database_url: str, now: str, data_dir: str) -> None:

@@ -1,4 +1,4 @@
-"""Who may do what, as one table over `flows.access.may` (the conversations in test_privacy, test_questions and
+"""Who may do what, as one table over `bot.core.access.may` (the conversations in test_privacy, test_questions and
 test_fuzz show the same answers reaching people), and the database refusing a role the code does not know."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.app import Lotse
-from flows.access import STAFF, Action, Role, holders, may
+from bot.core.access import STAFF, Action, Role, holders, may
+from bot.runtime.app import Lotse
 from flows.conversation import FEATURE_COMMANDS
 from storage.models import PERSON_ROLES, Person
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
 from flows import conversation
 from flows.engine import Turn, clean_text
 from storage.models import Consent, Conversation, Handle, InboxEntry, OutboxEntry, Person

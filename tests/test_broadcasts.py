@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
 from bot.transports.telegram import RateLimiter
 from storage.models import Broadcast, BroadcastDelivery, Handle, OutboxEntry, Person, Profile
 from tests.chat import Chat

@@ -7,8 +7,9 @@ from datetime import date, time
 
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.digest import Schedule, send_due_digests
+from bot.core.schedule import Schedule
+from bot.jobs.digest import send_due_digests
+from bot.runtime.app import Lotse
 from flows.courses import create_course, enrol
 from storage.models import Person
 from tests.chat import Chat, FakeClock, RecordingTransport

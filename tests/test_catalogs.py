@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 from bidi import get_display
 
 from bot.catalogs import PLURAL_FORMS, POT, extract, po_path
-from bot.i18n import (
+from bot.core.i18n import (
     ALL_LANGUAGES,
     ARRIVING,
     LANGUAGES,
@@ -162,7 +162,7 @@ def test_platform_hints_find_dari_and_sorani_apart_from_persian_and_kurmanji() -
 
 
 def test_a_missing_catalog_stops_startup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.i18n as i18n
+    import bot.core.i18n as i18n
 
     monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
     i18n._translations.cache_clear()
@@ -261,7 +261,7 @@ def test_every_translation_keeps_to_the_glossary_words(code: str) -> None:
 def test_a_native_speaker_reviews_a_catalog_in_a_workbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from openpyxl import load_workbook
 
-    import bot.i18n as i18n
+    import bot.core.i18n as i18n
     from bot import catalogs
 
     shutil.copytree(LOCALES_DIR, tmp_path / "locales")
@@ -311,9 +311,9 @@ def test_a_native_speaker_reviews_a_catalog_in_a_workbook(tmp_path: Path, monkey
 
 def test_names_for_an_arriving_language_go_into_the_network_file(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.i18n as i18n
+    import bot.core.i18n as i18n
     from bot import catalogs
-    from bot.network import EXAMPLE_NETWORK
+    from bot.core.network import EXAMPLE_NETWORK
 
     (tmp_path / "so").mkdir()
     (tmp_path / "so" / "extras.toml").write_text('name = "Soomaali"\n[network_names.districts]\n'
@@ -330,7 +330,7 @@ def test_names_for_an_arriving_language_go_into_the_network_file(tmp_path: Path,
 
 def test_dari_drafts_for_new_strings_use_the_words_afghans_read(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.i18n as i18n
+    import bot.core.i18n as i18n
     from bot import catalogs
 
     assert catalogs.to_dari("اطلاعات شما در بخش و کلاس زبان، بله") == "معلومات شما در ولسوالی و کورس زبان، بلی"

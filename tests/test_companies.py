@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.i18n import Translator
-from bot.placements import deliver_due_follow_ups, import_places
-from bot.progress import PLACED, count_funnel
-from bot.reminders import deliver_due
+from bot.core.i18n import Translator
+from bot.jobs.placements import deliver_due_follow_ups, import_places
+from bot.runtime.app import Lotse
+from bot.services.progress import PLACED, count_funnel
+from bot.services.reminders import deliver_due
 from flows.invites import InviteError, create_invite
 from storage.models import AuditEntry, Handle, Person, Place, Profile, Proposal, StageChange
 from tests.chat import Chat, FakeClock, RecordingTransport, texts

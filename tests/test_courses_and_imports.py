@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.imports import MAX_ROWS, ImportRefused, import_appointments, import_courses
-from bot.reminders import deliver_due
+from bot.jobs.imports import MAX_ROWS, ImportRefused, import_appointments, import_courses
+from bot.runtime.app import Lotse
+from bot.services.reminders import deliver_due
 from flows.courses import parse_times, session_moments
 from flows.engine import Invalid
 from storage.models import Appointment, Course, CourseSession, Enrolment, OutboxEntry, Person, Reminder
@@ -240,13 +240,13 @@ async def test_import_of_100000_lines_is_refused_whole(
 async def test_a_crash_in_the_middle_of_an_import_leaves_nothing_half_imported(
         app: Lotse, chat: Callable[..., Chat], clock: FakeClock, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.imports
+    import bot.jobs.imports
 
     _anna, amal, olena = await _people(app, chat)
     path = write(tmp_path, "participant,kind,date,time,place\n"
                  f"{amal},jobcenter,25.11.2026,10:30,A\n{olena},jobcenter,25.11.2026,11:30,B\n")
     calls = 0
-    real_plan = bot.imports.plan
+    real_plan = bot.jobs.imports.plan
 
     async def failing_plan(*args: object, **kwargs: object) -> int:
         nonlocal calls
@@ -255,7 +255,7 @@ async def test_a_crash_in_the_middle_of_an_import_leaves_nothing_half_imported(
             raise OSError("disk full")
         return await real_plan(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bot.imports, "plan", failing_plan)
+    monkeypatch.setattr(bot.jobs.imports, "plan", failing_plan)
     with pytest.raises(OSError):
         await import_appointments(app.sessions, path, clock())
     assert await count(app, Appointment) == 0 and await count(app, Reminder) == 0

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.digest import Schedule
-from bot.i18n import Translator
-from bot.progress import Funnel, chart_figure
+from bot.core.i18n import Translator
+from bot.core.schedule import Schedule
+from bot.services.progress import Funnel, chart_figure
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.digest import Schedule, send_due_digests, week_key, write_digest
-from bot.i18n import Translator
-from bot.progress import count_funnel, draw_chart, funnel_text, share
+from bot.core.config import load_settings
+from bot.core.i18n import Translator
+from bot.core.schedule import Schedule
+from bot.jobs.digest import send_due_digests, week_key, write_digest
+from bot.runtime.app import Lotse
+from bot.services.progress import count_funnel, draw_chart, funnel_text, share
 from storage.models import DigestSent, Handle, Person, Profile
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.test_demo_cli import lotse

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.messages import Choice
+from bot.core.messages import Choice
 from flows.conversation import parse_command
 from flows.engine import Invalid, clean_text, fold, parse_datetime, parse_multiple, parse_single
 

@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.abuse import InboundLimiter
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.i18n import LANGUAGES
-from bot.messages import Attachment, Delivery, Incoming, Outgoing
-from flows import access
+from bot.core import access
+from bot.core.config import load_settings
+from bot.core.i18n import LANGUAGES
+from bot.core.messages import Attachment, Delivery, Incoming, Outgoing
+from bot.runtime.abuse import InboundLimiter
+from bot.runtime.app import Lotse
 from flows.conversation import COMMANDS, FEATURE_COMMANDS
 from storage.models import Base, Conversation, Handle, InboxEntry, Person, Profile, Ticket, TicketMessage
 from tests.chat import FakeClock, RecordingTransport

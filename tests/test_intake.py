@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.i18n import FSI, PDI, Translator
+from bot.core.i18n import FSI, PDI, Translator
+from bot.runtime.app import Lotse
 from storage.models import Consent, Handle, Person, Profile
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 

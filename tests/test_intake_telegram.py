@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
 from bot.transports.telegram import TelegramTransport
 from storage.models import Profile
 from tests.telegram_standin import BotApiStandIn, buttons

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from bot.i18n import LANGUAGES, Translator
+from bot.core.i18n import LANGUAGES, Translator
 from tests.chat import Chat
 
 FSI, PDI = "\u2068", "\u2069"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.app import Lotse
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
 from bot.transports.telegram import MAX_TEXT, split_text, utf16_length
 from tests.chat import Chat
 from tests.test_questions import coordinator, participant

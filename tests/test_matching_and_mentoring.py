@@ -9,12 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.digest import build_digest, everybody
-from bot.export import export_places
-from bot.i18n import Translator
-from bot.placements import deliver_due_follow_ups, placement_counts, report_lines
-from bot.reminders import deliver_due
+from bot.core.i18n import Translator
+from bot.jobs.digest import build_digest, everybody
+from bot.jobs.export import export_places
+from bot.jobs.placements import deliver_due_follow_ups
+from bot.runtime.app import Lotse
+from bot.services.placement_reports import placement_counts, report_lines
+from bot.services.reminders import deliver_due
 from flows.cases import change_stage
 from storage.models import AuditEntry, Handle, MatchingInvite, Proposal
 from tests.chat import Chat, FakeClock, RecordingTransport, texts

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.i18n import Translator
-from bot.messages import Choice, Outgoing
+from bot.core.config import load_settings
+from bot.core.i18n import Translator
+from bot.core.messages import Choice, Outgoing
+from bot.runtime.app import Lotse
 from bot.transports.matrix import MatrixTransport, render, strip_reply_fallback, to_incoming
 from storage.models import InboxEntry, MatrixSyncState, OutboxEntry
 from tests.matrix_people import MatrixPerson, Seen
@@ -231,7 +231,7 @@ def test_replies_lose_their_fallback_edits_and_stickers_are_named_and_files_keep
 
 
 def test_matrix_settings_are_checked_with_one_line_each(tmp_path: Path) -> None:
-    from bot.config import SettingsError
+    from bot.core.config import SettingsError
 
     with pytest.raises(SettingsError, match=r"^setting LOTSE_MATRIX_USER_ID: Value error, must be a full Matrix"):
         load_settings(matrix_user_id="lotse")

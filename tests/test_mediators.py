@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.i18n import Translator
-from bot.privacy import erase
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
+from bot.services.privacy import erase
 from flows.intake import language_name
 from flows.invites import create_invite
 from flows.mediation import hand_over_mediations, next_mediation_handover, retry_translations
@@ -180,7 +180,7 @@ async def test_the_coordinator_asks_a_mediator_and_the_answer_goes_back_through_
 @pytest.mark.parametrize("how", ["erase", "retention"])
 async def test_deleting_the_question_deletes_what_mediators_wrote(
         app: Lotse, chat: Callable[..., Chat], clock: FakeClock, how: str) -> None:
-    from bot.retention import RetentionPolicy, apply_retention
+    from bot.jobs.retention import RetentionPolicy, apply_retention
 
     anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
     jana = await mediator(app, chat, "jana", ["uk"])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SettingsError, load_settings
-from bot.network import EXAMPLE_NETWORK, NetworkError, load_network
+from bot.core.config import SettingsError, load_settings
+from bot.core.network import EXAMPLE_NETWORK, NetworkError, load_network
 from flows.diagrams import DOCS, document
 from flows.features import FLOWS
 

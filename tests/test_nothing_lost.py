@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.messages import Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError
+from bot.core.config import load_settings
+from bot.core.messages import Delivery, Incoming, Outgoing
+from bot.runtime.app import Lotse
+from bot.runtime.transport import DeliveryError
 from storage.models import Handle, InboxEntry, OutboxEntry
 from tests.chat import Chat, FakeClock, RecordingTransport
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.i18n import Translator
+from bot.core.config import load_settings
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
 from storage.models import Appointment, Attendance, PotentialCheck, Profile, Ticket, TicketMessage
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import ANSWERS, consent, profile_of

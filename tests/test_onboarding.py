@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.i18n import LANGUAGES, Translator
-from flows.access import PRIVACY_VERSION
+from bot.core.access import PRIVACY_VERSION
+from bot.core.config import load_settings
+from bot.core.i18n import LANGUAGES, Translator
+from bot.runtime.app import Lotse
 from storage.models import Consent, Handle, InboxEntry, Person
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import staff
@@ -247,7 +247,7 @@ async def test_staff_need_no_consent_flow(app: Lotse, chat: Callable[..., Chat])
 
 
 async def test_nothing_personal_is_kept_before_consent(app: Lotse, transport: RecordingTransport) -> None:
-    from bot.messages import Incoming
+    from bot.core.messages import Incoming
 
     await app.dispatcher.receive(Incoming(transport="test", event_id="e1", handle="4711", chat="4711",
                                           text="hello", display_name="Amal Hassan", language_hint="ar"))

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.i18n import Translator
-from bot.imports import import_participants
-from bot.messages import Delivery, Outgoing
-from bot.person_merge import PERSON_KEYS, person_keys, unhandled_keys
-from bot.reminders import appointment_key, deliver_due, plan
-from bot.transports.base import DeliveryError
+from bot.core.i18n import Translator
+from bot.core.messages import Delivery, Outgoing
+from bot.jobs.imports import import_participants
+from bot.runtime.app import Lotse
+from bot.runtime.transport import DeliveryError
+from bot.services.person_merge import PERSON_KEYS, person_keys, unhandled_keys
+from bot.services.reminders import appointment_key, deliver_due, plan
 from storage.models import (
     Appointment,
     AuditEntry,
@@ -147,7 +147,7 @@ async def test_the_older_record_wins_and_keeps_both_histories(
 
 
 def test_every_table_that_points_at_a_person_is_handled_by_the_merge() -> None:
-    assert unhandled_keys() == [], "add the new foreign key to bot.person_merge.PERSON_KEYS"
+    assert unhandled_keys() == [], "add the new foreign key to bot.services.person_merge.PERSON_KEYS"
     declared = {(table.name, column) for table, column in person_keys()}
     assert set(PERSON_KEYS) == declared, "PERSON_KEYS names a column that no longer points at persons"
     assert "link_codes" in Base.metadata.tables
@@ -450,7 +450,7 @@ async def test_my_data_lists_both_chats_and_delete_removes_both(app: Lotse, chat
 
 async def test_forget_removes_every_chat_and_the_merge_is_in_the_audit_log(
         app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
-    from bot.privacy import erase, find_subject
+    from bot.services.privacy import erase, find_subject
 
     element = second_phone(app)
     amal = await newcomer(app, chat, "amal")
@@ -567,8 +567,8 @@ async def test_a_coordinator_on_matrix_and_telegram_has_one_inbox(
 
 async def test_imported_records_wait_for_the_inactivity_limit_and_old_merges_can_no_longer_be_undone(
         app: Lotse, clock: FakeClock, tmp_path: Path) -> None:
-    from bot.person_merge import MergeError, merge, undo
-    from bot.retention import RetentionPolicy, apply_retention
+    from bot.jobs.retention import RetentionPolicy, apply_retention
+    from bot.services.person_merge import MergeError, merge, undo
 
     path = tmp_path / "list.csv"
     path.write_text(HEADER + "Ruth Habte;;Vechta;ti;;A1;1999\nSaba Tekle;;Vechta;ti;;A1;1998\n", encoding="utf-8")

@@ -11,10 +11,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.export import export_participants
-from bot.i18n import Translator
-from bot.network import load_network
+from bot.core.i18n import Translator
+from bot.core.network import load_network
+from bot.jobs.export import export_participants
+from bot.runtime.app import Lotse
 from flows.find import ANY, Criteria, rank
 from flows.potential_check import score, suggest
 from storage.models import AuditEntry, Person, PotentialCheck, Profile

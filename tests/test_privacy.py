@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.abuse import InboundLimiter
-from bot.app import Lotse
-from bot.config import RedactSecrets, load_settings
-from bot.messages import Attachment, Delivery, Incoming, Outgoing
-from bot.privacy import TABLE_RULES
-from bot.retention import RetentionPolicy, apply_retention
-from flows import access, onboarding
+from bot.core import access, onboarding
+from bot.core.config import RedactSecrets, load_settings
+from bot.core.messages import Attachment, Delivery, Incoming, Outgoing
+from bot.jobs.retention import RetentionPolicy, apply_retention
+from bot.runtime.abuse import InboundLimiter
+from bot.runtime.app import Lotse
+from bot.services.privacy import TABLE_RULES
 from flows.conversation import COMMANDS, FEATURE_COMMANDS
 from storage.backup import backup, restore
 from storage.database import private_directory
@@ -147,7 +147,7 @@ async def test_the_copy_of_ones_data_is_readable_and_complete_and_only_ones_own(
 
 def test_every_table_has_a_privacy_rule_and_every_link_to_a_person_says_what_deletion_does() -> None:
     missing = set(Base.metadata.tables) - set(TABLE_RULES)
-    assert not missing, f"add a TableRule in bot/privacy.py for {sorted(missing)}"
+    assert not missing, f"add a TableRule in bot/services/privacy.py for {sorted(missing)}"
     for table in Base.metadata.sorted_tables:
         for fk in table.foreign_keys:
             if fk.column.table.name == "persons":
@@ -400,7 +400,7 @@ def test_secrets_are_redacted_from_every_log_line_and_traceback(caplog: pytest.L
     token = "123456789:AAFakeSecretTokenValue_0123456789"
     settings = load_settings(telegram_token=token, matrix_password="hunter2-matrix-pw",
                              matrix_access_token="syt_secret_access_token")
-    from bot.config import secrets_of
+    from bot.core.config import secrets_of
 
     secret_filter = RedactSecrets(secrets_of(settings))
     logger = logging.getLogger("lotse.test.secrets")
@@ -424,8 +424,8 @@ def test_the_privacy_notice_version_lives_with_the_catalogs_and_changes_with_the
     import tomllib
     from types import SimpleNamespace
 
-    from bot.i18n import Translator
-    from bot.network import load_network
+    from bot.core.i18n import Translator
+    from bot.core.network import load_network
 
     declared = tomllib.loads(access.PRIVACY_NOTICE_FILE.read_text(encoding="utf-8"))
     for role, section, version in (("participant", declared, access.PRIVACY_VERSION),

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.i18n import FSI, Translator
-from bot.network import Network, Responsibility, load_network
-from bot.routing import add_working_hours, matching_rules, route
+from bot.core.i18n import FSI, Translator
+from bot.core.network import Network, Responsibility, load_network
+from bot.runtime.app import Lotse
+from bot.services.routing import add_working_hours, matching_rules, route
 from flows.invites import create_invite
 from flows.tickets import escalate_overdue
 from storage.models import AuditEntry, Invite, OutboxEntry, Person, StaffScope, Ticket, TicketMessage

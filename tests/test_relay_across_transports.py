@@ -10,8 +10,8 @@ import pytest
 from nio.crypto import decrypt_attachment
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.runtime.app import Lotse
 from bot.transports.telegram import TelegramTransport
 from flows.invites import create_invite
 from storage.models import Profile

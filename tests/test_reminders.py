@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.i18n import FSI, PDI
-from bot.reminders import (
+from bot.core.config import load_settings
+from bot.core.i18n import FSI, PDI
+from bot.runtime.app import Lotse
+from bot.runtime.waker import ReminderScheduler
+from bot.services.reminders import (
     EVENING_BEFORE,
     TWO_HOURS_BEFORE,
     deliver_due,
     due_at,
     in_quiet_hours,
 )
-from bot.waker import ReminderScheduler
 from storage.models import Appointment, Attendance, Handle, OutboxEntry, Person, Profile, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_intake import consent
@@ -603,7 +603,7 @@ async def test_the_reminder_loop_sends_what_fell_due_while_down_as_soon_as_it_st
         sqlite_url: str, tmp_path: Path, clock: FakeClock, transport: RecordingTransport) -> None:
     import asyncio
 
-    from bot.waker import run_reminders
+    from bot.runtime.waker import run_reminders
 
     app = await Lotse.open(load_settings(data_dir=tmp_path, idle_minutes=30), database_url=sqlite_url, clock=clock)
     app.add_transport(transport)

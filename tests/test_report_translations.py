@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.digest import build_digest, everybody, render_text
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.jobs.digest import build_digest, everybody, render_text
+from bot.runtime.app import Lotse
 from flows.mediation import retry_translations
 from storage.models import CaseReport
 from tests.chat import Chat, FakeClock

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bot.app import Lotse
-from bot.digest import Schedule, send_due_digests
-from bot.i18n import Translator
-from bot.routing import is_responsible, visible_participants
+from bot.core.i18n import Translator
+from bot.core.schedule import Schedule
+from bot.jobs.digest import send_due_digests
+from bot.runtime.app import Lotse
+from bot.services.routing import is_responsible, visible_participants
 from flows.broadcasts import segment_members
 from storage.models import Handle, Pairing, Person, StageChange, Ticket
 from tests.chat import Chat, FakeClock, RecordingTransport, texts

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bot.app import Lotse
-from bot.config import load_settings
-from bot.messages import Delivery, Outgoing
-from bot.supervision import LoopWatchdog, supervise
-from bot.transports.base import DeliveryError
+from bot.core.config import load_settings
+from bot.core.messages import Delivery, Outgoing
+from bot.runtime.app import Lotse
+from bot.runtime.supervision import LoopWatchdog, supervise
+from bot.runtime.transport import DeliveryError
+from bot.runtime.waker import ReminderScheduler, run_reminders
 from bot.transports.telegram import RateLimiter, TelegramTransport
-from bot.waker import ReminderScheduler, run_reminders
 from storage.models import BULK, InboxEntry, OutboxEntry, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.telegram_standin import BotApiStandIn, FloodControl
@@ -124,7 +124,7 @@ async def test_a_loop_that_crashes_is_restarted_and_counted(caplog: pytest.LogCa
             raise RuntimeError(f"broken round {len(rounds)}")
         stop.set()
 
-    from bot.supervision import Backoff
+    from bot.runtime.supervision import Backoff
 
     await asyncio.wait_for(supervise("inbox", flaky, stop, Backoff(first=0.01, limit=0.01)), timeout=30)
     assert len(rounds) == 3
@@ -270,7 +270,7 @@ async def test_sigterm_during_a_broadcast_exits_cleanly_and_the_rest_goes_after_
 async def test_reminders_held_up_by_downtime_wait_for_the_morning(app: Lotse, clock: FakeClock,
                                                                   transport: RecordingTransport) -> None:
     """Started at 03:00 Berlin time after downtime, Lotse keeps the evening's reminder for 07:30."""
-    from bot.reminders import deliver_due
+    from bot.services.reminders import deliver_due
     from tests.test_reminders import _booked_for_tomorrow, local
 
     amal = await _booked_for_tomorrow(app, lambda handle: Chat(app, transport, handle))
@@ -290,7 +290,7 @@ async def test_reminders_held_up_by_downtime_wait_for_the_morning(app: Lotse, cl
 
 
 def test_backoff_doubles_to_its_limit() -> None:
-    from bot.supervision import Backoff
+    from bot.runtime.supervision import Backoff
 
     backoff = Backoff(first=0.5, limit=3.0)
     assert [backoff.failed() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import Lotse
 from bot.cli import main
-from bot.export import headers
-from bot.i18n import Translator
+from bot.core.i18n import Translator
+from bot.jobs.export import headers
+from bot.runtime.app import Lotse
 from storage.models import Appointment, CourseSession, Invite, Person, Profile, StaffScope
 from tests.chat import Chat, FakeClock, texts
 from tests.test_questions import coordinator, participant

@@ -20,11 +20,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from bot.app import Lotse
 from bot.cli import main
-from bot.leadership import FileLock, Leadership, PostgresLock
-from bot.messages import Delivery, Incoming, Outgoing
-from bot.sender import OutboxSender
+from bot.core.messages import Delivery, Incoming, Outgoing
+from bot.runtime.app import Lotse
+from bot.runtime.leadership import FileLock, Leadership, PostgresLock
+from bot.runtime.sender import OutboxSender
 from storage.claims import claim_outbox
 from storage.database import alembic_config, create_engine
 from storage.models import OutboxEntry
@@ -360,7 +360,7 @@ async def _all_done(url: str, updates: int) -> bool:
 
 
 async def test_healthz_and_metrics_show_the_backlog_and_the_leader(app: Lotse, clock: FakeClock) -> None:
-    from bot.health import HealthServer, listen_address
+    from bot.runtime.health import HealthServer, listen_address
 
     assert listen_address(None, postgres=False) is None  # off on SQLite unless set
     assert listen_address(None, postgres=True) == "127.0.0.1:9464"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from bot.app import Lotse
+from bot.runtime.app import Lotse
 from storage.database import StorageError, create_engine, upgrade_database
 from storage.models import AuditEntry
 

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 from telegram import Update
 
-from bot.app import Lotse
-from bot.i18n import LANGUAGES, Translator
-from bot.messages import Choice, Incoming, Outgoing
-from bot.transports.base import DeliveryError, Receive
+from bot.core.i18n import LANGUAGES, Translator
+from bot.core.messages import Choice, Incoming, Outgoing
+from bot.runtime.app import Lotse
+from bot.runtime.transport import DeliveryError, Receive
 from bot.transports.console import render
 from bot.transports.telegram import RateLimiter, TelegramTransport, split_text
 from storage.models import InboxEntry, OutboxEntry

@@ -10,15 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import translation
-from bot.abuse import InboundLimiter
-from bot.app import Lotse
-from bot.config import SettingsError, load_settings
-from bot.i18n import Translator
-from bot.language_detection import detect
-from bot.network import load_network
-from bot.privacy import erase
-from flows import access
+from bot.core import access, translation
+from bot.core.config import SettingsError, load_settings
+from bot.core.i18n import Translator
+from bot.core.language_detection import detect
+from bot.core.network import load_network
+from bot.runtime.abuse import InboundLimiter
+from bot.runtime.app import Lotse
+from bot.services.privacy import erase
 from flows.mediation import retry_translations
 from storage.models import Consent, MessageTranslation, Person
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
@@ -286,8 +285,8 @@ async def test_deleting_a_participant_deletes_the_translations(
 
 async def test_a_copy_of_ones_data_holds_the_translations_and_retention_deletes_them_with_the_question(
         app: Lotse, chat: Callable[..., Chat], standin: Standin, clock: FakeClock) -> None:
-    from bot.privacy import gather
-    from bot.retention import RetentionPolicy, apply_retention
+    from bot.jobs.retention import RetentionPolicy, apply_retention
+    from bot.services.privacy import gather
 
     anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")
     olena = await participant(chat, "olena", language="Українська")
@@ -376,7 +375,7 @@ def test_deepl_free_keys_use_the_free_host() -> None:
 
 
 async def test_a_deepl_key_never_reaches_the_logs(tmp_path: Path) -> None:
-    from bot.config import secrets_of
+    from bot.core.config import secrets_of
 
     settings = load_settings(data_dir=tmp_path, translation_key="0c3a2b1e-secret:fx")
     assert "0c3a2b1e-secret:fx" in secrets_of(settings)

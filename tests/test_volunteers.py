@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Lotse
-from bot.i18n import Translator
-from bot.network import load_network
-from flows.access import PRIVACY_VERSION, VOLUNTEER_PRIVACY_VERSION
+from bot.core.access import PRIVACY_VERSION, VOLUNTEER_PRIVACY_VERSION
+from bot.core.i18n import Translator
+from bot.core.network import load_network
+from bot.runtime.app import Lotse
 from flows.invites import create_invite
 from flows.volunteers import rank_volunteers
 from storage.models import AuditEntry, CaseReport, Consent, Pairing, Person, Profile, StageChange, VolunteerProfile

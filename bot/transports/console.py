@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
-from bot.messages import Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError, Receive
+from bot.core.messages import Delivery, Incoming, Outgoing
+from bot.runtime.transport import DeliveryError, Receive
 
 NAME = "console"
 PERSONA_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

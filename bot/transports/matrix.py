@@ -60,8 +60,8 @@ from nio import (
 from nio.crypto import decrypt_attachment
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError, Receive, ReceiveBatch
+from bot.core.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
+from bot.runtime.transport import DeliveryError, Receive, ReceiveBatch
 from storage.database import private_directory
 from storage.models import MatrixSyncState
 

@@ -41,9 +41,9 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
-from bot.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
-from bot.transports.base import DeliveryError, Receive, ReceiveBatch
+from bot.core.i18n import DEFAULT_LOCALE, LANGUAGES, Translator
+from bot.core.messages import Attachment, AttachmentKind, Delivery, Incoming, Outgoing
+from bot.runtime.transport import DeliveryError, Receive, ReceiveBatch
 
 log = logging.getLogger("lotse.telegram")
 

@@ -20,9 +20,9 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import N_, Translator
-from bot.network import Network
-from flows.find import STAGES
+from bot.core.i18n import N_, Translator
+from bot.core.network import Network
+from bot.services.stages import STAGES
 from flows.intake import STAFF_LABELS, answer_text, applicable
 from flows.potential_check import field_names
 from storage.models import AuditEntry, Person, PotentialCheck, Profile
@@ -121,16 +121,8 @@ def place_headers(t: Translator) -> list[str]:
 async def place_rows(session: AsyncSession, network: Network, t: Translator) -> list[list[str]]:
     from sqlalchemy import func
 
-    from flows.places import (
-        DURATIONS,
-        HOURS,
-        STATUSES,
-        company_name,
-        district_name,
-        field_name,
-        german_name,
-        kind_name,
-    )
+    from bot.core.network import company_name, district_name, field_name
+    from flows.places import DURATIONS, HOURS, STATUSES, german_name, kind_name
     from storage.models import Place, PlacementFollowUp, Proposal
 
     proposed = dict((await session.execute(select(Proposal.place_id, func.count()).group_by(

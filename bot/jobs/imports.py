@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.network import Network
-from bot.reminders import appointment_key, load_event, plan
-from flows.notify import enqueue
+from bot.core.network import Network
+from bot.core.notify import enqueue
+from bot.services.reminders import appointment_key, load_event, plan
 from storage.models import Appointment, AuditEntry, Course, DuplicateSuggestion, Person, Profile
 
 MAX_ROWS = 10_000
@@ -478,7 +478,7 @@ def _lookup(network: Network, text: str, kind: str) -> str | None:
 
 
 def _language(text: str) -> str | None:
-    from bot.i18n import ALL_LANGUAGES
+    from bot.core.i18n import ALL_LANGUAGES
 
     wanted = text.strip().casefold().replace("-", "_")
     english = {"german": "de", "english": "en", "arabic": "ar", "persian": "fa", "farsi": "fa", "dari": "fa_AF",
@@ -496,8 +496,8 @@ def _language(text: str) -> str | None:
 def check_participant(network: Network, line: int, values: dict[str, str], this_year: int,
                       ) -> tuple[ParticipantRow | None, str | None]:
     """One line as a participant, or the reason it cannot be imported."""
-    from bot.duplicates import e164
-    from flows.find import STAGES
+    from bot.services.duplicates import e164
+    from bot.services.stages import STAGES
     from flows.intake import GERMAN_LEVELS
 
     name = " ".join(values.get("name", "").split())
@@ -574,7 +574,7 @@ async def import_participants(sessions: async_sessionmaker[AsyncSession], path: 
                               network: Network, organisation: str, dry_run: bool = False) -> ParticipantReport:
     """Each line matched against Lotse's participants: the same phone (or a clearly alike name, same district,
     same birth year) is linked; an alike name with a close date becomes a suggestion; the rest are created."""
-    from bot.duplicates import Record, best_matches, records
+    from bot.services.duplicates import Record, best_matches, records
     from flows.duplicates import suggest_after_import
 
     if organisation not in network.organisations:

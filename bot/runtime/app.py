@@ -12,19 +12,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import translation
-from bot.abuse import InboundLimiter, sanitised
-from bot.config import Settings
-from bot.dispatcher import Clock, Dispatcher, system_clock
-from bot.health import Metrics
-from bot.i18n import check_catalogs
-from bot.leadership import INBOX_CHANNEL, RoundLocks
-from bot.messages import Incoming
-from bot.network import Network, load_network
-from bot.sender import OutboxSender
-from bot.supervision import LoopWatchdog, supervise
-from bot.transports.base import Transport
-from bot.waker import ReminderScheduler, Waker, run_due_work, run_reminders
+from bot.core import translation
+from bot.core.config import Settings
+from bot.core.i18n import check_catalogs
+from bot.core.messages import Incoming
+from bot.core.network import Network, load_network
+from bot.runtime.abuse import InboundLimiter, sanitised
+from bot.runtime.dispatcher import Clock, Dispatcher, system_clock
+from bot.runtime.health import Metrics
+from bot.runtime.leadership import INBOX_CHANNEL, RoundLocks
+from bot.runtime.sender import OutboxSender
+from bot.runtime.supervision import LoopWatchdog, supervise
+from bot.runtime.transport import Transport
+from bot.runtime.waker import ReminderScheduler, Waker, run_due_work, run_reminders
 from flows.features import commands_for
 from storage.database import create_engine, session_factory
 from storage.models import Handle, Person
@@ -187,7 +187,8 @@ class Lotse:
 
         async def digests() -> None:
             """The Montagsrunde digest; the database says whether this week's went out."""
-            from bot.digest import Schedule, parse_room, send_due_digests
+            from bot.core.schedule import Schedule
+            from bot.jobs.digest import parse_room, send_due_digests
 
             schedule = Schedule.parse(self.settings.digest_schedule)
             room = parse_room(self.settings.digest_room)
@@ -210,7 +211,7 @@ class Lotse:
 
         async def retention() -> None:
             """The daily privacy job: once at start, then every 24 hours."""
-            from bot.retention import RetentionPolicy, apply_retention
+            from bot.jobs.retention import RetentionPolicy, apply_retention
 
             policy = RetentionPolicy.from_settings(self.settings, self.network)
 
@@ -225,8 +226,8 @@ class Lotse:
                                poll_seconds=24 * 3600)
 
         async def placements() -> None:
-            """Company reminders and both sides' check-ins around a placement (bot/placements.py)."""
-            from bot.placements import deliver_due_follow_ups, next_follow_up
+            """Company reminders and both sides' check-ins around a placement (bot/jobs/placements.py)."""
+            from bot.jobs.placements import deliver_due_follow_ups, next_follow_up
 
             async def work() -> int:
                 return self._announce(await deliver_due_follow_ups(self.sessions, self.network,

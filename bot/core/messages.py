@@ -134,3 +134,11 @@ class Delivery:
 
 
 _OUTGOING_FIELDS = tuple(item.name for item in fields(Outgoing))
+
+
+def button_key(prefix: str, payload: str) -> str:
+    """The choice key for a button outside the current question; Telegram allows 64 bytes of it."""
+    key = f"@{prefix}:{payload}"
+    if len(key.encode()) > 64:
+        raise ValueError(f"button key {key!r} is longer than 64 bytes")
+    return key

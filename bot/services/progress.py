@@ -3,7 +3,7 @@
 The funnel counts, for each group of participants, how many reached each stage or a later one: registered ->
 profile -> potential check -> matching -> Hospitation/Praktikum -> Ausbildung/SVB. A cohort is the quarter in
 which a participant registered (Europe/Berlin); only participants who consented count. A participant counts for
-each organisation responsible for their district and goals (`flows.access.responsible_organisations`), so the
+each organisation responsible for their district and goals (`bot.core.access.responsible_organisations`), so the
 organisation rows may add up to more than the total.
 """
 
@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, Translator
-from bot.network import Network
-from flows.access import responsible_organisations
-from flows.cases import STAGE_RANK
+from bot.core.access import responsible_organisations
+from bot.core.i18n import N_, Translator
+from bot.core.network import Network
+from bot.services.placement_reports import place_group_name
+from bot.services.stages import STAGE_RANK
 from storage.models import Person, Profile
 
 if TYPE_CHECKING:
@@ -157,10 +158,8 @@ def chart_figure(t: Translator, funnel: Funnel, companies: dict[str, list[int]] 
 
 def _company_axis(t: Translator, axis: Any, companies: dict[str, list[int]], network: Network | None) -> None:
     """Per company: proposed, accepted, started, Ausbildung or job offered, drop-out warnings (grouped bars)."""
-    from bot.placements import group_name
-
     keys = sorted(companies)
-    names = [group_name(t, network, "company", key) if network else key for key in keys]
+    names = [place_group_name(t, network, "company", key) if network else key for key in keys]
     series = [(N_("Proposed"), 1, "#8fb3d9"), (N_("Accepted"), 2, "#5b8fc7"), (N_("Started"), 3, "#2e7d32"),
               (N_("Contracts"), 4, "#1b5e20"), (N_("Drop-out warnings"), 5, "#c62828")]
     width = 0.8 / len(series)

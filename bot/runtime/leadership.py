@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.supervision import sleep_unless_stopped
+from bot.runtime.supervision import sleep_unless_stopped
 
 log = logging.getLogger("lotse.leadership")
 

@@ -33,8 +33,8 @@ import holidays
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.network import Network, Responsibility
-from flows.access import Action, Role, holders, may
+from bot.core.access import Action, Role, holders, may
+from bot.core.network import Network, Responsibility
 from storage.models import (
     Appointment,
     Course,

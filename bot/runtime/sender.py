@@ -31,11 +31,11 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.dispatcher import Clock, system_clock
-from bot.messages import Attachment, Delivery, Outgoing
-from bot.reach import reroute_unreachable
-from bot.supervision import Backoff, sleep_unless_stopped
-from bot.transports.base import DeliveryError, Transport
+from bot.core.messages import Attachment, Delivery, Outgoing
+from bot.core.reach import reroute_unreachable
+from bot.runtime.dispatcher import Clock, system_clock
+from bot.runtime.supervision import Backoff, sleep_unless_stopped
+from bot.runtime.transport import DeliveryError, Transport
 from storage.claims import LEASE, claim_outbox, release_claims
 from storage.database import compact_after_erasure
 from storage.models import Handle, OutboxEntry
@@ -445,7 +445,7 @@ class OutboxSender:
             for transport, chat in unreachable:
                 await session.execute(update(Handle).where(Handle.transport == transport, Handle.chat_id == chat)
                                       .values(active=False))
-                await reroute_unreachable(session, transport, chat, self.clock())  # bot/reach.py (issue 15)
+                await reroute_unreachable(session, transport, chat, self.clock())  # bot/core/reach.py (issue 15)
                 log.warning("%s chat %s blocked the bot: its handle is inactive until they write again",
                             transport, chat)
         return erased

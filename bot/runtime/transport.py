@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.messages import Delivery, Incoming, Outgoing
+from bot.core.messages import Delivery, Incoming, Outgoing
 
 Receive = Callable[[Incoming], Awaitable[bool]]
 """Stores an inbound event; returns False for a duplicate. A transport acknowledges only after it returns."""

@@ -1,6 +1,6 @@
 """Messages to someone other than the person who wrote: a coordinator, a participant, a volunteer.
 
-Each recipient reads in their own language and time zone, in the one chat `bot.reach` picks for them.
+Each recipient reads in their own language and time zone, in the one chat `bot.core.reach` picks for them.
 Callers add the returned messages to a `Turn` or write them to the outbox in their own transaction, so the
 state change and the messages it causes commit together.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import DEFAULT_LOCALE, Translator
-from bot.messages import Attachment, Choice, Outgoing
-from bot.reach import chat_for
+from bot.core.i18n import DEFAULT_LOCALE, Translator
+from bot.core.messages import Attachment, Choice, Outgoing
+from bot.core.reach import chat_for
 from storage.models import OutboxEntry, Person
 
 Render = Callable[[Translator], str]
@@ -29,7 +29,7 @@ def translator_for(person: Person) -> Translator:
 
 async def messages_for(session: AsyncSession, person: Person, render: Render,
                        choices: RenderChoices | None = None) -> list[Outgoing]:
-    """One message to `person`'s chat (`bot.reach`), rendered in their language; empty if none can be reached."""
+    """One message to `person`'s chat (`bot.core.reach`), rendered in their language; empty if none can be reached."""
     found = (await chat_for(session, [person.id])).get(person.id)
     handles = [found] if found is not None else []
     t = translator_for(person)

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     @field_validator("digest_schedule")
     @classmethod
     def _digest_schedule(cls, value: str) -> str:
-        from bot.digest import Schedule
+        from bot.core.schedule import Schedule
 
         Schedule.parse(value)
         return value

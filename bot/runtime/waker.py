@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.reminders import JOB_ID, deliver_due, next_due
-from bot.supervision import Backoff, sleep_unless_stopped
+from bot.runtime.supervision import Backoff, sleep_unless_stopped
+from bot.services.reminders import JOB_ID, deliver_due, next_due
 from storage.transient import is_transient
 
 log = logging.getLogger("lotse.waker")

@@ -1,7 +1,7 @@
 """The Montagsrunde digest: what happened last week and what comes this week, per coordinator's cases.
 
 Every Monday at 07:30 Europe/Berlin (setting `LOTSE_DIGEST_SCHEDULE`), each coordinator gets the summary about
-the participants they are responsible for (`bot.routing.visible_participants`), and the coordinators' room
+the participants they are responsible for (`bot.services.routing.visible_participants`), and the coordinators' room
 (`LOTSE_DIGEST_ROOM`) the one for everybody. People without consent are in no digest. "Last week" is the seven
 days before the digest's moment. A row in `digests_sent` per week and recipient, written in the same
 transaction as the messages, makes sure a digest goes out once, even when the process was down at 07:30 (it
@@ -17,20 +17,21 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import N_, Translator
-from bot.messages import Outgoing
-from bot.network import Network
-from bot.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title, session_key
-from bot.routing import visible_participants
-from flows.cases import MILESTONES, REPORT_KINDS, stage_name
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Outgoing
+from bot.core.network import Network
+from bot.core.notify import enqueue, messages_for, translator_for
+from bot.core.schedule import BERLIN, Schedule
+from bot.services.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title, session_key
+from bot.services.routing import visible_participants
+from bot.services.stages import stage_name
+from flows.cases import MILESTONES, REPORT_KINDS
 from flows.intake import language_name, participant_label
 from flows.mediation import report_translation
-from flows.notify import enqueue, messages_for, translator_for
 from storage.models import (
     Appointment,
     Attendance,
@@ -46,36 +47,8 @@ from storage.models import (
 
 log = logging.getLogger("lotse.digest")
 
-BERLIN = ZoneInfo("Europe/Berlin")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SCHEDULE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)\s+([01]?\d|2[0-3]):([0-5]\d)$")
 MAX_LINES = 40
 """Per section: a chat message stays readable; the file export (`lotse digest`) has no limit."""
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    weekday: int = 0
-    at: time = time(7, 30)
-
-    @classmethod
-    def parse(cls, text: str) -> Schedule:
-        """"mon 07:30"; raises ValueError with the expected form."""
-        found = SCHEDULE.match(text.strip().lower())
-        if not found:
-            raise ValueError("must be a weekday and a time, like mon 07:30")
-        return cls(WEEKDAYS.index(found.group(1)), time(int(found.group(2)), int(found.group(3))))
-
-    def moment(self, now: datetime) -> datetime:
-        """This week's digest moment (ISO week, Europe/Berlin), as an aware datetime."""
-        local = now.astimezone(BERLIN)
-        monday = local.date() - timedelta(days=local.weekday())
-        return datetime.combine(monday + timedelta(days=self.weekday), self.at, tzinfo=BERLIN)
-
-    def next_meeting(self, now: datetime) -> date:
-        """The day of the coming Montagsrunde, today on its weekday: what a coordinator preparing it wants to see."""
-        today = now.astimezone(BERLIN).date()
-        return today + timedelta(days=(self.weekday - today.weekday()) % 7)
 
 
 def week_key(moment: datetime) -> str:
@@ -319,8 +292,8 @@ async def mentoring_lines(session: AsyncSession, t: Translator, network: Network
 async def placement_lines(session: AsyncSession, t: Translator, network: Network,
                           visible: Visible, window: Window) -> list[str]:
     """Last week's matches and starts of these participants, then what came of the places per company."""
-    from bot.placements import group_lines, placement_counts
-    from flows.places import company_name
+    from bot.core.network import company_name
+    from bot.services.placement_reports import group_lines, placement_counts
     from storage.models import Place, Proposal
 
     lines = [t(N_("{participant}: place no. {number} at {company} accepted"), participant=participant_label(

@@ -20,9 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from bot.i18n import ALL_LANGUAGES, LANGUAGES
+from bot.core.i18n import ALL_LANGUAGES, LANGUAGES, Translator
 
-EXAMPLE_NETWORK = Path(__file__).with_name("example_network.toml")
+EXAMPLE_NETWORK = Path(__file__).resolve().parents[1] / "example_network.toml"
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Role = Literal["participant", "volunteer", "coordinator", "admin", "company"]
@@ -197,3 +197,18 @@ def load_network(path: Path | None = None) -> Network:
                 key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
         message = first["msg"].removeprefix("Value error, ")
         raise NetworkError(f"network file {path}: {key + ': ' if key else ''}{message}") from None
+
+
+def field_name(t: Translator, network: Network, occupation: str) -> str:
+    found = network.occupations.get(occupation)
+    return found.name[t.locale] if found else occupation
+
+
+def district_name(t: Translator, network: Network, district: str | None) -> str:
+    found = network.districts.get(district or "")
+    return found.name[t.locale] if found else "–"
+
+
+def company_name(network: Network, organisation: str) -> str:
+    found = network.organisations.get(organisation)
+    return found.name if found else organisation

@@ -31,8 +31,8 @@ from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, t
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import JSON, String, Text
 
-from bot.network import Network
-from flows.access import Action, holders, responsible_organisations
+from bot.core.access import Action, holders, responsible_organisations
+from bot.core.network import Network
 from storage.models import (
     AnonymousCount,
     AuditEntry,

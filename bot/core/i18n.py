@@ -24,7 +24,7 @@ from babel.numbers import format_decimal
 
 log = logging.getLogger("lotse.i18n")
 
-LOCALES_DIR: Final = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR: Final = Path(__file__).resolve().parents[2] / "locales"
 DOMAIN: Final = "messages"
 
 # Each language under its own name, in the order the picker shows them (the platform's hint first, then this

@@ -2,7 +2,8 @@
 
 `may(person, Action.X, resource)` answers "may this person do this (to that)"; `holders(Action.X)` gives the roles
 that may, for a query's filter. Whether a staff member is responsible for one participant depends on the network
-file and the database, so it is `bot.routing.is_responsible` / `visible_participants` (which start from `may`)."""
+file and the database, so it is `bot.services.routing.is_responsible` / `visible_participants` (which start from
+`may`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, cast
 
-from bot.i18n import LOCALES_DIR
+from bot.core.i18n import LOCALES_DIR
 
 if TYPE_CHECKING:
-    from bot.network import Network
-    from flows.engine import Flow
+    from bot.core.network import Network
     from storage.models import Person
 
 
@@ -84,6 +84,13 @@ class Declared(Protocol):
     def roles(self) -> frozenset[str]: ...
 
 
+class Startable(Declared, Protocol):
+    """A flow: its roles, and whether it needs the current consent first."""
+
+    @property
+    def needs_consent(self) -> bool: ...
+
+
 class RunBy(Protocol):
     @property
     def run_by_id(self) -> int | None: ...
@@ -135,7 +142,7 @@ def privacy_version_for(role: str) -> str:
 
 def current_privacy_version() -> str:
     """The participants' notice as shown here: turning machine translation on adds a sentence, so a new version."""
-    from bot.translation import active
+    from bot.core.translation import active
 
     service = active()
     return PRIVACY_VERSION if service is None else f"{PRIVACY_VERSION}+{service.engine.key}"
@@ -145,7 +152,7 @@ def needs_consent(person: Person) -> bool:
     return may(person, Action.GIVE_CONSENT) and person.privacy_version != privacy_version_for(person.role)
 
 
-def may_start(person: Person, flow: Flow) -> bool:
+def may_start(person: Person, flow: Startable) -> bool:
     if not may(person, Action.USE, flow):
         return False
     return not (flow.needs_consent and needs_consent(person))
@@ -155,7 +162,7 @@ def covered_districts(network: Network, person: Person) -> frozenset[str] | None
     """Districts a staff member's organisation works in; None means all (admins, or a rule for "all").
 
     Only for choosing among districts (options, counts): whom a staff member may see is decided by
-    `bot.routing.visible_participants` / `is_responsible`, which also weigh topics, scope and handled cases."""
+    `bot.services.routing.visible_participants` / `is_responsible`, which also weigh topics, scope and handled cases."""
     if may(person, Action.SEE_ALL):
         return None
     if not may(person, Action.BE_RESPONSIBLE) or not person.organisation:

@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
-from bot.abuse import InboundLimiter, Verdict, sanitised
-from bot.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
-from bot.messages import Incoming, Outgoing
-from bot.network import Network
-from bot.supervision import Backoff
+from bot.core.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
+from bot.core.messages import Incoming, Outgoing
+from bot.core.network import Network
+from bot.runtime.abuse import InboundLimiter, Verdict, sanitised
+from bot.runtime.supervision import Backoff
 from flows import conversation, features  # noqa: F401  (features registers every capability)
 from flows.engine import Turn
 from storage.models import ANSWER, NOTICE, Conversation, Handle, OutboxEntry, Person

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.config import Settings, SettingsError
-from bot.network import Network
+from bot.core.config import Settings, SettingsError
+from bot.core.network import Network
 
 log = logging.getLogger("lotse.translation")
 
@@ -259,7 +259,7 @@ def engine_from(settings: Settings, network: Network) -> Engine | None:
 async def start(settings: Settings, network: Network) -> Translation | None:
     """Called once at startup: checks the settings, asks the engine's languages, makes it `active()`."""
     global _active
-    from bot.language_detection import warm_up
+    from bot.core.language_detection import warm_up
 
     warm_up()  # the source language of free text is detected offline, with or without an engine
     await stop()  # an earlier app's engine, closed; none is active if the settings below do not fit

@@ -5,7 +5,7 @@ participant's check-in on the first afternoon, the company's check-in on the las
 sends each due row once: it flips the row from "planned" to "sent" with a conditional UPDATE and writes the
 outbox message in the same transaction, as the reminders do. A row whose placement was cancelled is dropped.
 
-Import: `lotse import places FILE.csv` reads places row by row with the rules of `bot.imports` (the same header
+Import: `lotse import places FILE.csv` reads places row by row with the rules of `bot.jobs.imports` (the same header
 aliases in German and English, encodings, size limits); every bad line is listed with its number and reason, and
 if there is any bad line nothing is written, so a corrected file can be imported whole.
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import N_, Translator
-from bot.imports import ImportReport, parse_day, read_rows
-from bot.messages import Choice
-from bot.network import Network, load_network
-from flows.notify import enqueue, messages_for
+from bot.core.i18n import N_, Translator
+from bot.core.messages import Choice, button_key
+from bot.core.network import Network, load_network
+from bot.core.notify import enqueue, messages_for
+from bot.jobs.imports import ImportReport, parse_day, read_rows
 from storage.models import Appointment, AuditEntry, Person, Place, PlacementFollowUp, Proposal
 
 BATCH = 200
@@ -31,9 +31,9 @@ BATCH = 200
 
 def _texts(t: Translator, network: Network, kind: str, place: Place, participant: Person,
            appointment: Appointment | None, shares: bool, follow_up_id: int) -> tuple[str, list[Choice]]:
-    from flows.conversation import button_key
+    from bot.core.network import district_name
     from flows.intake import participant_label
-    from flows.places import district_name, kind_name
+    from flows.places import kind_name
     from flows.proposals import participant_checkin_buttons
 
     who = participant_label(t, participant) if shares else t(N_("candidate no. {candidate}"),
@@ -235,126 +235,3 @@ async def import_places(sessions: async_sessionmaker[AsyncSession], path: Path, 
                                details={"file": path.name, "imported": len(places)}))
     report.imported = len(places)
     return report
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Per company: what came of the places (for /places, `lotse report`)
-
-
-COLUMNS = 6
-"""places, proposed, accepted, started (a check-in confirmed it), Ausbildung or job offered, drop-out warnings."""
-
-
-def cohort_of(created: datetime) -> str:
-    """The quarter of registration (Europe/Berlin), as in `bot.progress`."""
-    from bot.progress import BERLIN
-
-    local = created.astimezone(BERLIN)
-    return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
-
-
-async def placement_counts(session: AsyncSession, by: str = "company") -> dict[str, list[int]]:
-    """Per company, district (of the place; of the participant for warnings) or cohort (of the participant)."""
-    from storage.models import MentoringCheckIn
-
-    counts: dict[str, list[int]] = {}
-
-    def row(key: str) -> list[int]:
-        return counts.setdefault(key or "-", [0] * COLUMNS)
-
-    people = {person_id: (district, created) for person_id, district, created in (await session.execute(select(
-        Person.id, Person.district, Person.created_at).where(Person.role == "participant"))).all()}
-
-    def key_for(place: Place, participant_id: int | None) -> str:
-        if by == "company":
-            return place.organisation
-        if by == "district":
-            return place.district
-        found = people.get(participant_id or 0)
-        return cohort_of(found[1]) if found else "-"
-
-    if by != "cohort":
-        for place in (await session.scalars(select(Place))).all():
-            row(key_for(place, None))[0] += 1
-    cohort_places: dict[str, set[int]] = {}
-    placed_at: dict[int, Place] = {}
-    for place, proposal in (await session.execute(select(Place, Proposal).join(
-            Proposal, Proposal.place_id == Place.id).order_by(Proposal.id))).all():
-        numbers = row(key_for(place, proposal.participant_id))
-        numbers[1] += 1
-        numbers[2] += proposal.status == "accepted"
-        if proposal.status == "accepted":
-            placed_at[proposal.participant_id] = place
-        if by == "cohort":
-            cohort_places.setdefault(key_for(place, proposal.participant_id), set()).add(place.id)
-    for key, found in cohort_places.items():
-        row(key)[0] = len(found)
-    started: dict[str, set[int]] = {}
-    for place, proposal, kind, answer in (await session.execute(
-            select(Place, Proposal, PlacementFollowUp.kind, PlacementFollowUp.answer)
-            .join(Proposal, Proposal.id == PlacementFollowUp.proposal_id).join(Place, Place.id == Proposal.place_id)
-            .where(PlacementFollowUp.status == "answered"))).all():
-        key, given = key_for(place, proposal.participant_id), answer or {}
-        if kind == "company_checkin" and given.get("next") in ("ausbildung", "job"):
-            row(key)[4] += 1
-        if kind == "company_checkin" and not given.get("attended"):
-            continue
-        started.setdefault(key, set()).add(proposal.id)
-    for key, found in started.items():
-        row(key)[3] = len(found)
-    for participant_id, in (await session.execute(select(MentoringCheckIn.participant_id).where(
-            MentoringCheckIn.warned.is_(True)))).all():
-        district, created = people.get(participant_id, (None, None))
-        if by == "company":
-            placed = placed_at.get(participant_id)
-            key = placed.organisation if placed else "-"
-        else:
-            key = (district or "-") if by == "district" else (cohort_of(created) if created else "-")
-        row(key)[5] += 1
-    return counts
-
-
-async def company_counts(session: AsyncSession) -> dict[str, list[int]]:
-    """Company -> [places, proposed, accepted, started, Ausbildung or job offered, drop-out warnings]."""
-    return await placement_counts(session, "company")
-
-
-GROUP_HEADINGS: dict[str, str] = {"company": N_("By company:"), "district": N_("By district:"),
-                                  "cohort": N_("By cohort (quarter of registration):")}
-
-
-def group_name(t: Translator, network: Network, by: str, key: str) -> str:
-    from flows.places import company_name, district_name
-
-    if by == "company":
-        return company_name(network, key) if key != "-" else t(N_("no placement yet"))
-    if by == "district":
-        return district_name(t, network, key)
-    return key
-
-
-def group_lines(t: Translator, network: Network, by: str, counts: dict[str, list[int]]) -> list[str]:
-    """One line per group: what came of the places (for /places, `lotse report`, the digest)."""
-    if not counts:
-        return []
-    lines = [t(GROUP_HEADINGS[by])]
-    for key in sorted(counts, key=lambda found: group_name(t, network, by, found)):
-        places, proposals, accepted, started, offers, warnings = counts[key]
-        lines.append(t(N_("{name} – places: {places}, proposed: {proposals}, accepted: {accepted}, started: "
-                          "{started}, Ausbildung or job offered: {offers}, drop-out warnings: {warnings}"),
-                       name=group_name(t, network, by, key), places=places, proposals=proposals,
-                       accepted=accepted, started=started, offers=offers, warnings=warnings))
-    return lines
-
-
-def company_lines(t: Translator, network: Network, counts: dict[str, list[int]]) -> list[str]:
-    return group_lines(t, network, "company", counts)
-
-
-async def report_lines(session: AsyncSession, t: Translator, network: Network) -> list[str]:
-    """Places, proposals, matches, Hospitationen, contracts and warnings per company, district and cohort."""
-    lines: list[str] = []
-    for by in ("company", "district", "cohort"):
-        found = group_lines(t, network, by, await placement_counts(session, by))
-        lines += ["", *found] if found else []
-    return lines

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Collection
 from typing import Any
 
-from bot.i18n import LANGUAGES
+from bot.core.i18n import LANGUAGES
 
 log = logging.getLogger("lotse.language_detection")
 

@@ -6,7 +6,7 @@ and writes its outbox message in the same transaction, so a crash, a restart or 
 send it twice, and a committed "sent" always has its message in the outbox (which the sender delivers at least
 once, like every other message).
 
-APScheduler 3.x only wakes the process (`bot.waker.ReminderScheduler`): one in-memory job set to the earliest
+APScheduler 3.x only wakes the process (`bot.runtime.waker.ReminderScheduler`): one in-memory job set to the earliest
 planned reminder, set again after every round and whenever the dispatcher changed something. A reminder that
 fell due while Lotse was down is sent after the restart if its event has not started yet ("useful"); otherwise it
 is recorded as missed and not sent. If the restart falls in the quiet hours, it waits until 07:30 (or is missed
@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import DEFAULT_LOCALE, N_, Translator
-from bot.messages import Choice, Outgoing
-from bot.reach import chat_for
+from bot.core.i18n import DEFAULT_LOCALE, N_, Translator
+from bot.core.messages import Choice, Outgoing, button_key
+from bot.core.reach import chat_for
 from storage.models import (
     Appointment,
     Course,
@@ -242,7 +242,6 @@ def reminder_text(t: Translator, event: Event, kind: str) -> str:
 
 
 def reminder_buttons(t: Translator, event_key: str) -> list[Choice]:
-    from flows.conversation import button_key  # flows register the handler; the key format lives there
 
     return [Choice(button_key("rm", f"yes:{event_key}"), t(N_("I'll be there"))),
             Choice(button_key("rm", f"no:{event_key}"), t(N_("I can't come")))]

@@ -6,7 +6,7 @@
   notice promises): warned `retention_warning_days` (30) before, erased if they stay silent; writing again cancels;
 - people who never agreed, or withdrew consent, after `retention_unconsented_days` (30) without a message;
 - audit entries after `retention_audit_months` (24).
-Erasure is `bot.privacy.erase`, the same as `/delete`; staff who had the case are told.
+Erasure is `bot.services.privacy.erase`, the same as `/delete`; staff who had the case are told.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings
-from bot.i18n import N_, Translator
-from bot.network import Network
-from bot.person_merge import forget_old_snapshots
-from bot.privacy import erase
-from flows.access import CONSENT_ROLES
-from flows.notify import enqueue, messages_for
+from bot.core.access import CONSENT_ROLES
+from bot.core.config import Settings
+from bot.core.i18n import N_, Translator
+from bot.core.network import Network
+from bot.core.notify import enqueue, messages_for
+from bot.services.person_merge import forget_old_snapshots
+from bot.services.privacy import erase
 from storage.database import compact_after_erasure
 from storage.models import AuditEntry, Conversation, Handle, InboxEntry, OutboxEntry, Person, RetentionNotice, Ticket
 

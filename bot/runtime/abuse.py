@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from bot.messages import Attachment, Incoming
+from bot.core.messages import Attachment, Incoming
 
 MAX_TEXT = 16_000
 """Characters of one inbound text kept (Telegram allows 4,096, Matrix far more); every step has its own limit."""

@@ -1,0 +1,25 @@
+"""The stages of a participant's way toward the goal (Ausbildung or a job subject to social insurance, SVB).
+
+Cases, /find, progress, the digest and exports all count the same stages in the same order."""
+
+from __future__ import annotations
+
+from bot.core.i18n import N_, Translator
+
+STAGES: tuple[tuple[str, str], ...] = (
+    ("registered", N_("Registered")),
+    ("profile_complete", N_("Profile complete")),
+    ("potential_check", N_("Potential check done (Potenzialcheck)")),
+    ("matching", N_("Matching")),
+    ("internship", N_("Internship (Praktikum / Hospitation)")),
+    ("apprenticeship", N_("Apprenticeship (Ausbildung)")),
+    ("employment", N_("Employment (SVB)")),
+)
+STAGE_NAMES = dict(STAGES)
+STAGE_RANK = {"registered": 0, "profile_complete": 1, "potential_check": 2, "matching": 3, "internship": 4,
+              "apprenticeship": 5, "employment": 5}
+"""Apprenticeship (Ausbildung) and employment (SVB) are both the goal: moving between them skips nothing."""
+
+
+def stage_name(t: Translator, stage: str | None) -> str:
+    return t(STAGE_NAMES[stage]) if stage in STAGE_NAMES else "–"
