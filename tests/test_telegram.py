@@ -291,6 +291,29 @@ async def test_multiple_selection_ticks_and_keeps_its_keyboard_until_done(
     assert [entry.payload["choice"] for entry in await inbox(app)] == ["4:b", "4:__done__"]
 
 
+async def test_a_restart_in_the_middle_of_a_multiple_choice_keeps_its_keyboard_until_done(
+        app: Lotse, standin: BotApiStandIn, telegram: TelegramTransport) -> None:
+    """Whether a press keeps the keyboard is read from the pressed message, not from the process's memory."""
+    amal = 510
+    question = Outgoing(transport="telegram", chat=str(amal), text="What interests you?",
+                        choices=(Choice("4:a", "German course"), Choice("4:b", "Internship")), selection="multiple",
+                        done_label="Done", done_key="4:__done__")
+    message_id = int((await telegram.send(question, None)).platform_message_id or 0)
+    await telegram.stop()
+    restarted = make_transport(standin)
+    app.transports["telegram"] = restarted
+    await restarted.start(app.dispatcher.receive)
+    try:
+        await standin.wait_confirmed(standin.user_clicks(amal, message_id, "4:a"))
+        assert buttons(standin.message(amal, message_id)) == [("German course", "4:a"), ("Internship", "4:b"),
+                                                              ("Done", "4:__done__")]
+        await standin.wait_confirmed(standin.user_clicks(amal, message_id, "4:__done__"))
+        assert "reply_markup" not in standin.message(amal, message_id)
+    finally:
+        await restarted.stop()
+    assert [entry.payload["choice"] for entry in await inbox(app)] == ["4:a", "4:__done__"]
+
+
 async def test_webhook_checks_the_secret_and_stores_before_answering(app: Lotse, standin: BotApiStandIn) -> None:
     transport = make_transport(standin, webhook_url="https://lotse.example/telegram/hook", webhook_port=0)
     app.add_transport(transport)

@@ -33,6 +33,7 @@ from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -129,10 +130,16 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def has_done_row(markup: InlineKeyboardMarkup | None, message: Outgoing) -> bool:
-    if markup is None or not message.done_key:
+def keeps_keyboard(query: CallbackQuery) -> bool:
+    """A press on a multiple choice (a keyboard with a Done row) keeps the keyboard, unless it is Done itself.
+
+    Read from the pressed message as Telegram sends it, not from memory: after a restart in the middle of a
+    multiple choice the keyboard stays until Done, as before."""
+    if (query.data or "").endswith(DONE_SUFFIX) or not isinstance(query.message, Message):
         return False
-    return any(button.callback_data == message.done_key for row in markup.inline_keyboard for button in row)
+    markup = query.message.reply_markup
+    return markup is not None and any(isinstance(button.callback_data, str) and button.callback_data.endswith(
+        DONE_SUFFIX) for row in markup.inline_keyboard for button in row)
 
 
 def retry_seconds(error: RetryAfter) -> float:
@@ -332,8 +339,6 @@ class TelegramTransport:
         self._poller: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._running = False
-        self._multi_messages: set[tuple[str, str]] = set()
-        """(chat, message id) of messages whose keyboard has a Done row: a press there keeps the keyboard."""
         self._partial: dict[tuple[str, str], int] = {}
         """How many parts of a split text went out before a failure, so that a retry does not repeat them."""
 
@@ -507,10 +512,9 @@ class TelegramTransport:
                 log.info("telegram: could not answer callback query %s (%s)", query.id, error)
         if incoming.message_id is None:
             return
-        pressed = (incoming.chat, incoming.message_id)
-        if pressed in self._multi_messages and not (query.data or "").endswith(DONE_SUFFIX):
+        if keeps_keyboard(query):
             return
-        self._multi_messages.discard(pressed)
+        pressed = (incoming.chat, incoming.message_id)
         try:
             await self.bot.edit_message_reply_markup(chat_id=incoming.chat, message_id=int(incoming.message_id),
                                                      reply_markup=None)
@@ -578,8 +582,6 @@ class TelegramTransport:
         self._partial.pop(progress_key, None)
         if sent is None:
             raise DeliveryError("telegram: sendMessage returned no message")
-        if has_done_row(markup, message):
-            self._multi_messages.add((message.chat, str(sent.message_id)))
         return Delivery(platform_message_id=str(sent.message_id))
 
     def _calls_for(self, message: Outgoing,
@@ -618,11 +620,6 @@ class TelegramTransport:
                 log.info("telegram: message %s:%s cannot be edited; sending it anew", message.chat, platform_id)
                 return None
             raise
-        key = (message.chat, platform_id)
-        if has_done_row(markup, message):
-            self._multi_messages.add(key)
-        else:
-            self._multi_messages.discard(key)
         return Delivery(platform_message_id=platform_id)
 
     async def _call(self, call: Awaitable[Message | bool], editing: bool = False) -> Message | None:
