@@ -551,8 +551,7 @@ async def forget(settings: Settings, person_id: int | None, telegram: str | None
                  phone: str | None, confirmed: bool) -> None:
     """Carries out a deletion request received another way (letter, e-mail, in person), like `/delete`."""
     from bot.core.notify import enqueue
-    from bot.services.privacy import erase, find_subject
-    from flows.privacy import tell_staff_of_erasure
+    from bot.services.privacy import erase, find_subject, tell_staff_of_erasure
     from storage.database import compact_after_erasure
 
     transport, platform_id = ("telegram", telegram) if telegram else ("matrix", matrix) if matrix else (None, None)

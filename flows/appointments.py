@@ -23,6 +23,8 @@ from bot.core.access import STAFF, Action, may
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, Outgoing
 from bot.core.notify import messages_for
+from bot.core.text import clean_text
+from bot.services.courses import is_enrolled, upcoming_course_lines
 from bot.services.participant_search import find_participants
 from bot.services.reminders import (
     APPOINTMENT_KINDS,
@@ -41,12 +43,12 @@ from bot.services.reminders import (
 )
 from bot.services.routing import is_responsible, route
 from flows.closed_days import KEEP_DAY, closed_day_note, local_day
-from flows.conversation import Command, register, register_button, start_flow
-from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import PARTICIPANT, participant_label
 from flows.linking import WHICH_CHAT, choose_chat, has_several_chats
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.moments import parse_clock, parse_moment
+from flows.registry import Command, register, register_button, start_flow
 from storage.models import Appointment, Attendance, AuditEntry, Person, Reminder, ReminderChoice
 
 STEPWISE = "stepwise"
@@ -520,9 +522,8 @@ async def list_appointments(turn: Turn, argument: str = "") -> None:
     if may(turn.person, Action.WORK_AS_STAFF):
         await _list_for_staff(turn)
     else:
-        from flows.courses import upcoming_sessions_lines
-
-        await _list_for_participant(turn, await upcoming_sessions_lines(turn))
+        await _list_for_participant(turn, await upcoming_course_lines(turn.session, turn.t, turn.person.id,
+                                                                      turn.now))
 
 
 async def _list_for_participant(turn: Turn, course_lines: list[str]) -> None:
@@ -575,8 +576,6 @@ async def _list_for_staff(turn: Turn) -> None:
 
 async def may_answer(turn: Turn, event: Event) -> bool:
     """Only the participant the event is for answers it."""
-    from flows.courses import is_enrolled
-
     kind, _, number = event.key.partition(":")
     if kind == "a":
         appointment = await turn.session.get(Appointment, int(number))

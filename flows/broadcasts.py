@@ -27,9 +27,9 @@ from bot.core.notify import translator_for
 from bot.core.reach import chat_for
 from bot.services.routing import visible_participants
 from bot.services.stages import STAGES
-from flows.conversation import Command, register
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.registry import Command, register
 from storage.models import (
     BULK,
     AuditEntry,
@@ -276,7 +276,7 @@ async def _prepare(turn: Turn, value: Any) -> Next:
 
 
 async def broadcast_command(turn: Turn, argument: str) -> None:
-    from flows.conversation import start_flow
+    from flows.registry import start_flow
 
     courses = await course_options(turn.session, turn.network, turn.t)
     start_flow(turn, "broadcast", {"_courses": {c.key: c.label for c in courses}})

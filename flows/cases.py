@@ -20,16 +20,17 @@ from bot.core.access import STAFF, covered_districts
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice
 from bot.core.network import Network
+from bot.core.text import clean_text
 from bot.services.participant_search import MAX_LISTED, find_participants
 from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from bot.services.routing import is_responsible
 from bot.services.stages import STAGE_RANK, STAGES, stage_name
-from flows.conversation import Command, register, start_flow
-from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
 from flows.mediation import report_translation
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
+from flows.registry import Command, register, start_flow
 from storage.models import (
     Appointment,
     Attendance,

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import get_day_names
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,14 +22,16 @@ from bot.core.access import STAFF, Action, may
 from bot.core.i18n import N_, NP_, Translator
 from bot.core.messages import Choice, Outgoing, button_key
 from bot.core.notify import messages_for
+from bot.core.text import clean_text
+from bot.services.courses import future_sessions, schedule_text, upcoming_course_lines, weekday_names
 from bot.services.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
 from flows.appointments import answers_for, candidate_options, event_lines, participants_named
 from flows.closed_days import KEEP_DAY, KEEP_SESSIONS, closed_day_note, holidays_among, holidays_note, local_day
-from flows.conversation import Command, register, register_button, start_flow
-from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import PARTICIPANT, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.moments import parse_moment
+from flows.registry import Command, register, register_button, start_flow
 from storage.models import Attendance, AuditEntry, Course, CourseSession, Enrolment, Person
 
 LEVELS = ("A1", "A2", "B1", "B2", "C1")
@@ -115,59 +116,15 @@ async def enrolment_notice(session: AsyncSession, course: Course, participant: P
     return await messages_for(session, participant, render)
 
 
-async def future_sessions(session: AsyncSession, course_id: int, now: datetime,
-                          limit: int | None = None) -> list[CourseSession]:
-    statement = select(CourseSession).where(CourseSession.course_id == course_id, CourseSession.starts_at > now,
-                                            CourseSession.status == "scheduled").order_by(CourseSession.starts_at)
-    if limit is not None:
-        statement = statement.limit(limit)
-    return list((await session.scalars(statement)).all())
-
-
-async def is_enrolled(session: AsyncSession, event_key: str, person_id: int) -> bool:
-    kind, _, number = event_key.partition(":")
-    if kind != "s" or not number.isdigit():
-        return False
-    found = await session.scalar(select(Enrolment.id).join(
-        CourseSession, CourseSession.course_id == Enrolment.course_id).where(
-        CourseSession.id == int(number), Enrolment.participant_id == person_id))
-    return found is not None
-
-
-def weekday_names(t: Translator) -> dict[int, str]:
-    """Monday = 0, in the reader's language (CLDR's own names)."""
-    return {int(number): str(name) for number, name in get_day_names("wide", locale=t.locale).items()}
-
-
-def schedule_text(t: Translator, course: Course) -> str:
-    names = weekday_names(t)
-    days = ", ".join(names[int(d)] for d in course.weekdays)
-    return t(N_("{days}, {start}-{end}"), days=days, start=course.start_time, end=course.end_time)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # What participants see
-
-
-async def upcoming_sessions_lines(turn: Turn) -> list[str]:
-    courses = (await turn.session.scalars(select(Course).join(Enrolment, Enrolment.course_id == Course.id).where(
-        Enrolment.participant_id == turn.person.id).order_by(Course.id))).all()
-    lines: list[str] = []
-    for course in courses:
-        upcoming = await future_sessions(turn.session, course.id, turn.now, limit=1)
-        if not upcoming:
-            continue
-        lines += [turn.t(N_("Language course (Sprachkurs) {course}"), course=f"{course.name} ({course.level})"),
-                  turn.t(N_("Where: {place}"), place=course.place), schedule_text(turn.t, course),
-                  turn.t(N_("Next time: {when}"), when=turn.t.when(upcoming[0].starts_at)), ""]
-    return lines[:-1] if lines else lines
 
 
 async def list_courses(turn: Turn, argument: str = "") -> None:
     if may(turn.person, Action.WORK_AS_STAFF):
         await course_command(turn, argument)
         return
-    lines = await upcoming_sessions_lines(turn)
+    lines = await upcoming_course_lines(turn.session, turn.t, turn.person.id, turn.now)
     if not lines:
         turn.say(N_("You are not in a language course (Sprachkurs) yet. Ask your coordinator."))
         return

@@ -19,8 +19,8 @@ from bot.core.notify import messages_for
 from bot.services.duplicates import suggest_for
 from bot.services.person_merge import MergeError, merge, undo
 from bot.services.routing import is_responsible
-from flows.conversation import Command, register, register_button
 from flows.engine import Turn
+from flows.registry import Command, register, register_button
 from storage.models import AuditEntry, DuplicateSuggestion, Person, PersonMerge, Profile
 
 STAFF = frozenset({"coordinator", "admin"})

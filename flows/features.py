@@ -26,8 +26,8 @@ from flows import (  # noqa: F401
     tickets,
     volunteers,
 )
-from flows.conversation import FLOWS, commands_for
 from flows.menu import MENU, MENU_ENTRIES
+from flows.registry import FLOWS, commands_for
 
 # The menu's diagram shows every registered entry, so it is drawn after all capabilities have added theirs.
 FLOWS["menu"] = replace(MENU, steps=(replace(MENU.steps[0], branches=tuple(

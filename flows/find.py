@@ -19,10 +19,10 @@ from bot.core.messages import Choice
 from bot.core.network import Network
 from bot.services.routing import visible_participants
 from bot.services.stages import STAGES
-from flows.conversation import Command, register
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import GERMAN_ORDER, WEEKDAYS, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.registry import Command, register
 from storage.models import AuditEntry, Person, PotentialCheck, Profile
 
 ANY = "any"

@@ -23,12 +23,13 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice
 from bot.core.network import Network
 from bot.core.notify import messages_for
+from bot.core.text import clean_text
 from bot.services.routing import responsible_staff
-from flows.conversation import Command, register, start_flow
 from flows.duplicates import look_for_duplicates
-from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.onboarding import AFTER_CONSENT
+from flows.registry import Command, register, start_flow
 from storage.models import AuditEntry, Consent, Person, Profile
 
 PARTICIPANT = frozenset({"participant"})

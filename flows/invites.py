@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.i18n import N_, STAFF_LOCALES
 from bot.core.messages import Choice
 from bot.core.network import Network
-from flows.conversation import START_ARGUMENT, Command, register, start_flow
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
 from flows.linking import link_with_code, looks_like_link_code
+from flows.registry import START_ARGUMENT, Command, register, start_flow
 from storage.models import AuditEntry, Invite, StaffScope
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

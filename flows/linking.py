@@ -25,8 +25,8 @@ from bot.core.messages import Choice, Outgoing, button_key
 from bot.core.reach import chats_in_order
 from bot.services.person_merge import MergeError, merge
 from bot.services.routing import is_responsible
-from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import Turn
+from flows.registry import Command, register, register_button, start_flow
 from storage.models import AuditEntry, Conversation, Handle, LinkCode, Person, Profile
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

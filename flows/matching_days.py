@@ -28,13 +28,14 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.notify import enqueue, messages_for
+from bot.core.text import clean_text
 from bot.services.reminders import appointment_key, load_event, plan
-from flows.conversation import Command, register, register_button, start_flow
-from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn, clean_text
+from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.places import _short_text, audit_company_view, company_options, district_options, occupation_options
+from flows.registry import Command, register, register_button, start_flow
 from storage.models import (
     Appointment,
     AuditEntry,

@@ -33,11 +33,12 @@ from bot.core.language_detection import detect
 from bot.core.messages import Choice, Outgoing, button_key
 from bot.core.network import Network
 from bot.core.notify import enqueue, messages_for, translator_for
+from bot.core.text import clean_text
 from bot.core.translation import IN_TURN_SECONDS, TranslationFailed, active
 from bot.services.routing import add_working_hours
-from flows.conversation import Command, register, register_button
-from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import language_name, participant_label
+from flows.registry import Command, register, register_button
 from storage.models import (
     AuditEntry,
     CaseReport,
@@ -442,7 +443,7 @@ async def _mediator_button(turn: Turn, payload: str) -> None:
     request.due_at = add_working_hours(turn.now, HANDOVER_WORKING_HOURS)
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="mediation.taken",
                                 details={"request": request.id}))
-    from flows.conversation import start_flow
+    from flows.registry import start_flow
 
     start_flow(turn, "mediate", {"request": request.id,
                                  "target": request.target if message.direction == "out" else ""})

@@ -30,9 +30,9 @@ from bot.core.notify import enqueue, messages_for
 from bot.services.reminders import out_of_quiet_hours
 from bot.services.routing import responsible_staff
 from flows.cases import CASE_SECTIONS, one_participant
-from flows.conversation import Command, register, register_button, start_flow
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import participant_label
+from flows.registry import Command, register, register_button, start_flow
 from storage.models import AuditEntry, MentoringCheckIn, Mentorship, Person, Profile
 
 EVERY = timedelta(days=28)

@@ -6,15 +6,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.access import Action, Role, may
+from sqlalchemy import select
+
+from bot.core.access import ALL_ROLES, Action, may
 from bot.core.i18n import N_
 from bot.core.messages import Choice
 from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
 from flows.onboarding import privacy_notice
 from flows.open_choices import offers_own_choices
+from flows.registry import help_text, register, start_flow
 from storage.models import Consent
-
-ALL_ROLES = frozenset(Role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +40,11 @@ HELP_TEXT = N_(
 
 
 async def show_help(turn: Turn) -> None:
-    from flows.conversation import help_text  # the command list lives with the commands
-
-    turn.send(help_text(turn))
+    turn.send(help_text(turn, HELP_TEXT))
 
 
 async def show_privacy(turn: Turn) -> None:
     if may(turn.person, Action.GIVE_CONSENT):  # their rights: a copy, deletion, withdrawing consent
-        from flows.privacy import open_privacy
-
         await open_privacy(turn)
         return
     notice = privacy_notice(turn).rsplit("\n\n", 1)[0]
@@ -102,3 +99,14 @@ MENU = Flow(
         ),
     ),
 )
+
+
+async def open_privacy(turn: Turn, argument: str = "") -> None:
+    """A participant's or volunteer's rights (a copy, deletion, withdrawing consent): the privacy flow."""
+    since = await turn.session.scalar(
+        select(Consent.at).where(Consent.person_id == turn.person.id, Consent.kind == "privacy",
+                                 Consent.given.is_(True)).order_by(Consent.at.desc()).limit(1))
+    start_flow(turn, "privacy", {"since": since.isoformat() if since and turn.person.privacy_version else None})
+
+
+register(MENU)

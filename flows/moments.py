@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import N_
-from flows.engine import Invalid, clean_text
+from bot.core.text import clean_text
+from flows.engine import Invalid
 
 WEEKDAY_WORDS: dict[str, int] = {}
 for _number, _words in enumerate((

@@ -13,7 +13,10 @@ from typing import Any
 from bot.core.access import privacy_version_for
 from bot.core.i18n import LANGUAGES, N_, NP_, Translator, negotiate
 from bot.core.messages import Choice
-from flows.engine import END, NO, YES, Flow, Goto, InputKind, Next, Step, Turn, clean_text, fold
+from bot.core.text import clean_text, fold
+from bot.services.privacy import erase, tell_staff_of_erasure
+from flows.engine import END, NO, YES, Flow, Goto, InputKind, Next, Step, Turn
+from flows.registry import register
 from storage.models import AuditEntry, Consent
 
 LANGUAGE_PROMPT = N_("Please choose your language.")
@@ -246,8 +249,6 @@ async def _consent_answered(turn: Turn, answer: Any) -> Next:
     if answer == NO:
         turn.say(N_("That is fine. Lotse has not kept anything about you. "
                     "If you change your mind, write /start at any time. Goodbye!"))
-        from bot.services.privacy import erase  # everything, also for someone who had agreed to an earlier notice
-        from flows.privacy import tell_staff_of_erasure
 
         number = person.id
         erasure = await erase(turn.session, person, turn.now, "declined", turn.network)
@@ -333,3 +334,6 @@ LANGUAGE = Flow(
         ),
     ),
 )
+
+register(ONBOARDING)
+register(LANGUAGE)

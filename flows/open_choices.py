@@ -24,7 +24,8 @@ from sqlalchemy import and_, func, or_, select
 
 from bot.core.i18n import N_
 from bot.core.messages import Choice
-from flows.engine import Step, Turn, accepts, clean_text, names_option, pick_option, prompt_text
+from bot.core.text import clean_text
+from flows.engine import Step, Turn, accepts, names_option, pick_option, prompt_text
 from storage.models import Handle, OutboxEntry
 
 STATE = "choices"

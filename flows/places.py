@@ -19,9 +19,10 @@ from bot.core.access import COMPANY, PLACE_STAFF, Action, covered_districts, may
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
-from flows.conversation import Command, register, register_button, start_flow
-from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
+from bot.core.text import clean_text
+from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.registry import Command, register, register_button, start_flow
 from storage.models import AuditEntry, Place, Proposal
 
 PLACE_ROLES = frozenset({COMPANY, *PLACE_STAFF})

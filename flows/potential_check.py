@@ -25,10 +25,10 @@ from bot.core.messages import Choice
 from bot.core.network import Network
 from bot.core.notify import messages_for
 from bot.services.routing import responsible_staff
-from flows.conversation import Command, register, start_flow
 from flows.engine import END, NO, YES, Flow, InputKind, Next, Step, Turn
 from flows.intake import PARTICIPANT, occupation_choices, participant_label, profile_of, validate_words
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.registry import Command, register, start_flow
 from storage.models import AuditEntry, Person, PotentialCheck
 
 CRAFTS = ("metal", "electrical", "vehicles", "construction", "wood", "beauty", "agriculture")

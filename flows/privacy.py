@@ -16,47 +16,28 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import CONSENT_ROLES
 from bot.core.i18n import LANGUAGES, N_, Translator
 from bot.core.messages import Choice, Outgoing
 from bot.core.network import Network
-from bot.core.notify import messages_for
-from bot.services.privacy import TABLE_RULES, erase, gather
-from flows.conversation import Command, register, start_flow
+from bot.services.privacy import TABLE_RULES, erase, gather, tell_staff_of_erasure
 from flows.engine import END, YES, Flow, Goto, InputKind, Next, Step, Turn
 from flows.intake import LABELS, summary_lines
 from flows.linking import chat_name, open_link
+from flows.menu import open_privacy
 from flows.onboarding import privacy_notice
 from flows.potential_check import field_names
+from flows.registry import Command, register, start_flow
 from storage.models import AuditEntry, Consent, Person, Ticket
 
 WITHDRAWN_GRACE_DAYS = 30
 """After withdrawing consent, data waits this long for a change of mind, then retention deletes it."""
 
-ERASED_STAFF_NOTICE = {
-    "request": N_("Participant no. {number} asked for their data to be deleted. Lotse has deleted it. "
-                  "Please also delete your own notes and copies about them (e-mail, paper, files)."),
-    "retention": N_("The data of participant no. {number} was deleted after a long time without contact "
-                    "(retention period). Please also delete your own notes and copies about them."),
-}
-"""Staff who had the case hear of a deletion by number only: the name is gone too."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Erasure from the chat, and telling the coordinators who had the case
-
-
-async def tell_staff_of_erasure(session: AsyncSession, staff_ids: list[int], number: int,
-                                reason: str) -> list[Outgoing]:
-    message = ERASED_STAFF_NOTICE.get(reason, ERASED_STAFF_NOTICE["request"])
-    found: list[Outgoing] = []
-    for staff_id in staff_ids:
-        staff = await session.get(Person, staff_id)
-        if staff is not None:
-            found.extend(await messages_for(session, staff, lambda t: t(message, number=number)))
-    return found
 
 
 async def erase_now(turn: Turn) -> None:
@@ -430,13 +411,6 @@ PRIVACY = Flow(
              on_answer=_delete_now_answered, describe="delete now, or after the grace period"),
     ),
 )
-
-
-async def open_privacy(turn: Turn, argument: str = "") -> None:
-    since = await turn.session.scalar(
-        select(Consent.at).where(Consent.person_id == turn.person.id, Consent.kind == "privacy",
-                                 Consent.given.is_(True)).order_by(Consent.at.desc()).limit(1))
-    start_flow(turn, "privacy", {"since": since.isoformat() if since and turn.person.privacy_version else None})
 
 
 async def open_delete(turn: Turn, argument: str = "") -> None:

@@ -28,7 +28,6 @@ from bot.core.notify import messages_for
 from bot.services.reminders import appointment_key, load_event, out_of_quiet_hours, plan
 from bot.services.stages import STAGE_RANK
 from flows.cases import change_stage
-from flows.conversation import register, register_button, rest_in_menu, start_flow
 from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
@@ -43,6 +42,7 @@ from flows.places import (
     kind_name,
     visible_place,
 )
+from flows.registry import register, register_button, rest_in_menu, start_flow
 from storage.models import Appointment, AuditEntry, Person, Place, PlacementFollowUp, Profile, Proposal, TicketNotice
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -27,24 +27,13 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, Outgoing, attachment_record, button_key
 from bot.core.network import Network
 from bot.core.notify import enqueue, messages_for, translator_for, with_file
+from bot.core.text import clean_text
 from bot.services.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
-from flows.conversation import BUTTON_ACTIONS, INTERCEPTORS, Command, register, register_button, start_flow
-from flows.engine import (
-    END,
-    MAX_ATTACHMENT_BYTES,
-    STAY,
-    Flow,
-    InputKind,
-    Invalid,
-    Next,
-    Step,
-    Turn,
-    clean_text,
-    parse_single,
-)
+from flows.engine import END, MAX_ATTACHMENT_BYTES, STAY, Flow, InputKind, Invalid, Next, Step, Turn, parse_single
 from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
 from flows.mediation import ask_mediators, for_participant, for_staff, staff_reads, translate_for_staff, written_in
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
+from flows.registry import BUTTON_ACTIONS, INTERCEPTORS, Command, register, register_button, start_flow
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
 
 log = logging.getLogger("lotse.tickets")

@@ -24,11 +24,11 @@ from bot.core.i18n import N_, NP_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network
 from bot.core.notify import messages_for, translator_for
+from bot.core.text import clean_text
 from bot.services.routing import is_responsible, responsible_staff
 from bot.services.stages import STAGE_RANK, stage_name
 from flows.cases import MILESTONES, NOT_YOURS, REPORT_KINDS, change_stage, one_participant
-from flows.conversation import Command, register, register_button, reprompt, start_flow
-from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, clean_text, render_prompt
+from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, render_prompt
 from flows.intake import (
     answer_text,
     chosen_days,
@@ -44,6 +44,7 @@ from flows.intake import (
 from flows.mediation import report_for_staff, translate_report
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.onboarding import AFTER_CONSENT
+from flows.registry import Command, register, register_button, reprompt, start_flow
 from storage.models import AuditEntry, CaseReport, Consent, Pairing, Person, Profile, VolunteerProfile
 
 VOLUNTEER = frozenset({"volunteer"})

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.access import STAFF, Action, Role, holders, may
 from bot.runtime.app import Lotse
-from flows.conversation import FEATURE_COMMANDS
+from flows.registry import FEATURE_COMMANDS
 from storage.models import PERSON_ROLES, Person
 
 P, V, C, A, K = Role.PARTICIPANT, Role.VOLUNTEER, Role.COORDINATOR, Role.ADMIN, Role.COMPANY

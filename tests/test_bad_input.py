@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.i18n import Translator
+from bot.core.text import clean_text
 from bot.runtime.app import Lotse
 from flows import conversation
-from flows.engine import Turn, clean_text
+from flows.engine import Turn
 from storage.models import Consent, Conversation, Handle, InboxEntry, OutboxEntry, Person
 from tests.chat import Chat
 from tests.flows_for_tests import EVERY_KIND, EXPLODING, SEEN

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.core.messages import Choice
-from flows.conversation import parse_command
-from flows.engine import Invalid, clean_text, fold, parse_datetime, parse_multiple, parse_single
+from bot.core.text import clean_text, fold
+from flows.engine import Invalid, parse_datetime, parse_multiple, parse_single
+from flows.registry import parse_command
 
 OPTIONS = [Choice("de", "Deutsch"), Choice("tr", "Türkçe"), Choice("uk", "Українська"), Choice("ar", "العربية")]
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -31,7 +31,7 @@ from bot.core.i18n import LANGUAGES
 from bot.core.messages import Attachment, Delivery, Incoming, Outgoing
 from bot.runtime.abuse import InboundLimiter
 from bot.runtime.app import Lotse
-from flows.conversation import COMMANDS, FEATURE_COMMANDS
+from flows.registry import COMMANDS, FEATURE_COMMANDS
 from storage.models import Base, Conversation, Handle, InboxEntry, Person, Profile, Ticket, TicketMessage
 from tests.chat import FakeClock, RecordingTransport
 

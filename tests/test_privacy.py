@@ -21,7 +21,7 @@ from bot.jobs.retention import RetentionPolicy, apply_retention
 from bot.runtime.abuse import InboundLimiter
 from bot.runtime.app import Lotse
 from bot.services.privacy import TABLE_RULES
-from flows.conversation import COMMANDS, FEATURE_COMMANDS
+from flows.registry import COMMANDS, FEATURE_COMMANDS
 from storage.backup import backup, restore
 from storage.database import private_directory
 from storage.models import AnonymousCount, Base, Consent, Handle, InboxEntry, Person, Ticket, TicketMessage

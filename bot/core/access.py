@@ -77,6 +77,10 @@ GRANTS: dict[Action, frozenset[Role]] = {
 """The actions whose answer depends on the role alone."""
 
 
+ALL_ROLES: frozenset[str] = frozenset(Role)
+"""What a flow, command or menu entry allows when it says nothing else."""
+
+
 class Declared(Protocol):
     """A flow, command or menu entry: it declares which roles may use it."""
 

@@ -90,7 +90,7 @@ async def _last_activity(session: AsyncSession) -> list[tuple[Person, datetime]]
 async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: Network, policy: RetentionPolicy,
                           now: datetime) -> RetentionReport:
     """One run of the daily job; each part in its own transaction, every erasure in one of its own."""
-    from flows.privacy import tell_staff_of_erasure
+    from bot.services.privacy import tell_staff_of_erasure
 
     report = RetentionReport()
     async with sessions() as session, session.begin():

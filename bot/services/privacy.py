@@ -32,7 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import JSON, String, Text
 
 from bot.core.access import Action, holders, responsible_organisations
+from bot.core.i18n import N_
+from bot.core.messages import Outgoing
 from bot.core.network import Network
+from bot.core.notify import messages_for
 from storage.models import (
     AnonymousCount,
     AuditEntry,
@@ -449,3 +452,23 @@ async def find_subject(session: AsyncSession, *, person_id: int | None = None, t
     if not conditions:
         return []
     return list((await session.scalars(select(Person).where(and_(*conditions)))).all())
+
+
+ERASED_STAFF_NOTICE = {
+    "request": N_("Participant no. {number} asked for their data to be deleted. Lotse has deleted it. "
+                  "Please also delete your own notes and copies about them (e-mail, paper, files)."),
+    "retention": N_("The data of participant no. {number} was deleted after a long time without contact "
+                    "(retention period). Please also delete your own notes and copies about them."),
+}
+"""Staff who had the case hear of a deletion by number only: the name is gone too."""
+
+
+async def tell_staff_of_erasure(session: AsyncSession, staff_ids: list[int], number: int,
+                                reason: str) -> list[Outgoing]:
+    message = ERASED_STAFF_NOTICE.get(reason, ERASED_STAFF_NOTICE["request"])
+    found: list[Outgoing] = []
+    for staff_id in staff_ids:
+        staff = await session.get(Person, staff_id)
+        if staff is not None:
+            found.extend(await messages_for(session, staff, lambda t: t(message, number=number)))
+    return found
