@@ -10,29 +10,29 @@ and re-plans their reminders. Participants see their courses and the next sessio
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from bot.core.access import STAFF, Action, may
-from bot.core.i18n import N_, NP_, Translator
-from bot.core.messages import Choice, Outgoing, button_key
-from bot.core.notify import messages_for
+from bot.core.i18n import N_, NP_
+from bot.core.messages import Choice, button_key
 from bot.core.text import clean_text
-from bot.services.courses import future_sessions, schedule_text, upcoming_course_lines, weekday_names
-from bot.services.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
-from flows.appointments import answers_for, candidate_options, event_lines, participants_named
-from flows.closed_days import KEEP_DAY, KEEP_SESSIONS, closed_day_note, holidays_among, holidays_note, local_day
+from bot.services.courses import (
+    create_course,
+    future_sessions,
+    schedule_text,
+    session_moments,
+    upcoming_course_lines,
+    weekday_names,
+)
+from flows.closed_days import KEEP_SESSIONS, holidays_among, holidays_note, local_day
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import PARTICIPANT, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.moments import parse_moment
-from flows.registry import Command, register, register_button, start_flow
-from storage.models import Attendance, AuditEntry, Course, CourseSession, Enrolment, Person
+from flows.registry import Command, register, start_flow
+from storage.models import AuditEntry, Course, Enrolment, Person
 
 LEVELS = ("A1", "A2", "B1", "B2", "C1")
 NP_PARTICIPANTS = NP_("{count} participant enrolled:", "{count} participants enrolled:")
@@ -54,66 +54,6 @@ def parse_times(text: str) -> tuple[time, time]:
     if end <= start:
         raise Invalid(N_("The course must end after it starts. Please write it like 9:00-12:00."))
     return start, end
-
-
-def session_moments(weekdays: list[int], start: time, end: time, first: date, last: date,
-                    time_zone: str) -> list[tuple[datetime, datetime]]:
-    """Every meeting between the first and last day, in UTC; the wall clock stays the same across DST."""
-    zone = ZoneInfo(time_zone)
-    moments = []
-    day = first
-    while day <= last:
-        if day.weekday() in weekdays:
-            moments.append((datetime.combine(day, start, tzinfo=zone).astimezone(UTC),
-                            datetime.combine(day, end, tzinfo=zone).astimezone(UTC)))
-        day += timedelta(days=1)
-    return moments
-
-
-async def create_course(session: AsyncSession, name: str, level: str, place: str, weekdays: list[int], start: time,
-                        end: time, first: date, last: date, run_by_id: int | None,
-                        time_zone: str = "Europe/Berlin", cancelled_days: Collection[date] = ()) -> Course:
-    """Writes the course and its sessions; sessions on `cancelled_days` (holidays) are cancelled from the start."""
-    course = Course(name=name, level=level, place=place, weekdays=sorted(weekdays), start_time=start.strftime("%H:%M"),
-                    end_time=end.strftime("%H:%M"), first_day=first.isoformat(), last_day=last.isoformat(),
-                    time_zone=time_zone, run_by_id=run_by_id)
-    session.add(course)
-    await session.flush()
-    zone = ZoneInfo(time_zone)
-    session.add_all(CourseSession(course_id=course.id, starts_at=s, ends_at=e,
-                                  status="cancelled" if s.astimezone(zone).date() in cancelled_days else "scheduled")
-                    for s, e in session_moments(weekdays, start, end, first, last, time_zone))
-    await session.flush()
-    return course
-
-
-async def enrol(session: AsyncSession, course: Course, participant: Person, now: datetime) -> bool:
-    """Enrols once and plans reminders for every future session; False when already enrolled."""
-    existing = await session.scalar(select(Enrolment.id).where(Enrolment.course_id == course.id,
-                                                               Enrolment.participant_id == participant.id))
-    if existing is not None:
-        return False
-    session.add(Enrolment(course_id=course.id, participant_id=participant.id, created_at=now))
-    for course_session in await future_sessions(session, course.id, now):
-        await plan(session, participant, session_key(course_session.id), course_session.starts_at, now,
-                   new_event=True)  # a new enrolment: this person has no reminders for these sessions yet
-    return True
-
-
-async def enrolment_notice(session: AsyncSession, course: Course, participant: Person,
-                           now: datetime) -> list[Outgoing]:
-    upcoming = await future_sessions(session, course.id, now, limit=1)
-
-    def render(t: Translator) -> str:
-        lines = [t(N_("You are now in the language course (Sprachkurs) {course}."),
-                   course=f"{course.name} ({course.level})"),
-                 t(N_("Where: {place}"), place=course.place), schedule_text(t, course)]
-        if upcoming:
-            lines.append(t(N_("Next time: {when}"), when=t.when(upcoming[0].starts_at)))
-        lines += ["", t(N_("We will remind you before each session. Change this in /settings."))]
-        return "\n".join(lines)
-
-    return await messages_for(session, participant, render)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -325,205 +265,6 @@ COURSE = Flow(
 )
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Enrol, cancel or move a session, who is coming
-
-
-async def _course_button(turn: Turn, payload: str) -> None:
-    action, _, number = payload.partition(":")
-    if not may(turn.person, Action.WORK_AS_STAFF):
-        turn.say(N_("This button belongs to an earlier question and no longer works."))
-        return
-    course = await course_for(turn, number)
-    if course is None:
-        return
-    if action == "enrol":
-        start_flow(turn, "enrol", {"course": course.id})
-    elif action in ("cancel", "move", "who"):
-        sessions = await future_sessions(turn.session, course.id, turn.now, limit=10)
-        if not sessions:
-            turn.say(N_("This course has no more sessions."))
-            return
-        start_flow(turn, "course_session", {"course": course.id, "action": action,
-                                            "sessions": [s.id for s in sessions],
-                                            "session_labels": {str(s.id): turn.t.when(s.starts_at) for s in sessions}})
-    else:
-        turn.say(N_("This button belongs to an earlier question and no longer works."))
-
-
-async def _enrol_who(turn: Turn, value: Any) -> Next:
-    found = await participants_named(turn, value)
-    if found is None:
-        return "who"
-    if len(found) == 1:
-        return await _enrol_one(turn, found[0].id)
-    turn.data["candidates"] = [p.id for p in found]
-    turn.data["candidate_labels"] = {str(p.id): participant_label(turn.t, p) for p in found}
-    return "pick"
-
-
-
-
-async def _enrol_picked(turn: Turn, value: Any) -> Next:
-    return await _enrol_one(turn, int(value))
-
-
-async def _enrol_one(turn: Turn, person_id: int) -> Next:
-    course = await course_for(turn, turn.data.get("course", 0))
-    participant = await turn.session.get(Person, person_id)
-    if course is None or participant is None:
-        return END
-    if not await enrol(turn.session, course, participant, turn.now):
-        turn.say(N_("{participant} is already in this course."), participant=participant_label(turn.t, participant))
-        return END
-    turn.outgoing.extend(await enrolment_notice(turn.session, course, participant, turn.now))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="course.enrolled",
-                                details={"course": course.id}))
-    turn.say(N_("{participant} is now in the course and was told."),
-             participant=participant_label(turn.t, participant))
-    return END
-
-
-ENROL = Flow(
-    name="enrol",
-    roles=STAFF,
-    steps=(
-        Step(name="who", prompt=N_("Who should join the course? Write a name or a participant number."),
-             kind=InputKind.TEXT, max_length=100, on_answer=_enrol_who, next=END, describe="name or number",
-             branches=(("several", "pick"),)),
-        Step(name="pick", prompt=N_("Which participant do you mean?"), kind=InputKind.CHOICE,
-             options=candidate_options, on_answer=_enrol_picked, next=END, describe="participants that fit"),
-    ),
-)
-
-
-
-def session_options(turn: Turn) -> list[Choice]:
-    labels = turn.data.get("session_labels", {})
-    return [Choice(str(sid), labels.get(str(sid), f"#{sid}")) for sid in turn.data.get("sessions", [])]
-
-
-
-async def _session_chosen(turn: Turn, value: Any) -> Next:
-    course_session = await turn.session.get(CourseSession, int(value))
-    course = await course_for(turn, turn.data.get("course", 0))
-    if course is None or course_session is None or course_session.course_id != course.id:
-        return END
-    turn.data["session"] = course_session.id
-    action = turn.data.get("action")
-    if action == "who":
-        people = await participants_of_session(turn.session, course_session.id)
-        lines = [turn.t(N_("Who is coming on {when}:"), when=turn.t.when(course_session.starts_at)),
-                 *await answers_for(turn, session_key(course_session.id), people)]
-        if not people:
-            lines.append(turn.t(N_("Nobody is enrolled yet.")))
-        turn.send("\n".join(lines))
-        return END
-    if action == "move":
-        return "when"
-    return "confirm"
-
-
-async def _session_cancelled(turn: Turn, value: Any) -> Next:
-    if value != YES:
-        turn.say(N_("The session stays as it is."))
-        return END
-    course_session = await turn.session.get(CourseSession, int(turn.data.get("session", 0)))
-    course = await course_for(turn, turn.data.get("course", 0))
-    if course is None or course_session is None or course_session.status != "scheduled":
-        turn.say(N_("This session cannot be changed any more."))
-        return END
-    course_session.status = "cancelled"
-    key = session_key(course_session.id)
-    await drop(turn.session, key, "cancelled")
-    people = await participants_of_session(turn.session, course_session.id)
-
-    def render(t: Translator) -> str:
-        return t(N_("The language course (Sprachkurs) {course} on {when} is cancelled. You do not need to come."),
-                 course=f"{course.name} ({course.level})", when=t.when(course_session.starts_at))
-
-    for person in people:
-        turn.outgoing.extend(await messages_for(turn.session, person, render))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, action="course.session_cancelled",
-                                details={"course": course.id, "session": course_session.id}))
-    turn.say(N_("Cancelled. Everyone in the course was told ({count})."), count=len(people))
-    return END
-
-
-def _moment(turn: Turn, value: Any) -> Any:
-    return parse_moment(str(value), turn.now, turn.person.time_zone).isoformat()
-
-
-def _closed_session_day(turn: Turn) -> str | None:
-    return closed_day_note(turn.t, local_day(datetime.fromisoformat(turn.data["when"]), turn.person.time_zone))
-
-
-async def _session_when_given(turn: Turn, value: Any) -> Next:
-    return "closed_day" if _closed_session_day(turn) else await _session_moved(turn, value)
-
-
-def closed_session_day_text(turn: Turn) -> str:
-    return f"{_closed_session_day(turn) or ''}\n\n{turn.t(KEEP_DAY)}".strip()
-
-
-async def _closed_session_day_kept(turn: Turn, value: Any) -> Next:
-    return await _session_moved(turn, turn.data["when"]) if value == YES else "when"
-
-
-async def _session_moved(turn: Turn, value: Any) -> Next:
-    course_session = await turn.session.get(CourseSession, int(turn.data.get("session", 0)))
-    course = await course_for(turn, turn.data.get("course", 0))
-    if course is None or course_session is None or course_session.status != "scheduled":
-        turn.say(N_("This session cannot be changed any more."))
-        return END
-    old = course_session.starts_at
-    length = course_session.ends_at - course_session.starts_at
-    course_session.starts_at = datetime.fromisoformat(str(value))
-    course_session.ends_at = course_session.starts_at + length
-    course_session.moved = True
-    key = session_key(course_session.id)
-    await turn.session.flush()
-    await turn.session.execute(delete(Attendance).where(Attendance.event_key == key))  # answers were for the old time
-    people = await participants_of_session(turn.session, course_session.id)
-    event = await load_event(turn.session, key)
-    assert event is not None
-    for person in people:
-        await plan(turn.session, person, key, course_session.starts_at, turn.now)
-
-        def render(t: Translator) -> str:
-            return "\n".join([t(N_("The language course (Sprachkurs) {course} was moved."),
-                                course=f"{course.name} ({course.level})"),
-                              t(N_("Before: {when}"), when=t.when(old)), *event_lines(t, event)])
-
-        turn.outgoing.extend(await messages_for(turn.session, person, render, lambda t: reminder_buttons(t, key)))
-    turn.session.add(AuditEntry(actor_id=turn.person.id, action="course.session_moved",
-                                details={"course": course.id, "session": course_session.id}))
-    turn.say(N_("Moved to {when}. Everyone in the course was told ({count})."),
-             when=turn.t.when(course_session.starts_at), count=len(people))
-    return END
-
-
-
-COURSE_SESSION = Flow(
-    name="course_session",
-    roles=STAFF,
-    steps=(
-        Step(name="session", prompt=N_("Which session?"), kind=InputKind.CHOICE, options=session_options,
-             on_answer=_session_chosen, describe="the next ten sessions",
-             branches=(("cancel", "confirm"), ("move", "when"))),
-        Step(name="confirm", prompt=N_("Cancel this session? Everyone in the course will be told."),
-             kind=InputKind.YES_NO, on_answer=_session_cancelled, next=END, describe="everyone enrolled is told"),
-        Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
-             kind=InputKind.TEXT, max_length=100, validate=_moment, on_answer=_session_when_given, next=END,
-             describe="new day and time; everyone enrolled is told", branches=(("weekend or holiday", "closed_day"),)),
-        Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=closed_session_day_text,
-             on_answer=_closed_session_day_kept, next=END, describe="a weekend or public holiday: keep it?",
-             branches=(("no", "when"),)),
-    ),
-)
-
-
-
 async def _courses_entry(turn: Turn) -> None:
     await list_courses(turn)
 
@@ -531,8 +272,5 @@ async def _courses_entry(turn: Turn) -> None:
 register(COURSE, Command("course", N_("Language courses: create, enrol, cancel a session: /course NUMBER"),
                          action=course_command, roles=STAFF),
          Command("courses", N_("Your language courses"), action=list_courses, roles=PARTICIPANT))
-register(ENROL)
-register(COURSE_SESSION)
-register_button("cs", _course_button)
 # Participants find their courses under "My appointments" (with the next session) and with /courses.
 MENU_ENTRIES.append(MenuEntry("courses", N_("Language courses"), action=_courses_entry, roles=STAFF, order=32))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.core.schedule import Schedule
 from bot.jobs.digest import send_due_digests
 from bot.runtime.app import Lotse
-from flows.courses import create_course, enrol
+from bot.services.courses import create_course, enrol
 from storage.models import Person
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.test_digest_and_progress import MONDAY_0731_BERLIN

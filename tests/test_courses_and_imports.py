@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from bot.jobs.imports import MAX_ROWS, ImportRefused, import_appointments, import_courses
 from bot.runtime.app import Lotse
+from bot.services.courses import session_moments
 from bot.services.reminders import deliver_due
-from flows.courses import parse_times, session_moments
+from flows.courses import parse_times
 from flows.engine import Invalid
 from storage.models import Appointment, Course, CourseSession, Enrolment, OutboxEntry, Person, Reminder
 from tests.chat import Chat, FakeClock

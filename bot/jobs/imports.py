@@ -311,7 +311,7 @@ def parse_weekdays(text: str) -> list[int]:
 async def import_courses(sessions: async_sessionmaker[AsyncSession], path: Path, now: datetime) -> ImportReport:
     """One line per participant and course (or a course line without a participant); lines with the same course
     name, level and first day describe one course and must agree on its schedule."""
-    from flows.courses import create_course, enrol, enrolment_notice
+    from bot.services.courses import create_course, enrol, enrolment_notice
 
     encoding, rows = read_rows(path, COURSE_COLUMNS, COURSE_REQUIRED)
     report = ImportReport("line(s) of courses", encoding)
