@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.core import access, onboarding
+from bot.core import access
+from flows import onboarding
 from bot.core.config import RedactSecrets, load_settings
 from bot.core.messages import Attachment, Delivery, Incoming, Outgoing
 from bot.jobs.retention import RetentionPolicy, apply_retention
