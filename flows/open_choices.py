@@ -3,7 +3,7 @@
 Telegram shows buttons; Matrix and the console show numbered lists that people answer by typing "2" or the option's
 words (and some Telegram users type too). Choices come in two sorts: the current question of the conversation (keys
 "seq:key", read by the flow engine) and notices Lotse sends on its own: an appointment, a reminder, a pairing to agree
-to, a question for coordinators (keys "@prefix:payload", see `flows.conversation.BUTTON_ACTIONS`).
+to, a question for coordinators (keys "@prefix:payload", see `flows.registry.BUTTON_ACTIONS`).
 
 A typed answer belongs to the newest message with choices that the person has not answered yet and that has an
 option for it; a reply to a message (Matrix, Telegram) answers that message. When two such messages arrived since

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.core.i18n import Translator
 from bot.core.text import clean_text
 from bot.runtime.app import Lotse
-from flows import conversation
+from flows import registry
 from flows.engine import Turn
 from storage.models import Consent, Conversation, Handle, InboxEntry, OutboxEntry, Person
 from tests.chat import Chat
@@ -92,12 +92,12 @@ async def test_a_file_where_text_is_expected(chat: Callable[..., Chat]) -> None:
 
 @pytest.fixture
 def every_kind() -> Iterator[None]:
-    conversation.register(EVERY_KIND)
-    conversation.register(EXPLODING)
+    registry.register(EVERY_KIND)
+    registry.register(EXPLODING)
     SEEN.clear()
     yield
-    conversation.FLOWS.pop(EVERY_KIND.name)
-    conversation.FLOWS.pop(EXPLODING.name)
+    registry.FLOWS.pop(EVERY_KIND.name)
+    registry.FLOWS.pop(EXPLODING.name)
 
 
 async def _consented(chat: Chat) -> None:

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core import access
-from flows import onboarding
 from bot.core.config import RedactSecrets, load_settings
 from bot.core.messages import Attachment, Delivery, Incoming, Outgoing
 from bot.jobs.retention import RetentionPolicy, apply_retention
 from bot.runtime.abuse import InboundLimiter
 from bot.runtime.app import Lotse
 from bot.services.privacy import TABLE_RULES
+from flows import onboarding
 from flows.registry import COMMANDS, FEATURE_COMMANDS
 from storage.backup import backup, restore
 from storage.database import private_directory
