@@ -229,6 +229,32 @@ async def test_a_match_making_day_moved_and_then_cancelled_in_the_chat(
         assert "matching_day.moved" in actions and "matching_day.cancelled" in actions
 
 
+async def test_who_came_recorded_during_the_day_lets_the_wishes_go_out_on_time(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    yonas = await tigrinya_participant(chat)
+    day = await plan_day(tom)
+    await tom.send("1")
+    await yonas.click(TI("Yes"))
+    [before] = await tom.send(f"/matchingday {day}")
+    assert "Who came?" not in [c.label for c in before.choices]  # not before the day began
+    clock.now = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+    [during] = await tom.send(f"/matchingday {day}")
+    assert [c.label for c in during.choices] == ["Who came?"]
+    await tom.click("Who came?")
+    [noted, _menu] = await tom.send("1")
+    assert noted.text == "Noted: 1 of 1 came."
+    [shown] = await tom.send(f"/matchingday {day}")
+    assert "Came: 1 of 1" in shown.text and "  came" in shown.text
+    clock.now = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+    before_tom = len(tom.history)
+    await run_rounds(app, clock)
+    assert yonas.last.locale == "ti" and METALLBAU in [c.label for c in yonas.last.choices]
+    assert kai.last.text.startswith(f"Whom from match-making day no. {day} would you like to meet again?")
+    assert not any("is over" in m.text for m in tom.history[before_tom:])
+
+
 async def test_mentoring_warns_the_mentor_and_the_coordinator_early(
         app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
     tom = await staff(app, transport, "tom")
