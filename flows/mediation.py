@@ -16,6 +16,8 @@ coordinator presses "Ask a mediator", one volunteer who translates that language
 stored like a machine translation (engine "volunteer") and shown marked "translated by a volunteer". A mediator who
 does not answer within 4 working hours is passed over (`hand_over_mediations`, woken like the escalations). A
 coordinator's answer can go back the same way (`/mediator NUMBER text`). Every text shown is in the audit log.
+A volunteer's report that no engine can translate goes the same way (`mediation_requests.report_id`); its
+translation is stored with the report and shown in `/case` and the digest, marked the same.
 """
 
 from __future__ import annotations
