@@ -362,10 +362,14 @@ STAGE = Flow(name="stage", roles=STAFF, steps=(
 
 
 async def show_stats(turn: Turn, argument: str = "") -> None:
+    from bot.services.placement_reports import report_lines
     from bot.services.progress import count_funnel, funnel_text
 
-    funnel = await count_funnel(turn.session, turn.network, covered_districts(turn.network, turn.person))
-    turn.send(funnel_text(turn.t, turn.network, funnel))
+    scope = covered_districts(turn.network, turn.person)
+    funnel = await count_funnel(turn.session, turn.network, scope)
+    placements = await report_lines(turn.session, turn.t, turn.network, scope)
+    heading = ["", turn.t(N_("Places, proposals and matches"))] if placements else []
+    turn.send("\n".join([funnel_text(turn.t, turn.network, funnel), *heading, *placements]))
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="stats.viewed"))
 
 

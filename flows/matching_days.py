@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import COMPANY, PLACE_STAFF, company_sees_name
@@ -29,15 +29,17 @@ from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.notify import enqueue, messages_for
 from bot.core.text import clean_text
-from bot.services.reminders import appointment_key, load_event, plan
-from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
+from bot.services.reminders import appointment_key, drop, load_event, plan, reminder_buttons
+from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.moments import parse_moment
 from flows.places import _short_text, audit_company_view, company_options, district_options, occupation_options
 from flows.registry import Command, register, register_button, start_flow
 from storage.models import (
     Appointment,
+    Attendance,
     AuditEntry,
     MatchingDay,
     MatchingInvite,
@@ -54,6 +56,7 @@ PLACED = ("apprenticeship", "employment")
 WISHES_AFTER = timedelta(hours=6)
 """The wishes are asked for this long after the day began (the day is over by then)."""
 MAX_SITE = 200
+CAME, NOT_CAME = N_("came"), N_("did not come")
 
 
 def _fields(t: Translator, network: Network, day: MatchingDay) -> str:
@@ -273,15 +276,21 @@ async def day_text(turn: Turn, day: MatchingDay) -> str:
     rows = (await turn.session.execute(select(MatchingInvite, Person, Profile).join(
         Person, Person.id == MatchingInvite.participant_id).outerjoin(Profile, Profile.person_id == Person.id)
         .where(MatchingInvite.day_id == day.id).order_by(MatchingInvite.id))).all()
-    coming = [(person, profile) for invite, person, profile in rows if invite.status == "yes"]
+    coming = [(invite, person, profile) for invite, person, profile in rows if invite.status == "yes"]
     lines = [t(N_("Match-making day no. {number}: {when}, {site} ({district})"), number=day.id,
                when=t.when(day.starts_at), site=day.site, district=district_name(t, turn.network, day.district)),
+             *([t(N_("Cancelled."))] if day.status == "cancelled" else []),
              t(N_("Companies: {companies}"), companies=_companies(turn.network, day)),
              t(N_("Fields: {fields}"), fields=_fields(t, turn.network, day)),
              t(N_("Invited: {invited}, coming: {coming}, not coming: {declined}"), invited=len(rows),
                coming=len(coming), declined=sum(1 for invite, _, _ in rows if invite.status == "no")), ""]
-    for person, profile in coming:
+    if any(invite.attended is not None for invite, _, _ in coming):
+        lines.append(t(N_("Came: {came} of {coming}"), came=sum(1 for invite, _, _ in coming if invite.attended),
+                       coming=len(coming)))
+    for invite, person, profile in coming:
         lines += attendee_lines(t, turn.network, turn.person, person, profile)
+        if invite.attended is not None:
+            lines.append("  " + t(CAME if invite.attended else NOT_CAME))
         audit_company_view(turn, "company.matching_day.attendee", {
             "day": day.id, "name_shared": bool(profile and profile.share_with_companies)}, subject=person.id)
     return "\n".join(lines)
@@ -296,7 +305,8 @@ async def matching_day_command(turn: Turn, argument: str) -> None:
         if day is None or not may_see_day(turn.person, day):
             turn.say(N_("I found no match-making day with the number {number}."), number=text[:12])
             return
-        turn.send(await day_text(turn, day))
+        buttons = staff_buttons(turn.t, day, turn.now) if turn.person.role in PLACE_STAFF else []
+        turn.send(await day_text(turn, day), buttons, selection="single" if buttons else "none")
         return
     if turn.person.role in PLACE_STAFF:
         start_flow(turn, "matching_day")
@@ -320,12 +330,37 @@ async def company_contacts(session: AsyncSession, organisations: list[Any]) -> l
         [str(o) for o in organisations])).order_by(Person.id))).all())
 
 
-async def _coming(session: AsyncSession, day: MatchingDay) -> list[tuple[Person, Profile | None]]:
-    rows = (await session.execute(select(Person, Profile).join(
-        MatchingInvite, MatchingInvite.participant_id == Person.id).outerjoin(
-        Profile, Profile.person_id == Person.id).where(MatchingInvite.day_id == day.id,
-                                                       MatchingInvite.status == "yes").order_by(Person.id))).all()
+async def _coming(session: AsyncSession, day: MatchingDay, came: bool = False,
+                  ) -> list[tuple[Person, Profile | None]]:
+    """Those who said yes; with `came`, only those the coordinator recorded as having come."""
+    statement = select(Person, Profile).join(MatchingInvite, MatchingInvite.participant_id == Person.id).outerjoin(
+        Profile, Profile.person_id == Person.id).where(MatchingInvite.day_id == day.id, MatchingInvite.status == "yes")
+    if came:
+        statement = statement.where(MatchingInvite.attended.is_(True))
+    rows = (await session.execute(statement.order_by(Person.id))).all()
     return [(person, profile) for person, profile in rows]
+
+
+async def attendance_recorded(session: AsyncSession, day: MatchingDay) -> bool:
+    return await session.scalar(select(MatchingInvite.id).where(
+        MatchingInvite.day_id == day.id, MatchingInvite.attended.is_not(None)).limit(1)) is not None
+
+
+async def ask_wishes(session: AsyncSession, network: Network, day: MatchingDay) -> list[Any]:
+    """Whom to meet again: asked of the participants who came and of the companies' contacts (once: the day's
+    status becomes "asked")."""
+    day.status = "asked"
+    coming = await _coming(session, day, came=True)
+    found: list[Any] = []
+    if not coming:
+        return found
+    for person, _profile in coming:
+        found += await messages_for(session, person, _participant_wish_text,
+                                    partial(_participant_wish_buttons, network=network, day=day))
+    for contact in await company_contacts(session, day.companies):
+        found += await messages_for(session, contact, partial(_company_wish_text, day=day),
+                                    partial(_company_wish_buttons, reader=contact, day=day, coming=coming))
+    return found
 
 
 def _reminder(t: Translator, day: MatchingDay, count: int) -> str:
@@ -382,21 +417,21 @@ async def matching_day_round(session: AsyncSession, network: Network, now: datet
                     enqueue(session, found, now)
                     sent += len(found)
         if day.status == "reminded" and day.starts_at + WISHES_AFTER <= now:
-            day.status = "asked"
-            coming = await _coming(session, day)
-            if not coming:
-                continue
-            for person, _profile in coming:
-                found = await messages_for(session, person, _participant_wish_text,
-                                           partial(_participant_wish_buttons, network=network, day=day))
-                enqueue(session, found, now)
-                sent += len(found)
-            for contact in await company_contacts(session, day.companies):
-                found = await messages_for(session, contact, partial(_company_wish_text, day=day),
-                                           partial(_company_wish_buttons, reader=contact, day=day, coming=coming))
-                enqueue(session, found, now)
-                sent += len(found)
+            if await attendance_recorded(session, day) or not await _coming(session, day):
+                found = await ask_wishes(session, network, day)
+            else:  # the wishes wait until the coordinator says who came
+                day.status = "held"
+                planner = await session.get(Person, day.created_by_id) if day.created_by_id else None
+                found = await messages_for(session, planner, partial(_who_came_text, day=day), partial(
+                    staff_buttons, day=day, now=now)) if planner is not None else []
+            enqueue(session, found, now)
+            sent += len(found)
     return sent
+
+
+def _who_came_text(t: Translator, day: MatchingDay) -> str:
+    return t(N_("Match-making day no. {number} is over. Who came? The question whom to meet again goes only to them."),
+             number=day.id)
 
 
 async def next_matching_moment(session: AsyncSession) -> datetime | None:
@@ -415,7 +450,7 @@ async def _wish_button(turn: Turn, payload: str) -> None:
     if day is None or day.status != "asked":
         turn.say(stale)
         return
-    coming = {person.id for person, _ in await _coming(turn.session, day)}
+    coming = {person.id for person, _ in await _coming(turn.session, day, came=True)}
     if side == "none" and turn.person.id in coming:
         turn.say(N_("Thank you for telling us."))
         return
@@ -488,6 +523,195 @@ async def _mutual(turn: Turn, day: MatchingDay, participant_id: int, organisatio
                         number=place.id)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# 5. Moving or cancelling the day (everyone invited is told in their language), and who came
+
+
+def staff_buttons(t: Translator, day: MatchingDay, now: datetime) -> list[Choice]:
+    """Before the day: move or cancel it; once it began: record who came."""
+    if day.status == "cancelled":
+        return []
+    if now < day.starts_at:
+        return [Choice(button_key("mdx", f"move:{day.id}"), t(N_("Move the day"))),
+                Choice(button_key("mdx", f"cancel:{day.id}"), t(N_("Cancel the day")))]
+    return [Choice(button_key("mdx", f"came:{day.id}"), t(N_("Who came?")))]
+
+
+async def _staff_button(turn: Turn, payload: str) -> None:
+    action, _, number = payload.partition(":")
+    day = await turn.session.get(MatchingDay, int(number)) if number.isdigit() and len(number) < 10 else None
+    if day is None or turn.person.role not in PLACE_STAFF or not any(
+            choice.key == button_key("mdx", payload) for choice in staff_buttons(turn.t, day, turn.now)):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    if action == "came":
+        coming = [{"id": person.id, "label": participant_label(turn.t, person)}
+                  for _, person in await _yes_sayers(turn.session, day)]
+        start_flow(turn, "matching_day_came", {"day": day.id, "coming": coming})
+        return
+    start_flow(turn, "matching_day_move" if action == "move" else "matching_day_cancel", {"day": day.id})
+
+
+async def _changeable_day(turn: Turn) -> MatchingDay | None:
+    day = await turn.session.get(MatchingDay, int(turn.data.get("day", 0)))
+    if day is None or day.status == "cancelled" or day.starts_at <= turn.now:
+        turn.say(N_("This match-making day cannot be changed any more."))
+        return None
+    return day
+
+
+def _future_moment(turn: Turn, value: Any) -> str:
+    moment = parse_moment(str(value), turn.now, turn.person.time_zone)
+    if moment <= turn.now:
+        raise Invalid(N_("This moment is in the past. Please write a day and time from now on."))
+    return moment.isoformat()
+
+
+async def _invited(session: AsyncSession, day: MatchingDay) -> list[tuple[MatchingInvite, Person]]:
+    """Participants who said yes or have not answered yet."""
+    return [(invite, person) for invite, person in (await session.execute(select(MatchingInvite, Person).join(
+        Person, Person.id == MatchingInvite.participant_id).where(
+        MatchingInvite.day_id == day.id, MatchingInvite.status.in_(("yes", "invited"))).order_by(
+        MatchingInvite.id))).all()]
+
+
+def _moved_text(t: Translator, network: Network, day: MatchingDay, before: datetime) -> str:
+    return "\n".join([t(N_("The match-making day (Matching) was moved.")),
+                      t(N_("Before: {when}"), when=t.when(before)),
+                      t(N_("Now: {when}"), when=t.when(day.starts_at)),
+                      t(N_("Where: {district}"), district=f"{day.site} ({district_name(t, network, day.district)})")])
+
+
+def _moved_buttons(t: Translator, invite: MatchingInvite) -> list[Choice]:
+    if invite.status == "invited":
+        return invitation_buttons(t, invite)
+    return reminder_buttons(t, appointment_key(invite.appointment_id)) if invite.appointment_id else []
+
+
+def _invited_text(t: Translator, network: Network, day: MatchingDay, invite: MatchingInvite, before: datetime,
+                  ) -> str:
+    text = _moved_text(t, network, day, before)
+    return f"{text}\n\n{t(N_('Would you like to come?'))}" if invite.status == "invited" else text
+
+
+async def _moved(turn: Turn, value: Any) -> Next:
+    day = await _changeable_day(turn)
+    if day is None:
+        return END
+    before, day.starts_at = day.starts_at, datetime.fromisoformat(str(value))
+    day.status = "planned"  # the companies' reminder goes out once more, for the new time
+    told = 0
+    for invite, participant in await _invited(turn.session, day):
+        appointment = await turn.session.get(Appointment, invite.appointment_id) if invite.appointment_id else None
+        if appointment is not None and appointment.status == "scheduled":
+            appointment.starts_at, appointment.updated_at = day.starts_at, turn.now
+            key = appointment_key(appointment.id)
+            await turn.session.flush()
+            await plan(turn.session, participant, key, day.starts_at, turn.now)  # drops the old time's reminders
+            await turn.session.execute(delete(Attendance).where(Attendance.event_key == key))
+        found = await messages_for(turn.session, participant, partial(
+            _invited_text, network=turn.network, day=day, invite=invite, before=before),
+            partial(_moved_buttons, invite=invite))
+        turn.outgoing.extend(found)
+        told += bool(found)
+    coming = len(await _coming(turn.session, day))
+    for contact in await company_contacts(turn.session, day.companies):
+        found = await messages_for(turn.session, contact, lambda t: t(N_(
+            "Match-making day no. {number} was moved to {when}, {site}. Coming so far: {count}."), number=day.id,
+            when=t.when(day.starts_at), site=day.site, count=coming))
+        turn.outgoing.extend(found)
+        told += bool(found)
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="matching_day.moved", at=turn.now,
+                                details={"day": day.id, "from": before.isoformat(), "to": day.starts_at.isoformat()}))
+    turn.say(N_("Match-making day no. {number} is now on {when}. People told: {count}."), number=day.id,
+             when=turn.t.when(day.starts_at), count=told)
+    return END
+
+
+async def _cancelled(turn: Turn, value: Any) -> Next:
+    if value != YES:
+        turn.say(N_("The match-making day stays as it is."))
+        return END
+    day = await _changeable_day(turn)
+    if day is None:
+        return END
+    day.status = "cancelled"
+    told = 0
+    for invite, participant in await _invited(turn.session, day):
+        appointment = await turn.session.get(Appointment, invite.appointment_id) if invite.appointment_id else None
+        if appointment is not None and appointment.status == "scheduled":
+            appointment.status, appointment.updated_at = "cancelled", turn.now
+            await drop(turn.session, appointment_key(appointment.id), "cancelled")
+        found = await messages_for(turn.session, participant, lambda t: t(N_(
+            "Cancelled: the match-making day (Matching) on {when} at {site}. You do not need to come."),
+            when=t.when(day.starts_at), site=day.site))
+        turn.outgoing.extend(found)
+        told += bool(found)
+    for contact in await company_contacts(turn.session, day.companies):
+        found = await messages_for(turn.session, contact, lambda t: t(N_(
+            "Match-making day no. {number} on {when} is cancelled."), number=day.id, when=t.when(day.starts_at)))
+        turn.outgoing.extend(found)
+        told += bool(found)
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="matching_day.cancelled", at=turn.now,
+                                details={"day": day.id}))
+    turn.say(N_("Match-making day no. {number} is cancelled. People told: {count}."), number=day.id, count=told)
+    return END
+
+
+def _cancel_prompt(turn: Turn) -> str:
+    return turn.t(N_("Cancel match-making day no. {number}? Everyone invited and the companies will be told."),
+                  number=turn.data.get("day"))
+
+
+NOBODY = "nobody"
+
+
+async def _yes_sayers(session: AsyncSession, day: MatchingDay) -> list[tuple[MatchingInvite, Person]]:
+    return [(invite, person) for invite, person in (await session.execute(select(MatchingInvite, Person).join(
+        Person, Person.id == MatchingInvite.participant_id).where(
+        MatchingInvite.day_id == day.id, MatchingInvite.status == "yes").order_by(MatchingInvite.id))).all()]
+
+
+def _came_options(turn: Turn) -> list[Choice]:
+    return [*(Choice(str(c["id"]), c["label"]) for c in turn.data.get("coming", [])),
+            Choice(NOBODY, turn.t(N_("Nobody came")))]
+
+
+async def _came(turn: Turn, value: Any) -> Next:
+    day = await turn.session.get(MatchingDay, int(turn.data.get("day", 0)))
+    if day is None or day.status == "cancelled" or turn.now < day.starts_at:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return END
+    chosen = {str(key) for key in value} - {NOBODY}
+    invites = await _yes_sayers(turn.session, day)
+    for invite, _person in invites:
+        invite.attended = str(invite.participant_id) in chosen
+    came = sum(1 for invite, _ in invites if invite.attended)
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="matching_day.attendance", at=turn.now,
+                                details={"day": day.id, "came": sorted(int(key) for key in chosen)}))
+    turn.say(N_("Noted: {came} of {coming} came."), came=came, coming=len(invites))
+    if day.status == "held":  # the wishes waited for this
+        turn.outgoing.extend(await ask_wishes(turn.session, turn.network, day))
+    return END
+
+
+MOVE_DAY = Flow(name="matching_day_move", roles=PLACE_STAFF, steps=(
+    Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
+         kind=InputKind.TEXT, validate=_future_moment, on_answer=_moved, max_length=100, next=END,
+         describe="new day and time; everyone invited told, reminders planned again"),
+))
+CANCEL_DAY = Flow(name="matching_day_cancel", roles=PLACE_STAFF, steps=(
+    Step(name="confirm", prompt=N_("Cancel match-making day no. {number}? Everyone invited and the companies will "
+                                   "be told."), kind=InputKind.YES_NO, text=_cancel_prompt, on_answer=_cancelled,
+         next=END, describe="everyone invited told, reminders stop"),
+))
+DAY_CAME = Flow(name="matching_day_came", roles=PLACE_STAFF, steps=(
+    Step(name="came", prompt=N_("Who came?"),
+         kind=InputKind.MULTI, options=_came_options, on_answer=_came, next=END,
+         describe="those who said yes; the wishes go only to those who came"),
+))
+
+
 async def _menu_entry(turn: Turn) -> None:
     await matching_day_command(turn, "")
 
@@ -496,5 +720,9 @@ register(MATCHING_DAY, Command("matchingday", N_("Match-making days: plan one, o
                                                  "/matchingday NUMBER"), action=matching_day_command, roles=ROLES))
 register_button("md", _invitation_button)
 register_button("mw", _wish_button)
+register_button("mdx", _staff_button)
+register(MOVE_DAY)
+register(CANCEL_DAY)
+register(DAY_CAME)
 MENU_ENTRIES.append(MenuEntry("matching_days", N_("Match-making days"), action=_menu_entry, roles=ROLES, order=13))
 

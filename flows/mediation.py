@@ -16,6 +16,8 @@ coordinator presses "Ask a mediator", one volunteer who translates that language
 stored like a machine translation (engine "volunteer") and shown marked "translated by a volunteer". A mediator who
 does not answer within 4 working hours is passed over (`hand_over_mediations`, woken like the escalations). A
 coordinator's answer can go back the same way (`/mediator NUMBER text`). Every text shown is in the audit log.
+A volunteer's report that no engine can translate goes the same way (`mediation_requests.report_id`); its
+translation is stored with the report and shown in `/case` and the digest, marked the same.
 """
 
 from __future__ import annotations
@@ -271,9 +273,29 @@ async def retry_translations(sessions: async_sessionmaker[AsyncSession], now: da
 # Volunteer language mediators: the text only, one mediator at a time
 
 
-def _language_of(request: MediationRequest, message: TicketMessage) -> str:
+Mediated = TicketMessage | CaseReport
+"""What a mediator translates: a question or answer, or a volunteer's report (always toward staff)."""
+
+
+def _direction(subject: Mediated) -> str:
+    return subject.direction if isinstance(subject, TicketMessage) else "in"
+
+
+async def _participant_of(session: AsyncSession, subject: Mediated) -> int:
+    if isinstance(subject, CaseReport):
+        return subject.participant_id
+    return (await session.get_one(Ticket, subject.ticket_id)).participant_id
+
+
+async def _subject_of(session: AsyncSession, request: MediationRequest) -> Mediated:
+    if request.report_id is not None:
+        return await session.get_one(CaseReport, request.report_id)
+    return await session.get_one(TicketMessage, request.message_id)
+
+
+def _language_of(request: MediationRequest, message: Mediated) -> str:
     """The participant's language of a request: what a question was written in, what an answer goes into."""
-    return request.target if message.direction == "out" else request.source
+    return request.target if _direction(message) == "out" else request.source
 
 
 async def mediators_for(session: AsyncSession, language: str, skip: Collection[int] = ()) -> list[Person]:
@@ -294,10 +316,10 @@ async def mediators_for(session: AsyncSession, language: str, skip: Collection[i
     return [*never, *asked]
 
 
-def _request_text(t: Translator, request: MediationRequest, message: TicketMessage) -> str:
+def _request_text(t: Translator, request: MediationRequest, message: Mediated) -> str:
     """What a mediator sees: the request's number, the languages and the text. Nothing about the person."""
     language = language_name(t, _language_of(request, message))
-    if message.direction == "out":
+    if _direction(message) == "out":
         intro = t(N_("Translation request no. {number}: please translate this text from German into {language}."),
                   number=request.id, language=language)
     else:
@@ -312,15 +334,15 @@ def _request_buttons(t: Translator, request: MediationRequest) -> list[Choice]:
             Choice(button_key("sm", f"skip:{request.id}"), t(N_("Not now")))]
 
 
-async def _ask_next(session: AsyncSession, request: MediationRequest, message: TicketMessage,
+async def _ask_next(session: AsyncSession, request: MediationRequest, message: Mediated,
                     now: datetime) -> list[Outgoing]:
     """Shows the text to the next mediator who can be reached; when none is left, the request ends and the
     coordinator (or whoever the question went to) is told. Returns the messages to send."""
-    ticket = await session.get_one(Ticket, message.ticket_id)
+    participant_id = await _participant_of(session, message)
     language = _language_of(request, message)
     # A volunteer who accompanies this participant would know whose text it is: never their mediator.
     companions = (await session.scalars(select(Pairing.volunteer_id).where(
-        Pairing.participant_id == ticket.participant_id))).all()
+        Pairing.participant_id == participant_id))).all()
     for mediator in await mediators_for(session, language, skip=[*(request.asked or []), *companions]):
         request.asked = [*(request.asked or []), mediator.id]
         found = await messages_for(session, mediator, lambda t: _request_text(t, request, message),
@@ -329,11 +351,15 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: T
             continue  # blocked the bot or no handle left: the next one
         request.status, request.mediator_id = "asking", mediator.id
         request.due_at = add_working_hours(now, HANDOVER_WORKING_HOURS)
-        session.add(AuditEntry(at=now, actor_id=mediator.id, subject_id=ticket.participant_id,
+        what = "report" if isinstance(message, CaseReport) else "message"
+        session.add(AuditEntry(at=now, actor_id=mediator.id, subject_id=participant_id,
                                action="mediation.shown",
-                               details={"request": request.id, "message": message.id, "language": language}))
+                               details={"request": request.id, what: message.id, "language": language}))
         return found
     request.status, request.mediator_id, request.due_at = "nobody", None, None
+    if isinstance(message, CaseReport):
+        return await _nobody_for_report(session, request, message)
+    ticket = await session.get_one(Ticket, message.ticket_id)
     await session.refresh(message, ["translations"])
     for row in message.translations:
         if row.engine == BY_VOLUNTEER and row.status == "pending":
@@ -352,26 +378,34 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: T
     return outgoing
 
 
-async def ask_mediators(session: AsyncSession, message: TicketMessage, source: str, target: str,
+async def ask_mediators(session: AsyncSession, message: Mediated, source: str, target: str,
                         requested_by: int | None, now: datetime) -> tuple[MediationRequest | None, list[Outgoing]]:
-    """Hands `message` to the first mediator for its language; None when no volunteer mediates that language or
-    one was asked already (then nothing is shown to anyone)."""
-    language = target if message.direction == "out" else source
+    """Hands `message` (or a volunteer's report) to the first mediator for its language; None when no volunteer
+    mediates that language or one was asked already (then nothing is shown to anyone)."""
+    language = target if _direction(message) == "out" else source
     if not message.text or not await mediators_for(session, language):
         return None, []
+    report = isinstance(message, CaseReport)
     busy = await session.scalar(select(MediationRequest.id).where(
-        MediationRequest.message_id == message.id, MediationRequest.status.in_(("asking", "taken", "done")))
-        .limit(1))
+        (MediationRequest.report_id if report else MediationRequest.message_id) == message.id,
+        MediationRequest.status.in_(("asking", "taken", "done"))).limit(1))
     if busy is not None:
         return None, []
-    request = MediationRequest(message_id=message.id, source=source, target=target, status="asking", asked=[],
+    request = MediationRequest(message_id=None if report else message.id, report_id=message.id if report else None,
+                               source=source, target=target, status="asking", asked=[],
                                requested_by_id=requested_by, created_at=now)
     session.add(request)
     await session.flush()
-    await session.refresh(message, ["translations"])
-    if not any(row.target == target for row in message.translations):  # shown as "a volunteer was asked"
-        message.translations.append(MessageTranslation(source=source, target=target, engine=BY_VOLUNTEER,
-                                                       status="pending", attempts=0, created_at=now))
+    if isinstance(message, CaseReport):
+        if message.translation is None:  # shown as "a volunteer was asked"
+            message.translation_source, message.translation_target = source, target
+            message.translation_engine, message.translation_status = BY_VOLUNTEER, "pending"
+            message.translation_next_at = None
+    else:
+        await session.refresh(message, ["translations"])
+        if not any(row.target == target for row in message.translations):  # shown as "a volunteer was asked"
+            message.translations.append(MessageTranslation(source=source, target=target, engine=BY_VOLUNTEER,
+                                                           status="pending", attempts=0, created_at=now))
     outgoing = await _ask_next(session, request, message, now)
     await session.flush()
     return request, outgoing
@@ -386,7 +420,7 @@ async def hand_over_mediations(sessions: async_sessionmaker[AsyncSession], now: 
             MediationRequest.status.in_(("asking", "taken")), MediationRequest.due_at <= now)
             .order_by(MediationRequest.id))).all()
         for request in due:
-            message = await session.get_one(TicketMessage, request.message_id)
+            message = await _subject_of(session, request)
             log.info("mediation: request %s unanswered by mediator %s; asking the next one", request.id,
                      request.mediator_id)
             outgoing = await _ask_next(session, request, message, now)
@@ -428,7 +462,7 @@ async def _mediator_button(turn: Turn, payload: str) -> None:
     if request.status == "nobody":
         turn.say(N_("This translation is no longer needed. Thank you!"))
         return
-    message = await turn.session.get_one(TicketMessage, request.message_id)
+    message = await _subject_of(turn.session, request)
     if action == "skip":
         turn.say(N_("That is fine. We will ask someone else."))
         if request.mediator_id == turn.person.id:
@@ -446,7 +480,7 @@ async def _mediator_button(turn: Turn, payload: str) -> None:
     from flows.registry import start_flow
 
     start_flow(turn, "mediate", {"request": request.id,
-                                 "target": request.target if message.direction == "out" else ""})
+                                 "target": request.target if _direction(message) == "out" else ""})
 
 
 def _translation_prompt(turn: Turn) -> str:
@@ -469,9 +503,14 @@ async def _translated(turn: Turn, value: Any) -> Next:
     if request is None or turn.person.id not in (request.asked or []) or request.status in ("done", "nobody"):
         turn.say(N_("This translation is no longer needed. Thank you!"))
         return END
-    message = await turn.session.get_one(TicketMessage, request.message_id)
-    ticket = await turn.session.get_one(Ticket, message.ticket_id)
+    subject = await _subject_of(turn.session, request)
     text = str(value)
+    if isinstance(subject, CaseReport):
+        await _report_translated(turn, request, subject, text)
+        turn.say(N_("Thank you! Your translation was passed on."))
+        return END
+    message = subject
+    ticket = await turn.session.get_one(Ticket, message.ticket_id)
     await turn.session.refresh(message, ["translations"])
     row = next((r for r in message.translations if r.target == request.target), None)
     if row is None:
@@ -571,17 +610,23 @@ register_button("sm", _mediator_button)  # Sprachmittler
 
 
 async def translate_report(session: AsyncSession, report: CaseReport, chosen: str, readers: Iterable[Person],
-                           now: datetime) -> None:
+                           now: datetime) -> list[Outgoing]:
     """Stores a machine translation of a volunteer's report for the first reader who does not read its language
     (waiting at most `IN_TURN_SECONDS`). A late or failed one is left pending: `retry_translations` asks again
-    and sends it as a follow-up; the original always stands."""
-    service = active()
-    if service is None or not report.text:
-        return
+    and sends it as a follow-up; the original always stands. When no engine can translate it for any of them
+    (none set, or the language unsupported), a volunteer language mediator is asked, as for questions: returns
+    the message to them (if any)."""
+    if not report.text:
+        return []
     source = written_in(report.text, chosen)
-    for reader in readers:
+    needing = [reader for reader in readers if not staff_reads(reader.locale or "de", source)]
+    if not needing:
+        return []
+    service = active()
+    for reader in needing if service is not None else []:
+        assert service is not None
         target = reader.locale or "de"
-        if staff_reads(target, source) or not service.can(source, target):
+        if not service.can(source, target):
             continue
         report.translation_source, report.translation_target = source, target
         report.translation_engine, report.translation_attempts = service.engine.key, 1
@@ -592,7 +637,45 @@ async def translate_report(session: AsyncSession, report: CaseReport, chosen: st
             log.warning("translation: report %s into %s not translated now (%s)", report.id, target, error)
             report.translation_status = "pending" if error.retry else "failed"
             report.translation_next_at = now + FIRST_RETRY if error.retry else None
-        return
+        return []
+    _request, outgoing = await ask_mediators(session, report, source, "de", needing[0].id, now)
+    return outgoing
+
+
+async def _report_translated(turn: Turn, request: MediationRequest, report: CaseReport, text: str) -> None:
+    """A mediator's translation of a report: stored with it, and sent to the coordinators who were told of it."""
+    from flows.volunteers import responsible_coordinators
+
+    report.translation, report.translation_source, report.translation_target = text, request.source, request.target
+    report.translation_engine, report.translation_status, report.translation_next_at = BY_VOLUNTEER, "done", None
+    request.status, request.mediator_id, request.due_at, request.done_at = "done", turn.person.id, None, turn.now
+    turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=report.participant_id,
+                                action="mediation.translated", details={"request": request.id, "report": report.id}))
+    if not (report.needs_action or report.kind == "milestone"):
+        return  # the others wait for the weekly overview and /case
+    participant = await turn.session.get_one(Person, report.participant_id)
+    for person in await responsible_coordinators(turn.session, turn.network, participant):
+        if staff_reads(person.locale or "de", request.source):
+            continue
+        turn.outgoing.extend(await messages_for(turn.session, person, lambda t: "\n".join([
+            t(N_("Report of {date} about {participant}, translated by a volunteer:"),
+              date=t.date(report.created_at, "medium"), participant=participant_label(t, participant)),
+            "", text, "", t(N_("The whole case: /case {number}"), number=participant.id)])))
+
+
+async def _nobody_for_report(session: AsyncSession, request: MediationRequest, report: CaseReport,
+                             ) -> list[Outgoing]:
+    """No mediator is left for a report: the coordinator it was asked for is told; the original stands."""
+    if report.translation_engine == BY_VOLUNTEER and report.translation_status == "pending":
+        report.translation_status = "failed"
+    requester = await session.get(Person, request.requested_by_id) if request.requested_by_id else None
+    participant = await session.get(Person, report.participant_id)
+    if requester is None or participant is None:
+        return []
+    return await messages_for(session, requester, lambda t: t(N_(
+        "No volunteer language mediator could translate the report of {date} about {participant}. Please find "
+        "another way, for example ask the volunteer on the phone."), date=t.date(report.created_at, "medium"),
+        participant=participant_label(t, participant)))
 
 
 def report_translation(t: Translator, report: CaseReport, chosen: str, notice: bool = False) -> list[str]:
@@ -601,8 +684,12 @@ def report_translation(t: Translator, report: CaseReport, chosen: str, notice: b
     `notice`: the coordinator's message, which says that a late translation follows (`/case` and the digest
     simply show the original until it arrived)."""
     source = report.translation_source or written_in(report.text, chosen)
-    if report.translation_target != t.locale or staff_reads(t.locale, source):
+    volunteer = report.translation_engine == BY_VOLUNTEER  # written into German or English: shown to every reader
+    if (report.translation_target != t.locale and not volunteer) or staff_reads(t.locale, source):
         return []
+    if report.translation_status == "pending" and volunteer:
+        return [t(N_("A volunteer language mediator was asked to translate this; the translation follows in a "
+                     "separate message."))] if notice else []
     if report.translation_status == "pending":
         return [t(N_("Machine translation is not available right now; it follows in a separate message."))] \
             if notice else []

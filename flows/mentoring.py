@@ -286,12 +286,13 @@ MENTOR = Flow(name="mentor", roles=PLACE_STAFF, steps=(
 async def case_lines(session: AsyncSession, t: Translator, network: Network, participant: Person,
                      now: datetime) -> list[str]:
     from flows.places import kind_name
-    from flows.proposals import STATUS_NAMES
+    from flows.proposals import CAME, NOT_CAME, STATUS_NAMES
     from storage.models import MatchingDay, MatchingInvite, Place, Proposal
 
     lines = [t(N_("Place no. {number} ({kind}, {company}): {status}"), number=place.id,
                kind=kind_name(t, place.kind), company=company_name(network, place.organisation),
-               status=t(STATUS_NAMES.get(proposal.status, STATUS_NAMES["offered"])))
+               status=t(STATUS_NAMES.get(proposal.status, STATUS_NAMES["offered"])) + (
+                   "" if proposal.attended is None else ", " + t(CAME if proposal.attended else NOT_CAME)))
              for proposal, place in (await session.execute(select(Proposal, Place).join(
                  Place, Place.id == Proposal.place_id).where(Proposal.participant_id == participant.id)
                  .order_by(Proposal.id))).all()]
@@ -299,8 +300,13 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
             MatchingDay, MatchingDay.id == MatchingInvite.day_id).where(
             MatchingInvite.participant_id == participant.id).order_by(MatchingDay.starts_at))).all():
         answer = {"yes": N_("Yes"), "no": N_("No")}.get(invite.status)
+        said = t(answer) if answer else "–"
+        if invite.attended is not None:
+            said = f"{said}, {t(CAME if invite.attended else NOT_CAME)}"
+        if day.status == "cancelled":
+            said = f"{said} ({t(CANCELLED)})"
         lines.append(t(N_("Match-making day no. {number}, {date}: {answer}"), number=day.id,
-                       date=t.date(day.starts_at, "medium"), answer=t(answer) if answer else "–"))
+                       date=t.date(day.starts_at, "medium"), answer=said))
     mentorship = (await session.scalars(select(Mentorship).where(Mentorship.participant_id == participant.id))).first()
     if mentorship is not None:
         mentor = await session.get(Person, mentorship.mentor_id) if mentorship.mentor_id else None
@@ -315,6 +321,7 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
     return lines
 
 
+CANCELLED = N_("cancelled")
 CASE_SECTIONS.append((N_("Places, match-making days and mentoring"), case_lines))
 register(MENTOR, Command("mentor", N_("Assign a mentor to an apprentice: /mentor NUMBER"), action=mentor_command,
                          roles=PLACE_STAFF))

@@ -292,13 +292,15 @@ def place_buttons(turn: Turn, place: Place) -> list[Choice]:
 
 
 async def show_place(turn: Turn, place: Place) -> None:
-    from flows.proposals import proposal_lines  # proposals build on places, not the other way round
+    from flows.proposals import proposal_lines, started_candidates  # proposals build on places, not the reverse
 
     lines = place_lines(turn.t, turn.network, place)
     lines += await proposal_lines(turn, place)
     audit_company_view(turn, "company.place.shown", {"place": place.id})
-    turn.send("\n".join(lines), place_buttons(turn, place) if place.status != "closed" else [],
-              selection="single")
+    buttons = place_buttons(turn, place) if place.status != "closed" else []
+    if may(turn.person, Action.WORK_WITH_PLACES) and await started_candidates(turn.session, place, turn.now):
+        buttons.insert(0, Choice(button_key("pl", f"came:{place.id}"), turn.t(N_("Who came?"))))
+    turn.send("\n".join(lines), buttons, selection="single")
 
 
 async def _place_button(turn: Turn, payload: str) -> None:
@@ -311,6 +313,11 @@ async def _place_button(turn: Turn, payload: str) -> None:
         from flows.proposals import start_matching
 
         await start_matching(turn, place)
+        return
+    if action == "came":
+        from flows.proposals import start_place_attendance
+
+        await start_place_attendance(turn, place)
         return
     if action not in STATUSES or place.status == "closed":
         turn.say(N_("This button belongs to an earlier question and no longer works."))

@@ -54,6 +54,7 @@ STATUS_NAMES: dict[str, str] = {
     "accepted": N_("accepted by the company"),
     "rejected": N_("declined by the company"),
 }
+CAME, NOT_CAME = N_("came"), N_("did not come")
 KIND_STAGE = {"hospitation": "internship", "praktikum": "internship", "eq": "internship",
               "ausbildung": "apprenticeship", "job": "employment"}
 
@@ -341,7 +342,10 @@ async def proposal_lines(turn: Turn, place: Place) -> list[str]:
             who = turn.t(N_("candidate no. {candidate}"), candidate=person.id)
         audit_company_view(turn, "company.candidate.listed", {"place": place.id, "name_shared": shares},
                            subject=person.id)
-        lines.append(f"– {who}: {turn.t(STATUS_NAMES.get(proposal.status, STATUS_NAMES['offered']))}")
+        status = turn.t(STATUS_NAMES.get(proposal.status, STATUS_NAMES["offered"]))
+        if proposal.attended is not None:
+            status = f"{status}, {turn.t(CAME if proposal.attended else NOT_CAME)}"
+        lines.append(f"– {who}: {status}")
     return lines
 
 
@@ -546,9 +550,65 @@ COMPANY_CHECKIN = Flow(name="company_checkin", roles=frozenset({COMPANY}), steps
          on_answer=_company_checkin_done, next=END, describe="Praktikum, EQ, Ausbildung, job, none; moves the stage"),
 ))
 
+# ---------------------------------------------------------------------------------------------------------------
+# Who came: after the first day of a place, the coordinator records it (those accepted for it)
+
+
+NOBODY = "nobody"
+
+
+async def started_candidates(session: Any, place: Place, now: datetime) -> list[tuple[Proposal, Person]]:
+    """Accepted candidates whose first day at the place has begun."""
+    return [(proposal, person) for proposal, person in (await session.execute(select(Proposal, Person).join(
+        Person, Person.id == Proposal.participant_id).join(Appointment, Appointment.id == Proposal.appointment_id)
+        .where(Proposal.place_id == place.id, Proposal.status == "accepted", Appointment.starts_at <= now)
+        .order_by(Proposal.id))).all()]
+
+
+async def start_place_attendance(turn: Turn, place: Place) -> None:
+    found = await started_candidates(turn.session, place, turn.now)
+    if not may(turn.person, Action.WORK_WITH_PLACES) or not found:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    start_flow(turn, "place_came", {"place": place.id, "coming": [
+        {"id": person.id, "label": participant_label(turn.t, person)} for _, person in found]})
+
+
+def _came_options(turn: Turn) -> list[Choice]:
+    return [*(Choice(str(c["id"]), c["label"]) for c in turn.data.get("coming", [])),
+            Choice(NOBODY, turn.t(N_("Nobody came")))]
+
+
+async def _place_came(turn: Turn, value: Any) -> Next:
+    place = await turn.session.get(Place, int(turn.data.get("place", 0)))
+    found = await started_candidates(turn.session, place, turn.now) if place is not None else []
+    if place is None or not found:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return END
+    chosen = {str(key) for key in value} - {NOBODY}
+    for proposal, _person in found:
+        proposal.attended = str(proposal.participant_id) in chosen
+        if proposal.attended:
+            await move_forward(turn.session, proposal.participant_id, KIND_STAGE.get(place.kind, "internship"),
+                               turn.person.id, turn.now, f"coordinator: came to place no. {place.id}")
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="placement.attendance", at=turn.now,
+                                details={"place": place.id, "came": sorted(int(key) for key in chosen)}))
+    turn.say(N_("Noted: {came} of {coming} came."), came=sum(1 for p, _ in found if p.attended),
+             coming=len(found))
+    return END
+
+
+PLACE_CAME = Flow(name="place_came", roles=PLACE_STAFF, steps=(
+    Step(name="came", prompt=N_("Who came?"),
+         kind=InputKind.MULTI, options=_came_options, on_answer=_place_came, next=END,
+         describe="the accepted candidates; those who came count as started"),
+))
+
+
 register(PROPOSE)
 register(OFFER_QUESTION)
 register(COMPANY_CHECKIN)
+register(PLACE_CAME)
 register_button("po", _offer_button)
 register_button("pc", _company_button)
 register_button("ci", _participant_checkin)

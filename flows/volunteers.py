@@ -465,7 +465,8 @@ async def _reported(turn: Turn, value: Any) -> Next:
             turn.say(N_("Thank you. Your report is saved. A coordinator will confirm the new stage."))
     else:  # translated now for the weekly overview and /case; nobody is told
         coordinators = await responsible_coordinators(turn.session, turn.network, participant)
-        await translate_report(turn.session, report, turn.person.locale or "de", coordinators, turn.now)
+        turn.outgoing.extend(await translate_report(turn.session, report, turn.person.locale or "de", coordinators,
+                                                    turn.now))
         turn.say(N_("Thank you. Your report is saved. The coordinators will see it in their weekly overview."))
     return END
 
@@ -499,7 +500,7 @@ def report_notice(t: Translator, participant: Person, volunteer: Person, report:
 
 async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport) -> bool:
     coordinators = await responsible_coordinators(turn.session, turn.network, participant)
-    await translate_report(turn.session, report, turn.person.locale or "de", coordinators, turn.now)
+    to_mediator = await translate_report(turn.session, report, turn.person.locale or "de", coordinators, turn.now)
     told = 0
     for coordinator in coordinators:
         def buttons(t: Translator) -> list[Choice]:
@@ -512,6 +513,7 @@ async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport)
                                    lambda t: report_notice(t, participant, turn.person, report), buttons)
         turn.outgoing.extend(found)
         told += len(found)
+    turn.outgoing.extend(to_mediator)  # after the coordinators' notice, which says a volunteer was asked
     return told > 0
 
 

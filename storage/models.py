@@ -341,7 +341,10 @@ class MediationRequest(Base):
     __tablename__ = "mediation_requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"),
+                                                   index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("case_reports.id", ondelete="CASCADE"), index=True)
+    """A volunteer's report instead of a message (then `message_id` is empty); its translation goes to the report."""
     source: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(8), default="asking")
@@ -671,6 +674,8 @@ class Proposal(Base):
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+    """Recorded by the coordinator after the first day of an accepted place: came or not; None while not recorded."""
 
 
 class PlacementFollowUp(Base):
@@ -761,7 +766,8 @@ class MatchingDay(Base):
     """Keys of the organisations (kind company) taking part."""
     occupations: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="planned")
-    """planned, asked (the wishes were asked for after the day), cancelled."""
+    """planned, reminded (the companies' reminder went out), held (over; waiting for who came), asked (the wishes
+    were asked for after the day), cancelled."""
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -779,6 +785,8 @@ class MatchingInvite(Base):
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id", ondelete="SET NULL"))
     reasons: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column()
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+    """Recorded by the coordinator after the day: came (True) or not (False); None while not recorded."""
 
 
 class MatchingWish(Base):

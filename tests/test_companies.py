@@ -149,7 +149,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
             AuditEntry.action.like("company.%"), AuditEntry.subject_id == yonas_id))).all()
         assert {entry.action for entry in shown_to_company} >= {"company.candidate.shown", "company.follow_up.sent"}
     places, _menu = await tom.send("/places")
-    assert ("Metallbau Janssen GmbH, Westerstede – places: 1, proposed: 1, accepted: 1, started: 1, "
+    assert ("Metallbau Janssen GmbH, Westerstede – places: 1 (open: 0), proposed: 1, accepted: 1, started: 1, "
             "Ausbildung or job offered: 1, drop-out warnings: 0") in places.text
 
     # The apprenticeship opens the mentoring: the coordinator is asked to assign a mentor.
@@ -329,3 +329,47 @@ async def test_a_problem_in_the_check_in_reaches_the_coordinator_at_once_and_a_c
     assert "says it is not going well at place no." in texts(tom.history[before:])
     [again] = await yonas.click(TI("Good"))  # the check-in was answered: its buttons are spent
     assert again.text == TI("This button belongs to an earlier question and no longer works.")
+
+
+async def test_the_coordinator_records_who_came_to_a_praktikum(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    number = await post_place(kai)
+    yonas = await tigrinya_participant(chat)
+    await tom.send(f"/place {number}")
+    await tom.click("Propose participants")
+    await tom.send("1")
+    await yonas.click(TI("Yes"))
+    await kai.click("Accept")
+    [before_start] = await tom.send(f"/place {number}")
+    assert "Who came?" not in [c.label for c in before_start.choices]  # not before the first day began
+
+    clock.now = datetime(2027, 1, 12, 9, 0, tzinfo=UTC)
+    [shown] = await tom.send(f"/place {number}")
+    assert shown.choices[0].label == "Who came?"
+    [who] = await tom.click("Who came?")
+    assert [c.label for c in who.choices] == [f"Yonas (no. {shown.text.split('Yonas (no. ')[1].split(')')[0]})",
+                                              "Nobody came"]
+    [hint, _again] = await tom.send("0")
+    assert hint.text.startswith("Please answer with one or more numbers from 1 to 2")
+    [noted, _menu] = await tom.send("1")
+    assert noted.text == "Noted: 1 of 1 came."
+    [after] = await tom.send(f"/place {number}")
+    assert "accepted by the company, came" in after.text
+    [refused] = await kai.press_raw(next(c.key for c in shown.choices if c.label == "Who came?"))
+    assert refused.text == "This button belongs to an earlier question and no longer works."
+
+    async with app.sessions() as session:
+        yonas_id = (await session.scalars(select(Handle.person_id).where(Handle.platform_id == "yonas",
+                                                                           Handle.transport == "test"))).one()
+        proposal = (await session.scalars(select(Proposal))).one()
+        changes = (await session.scalars(select(StageChange).where(StageChange.participant_id == yonas_id)
+                                         .order_by(StageChange.id))).all()
+    assert proposal.attended is True
+    assert changes[-1].to_stage == "internship" and changes[-1].reason == f"coordinator: came to place no. {number}"
+    case, _menu = await tom.send(f"/case {yonas_id}")
+    assert f"Place no. {number} (Internship (Praktikum), Metallbau Janssen GmbH, Westerstede): accepted by the " \
+           "company, came" in case.text
+    places, _menu = await tom.send("/places")
+    assert "accepted: 1, started: 1," in places.text

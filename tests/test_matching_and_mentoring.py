@@ -17,6 +17,7 @@ from bot.runtime.app import Lotse
 from bot.services.placement_reports import placement_counts, report_lines
 from bot.services.reminders import deliver_due
 from flows.cases import change_stage
+from flows.invites import create_invite
 from storage.models import AuditEntry, Handle, MatchingInvite, Proposal
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_companies import company_contact, post_place, tigrinya_participant
@@ -98,17 +99,30 @@ async def test_a_match_making_day_from_invitation_to_a_proposal(
     assert reminder.text.startswith(f"Reminder: tomorrow is match-making day no. {day}")
     assert "Coming: 2." in reminder.text
 
-    # Afterwards each side says whom they want to meet again; the mutual wish becomes an offer.
+    # Afterwards the coordinator records who came (Yonas did, Amal did not); only then, and only those who came,
+    # are asked whom they want to meet again; the mutual wish becomes an offer.
     clock.now = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+    before_yonas, before_amal, before_kai = len(yonas.history), len(amal.history), len(kai.history)
     await run_rounds(app, clock)
+    assert len(yonas.history) == before_yonas and len(kai.history) == before_kai
+    assert tom.last.text.startswith(f"Match-making day no. {day} is over. Who came?")
+    [who] = await tom.click("Who came?")
+    assert [c.label for c in who.choices] == [f"Yonas (no. {yonas_id})", f"Amal (no. {amal_id})", "Nobody came"]
+    [unclear, again] = await tom.send("7")
+    assert unclear.text == "Please answer with one or more numbers from 1 to 3, like 1, 3."
+    assert again.text.startswith("Who came?") and len(again.choices) == 3
+    [came, _menu] = await tom.send("1")
+    assert came.text == "Noted: 1 of 2 came."
+    assert len(amal.history) == before_amal
     wish = yonas.last
     assert wish.locale == "ti" and METALLBAU in [c.label for c in wish.choices]
     asked = kai.last
-    assert [c.label for c in asked.choices] == [f"Yonas (no. {yonas_id})", f"candidate no. {amal_id}"]
+    assert [c.label for c in asked.choices] == [f"Yonas (no. {yonas_id})"]
     [noted] = await yonas.click(METALLBAU)
     assert noted.locale == "ti"
     before_yonas = len(yonas.history)
-    await kai.click(f"candidate no. {amal_id}")  # Amal did not wish: no offer
+    [stale] = await amal.press_raw(wish.choices[0].key)  # Amal did not come: her wish does not count
+    assert stale.text == TI("This button belongs to an earlier question and no longer works.")
     [noted_kai, *_] = await kai.click(f"Yonas (no. {yonas_id})")
     assert noted_kai.text == f"Noted: candidate no. {yonas_id}. You can tap another one too."
     [offer] = yonas.history[before_yonas:]
@@ -123,10 +137,123 @@ async def test_a_match_making_day_from_invitation_to_a_proposal(
     async with app.sessions() as session:
         proposals = (await session.scalars(select(Proposal))).all()
         assert [(p.participant_id, p.status) for p in proposals] == [(yonas_id, "wants")]
-        assert {i.status for i in (await session.scalars(select(MatchingInvite))).all()} == {"yes"}
+        invites = (await session.scalars(select(MatchingInvite).order_by(MatchingInvite.id))).all()
+        assert [(i.status, i.attended) for i in invites] == [("yes", True), ("yes", False)]
+        lines = await report_lines(session, Translator("en"), app.network)
+        assert "Match-making days: 1, invited: 2, said yes: 2, came: 1" in lines
+        sections = await build_digest(session, Translator("en"), app.network, everybody(), clock())
+        placements = next(s for s in sections if s.heading == "Places and matches")
+        assert "Match-making days: 1, invited: 2, said yes: 2, came: 1" in placements.lines
         audited = (await session.scalars(select(AuditEntry.details).where(
             AuditEntry.action == "company.matching_day.attendee", AuditEntry.subject_id == amal_id))).all()
         assert audited and audited[0]["name_shared"] is False
+
+
+async def test_a_match_making_day_moved_and_then_cancelled_in_the_chat(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    yonas = await tigrinya_participant(chat)
+    amal = await tigrinya_participant(chat, "amal", share=False)
+    yonas_id = await person_id(app, "yonas")
+    day = await plan_day(tom)
+    await tom.send("1, 2")
+    await yonas.click(TI("Yes"))  # Amal has not answered yet
+    invitation = amal.last
+
+    # The coordinator moves the day; bad input gets a short answer and the question again.
+    [shown] = await tom.send(f"/matchingday {day}")
+    assert [c.label for c in shown.choices] == ["Move the day", "Cancel the day"]
+    [when] = await tom.click("Move the day")
+    assert when.text.startswith("To when?")
+    for bad in ("", "🙂🙂", "‮٣ ٠١:٠٠", "'; DROP TABLE matching_days; --", "x" * 5000, "32.13. 25:00"):
+        [hint, again] = await tom.send(bad)
+        assert hint.text.split()[0] in ("Your", "Please", "That", "There"), hint.text
+        assert again.text == "To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."
+    [past, _again] = await tom.send("01.01.2026 10:00")
+    assert past.text.startswith("This moment is in the past.")
+    [moved, _menu] = await tom.send("03.12. 14:00")
+    assert moved.text.startswith(f"Match-making day no. {day} is now on ")
+    assert "People told: 4." in moved.text  # Yonas, Amal, Kai and the example network's persona of Kai
+
+    # Everyone invited is told in their language: Yonas (coming) with the reminder buttons, Amal with the
+    # invitation's buttons again, and the company.
+    told = yonas.last
+    assert told.locale == "ti" and told.text.startswith(TI("The match-making day (Matching) was moved."))
+    assert "Rathaus Westerstede" in told.text
+    assert amal.last.locale == "ti" and [c.label for c in amal.last.choices] == [TI("Yes"), TI("No")]
+    assert kai.last.text.startswith(f"Match-making day no. {day} was moved to ")
+    assert "Coming so far: 1." in kai.last.text
+
+    # No reminder for the old time; exactly one of each for the new time.
+    clock.now = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)
+    before_yonas, before_kai = len(yonas.history), len(kai.history)
+    await run_rounds(app, clock)
+    assert len(yonas.history) == before_yonas and len(kai.history) == before_kai
+    clock.now = datetime(2026, 12, 2, 17, 30, tzinfo=UTC)
+    await run_rounds(app, clock)
+    await run_rounds(app, clock)
+    [reminder] = yonas.history[before_yonas:]
+    assert reminder.locale == "ti"
+    [company_reminder] = kai.history[before_kai:]
+    assert company_reminder.text.startswith(f"Reminder: tomorrow is match-making day no. {day}")
+
+    # Amal's earlier invitation still works and books the new time.
+    [booked] = await amal.press_raw(invitation.choices[0].key)
+    assert booked.locale == "ti"
+
+    # Then it is cancelled: "maybe" asks again; everyone is told; the reminders stop; old buttons do nothing.
+    await tom.send(f"/matchingday {day}")
+    [sure] = await tom.click("Cancel the day")
+    assert sure.text.startswith(f"Cancel match-making day no. {day}?")
+    [hint, again] = await tom.send("vielleicht")
+    assert hint.text == "Please answer with a number from 1 to 2." and again.text == sure.text
+    before_yonas = len(yonas.history)
+    [cancelled, _menu] = await tom.click("Yes")
+    assert cancelled.text == f"Match-making day no. {day} is cancelled. People told: 4."
+    [gone] = yonas.history[before_yonas:]
+    assert gone.locale == "ti" and "Rathaus Westerstede" in gone.text
+    assert kai.last.text.startswith(f"Match-making day no. {day} on ") and kai.last.text.endswith("is cancelled.")
+    clock.now = datetime(2026, 12, 3, 11, 30, tzinfo=UTC)
+    before_yonas = len(yonas.history)
+    await run_rounds(app, clock)
+    assert len(yonas.history) == before_yonas
+    [stale] = await tom.press_raw(shown.choices[0].key)
+    assert stale.text == "This button belongs to an earlier question and no longer works."
+    [shown_again, _menu] = await tom.send(f"/matchingday {day}")
+    assert "Cancelled." in shown_again.text and not shown_again.choices
+    case, _menu = await tom.send(f"/case {yonas_id}")
+    assert f"Match-making day no. {day}" in case.text and "(cancelled)" in case.text
+    async with app.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.like("matching_day.%")))).all()
+        assert "matching_day.moved" in actions and "matching_day.cancelled" in actions
+
+
+async def test_who_came_recorded_during_the_day_lets_the_wishes_go_out_on_time(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    yonas = await tigrinya_participant(chat)
+    day = await plan_day(tom)
+    await tom.send("1")
+    await yonas.click(TI("Yes"))
+    [before] = await tom.send(f"/matchingday {day}")
+    assert "Who came?" not in [c.label for c in before.choices]  # not before the day began
+    clock.now = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+    [during] = await tom.send(f"/matchingday {day}")
+    assert [c.label for c in during.choices] == ["Who came?"]
+    await tom.click("Who came?")
+    [noted, _menu] = await tom.send("1")
+    assert noted.text == "Noted: 1 of 1 came."
+    [shown] = await tom.send(f"/matchingday {day}")
+    assert "Came: 1 of 1" in shown.text and "  came" in shown.text
+    clock.now = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+    before_tom = len(tom.history)
+    await run_rounds(app, clock)
+    assert yonas.last.locale == "ti" and METALLBAU in [c.label for c in yonas.last.choices]
+    assert kai.last.text.startswith(f"Whom from match-making day no. {day} would you like to meet again?")
+    assert not any("is over" in m.text for m in tom.history[before_tom:])
 
 
 async def test_mentoring_warns_the_mentor_and_the_coordinator_early(
@@ -217,5 +344,19 @@ async def test_reports_and_the_places_export(
     async with app.sessions() as session:
         lines = await report_lines(session, Translator("en"), app.network)
     assert "By district:" in lines and "By cohort (quarter of registration):" in lines
-    assert any(line.startswith("Ammerland") and "places: 1, proposed: 1" in line for line in lines)
-    assert any(line.startswith("2026-Q4 – places: 1, proposed: 1") for line in lines)
+    assert any(line.startswith("Ammerland") and "places: 1 (open: 1), proposed: 1" in line for line in lines)
+    assert any(line.startswith("2026-Q4 – places: 1 (open: 1), proposed: 1") for line in lines)
+
+    # /stats: the funnel, then the same lines; a coordinator whose organisation works elsewhere sees none of them.
+    stats, _menu = await tom.send("/stats")
+    assert "Places, proposals and matches" in stats.text
+    assert (f"{METALLBAU} – places: 1 (open: 1), proposed: 1, accepted: 0, started: 0, Ausbildung or job "
+            "offered: 0, drop-out warnings: 0") in stats.text
+    async with app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, app.network, clock(), "coordinator", "jobcenter",
+                                      ["work"], ["landkreis_oldenburg"], locale="en")
+    lena = chat("lena")
+    await lena.send(f"/start {code}")
+    elsewhere, _menu = await lena.send("/stats")
+    assert elsewhere.text.startswith("Progress toward the goal") and METALLBAU not in elsewhere.text
+    assert "Places, proposals and matches" not in elsewhere.text

@@ -17,7 +17,7 @@ from bot.services.privacy import erase
 from flows.intake import language_name
 from flows.invites import create_invite
 from flows.mediation import hand_over_mediations, next_mediation_handover, retry_translations
-from storage.models import AuditEntry, MediationRequest, MessageTranslation, Pairing, Person, VolunteerProfile
+from storage.models import AuditEntry, Handle, MediationRequest, MessageTranslation, Pairing, Person, VolunteerProfile
 from tests.chat import Chat, FakeClock
 from tests.test_questions import coordinator, participant
 from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: app with the stand-in)
@@ -266,3 +266,89 @@ async def test_the_volunteer_who_accompanies_the_participant_is_never_their_medi
         session.add(Pairing(volunteer_id=jana_id, participant_id=olena_id, status="active"))
     await ask(olena, app, "uk", QUESTION_UK)
     assert requests_to(jana) == [] and len(requests_to(karl)) == 1
+
+
+# Volunteers' reports that no engine can translate go to a mediator the same way (issue 16, item 4 for reports)
+
+REPORT_AR = "تحتاج إلى مساعدة في رسالة من مركز العمل"
+REPORT_DE = "Sie braucht Hilfe mit einem Brief vom Jobcenter."
+REPORT_TI = "ብዛዕባ ደብዳበ ጆብሰንተር ሓገዝ የድልያ"
+VOLUNTEER_ASKED = DE("A volunteer language mediator was asked to translate this; the translation follows in a "
+                     "separate message.")
+
+
+async def test_a_report_no_engine_can_translate_goes_to_a_mediator_who_sees_only_the_text(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    from bot.jobs.digest import build_digest, everybody, render_text
+    from storage.models import CaseReport
+    from tests.test_report_translations import paired, report
+
+    petra, jana, _amal = await paired(app, chat)
+    karl = await mediator(app, chat, "karl", ["ar"])
+    lena = await mediator(app, chat, "lena", ["ar"])
+    await report(jana, "Needs help with something", REPORT_AR)
+    notice = next(m for m in petra.history if REPORT_AR in m.text)
+    assert notice.text.index(REPORT_AR) < notice.text.index(VOLUNTEER_ASKED)
+    [request] = requests_to(karl)
+    assert request == "\n\n".join([
+        "Translation request no. 1: please translate this text from Arabic into German (or English).",
+        REPORT_AR, "You see only this text, not who wrote it. Please keep it to yourself."])
+    assert "Amal" not in request and "Jana" not in request and requests_to(lena) == []
+
+    # 4 working hours without an answer: the next mediator; the first to take it translates.
+    clock.advance(hours=4, minutes=1)
+    assert await hand_over_mediations(app.sessions, clock()) == 1
+    await app.drain()
+    assert len(requests_to(lena)) == 1
+    [prompt] = await lena.click("Translate")
+    assert prompt.text == "Please write the translation into German (or English)."
+    [thanks, _menu] = await lena.send(REPORT_DE)
+    assert thanks.text == "Thank you! Your translation was passed on."
+    head = DE("Report of {date} about {participant}, translated by a volunteer:", date="@", participant="@")
+    assert petra.last.text.startswith(head.split("@")[0]) and REPORT_DE in petra.last.text
+    assert "/case" in petra.last.text
+    [late] = await karl.click("Translate")
+    assert late.text == "Another volunteer has already translated this. Thank you!"
+
+    # /case and the digest show it below the original, marked; the audit log says who saw which text.
+    [case, *_] = await petra.send("/case Amal")
+    marked = DE("Translated by a volunteer:")
+    assert case.text.index(REPORT_AR) < case.text.index(marked) < case.text.index(REPORT_DE)
+    async with app.sessions() as session:
+        german = render_text(DE, clock(), await build_digest(session, DE, app.network, everybody(), clock()))
+        row = (await session.scalars(select(CaseReport))).one()
+        seen = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "mediation.shown")
+                                      .order_by(AuditEntry.id))).all()
+        helpers = {h.platform_id: h.person_id for h in (await session.scalars(select(Handle))).all()}
+    [line] = [line for line in german.splitlines() if REPORT_AR in line]
+    assert line.index(REPORT_AR) < line.index(marked) < line.index(REPORT_DE)
+    assert (row.translation, row.translation_engine, row.translation_status) == (REPORT_DE, "volunteer", "done")
+    assert [(entry.actor_id, entry.details["report"]) for entry in seen] == [
+        (helpers["karl"], row.id), (helpers["lena"], row.id)]
+
+    # Deleting the participant's data removes the request and the translation with the report.
+    async with app.sessions() as session, session.begin():
+        person = (await session.scalars(select(Person).where(Person.role == "participant"))).one()
+        await erase(session, person, clock(), "request", app.network)
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(MediationRequest)) == 0
+
+
+@pytest.mark.parametrize("engine_name", ["libretranslate"])
+async def test_with_an_engine_only_a_report_in_a_language_it_lacks_goes_to_a_mediator(
+        app: Lotse, chat: Callable[..., Chat], standin: Standin) -> None:
+    from tests.test_report_translations import paired, report
+
+    petra, jana, _amal = await paired(app, chat)
+    arabic = await mediator(app, chat, "karl", ["ar"])
+    tigrinya = await mediator(app, chat, "selam", ["ti"])
+    await report(jana, "Needs help with something", REPORT_AR)  # the engine translates Arabic: nobody asked
+    assert requests_to(arabic) == [] and f"[de] {REPORT_AR}" in petra.last.text
+    await report(jana, "Needs help with something", REPORT_TI)  # Tigrinya it lacks: a mediator is asked
+    [request] = requests_to(tigrinya)
+    assert REPORT_TI in request and "from Tigrinya into German" in request
+    assert VOLUNTEER_ASKED in next(m for m in petra.history if REPORT_TI in m.text).text
+    await tigrinya.click("Translate")
+    await tigrinya.send(REPORT_DE)
+    assert REPORT_DE in petra.last.text
+    assert not any(body.get("q") == REPORT_TI for _path, body in standin.requests)

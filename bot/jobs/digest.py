@@ -293,7 +293,7 @@ async def placement_lines(session: AsyncSession, t: Translator, network: Network
                           visible: Visible, window: Window) -> list[str]:
     """Last week's matches and starts of these participants, then what came of the places per company."""
     from bot.core.network import company_name
-    from bot.services.placement_reports import group_lines, placement_counts
+    from bot.services.placement_reports import group_lines, matching_day_counts, placement_counts
     from storage.models import Place, Proposal
 
     lines = [t(N_("{participant}: place no. {number} at {company} accepted"), participant=participant_label(
@@ -302,7 +302,12 @@ async def placement_lines(session: AsyncSession, t: Translator, network: Network
             Place, Place.id == Proposal.place_id).join(Person, Person.id == Proposal.participant_id).where(
             Proposal.status == "accepted", Proposal.decided_at >= window.since, Proposal.decided_at < window.until,
             visible).order_by(Proposal.decided_at, Proposal.id))).all()]
-    return lines + group_lines(t, network, "company", await placement_counts(session, "company"))[1:]
+    lines += group_lines(t, network, "company", await placement_counts(session, "company"))[1:]
+    days, invited, coming, came = await matching_day_counts(session)
+    if days:
+        lines.append(t(N_("Match-making days: {days}, invited: {invited}, said yes: {coming}, came: {came}"),
+                       days=days, invited=invited, coming=coming, came=came))
+    return lines
 
 
 SECTIONS: list[tuple[str, DigestSource]] = [

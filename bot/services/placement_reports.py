@@ -4,18 +4,20 @@ Counted from real events (proposals, answers, check-ins, warnings), never from s
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.i18n import N_, Translator
 from bot.core.network import Network, company_name, district_name
 from bot.core.schedule import BERLIN
-from storage.models import MentoringCheckIn, Person, Place, PlacementFollowUp, Proposal
+from storage.models import MatchingDay, MatchingInvite, MentoringCheckIn, Person, Place, PlacementFollowUp, Proposal
 
-COLUMNS = 6
-"""places, proposed, accepted, started (a check-in confirmed it), Ausbildung or job offered, drop-out warnings."""
+COLUMNS = 7
+"""places, proposed, accepted, started (a check-in or the coordinator's record of who came confirmed it),
+Ausbildung or job offered, drop-out warnings, open places."""
 
 
 def cohort_of(created: datetime) -> str:
@@ -24,8 +26,12 @@ def cohort_of(created: datetime) -> str:
     return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
 
 
-async def placement_counts(session: AsyncSession, by: str = "company") -> dict[str, list[int]]:
-    """Per company, district (of the place; of the participant for warnings) or cohort (of the participant)."""
+async def placement_counts(session: AsyncSession, by: str = "company", districts: Collection[str] | None = None,
+                           ) -> dict[str, list[int]]:
+    """Per company, district (of the place; of the participant for warnings) or cohort (of the participant).
+
+    `districts`: a coordinator's scope; only places in these districts (and warnings about participants living
+    there) count. None: everywhere."""
     counts: dict[str, list[int]] = {}
 
     def row(key: str) -> list[int]:
@@ -33,6 +39,7 @@ async def placement_counts(session: AsyncSession, by: str = "company") -> dict[s
 
     people = {person_id: (district, created) for person_id, district, created in (await session.execute(select(
         Person.id, Person.district, Person.created_at).where(Person.role == "participant"))).all()}
+    scope = Place.district.in_(list(districts)) if districts is not None else true()
 
     def key_for(place: Place, participant_id: int | None) -> str:
         if by == "company":
@@ -43,12 +50,15 @@ async def placement_counts(session: AsyncSession, by: str = "company") -> dict[s
         return cohort_of(found[1]) if found else "-"
 
     if by != "cohort":
-        for place in (await session.scalars(select(Place))).all():
-            row(key_for(place, None))[0] += 1
+        for place in (await session.scalars(select(Place).where(scope))).all():
+            numbers = row(key_for(place, None))
+            numbers[0] += 1
+            numbers[6] += place.status == "open"
     cohort_places: dict[str, set[int]] = {}
+    open_places: dict[str, set[int]] = {}
     placed_at: dict[int, Place] = {}
     for place, proposal in (await session.execute(select(Place, Proposal).join(
-            Proposal, Proposal.place_id == Place.id).order_by(Proposal.id))).all():
+            Proposal, Proposal.place_id == Place.id).where(scope).order_by(Proposal.id))).all():
         numbers = row(key_for(place, proposal.participant_id))
         numbers[1] += 1
         numbers[2] += proposal.status == "accepted"
@@ -56,13 +66,19 @@ async def placement_counts(session: AsyncSession, by: str = "company") -> dict[s
             placed_at[proposal.participant_id] = place
         if by == "cohort":
             cohort_places.setdefault(key_for(place, proposal.participant_id), set()).add(place.id)
+            if place.status == "open":
+                open_places.setdefault(key_for(place, proposal.participant_id), set()).add(place.id)
     for key, found in cohort_places.items():
         row(key)[0] = len(found)
+        row(key)[6] = len(open_places.get(key, ()))
     started: dict[str, set[int]] = {}
+    for place, proposal in (await session.execute(select(Place, Proposal).join(
+            Proposal, Proposal.place_id == Place.id).where(scope, Proposal.attended.is_(True)))).all():
+        started.setdefault(key_for(place, proposal.participant_id), set()).add(proposal.id)
     for place, proposal, kind, answer in (await session.execute(
             select(Place, Proposal, PlacementFollowUp.kind, PlacementFollowUp.answer)
             .join(Proposal, Proposal.id == PlacementFollowUp.proposal_id).join(Place, Place.id == Proposal.place_id)
-            .where(PlacementFollowUp.status == "answered"))).all():
+            .where(PlacementFollowUp.status == "answered", scope))).all():
         key, given = key_for(place, proposal.participant_id), answer or {}
         if kind == "company_checkin" and given.get("next") in ("ausbildung", "job"):
             row(key)[4] += 1
@@ -74,6 +90,8 @@ async def placement_counts(session: AsyncSession, by: str = "company") -> dict[s
     for participant_id, in (await session.execute(select(MentoringCheckIn.participant_id).where(
             MentoringCheckIn.warned.is_(True)))).all():
         district, created = people.get(participant_id, (None, None))
+        if districts is not None and district not in districts:
+            continue
         if by == "company":
             placed = placed_at.get(participant_id)
             key = placed.organisation if placed else "-"
@@ -106,10 +124,10 @@ def group_lines(t: Translator, network: Network, by: str, counts: dict[str, list
         return []
     lines = [t(GROUP_HEADINGS[by])]
     for key in sorted(counts, key=lambda found: place_group_name(t, network, by, found)):
-        places, proposals, accepted, started, offers, warnings = counts[key]
-        lines.append(t(N_("{name} – places: {places}, proposed: {proposals}, accepted: {accepted}, started: "
-                          "{started}, Ausbildung or job offered: {offers}, drop-out warnings: {warnings}"),
-                       name=place_group_name(t, network, by, key), places=places, proposals=proposals,
+        places, proposals, accepted, started, offers, warnings, still_open = counts[key]
+        lines.append(t(N_("{name} – places: {places} (open: {open}), proposed: {proposals}, accepted: {accepted}, "
+                          "started: {started}, Ausbildung or job offered: {offers}, drop-out warnings: {warnings}"),
+                       name=place_group_name(t, network, by, key), places=places, open=still_open, proposals=proposals,
                        accepted=accepted, started=started, offers=offers, warnings=warnings))
     return lines
 
@@ -118,10 +136,28 @@ def company_lines(t: Translator, network: Network, counts: dict[str, list[int]])
     return group_lines(t, network, "company", counts)
 
 
-async def report_lines(session: AsyncSession, t: Translator, network: Network) -> list[str]:
-    """Places, proposals, matches, Hospitationen, contracts and warnings per company, district and cohort."""
+async def matching_day_counts(session: AsyncSession, districts: Collection[str] | None = None) -> list[int]:
+    """Match-making days held or planned (not cancelled), invited, said yes, came (as the coordinator recorded)."""
+    statement = select(MatchingDay).where(MatchingDay.status != "cancelled")
+    if districts is not None:
+        statement = statement.where(MatchingDay.district.in_(list(districts)))
+    days = {day.id for day in (await session.scalars(statement)).all()}
+    invites = (await session.scalars(select(MatchingInvite).where(MatchingInvite.day_id.in_(days)))).all() \
+        if days else []
+    return [len(days), len(invites), sum(1 for i in invites if i.status == "yes"),
+            sum(1 for i in invites if i.attended)]
+
+
+async def report_lines(session: AsyncSession, t: Translator, network: Network,
+                       districts: Collection[str] | None = None) -> list[str]:
+    """Places, proposals, matches, Hospitationen, contracts and warnings per company, district and cohort, and
+    the match-making days; `districts` limits them to a coordinator's scope."""
     lines: list[str] = []
     for by in ("company", "district", "cohort"):
-        found = group_lines(t, network, by, await placement_counts(session, by))
+        found = group_lines(t, network, by, await placement_counts(session, by, districts))
         lines += ["", *found] if found else []
+    days, invited, coming, came = await matching_day_counts(session, districts)
+    if days:
+        lines += ["", t(N_("Match-making days: {days}, invited: {invited}, said yes: {coming}, came: {came}"),
+                        days=days, invited=invited, coming=coming, came=came)]
     return lines
