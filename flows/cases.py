@@ -21,7 +21,7 @@ from bot.messages import Choice
 from bot.network import Network
 from bot.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from bot.routing import is_responsible, visible_participants
-from flows.access import STAFF, covered_districts
+from flows.access import STAFF
 from flows.conversation import Command, register, start_flow
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.find import STAGES
@@ -379,14 +379,14 @@ STAGE = Flow(name="stage", roles=STAFF, steps=(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# /stats: progress toward the 75 % goal, for the districts this coordinator covers
+# /stats: progress toward the 75 % goal, for the participants this coordinator is responsible for
 
 
 async def show_stats(turn: Turn, argument: str = "") -> None:
-    from bot.progress import count_funnel, funnel_text
+    from bot.progress import funnel_text, staff_funnel
 
-    funnel = await count_funnel(turn.session, turn.network, covered_districts(turn.network, turn.person))
-    turn.send(funnel_text(turn.t, turn.network, funnel))
+    funnel, heading = await staff_funnel(turn.session, turn.network, turn.t, turn.person)  # only whom they may see
+    turn.send(funnel_text(turn.t, turn.network, funnel, heading))
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="stats.viewed"))
 
 

@@ -23,13 +23,13 @@ from bot.i18n import N_, NP_, Translator
 from bot.messages import Choice, Outgoing
 from bot.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
 from flows.access import STAFF, Action, may
-from flows.appointments import answers_for, candidate_options, event_lines, participants_named
+from flows.appointments import TO_WHEN, answers_for, candidate_options, event_lines, participants_named, when_examples
 from flows.closed_days import KEEP_DAY, KEEP_SESSIONS, closed_day_note, holidays_among, holidays_note, local_day
 from flows.conversation import Command, button_key, register, register_button, start_flow
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn, clean_text
 from flows.intake import PARTICIPANT, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.moments import parse_moment
+from flows.moments import dotted_day, example_day, parse_moment
 from flows.notify import messages_for
 from storage.models import Attendance, AuditEntry, Course, CourseSession, Enrolment, Person
 
@@ -337,6 +337,18 @@ async def _create(turn: Turn, value: Any) -> Next:
     return END
 
 
+def _first_example(turn: Turn) -> dict[str, object]:
+    """Next Monday, computed from today: an example date is never in the past."""
+    return {"example": dotted_day(example_day(turn.now, turn.person.time_zone))}
+
+
+def _last_example(turn: Turn) -> dict[str, object]:
+    """Twelve weeks after the first day given (or after next Monday), ending on a Friday."""
+    first = turn.data.get("first")
+    start = date.fromisoformat(first) if isinstance(first, str) else example_day(turn.now, turn.person.time_zone)
+    return {"example": dotted_day(start + timedelta(weeks=12, days=4 - start.weekday()))}
+
+
 COURSE = Flow(
     name="course",
     roles=STAFF,
@@ -354,9 +366,10 @@ COURSE = Flow(
              options=weekday_options, next="times", describe="weekdays"),
         Step(name="times", prompt=N_("From when to when? For example 9:00-12:00."), kind=InputKind.TEXT,
              max_length=40, validate=_times, next="first", describe="start and end time"),
-        Step(name="first", prompt=N_("The first day? For example 5.1.2027."), kind=InputKind.DATE, next="last",
-             describe="first day"),
-        Step(name="last", prompt=N_("The last day? For example 30.6.2027."), kind=InputKind.DATE,
+        Step(name="first", prompt=N_("The first day? For example {example}."), prompt_values=_first_example,
+             kind=InputKind.DATE, next="last", describe="first day"),
+        Step(name="last", prompt=N_("The last day? For example {example}."), prompt_values=_last_example,
+             kind=InputKind.DATE,
              validate=_last_day, on_answer=_last_given, describe="last day",
              branches=(("sessions on public holidays", "holidays"), ("otherwise", "confirm"))),
         Step(name="holidays", prompt=KEEP_SESSIONS, kind=InputKind.YES_NO, text=holidays_text,
@@ -556,7 +569,7 @@ COURSE_SESSION = Flow(
              branches=(("cancel", "confirm"), ("move", "when"))),
         Step(name="confirm", prompt=N_("Cancel this session? Everyone in the course will be told."),
              kind=InputKind.YES_NO, on_answer=_session_cancelled, next=END, describe="everyone enrolled is told"),
-        Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
+        Step(name="when", prompt=TO_WHEN, prompt_values=when_examples,
              kind=InputKind.TEXT, max_length=100, validate=_moment, on_answer=_session_when_given, next=END,
              describe="new day and time; everyone enrolled is told", branches=(("weekend or holiday", "closed_day"),)),
         Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=closed_session_day_text,

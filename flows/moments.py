@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.i18n import N_
+from bot.routing import is_working_day
 from flows.engine import Invalid, clean_text
 
 WEEKDAY_WORDS: dict[str, int] = {}
@@ -39,7 +40,31 @@ _ISO_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DOTTED_DAY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})?$")
 _SLASHED_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$")
 
-EXAMPLE = N_("Please write the day and the time, for example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr.")
+EXAMPLE = N_("Please write the day and the time, for example: {weekday}, {day} or {tomorrow}.")
+
+
+def example_day(now: datetime, time_zone: str) -> date:
+    """The day examples in prompts name: next Monday that is a working day, so an example is never in the past
+    (a fixed "24.11." was, from late November on) and never a day a booking would be asked about."""
+    return monday_after(now.astimezone(ZoneInfo(time_zone)).date())
+
+
+def monday_after(today: date) -> date:
+    day = today + timedelta(days=7 - today.weekday())
+    while not is_working_day(day):
+        day += timedelta(days=7)
+    return day
+
+
+def dotted_day(day: date, year: bool = True) -> str:
+    """A day as people here write it and as the parsers read it: 07.12.2026 (or 07.12.)."""
+    return f"{day.day:02d}.{day.month:02d}." + (str(day.year) if year else "")
+
+
+def moment_examples(now: datetime, time_zone: str) -> dict[str, str]:
+    """The values for "{weekday}, {day} or {tomorrow}": three ways to write a moment, the day computed from today."""
+    return {"weekday": "Mo 14:00", "day": f"{dotted_day(example_day(now, time_zone), year=False)} 10:30",
+            "tomorrow": "morgen 9 Uhr"}
 
 
 def _tokens(text: str) -> list[str]:
@@ -99,7 +124,7 @@ def _day(token: str, today: date) -> date | None:
         if day <= 12 and month <= 12 and day != month:
             raise Invalid(N_("Is that {first} or {second}? Please write the date with dots, like {example}."),
                           first=f"{day:02d}.{month:02d}.", second=f"{month:02d}.{day:02d}.",
-                          example="24.11.2026")
+                          example=dotted_day(monday_after(today)))
         explicit_year = _year(slashed.group(3), today)
     else:
         return None
@@ -117,14 +142,15 @@ def _day(token: str, today: date) -> date | None:
 
 def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
     """The moment meant by `text`, in UTC; raises `Invalid` with a hint in the writer's language otherwise."""
+    examples = moment_examples(now, time_zone)
     if not text or len(text) > 100:
-        raise Invalid(EXAMPLE)
+        raise Invalid(EXAMPLE, **examples)
     zone = ZoneInfo(time_zone)
     local_now = now.astimezone(zone)
     today = local_now.date()
     tokens = _tokens(text)
     if not tokens:
-        raise Invalid(EXAMPLE)
+        raise Invalid(EXAMPLE, **examples)
     day: date | None = None
     clock: time | None = None
     weekday_named = False
@@ -138,13 +164,13 @@ def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
                 day = found
                 weekday_named = token in WEEKDAY_WORDS
                 continue
-        raise Invalid(EXAMPLE)
+        raise Invalid(EXAMPLE, **examples)
     if day is None:
-        raise Invalid(N_("Which day? Please write the day too, for example: Mo 14:00, 24.11. 10:30 or "
-                         "morgen 9 Uhr."))
+        raise Invalid(N_("Which day? Please write the day too, for example: {weekday}, {day} or {tomorrow}."),
+                      **examples)
     if clock is None:
         raise Invalid(N_("At what time? Please write the time too, for example: {example}."),
-                      example="24.11. 10:30")
+                      example=examples["day"])
     if weekday_named and day == today and clock <= local_now.time():
         day += timedelta(days=7)  # "Mo 9:00" said on a Monday afternoon means next Monday
     # A wall time in the spring gap (02:30 on the last Sunday of March) moves forward by the gap, as clocks do.
