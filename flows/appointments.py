@@ -183,7 +183,7 @@ TO_WHEN = N_("To when? For example: {weekday}, {day} or {tomorrow}.")
 
 def when_examples(turn: Turn) -> dict[str, object]:
     """The prompt's examples, the day computed from today (next Monday), so an example is never in the past."""
-    return dict(moment_examples(turn.now, turn.person.time_zone))
+    return dict(moment_examples(turn.now, turn.person.time_zone, turn.t.locale))
 
 
 def when_options(turn: Turn) -> list[Choice]:

@@ -61,10 +61,14 @@ def dotted_day(day: date, year: bool = True) -> str:
     return f"{day.day:02d}.{day.month:02d}." + (str(day.year) if year else "")
 
 
-def moment_examples(now: datetime, time_zone: str) -> dict[str, str]:
-    """The values for "{weekday}, {day} or {tomorrow}": three ways to write a moment, the day computed from today."""
-    return {"weekday": "Mo 14:00", "day": f"{dotted_day(example_day(now, time_zone), year=False)} 10:30",
-            "tomorrow": "morgen 9 Uhr"}
+def moment_examples(now: datetime, time_zone: str, locale: str = "de") -> dict[str, str]:
+    """The values for "{weekday}, {day} or {tomorrow}": three ways to write a moment, the day computed from today.
+
+    English readers get English words (the parser reads both); everyone else the German ones they meet here."""
+    english = locale.split("_")[0] == "en"
+    return {"weekday": "Mon 14:00" if english else "Mo 14:00",
+            "day": f"{dotted_day(example_day(now, time_zone), year=False)} 10:30",
+            "tomorrow": "tomorrow 9:00" if english else "morgen 9 Uhr"}
 
 
 def _tokens(text: str) -> list[str]:

@@ -268,11 +268,17 @@ async def test_the_appointment_prompts_example_day_is_next_monday_and_can_be_typ
     await anna.send("/appointment")
     await anna.send("Amal")
     [prompt] = await anna.click("Jobcenter")
-    assert prompt.text == f"When? For example: Mo 14:00, {monday} 10:30 or morgen 9 Uhr."
-    example = f"{monday} 10:30"
-    assert parse_moment(example, today, "Europe/Berlin") > today
-    [where] = await anna.send(example)
+    assert prompt.text == f"When? For example: Mon 14:00, {monday} 10:30 or tomorrow 9:00."
+    for example in ("Mon 14:00", f"{monday} 10:30", "tomorrow 9:00", "Mo 14:00", "morgen 9 Uhr"):
+        assert parse_moment(example, today, "Europe/Berlin") > today  # every example can be typed as it stands
+    [where] = await anna.send(f"{monday} 10:30")
     assert where.text.startswith("Where?")
+    petra = await coordinator(app, chat, "petra2", locale="de")
+    await newcomer(app, chat, "yonas")
+    await petra.send("/appointment")
+    await petra.send("Yonas")
+    [prompt] = await petra.click("Jobcenter")
+    assert prompt.text == f"Wann? Zum Beispiel: Mo 14:00, {monday} 10:30 oder morgen 9 Uhr."
 
 
 async def test_the_intake_start_example_is_in_the_future_in_arabic(chat: Callable[..., Chat],
