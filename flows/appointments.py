@@ -47,7 +47,7 @@ from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import PARTICIPANT, participant_label
 from flows.linking import WHICH_CHAT, choose_chat, has_several_chats
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.moments import parse_clock, parse_moment
+from flows.moments import moment_examples, parse_clock, parse_moment
 from flows.registry import Command, register, register_button, start_flow
 from storage.models import Appointment, Attendance, AuditEntry, Person, Reminder, ReminderChoice
 
@@ -164,6 +164,15 @@ async def _picked(turn: Turn, value: Any) -> Next:
 
 def kind_options(turn: Turn) -> list[Choice]:
     return [Choice(key, turn.t(label)) for key, label in APPOINTMENT_KINDS.items()]
+
+
+WHEN = N_("When? For example: {weekday}, {day} or {tomorrow}.")
+TO_WHEN = N_("To when? For example: {weekday}, {day} or {tomorrow}.")
+
+
+def when_examples(turn: Turn) -> dict[str, object]:
+    """The prompt's examples, the day computed from today (next Monday), so an example is never in the past."""
+    return dict(moment_examples(turn.now, turn.person.time_zone, turn.t.locale))
 
 
 def when_options(turn: Turn) -> list[Choice]:
@@ -313,7 +322,7 @@ BOOK = Flow(
              options=candidate_options, on_answer=_picked, describe="participants that fit"),
         Step(name="kind", prompt=N_("What kind of appointment?"), kind=InputKind.CHOICE, options=kind_options,
              on_answer=_kind_given, describe="kind"),
-        Step(name="when", prompt=N_("When? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
+        Step(name="when", prompt=WHEN, prompt_values=when_examples,
              kind=InputKind.TEXT, options=when_options, validate=_moment, on_answer=_when_given, max_length=100,
              describe="typed day and time, or step by step", branches=(("step by step", "day"),)),
         Step(name="day", prompt=N_("Which day?"), kind=InputKind.CHOICE, options=day_options, next="hour",
@@ -468,7 +477,7 @@ MOVE = Flow(
     name="move_appointment",
     roles=STAFF,
     steps=(
-        Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
+        Step(name="when", prompt=TO_WHEN, prompt_values=when_examples,
              kind=InputKind.TEXT, options=when_options, validate=_moment, on_answer=_moved, max_length=100,
              describe="new day and time; participant told, reminders planned again",
              branches=(("step by step", "day"),)),

@@ -40,6 +40,7 @@ from storage.models import (
     OutboxEntry,
     Person,
     Profile,
+    StaffScope,
 )
 
 MAX_TEXT = 1500
@@ -124,7 +125,7 @@ def kind_options(turn: Turn) -> list[Choice]:
 def value_options(turn: Turn) -> list[Choice]:
     kind = turn.data.get("kind")
     if kind == "district":
-        covered = covered_districts(turn.network, turn.person)
+        covered = covered_districts(turn.network, turn.person, turn.data.get("_scope_districts"))
         return [Choice(k, d.name[turn.t.locale]) for k, d in turn.network.districts.items()
                 if covered is None or k in covered]
     if kind == "language":
@@ -272,6 +273,9 @@ async def _prepare(turn: Turn, value: Any) -> Next:
     if value == "course":
         courses = await course_options(turn.session, turn.network, turn.t)
         turn.data["_courses"] = {c.key: c.label for c in courses}
+    if value == "district":  # a coordinator invited for some districts is offered only those
+        scope = await turn.session.get(StaffScope, turn.person.id)
+        turn.data["_scope_districts"] = None if scope is None else [str(d) for d in scope.districts]
     return "value"
 
 

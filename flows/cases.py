@@ -358,18 +358,17 @@ STAGE = Flow(name="stage", roles=STAFF, steps=(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# /stats: progress toward the 75 % goal, for the districts this coordinator covers
+# /stats: progress toward the 75 % goal, for the participants this coordinator is responsible for
 
 
 async def show_stats(turn: Turn, argument: str = "") -> None:
     from bot.services.placement_reports import report_lines
-    from bot.services.progress import count_funnel, funnel_text
+    from bot.services.progress import funnel_text, staff_funnel
 
-    scope = covered_districts(turn.network, turn.person)
-    funnel = await count_funnel(turn.session, turn.network, scope)
-    placements = await report_lines(turn.session, turn.t, turn.network, scope)
-    heading = ["", turn.t(N_("Places, proposals and matches"))] if placements else []
-    turn.send("\n".join([funnel_text(turn.t, turn.network, funnel), *heading, *placements]))
+    funnel, heading = await staff_funnel(turn.session, turn.network, turn.t, turn.person)  # only whom they may see
+    placements = await report_lines(turn.session, turn.t, turn.network, covered_districts(turn.network, turn.person))
+    placement_heading = ["", turn.t(N_("Places, proposals and matches"))] if placements else []
+    turn.send("\n".join([funnel_text(turn.t, turn.network, funnel, heading), *placement_heading, *placements]))
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="stats.viewed"))
 
 

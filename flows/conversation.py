@@ -236,7 +236,10 @@ def _back(turn: Turn) -> None:
     trail: list[str] = list(turn.state.get("trail", []))
     flow_name = turn.state.get("flow")
     if flow_name not in FLOWS or len(trail) < 2:
-        turn.say(N_("This is the first question, there is nothing to go back to."))
+        if _resumable(turn):  # a questionnaire's first question
+            turn.say(N_("This is the first question, there is nothing to go back to."))
+        else:  # a picker, a list or the menu: no "question" to speak of, and the same options again
+            turn.say(N_("There is nothing to go back to here. Here are the options again."))
         reprompt(turn)
         return
     trail.pop()

@@ -13,7 +13,7 @@ from bot.core.messages import Choice
 from bot.core.notify import messages_for
 from bot.services.courses import enrol, enrolment_notice, future_sessions
 from bot.services.reminders import drop, load_event, participants_of_session, plan, reminder_buttons, session_key
-from flows.appointments import answers_for, candidate_options, event_lines, participants_named
+from flows.appointments import TO_WHEN, answers_for, candidate_options, event_lines, participants_named, when_examples
 from flows.closed_days import KEEP_DAY, closed_day_note, local_day
 from flows.courses import course_for
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
@@ -210,7 +210,7 @@ COURSE_SESSION = Flow(
              branches=(("cancel", "confirm"), ("move", "when"))),
         Step(name="confirm", prompt=N_("Cancel this session? Everyone in the course will be told."),
              kind=InputKind.YES_NO, on_answer=_session_cancelled, next=END, describe="everyone enrolled is told"),
-        Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
+        Step(name="when", prompt=TO_WHEN, prompt_values=when_examples,
              kind=InputKind.TEXT, max_length=100, validate=_moment, on_answer=_session_when_given, next=END,
              describe="new day and time; everyone enrolled is told", branches=(("weekend or holiday", "closed_day"),)),
         Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=closed_session_day_text,

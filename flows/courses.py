@@ -10,7 +10,7 @@ and re-plans their reminders. Participants see their courses and the next sessio
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from flows.closed_days import KEEP_SESSIONS, holidays_among, holidays_note, loca
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import PARTICIPANT, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.moments import dotted_day, example_day
 from flows.registry import Command, register, start_flow
 from storage.models import AuditEntry, Course, Enrolment, Person
 
@@ -234,6 +235,18 @@ async def _create(turn: Turn, value: Any) -> Next:
     return END
 
 
+def _first_example(turn: Turn) -> dict[str, object]:
+    """Next Monday, computed from today: an example date is never in the past."""
+    return {"example": dotted_day(example_day(turn.now, turn.person.time_zone))}
+
+
+def _last_example(turn: Turn) -> dict[str, object]:
+    """Twelve weeks after the first day given (or after next Monday), ending on a Friday."""
+    first = turn.data.get("first")
+    start = date.fromisoformat(first) if isinstance(first, str) else example_day(turn.now, turn.person.time_zone)
+    return {"example": dotted_day(start + timedelta(weeks=12, days=4 - start.weekday()))}
+
+
 COURSE = Flow(
     name="course",
     roles=STAFF,
@@ -251,9 +264,10 @@ COURSE = Flow(
              options=weekday_options, next="times", describe="weekdays"),
         Step(name="times", prompt=N_("From when to when? For example 9:00-12:00."), kind=InputKind.TEXT,
              max_length=40, validate=_times, next="first", describe="start and end time"),
-        Step(name="first", prompt=N_("The first day? For example 5.1.2027."), kind=InputKind.DATE, next="last",
-             describe="first day"),
-        Step(name="last", prompt=N_("The last day? For example 30.6.2027."), kind=InputKind.DATE,
+        Step(name="first", prompt=N_("The first day? For example {example}."), prompt_values=_first_example,
+             kind=InputKind.DATE, next="last", describe="first day"),
+        Step(name="last", prompt=N_("The last day? For example {example}."), prompt_values=_last_example,
+             kind=InputKind.DATE,
              validate=_last_day, on_answer=_last_given, describe="last day",
              branches=(("sessions on public holidays", "holidays"), ("otherwise", "confirm"))),
         Step(name="holidays", prompt=KEEP_SESSIONS, kind=InputKind.YES_NO, text=holidays_text,

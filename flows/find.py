@@ -23,7 +23,7 @@ from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import GERMAN_ORDER, WEEKDAYS, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.registry import Command, register
-from storage.models import AuditEntry, Person, PotentialCheck, Profile
+from storage.models import AuditEntry, Person, PotentialCheck, Profile, StaffScope
 
 ANY = "any"
 MAX_RESULTS = 10
@@ -139,8 +139,19 @@ def occupation_options(turn: Turn) -> list[Choice]:
     return [_any(turn), *(Choice(k, o.name[turn.t.locale]) for k, o in turn.network.occupations.items())]
 
 
+SCOPE_KEY = "_scope_districts"
+"""The districts of the coordinator's own scope, read once per search (options are built without a database)."""
+
+
+async def _occupation_chosen(turn: Turn, value: Any) -> Next:
+    """The coordinator's own scope (from their invite) is read here, so the district list can offer only theirs."""
+    scope = await turn.session.get(StaffScope, turn.person.id)
+    turn.data[SCOPE_KEY] = None if scope is None else [str(district) for district in scope.districts]
+    return "district"
+
+
 def district_options(turn: Turn) -> list[Choice]:
-    covered = covered_districts(turn.network, turn.person)
+    covered = covered_districts(turn.network, turn.person, turn.data.get(SCOPE_KEY))
     return [_any(turn), *(Choice(k, d.name[turn.t.locale]) for k, d in turn.network.districts.items()
                           if covered is None or k in covered)]
 
@@ -197,7 +208,7 @@ FIND = Flow(
     roles=STAFF,
     steps=(
         Step(name="occupation", prompt=N_("Which occupational field?"), kind=InputKind.CHOICE,
-             options=occupation_options, next="district", describe="field or any"),
+             options=occupation_options, on_answer=_occupation_chosen, next="district", describe="field or any"),
         Step(name="district", prompt=N_("Which district?"), kind=InputKind.CHOICE, options=district_options,
              next="german", describe="district (only those the coordinator covers) or any"),
         Step(name="german", prompt=N_("At least which German level?"), kind=InputKind.CHOICE,

@@ -28,6 +28,7 @@ from bot.services.routing import responsible_staff
 from flows.duplicates import look_for_duplicates
 from flows.engine import END, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.menu import MENU_ENTRIES, MenuEntry
+from flows.moments import dotted_day, example_day
 from flows.onboarding import AFTER_CONSENT
 from flows.registry import Command, register, start_flow
 from storage.models import AuditEntry, Consent, Person, Profile
@@ -74,7 +75,7 @@ MAX_SCHOOL_YEARS = 25
 COMPANIES_CONSENT_VERSION = "2026-11"
 
 # The questions in order, with the label the summary uses. Follow-ups (other field, phone) share their parent's
-# number in "Question 3 of 12" and appear only when the parent's answer asks for them.
+# number in "Question 2 of 11" and appear only when the parent's answer asks for them.
 LABELS: dict[str, str] = {
     "district": N_("Where you live"),
     "goals": N_("Your goals"),
@@ -106,6 +107,11 @@ MAIN_QUESTIONS = ("district", "goals", "occupations", "german", "languages", "av
 FOLLOW_UPS = {"occupation_other": "occupations", "phone": "contact"}
 SECOND_HALVES = {"availability_times": "availability"}
 """Questions asked in two short lists: the second half shares the number and saves the answer."""
+NUMBERED_WITH = {**FOLLOW_UPS, **SECOND_HALVES, "occupations": "goals", "occupation_other": "goals"}
+"""Questions that share another's number. The kinds of work are asked only for a goal about work, so they count as
+part of the goals question: the total never changes in the middle of the intake ("1 of 12", then "3 of 11")."""
+COUNTED_QUESTIONS = tuple(question for question in MAIN_QUESTIONS if question not in NUMBERED_WITH)
+"""The steps "Question N of M" counts: asked of everyone, whatever they answered before."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -309,12 +315,12 @@ def _saving(question: str) -> Callable[[Turn, Any], Awaitable[Next]]:
 
 def progress_text(question: str, prompt: str, values: Callable[[Turn], dict[str, object]] | None = None
                   ) -> Callable[[Turn], str]:
-    """The question with "Question 3 of 12" above it, so people see how far they are."""
-    main = FOLLOW_UPS.get(question, SECOND_HALVES.get(question, question))
+    """The question with "Question 3 of 11" above it, so people see how far they are. Only the steps everyone is
+    asked are counted (`COUNTED_QUESTIONS`), so the total stays the same from the first question to the last."""
+    number = COUNTED_QUESTIONS.index(NUMBERED_WITH.get(question, question)) + 1
 
     def render(turn: Turn) -> str:
-        asked = [name for name in MAIN_QUESTIONS if name == main or applicable(turn.data, name)]
-        head = turn.t(N_("Question {number} of {total}"), number=asked.index(main) + 1, total=len(asked))
+        head = turn.t(N_("Question {number} of {total}"), number=number, total=len(COUNTED_QUESTIONS))
         return f"{head}\n{turn.t(prompt, **(values(turn) if values else {}))}"
 
     return render
@@ -329,10 +335,16 @@ async def _times_chosen(turn: Turn, value: Any) -> Next:
     return await _saving("availability")(turn, grid(chosen_days(turn.data.get("availability")), list(value)))
 
 
+def start_example(turn: Turn) -> dict[str, object]:
+    """Next Monday: a start date computed from today, never in the past."""
+    return {"example": dotted_day(example_day(turn.now, turn.person.time_zone))}
+
+
 def question(name: str, prompt: str, kind: InputKind, options: Callable[[Turn], Sequence[Choice]] | None = None,
              optional: bool = False, validate: Callable[[Turn, Any], Any] | None = None,
-             max_length: int = 1000, describe: str = "") -> Step:
-    return Step(name=name, prompt=prompt, kind=kind, options=options, text=progress_text(name, prompt),
+             max_length: int = 1000, describe: str = "",
+             values: Callable[[Turn], dict[str, object]] | None = None) -> Step:
+    return Step(name=name, prompt=prompt, kind=kind, options=options, text=progress_text(name, prompt, values),
                 optional=optional, validate=validate, on_answer=_saving(name), max_length=max_length,
                 describe=describe or prompt)
 
@@ -537,15 +549,16 @@ INTAKE = Flow(
              kind=InputKind.MULTI, options=for_turn(day_part_choices),
              text=progress_text("availability_times", N_("At what times of day? Choose all that fit.")),
              on_answer=_times_chosen, describe="then the times of day; saved as days x times"),
-        question("start", N_("From when can you start? Write a date, for example 01.03.2027."), InputKind.DATE,
-                 for_turn(start_choices)),
+        question("start", N_("From when can you start? Write a date, for example {example}."), InputKind.DATE,
+                 for_turn(start_choices), values=start_example),
         question("licence", N_("Do you have a driving licence (Führerschein) for cars?"), InputKind.CHOICE,
                  for_turn(licence_choices)),
         question("transport", N_("Can you get to places by bus and train?"), InputKind.YES_NO),
         question("contact", N_("How may the coordinators contact you?"), InputKind.CHOICE, for_turn(contact_choices)),
         question("phone", N_("Which phone number may they call? For example 0151 23456789."), InputKind.TEXT,
                  optional=True, validate=validate_phone, max_length=40),
-        replace(question("school", N_("How many years did you go to school? Write a number."), InputKind.TEXT,
+        replace(question("school", N_("How many years did you go to school? Write the number of years, for "
+                                      "example 9. Every number is an answer: 1 means one year."), InputKind.TEXT,
                          optional=True, validate=validate_school_years, max_length=10), takes_numbers=True),
         question("experience", N_("What work have you done before? Write it in a few words."), InputKind.TEXT,
                  optional=True, validate=validate_words, max_length=500),

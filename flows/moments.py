@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import N_
 from bot.core.text import clean_text
+from bot.services.routing import is_working_day
 from flows.engine import Invalid
 
 WEEKDAY_WORDS: dict[str, int] = {}
@@ -40,7 +41,35 @@ _ISO_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DOTTED_DAY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})?$")
 _SLASHED_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$")
 
-EXAMPLE = N_("Please write the day and the time, for example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr.")
+EXAMPLE = N_("Please write the day and the time, for example: {weekday}, {day} or {tomorrow}.")
+
+
+def example_day(now: datetime, time_zone: str) -> date:
+    """The day examples in prompts name: next Monday that is a working day, so an example is never in the past
+    (a fixed "24.11." was, from late November on) and never a day a booking would be asked about."""
+    return monday_after(now.astimezone(ZoneInfo(time_zone)).date())
+
+
+def monday_after(today: date) -> date:
+    day = today + timedelta(days=7 - today.weekday())
+    while not is_working_day(day):
+        day += timedelta(days=7)
+    return day
+
+
+def dotted_day(day: date, year: bool = True) -> str:
+    """A day as people here write it and as the parsers read it: 07.12.2026 (or 07.12.)."""
+    return f"{day.day:02d}.{day.month:02d}." + (str(day.year) if year else "")
+
+
+def moment_examples(now: datetime, time_zone: str, locale: str = "de") -> dict[str, str]:
+    """The values for "{weekday}, {day} or {tomorrow}": three ways to write a moment, the day computed from today.
+
+    English readers get English words (the parser reads both); everyone else the German ones they meet here."""
+    english = locale.split("_")[0] == "en"
+    return {"weekday": "Mon 14:00" if english else "Mo 14:00",
+            "day": f"{dotted_day(example_day(now, time_zone), year=False)} 10:30",
+            "tomorrow": "tomorrow 9:00" if english else "morgen 9 Uhr"}
 
 
 def _tokens(text: str) -> list[str]:
@@ -100,7 +129,7 @@ def _day(token: str, today: date) -> date | None:
         if day <= 12 and month <= 12 and day != month:
             raise Invalid(N_("Is that {first} or {second}? Please write the date with dots, like {example}."),
                           first=f"{day:02d}.{month:02d}.", second=f"{month:02d}.{day:02d}.",
-                          example="24.11.2026")
+                          example=dotted_day(monday_after(today)))
         explicit_year = _year(slashed.group(3), today)
     else:
         return None
@@ -118,14 +147,15 @@ def _day(token: str, today: date) -> date | None:
 
 def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
     """The moment meant by `text`, in UTC; raises `Invalid` with a hint in the writer's language otherwise."""
+    examples = moment_examples(now, time_zone)
     if not text or len(text) > 100:
-        raise Invalid(EXAMPLE)
+        raise Invalid(EXAMPLE, **examples)
     zone = ZoneInfo(time_zone)
     local_now = now.astimezone(zone)
     today = local_now.date()
     tokens = _tokens(text)
     if not tokens:
-        raise Invalid(EXAMPLE)
+        raise Invalid(EXAMPLE, **examples)
     day: date | None = None
     clock: time | None = None
     weekday_named = False
@@ -139,13 +169,13 @@ def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
                 day = found
                 weekday_named = token in WEEKDAY_WORDS
                 continue
-        raise Invalid(EXAMPLE)
+        raise Invalid(EXAMPLE, **examples)
     if day is None:
-        raise Invalid(N_("Which day? Please write the day too, for example: Mo 14:00, 24.11. 10:30 or "
-                         "morgen 9 Uhr."))
+        raise Invalid(N_("Which day? Please write the day too, for example: {weekday}, {day} or {tomorrow}."),
+                      **examples)
     if clock is None:
         raise Invalid(N_("At what time? Please write the time too, for example: {example}."),
-                      example="24.11. 10:30")
+                      example=examples["day"])
     if weekday_named and day == today and clock <= local_now.time():
         day += timedelta(days=7)  # "Mo 9:00" said on a Monday afternoon means next Monday
     # A wall time in the spring gap (02:30 on the last Sunday of March) moves forward by the gap, as clocks do.

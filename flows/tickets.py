@@ -30,9 +30,10 @@ from bot.core.notify import enqueue, messages_for, translator_for, with_file
 from bot.core.text import clean_text
 from bot.services.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
 from flows.engine import END, MAX_ATTACHMENT_BYTES, STAY, Flow, InputKind, Invalid, Next, Step, Turn, parse_single
-from flows.intake import PARTICIPANT, answer_text, language_name, participant_label
+from flows.intake import PARTICIPANT, STAFF_LABELS, answer_text, language_name, participant_label
 from flows.mediation import ask_mediators, for_participant, for_staff, staff_reads, translate_for_staff, written_in
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
+from flows.moments import dotted_day, example_day
 from flows.registry import BUTTON_ACTIONS, INTERCEPTORS, Command, register, register_button, start_flow
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
 
@@ -107,7 +108,7 @@ def notice_text(t: Translator, network: Network, ticket: Ticket, participant: Pe
     if profile is not None and profile.answers:
         for question in ("goals", "german", "occupations"):
             if profile.answers.get(question):
-                lines.append(f"· {answer_text(t, network, profile.answers, question)}")
+                lines.append(f"· {t(STAFF_LABELS[question])}: {answer_text(t, network, profile.answers, question)}")
     lines += ["", for_staff(t, first, participant.locale or "en"), _attachment_note(t, first.attachment)]
     if taken_by:
         lines += ["", t(N_("Taken by {name}."), name=taken_by)]
@@ -687,13 +688,19 @@ async def _value_given(turn: Turn, value: Any) -> Next:
     return following[0] if following else await _send_template(turn)
 
 
+def _date_example(turn: Turn) -> dict[str, object]:
+    """Next Monday at 10:30, computed from today: an example is never in the past."""
+    return {"example": f"{dotted_day(example_day(turn.now, turn.person.time_zone))} 10:30"}
+
+
 TEMPLATE = Flow(name="template", roles=STAFF, steps=(
     Step(name="template", prompt=N_("Which ready-made answer? It arrives in the participant's language."),
          kind=InputKind.CHOICE, options=template_options, on_answer=_template_chosen, describe="template",
          branches=(("place", "place"), ("organisation", "organisation"))),
     Step(name="place", prompt=N_("Which place? For example: Jobcenter Oldenburg, Stau 70, room 12."),
          kind=InputKind.TEXT, max_length=200, on_answer=_value_given, describe="place", branches=(("", "date"),)),
-    Step(name="date", prompt=N_("Which day and time? For example 24.11.2026 10:30."), kind=InputKind.DATETIME,
+    Step(name="date", prompt=N_("Which day and time? For example {example}."), prompt_values=_date_example,
+         kind=InputKind.DATETIME,
          on_answer=_value_given, describe="date and time"),
     Step(name="organisation", prompt=N_("Which organisation?"), kind=InputKind.CHOICE,
          options=organisation_options, on_answer=_value_given, describe="organisation"),

@@ -87,10 +87,10 @@ async def test_the_digest_shows_cancellations_unanswered_reminders_and_the_weeks
     await send_due_digests(app.sessions, app.network, Schedule(), None, clock())
     await app.drain()
     digest = petra.last.text
-    assert "Cancellations (1)\n· Amal (no. " in digest and "Jobcenter, 25/11/2026, 10:30" in digest
+    assert "Cancellations (1)\n· Amal (no. " in digest and "Jobcenter, 25 Nov 2026, 10:30" in digest
     assert "– My child is ill" in digest
-    assert "Reminders nobody answered (1)\n· Yonas (no. " in digest and "Counselling (Beratung), 25/11/2026" in digest
-    assert "Appointments this week (1)\n· 01/12/2026, 10:00" in digest
+    assert "Reminders nobody answered (1)\n· Yonas (no. " in digest and "Counselling (Beratung), 25 Nov 2026" in digest
+    assert "Appointments this week (1)\n· 1 Dec 2026, 10:00" in digest
     assert "· Jobcenter · IHK, Moslestraße 6: no answer yet" in digest
 
 

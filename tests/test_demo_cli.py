@@ -128,7 +128,7 @@ def test_db_upgrade_and_network_check(tmp_path: Path) -> None:
     again = lotse(["db", "upgrade"], tmp_path)
     assert "applying migration" not in again.stderr.decode() and "0 migration(s) applied" in again.stderr.decode()
     check = lotse(["network", "check"], tmp_path)
-    assert check.returncode == 0 and "10 districts, 7 topics" in check.stdout.decode()
+    assert check.returncode == 0 and "10 districts, 8 topics" in check.stdout.decode()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -206,7 +206,7 @@ async def test_the_funnel_on_a_hand_counted_data_set(app: Lotse, tmp_path: Path)
 
 async def test_stats_in_the_chat_shows_only_the_coordinators_districts(
         app: Lotse, chat: Callable[..., Chat]) -> None:
-    bert = await coordinator(app, chat, "bert", organisation="bbs_wechloy")  # Stadt Oldenburg and Ammerland
+    bert = await coordinator(app, chat, "bert", districts=["stadt_oldenburg", "ammerland"])  # IHK, two districts
     await participant(chat, "amal")  # Stadt Oldenburg
     await participant(chat, "yonas", district="5")  # Vechta
     [stats, _menu] = await bert.send("/stats")

@@ -63,12 +63,12 @@ async def test_intake_in_english_with_progress_summary_and_company_consent(
     petra, tom = await staff(app, transport, "petra"), await staff(app, transport, "tom")
     amal = chat("amal")
     *_, first = await consent(amal, "English")
-    assert first.text.startswith("Question 1 of 12\nWhere do you live?")
+    assert first.text.startswith("Question 1 of 11\nWhere do you live?")
     seen = [first]
     for answer in ANSWERS:
         seen += await amal.send(answer)
     assert [m.text.split("\n")[0] for m in seen if m.text.startswith("Question")][:4] == [
-        "Question 1 of 12", "Question 2 of 12", "Question 3 of 12", "Question 3 of 12"]
+        "Question 1 of 11", "Question 2 of 11", "Question 2 of 11", "Question 2 of 11"]
     summary = amal.last
     assert summary.text.startswith("Here is your profile:")
     for line in ("Where you live: Oldenburg (city)",
@@ -108,12 +108,12 @@ async def test_intake_in_arabic_isolates_values_and_reads_arabic_digits(
     ar = Translator("ar")
     amal = chat("amal", hint="ar")
     *_, first = await consent(amal, "العربية")
-    assert first.rtl and first.text.startswith(ar("Question {number} of {total}", number=1, total=12))
+    assert first.rtl and first.text.startswith(ar("Question {number} of {total}", number=1, total=11))
     arabic_digits = ["٨", "٢، ٣", "١", "٣", "٢"]  # district, goals (Arabic comma), metal, A2, Persian
     for answer in arabic_digits:
         await amal.send(answer)
     await amal.send(ar("Skip"))  # no availability? not optional: asked again
-    assert amal.last.text.startswith(ar("Question {number} of {total}", number=6, total=12))
+    assert amal.last.text.startswith(ar("Question {number} of {total}", number=5, total=11))
     for answer in ["1", "1", ar("As soon as possible"), "2", ar("No"), "1", "-", "-"]:
         await amal.send(answer)
     summary = amal.last.text
@@ -197,7 +197,7 @@ async def test_profile_changes_one_answer_without_the_whole_flow(
     assert pick.text.startswith("Which answer do you want to change?")
     assert "German" in amal.buttons() and "Phone" in amal.buttons()
     [german] = await amal.click("German")
-    assert german.text.startswith("Question 4 of 12")
+    assert german.text.startswith("Question 3 of 11")
     [summary] = await amal.click("B1")
     assert summary.text.startswith("Here is your profile:") and "German: B1" in summary.text
     await amal.click("Change an answer")
@@ -225,11 +225,11 @@ async def test_optional_steps_can_be_skipped(app: Lotse, chat: Callable[..., Cha
     for answer in ["10", "4", "5", "7"]:  # outside the region, work, construction, I don't know
         await yonas.send(answer)
     [question] = await yonas.send("Skip")  # other languages
-    assert question.text.startswith("Question 6 of 12")
+    assert question.text.startswith("Question 5 of 11")
     for answer in ["2", "2", "As soon as possible", "2", "2", "1"]:  # contact by chat only: no phone question
         await yonas.send(answer)
     school = yonas.last
-    assert school.text.startswith("Question 11 of 12")
+    assert school.text.startswith("Question 10 of 11")
     # years at school are a number: no "1. Skip" that would read as one year (found by a newcomer)
     assert school.choices == () and school.text.rstrip().endswith("To skip this question, write: Skip")
     await yonas.send("Skip")
@@ -247,15 +247,15 @@ async def test_walking_away_for_a_week_keeps_every_answer(
     clock.advance(days=7)
     welcome, question = await amal.send("hello?")
     assert welcome.text == "Welcome back! Let us continue where you stopped."
-    assert question.text.startswith("Question 5 of 12")
+    assert question.text.startswith("Question 4 of 11")
     await amal.send("/cancel")
     clock.advance(days=7)
     await amal.send("/menu")
     welcome, question = await amal.click("Your profile")
     assert welcome.text.startswith("Welcome back to your profile.")
-    assert question.text.startswith("Question 5 of 12")
+    assert question.text.startswith("Question 4 of 11")
     [previous] = await amal.send("/back")  # back goes to the answers already given
-    assert previous.text.startswith("Question 4 of 12")
+    assert previous.text.startswith("Question 3 of 11")
 
 
 LONG = "x" * 5000
@@ -314,7 +314,7 @@ async def test_phone_numbers_in_every_shape_are_stored_in_e164(
     for answer in ANSWERS[:PHONE]:
         await amal.send(answer)
     [question] = await amal.send(typed)
-    assert question.text.startswith("Question 11 of 12")
+    assert question.text.startswith("Question 10 of 11")
     assert (await profile_of(app, "amal")).phone == stored
 
 
@@ -346,15 +346,15 @@ async def test_weekly_times_come_as_two_short_lists_in_ukrainian(app: Lotse, cha
     for answer in ANSWERS[:DAYS]:
         await olena.send(answer)
     days = olena.last
-    assert days.text.startswith(uk("Question {number} of {total}", number=6, total=12))
+    assert days.text.startswith(uk("Question {number} of {total}", number=5, total=11))
     assert [c.label for c in days.choices] == ["понеділок", "вівторок", "середа", "четвер", "пʼятниця"]
     await olena.click("вівторок")
     await olena.click("четвер")
     [times] = await olena.click(uk("Done"))
-    assert times.text.startswith(uk("Question {number} of {total}", number=6, total=12))
+    assert times.text.startswith(uk("Question {number} of {total}", number=5, total=11))
     assert [c.label for c in times.choices] == [uk("Mornings"), uk("Afternoons"), uk("Evenings")]
     [start] = await olena.send("1, 3")
-    assert start.text.startswith(uk("Question {number} of {total}", number=7, total=12))
+    assert start.text.startswith(uk("Question {number} of {total}", number=6, total=11))
     profile = await profile_of(app, "olena")
     assert profile.answers["availability"] == ["tue_morning", "tue_evening", "thu_morning", "thu_evening"]
     [times_again] = await olena.send("/back")  # back to the times of day, then the days
@@ -362,7 +362,7 @@ async def test_weekly_times_come_as_two_short_lists_in_ukrainian(app: Lotse, cha
     [days_again] = await olena.send("/back")
     assert len(days_again.choices) == 5
     every_list = [len(m.choices) for m in olena.history if m.text.startswith(uk("Question {number} of {total}",
-                                                                               number=6, total=12))]
+                                                                               number=5, total=11))]
     assert max(every_list) <= 8
 
 

@@ -62,7 +62,7 @@ async def test_consent_yes_records_version_and_goes_on_to_the_profile(app: Lotse
     thanks, intro, first_question = await amal.click("Yes")
     assert thanks.text == "Thank you. Your consent was recorded on 23 November 2026."
     assert intro.text.startswith("Now a few questions about you")
-    assert first_question.text.startswith("Question 1 of 12\nWhere do you live?")
+    assert first_question.text.startswith("Question 1 of 11\nWhere do you live?")
     [menu] = await amal.send("/menu")
     assert [c.label for c in menu.choices] == ["Ask a question", "Talk to a person", "Your profile",
                                                "What work suits me? (Potenzialcheck)", "My appointments",
@@ -123,7 +123,7 @@ async def test_back_help_and_unknown_commands_keep_the_current_question(chat: Ca
     amal = chat("amal")
     await amal.send("hi")
     first = await amal.send("/back")
-    assert first[0].text == "This is the first question, there is nothing to go back to."
+    assert first[0].text == "There is nothing to go back to here. Here are the options again."
     assert len(first[1].choices) == 8
     await amal.click("English")
     [picker] = await amal.send("/back")

@@ -302,9 +302,9 @@ async def test_hand_over_routes_again_and_tells_the_participant(app: Lotse, chat
     await amal.click("Apprenticeship (Ausbildung)")
     await amal.send("Is my diploma recognised?")
     await ben.click("Hand over")
-    [done, _menu] = await ben.click("Recognition of a foreign qualification (Anerkennung)")
+    [done, _menu] = await ben.click("Letters from the employment agency (Agentur für Arbeit)")
     assert "Agentur für Arbeit" in done.text
-    assert tom.history[-1].text.startswith("Question no. 1: Recognition")
+    assert tom.history[-1].text.startswith("Question no. 1: Letters from the employment agency")
     assert amal.history[-1].text.startswith("Your question no. 1 was passed to Agentur für Arbeit")
 
 

@@ -199,7 +199,7 @@ async def test_an_english_coordinator_reads_european_dates_and_what_the_deadline
     await amal.send("من يستطيع مساعدتي؟")
     [inbox] = await ben.send("/inbox")
     [line] = [choice.label for choice in inbox.choices]
-    assert line == "#1 · Apprenticeship (Ausbildung) · take it by 30/11/2026, 14:00 or it goes to the lead contact"
+    assert line == "#1 · Apprenticeship (Ausbildung) · take it by 30 Nov 2026, 14:00 or it goes to the lead contact"
     assert "open until" not in line and " PM" not in line
 
 

@@ -356,7 +356,7 @@ async def test_consent_to_a_volunteer_in_the_middle_of_the_intake_returns_to_the
     await consent(amal, "English")
     await amal.send("8")  # question 1: the district; now at question 2
     question = amal.last.text
-    assert question.startswith("Question 2 of 12")
+    assert question.startswith("Question 2 of 11")
     await pair(petra, jana, amal)
     thanks, again = amal.history[-2:]
     assert thanks.text.startswith("Thank you. Jana will accompany you.")

@@ -8,7 +8,7 @@ file and the database, so it is `bot.services.routing.is_responsible` / `visible
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -162,8 +162,11 @@ def may_start(person: Person, flow: Startable) -> bool:
     return not (flow.needs_consent and needs_consent(person))
 
 
-def covered_districts(network: Network, person: Person) -> frozenset[str] | None:
-    """Districts a staff member's organisation works in; None means all (admins, or a rule for "all").
+def covered_districts(network: Network, person: Person,
+                      scope_districts: Collection[str] | None = None) -> frozenset[str] | None:
+    """Districts a staff member works in: their organisation's, narrowed by their own scope from their invite
+    (`scope_districts`, the `StaffScope` row's districts; None or "all": the whole organisation's). None means all
+    (admins, or a rule for "all" and no narrower scope).
 
     Only for choosing among districts (options, counts): whom a staff member may see is decided by
     `bot.services.routing.visible_participants` / `is_responsible`, which also weigh topics, scope and handled cases."""
@@ -172,12 +175,16 @@ def covered_districts(network: Network, person: Person) -> frozenset[str] | None
     if not may(person, Action.BE_RESPONSIBLE) or not person.organisation:
         return frozenset()
     districts: set[str] = set()
+    everywhere = False
     for rule in network.responsibilities:
         if rule.organisation == person.organisation:
-            if "all" in rule.districts:
-                return None
+            everywhere = everywhere or "all" in rule.districts
             districts.update(rule.districts)
-    return frozenset(districts)
+    own = None if scope_districts is None or "all" in scope_districts else frozenset(scope_districts)
+    if everywhere:
+        return own
+    covered = frozenset(districts)
+    return covered if own is None else covered & own
 
 
 def responsible_organisations(network: Network, district: str | None, topics: Iterable[str]) -> set[str]:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
@@ -65,6 +65,9 @@ STAFF_LOCALES: Final = ("de", "en")
 DATE_LOCALES: Final = {"en": "en_DE"}
 """The network is in Germany: English readers get day-before-month dates and a 24-hour clock (CLDR's en_DE),
 not the US formats of plain "en"; the other languages' own defaults already read that way."""
+MONTH_NAME_LOCALES: Final = frozenset({"en"})
+"""Readers for whom an all-number date is ambiguous (07/12/2026: July or December?): their short dates name the
+month (Babel's medium date, "7 Dec 2026"), and no date of theirs shows seconds."""
 RTL_LANGUAGES: Final = frozenset({"ar", "fa", "fa_AF", "ps", "ckb"})
 """Written right to left; `is_rtl` asks CLDR, a test checks that it agrees with this list."""
 
@@ -73,6 +76,8 @@ RTL_LANGUAGES: Final = frozenset({"ar", "fa", "fa_AF", "ps", "ckb"})
 _HINT_ALIASES: Final = {"prs": "fa_AF", "fa-af": "fa_AF", "kmr": "ku", "tir": "ti", "pbu": "ps", "pbt": "ps",
                         "ckb-iq": "ckb", "ckb-ir": "ckb"}
 
+Width = Literal["full", "long", "medium", "short"]
+"""Babel's standard format widths."""
 FSI: Final = "\u2068"
 PDI: Final = "\u2069"
 
@@ -186,21 +191,30 @@ class Translator:
         return str(format_decimal(value, locale=self.locale))
 
     def datetime(self, moment: dt.datetime, width: str = "medium") -> str:
+        if self.locale in MONTH_NAME_LOCALES and width in ("short", "medium"):
+            # "7 Dec 2026, 14:00", never "07/12/2026, 14:00"
+            return self._joined(moment, "medium", "short" if width == "short" else "medium")
         return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))
 
     def date(self, day: dt.date | dt.datetime, width: str = "long") -> str:
         if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
+        if self.locale in MONTH_NAME_LOCALES and width == "short":
+            width = "medium"
         return str(format_date(day, width, locale=self.date_locale))
+
+    def _joined(self, moment: dt.datetime, date_width: Width, glue_width: Width) -> str:
+        """Babel's date of one width and its short time (no seconds), glued by CLDR's own pattern for the language."""
+        zone = ZoneInfo(self.time_zone)
+        day = format_date(moment.astimezone(zone).date(), date_width, locale=self.date_locale)
+        clock = format_time(moment, "short", tzinfo=zone, locale=self.date_locale)
+        pattern = str(get_datetime_format(glue_width, locale=self.date_locale)).replace("'", "")
+        return pattern.replace("{0}", str(clock)).replace("{1}", str(day))
 
     def when(self, moment: dt.datetime) -> str:
         """Weekday, date and hour without seconds ("Tuesday, November 24, 2026 at 10:30 AM"), glued by CLDR's own
         pattern for the language, as Babel's format_datetime does (its medium and long widths show seconds)."""
-        zone = ZoneInfo(self.time_zone)
-        day = format_date(moment.astimezone(zone).date(), "full", locale=self.date_locale)
-        clock = format_time(moment, "short", tzinfo=zone, locale=self.date_locale)
-        pattern = str(get_datetime_format("long", locale=self.date_locale)).replace("'", "")
-        return pattern.replace("{0}", str(clock)).replace("{1}", str(day))
+        return self._joined(moment, "full", "long")
 
     def time(self, moment: dt.datetime, width: str = "short") -> str:
         return str(format_time(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import responsible_organisations
+from bot.core.access import Action, covered_districts, may, responsible_organisations
 from bot.core.i18n import N_, Translator
 from bot.core.network import Network
 from bot.services.placement_reports import place_group_name
+from bot.services.routing import visible_participants
 from bot.services.stages import STAGE_RANK
-from storage.models import Person, Profile
+from storage.models import Person, Profile, StaffScope
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -60,13 +61,17 @@ def share(counts: list[int]) -> float:
     return counts[PLACED] / counts[0] if counts[0] else 0.0
 
 
-async def count_funnel(session: AsyncSession, network: Network, districts: Iterable[str] | None = None) -> Funnel:
-    """Reads every consented participant once; `districts` limits to those (None: everywhere)."""
+async def count_funnel(session: AsyncSession, network: Network, districts: Iterable[str] | None = None,
+                       among: ColumnElement[bool] | None = None) -> Funnel:
+    """Reads every consented participant once; `districts` limits to those (None: everywhere), `among` to the
+    participants a filter on `Person` lets through (a staff member's `visible_participants`)."""
     statement = (select(Person.id, Person.created_at, Person.district, Profile.stage, Profile.answers)
                  .outerjoin(Profile, Profile.person_id == Person.id)
                  .where(Person.role == "participant", Person.privacy_version.is_not(None)))
     if districts is not None:
         statement = statement.where(Person.district.in_(list(districts)))
+    if among is not None:
+        statement = statement.where(among)
     funnel = Funnel()
     for _id, created, district, stage, answers in (await session.execute(statement)).all():
         rank = STAGE_RANK.get(stage or "registered", 0)
@@ -79,6 +84,25 @@ async def count_funnel(session: AsyncSession, network: Network, districts: Itera
         for organisation in sorted(responsible_organisations(network, district, goals)):
             _add(funnel.organisations.setdefault(organisation, [0] * len(LEVELS)), rank)
     return funnel
+
+
+async def staff_funnel(session: AsyncSession, network: Network, t: Translator, staff: Person) -> tuple[Funnel, str]:
+    """The funnel one staff member may see, and a heading that says whose it is.
+
+    Network-wide numbers only for whoever may see every participant (`may(..., SEE_ALL)`); a coordinator counts
+    exactly the participants they are responsible for (`visible_participants`: organisation, invite scope, the
+    cases they handle), named by their districts or, where they cover every district, their organisation."""
+    if may(staff, Action.SEE_ALL):
+        return await count_funnel(session, network), t(N_("All participants in the network"))
+    funnel = await count_funnel(session, network, among=await visible_participants(session, network, staff))
+    scope = await session.get(StaffScope, staff.id)
+    covered = covered_districts(network, staff, None if scope is None else [str(d) for d in scope.districts])
+    if covered is None:
+        organisation = network.organisations.get(staff.organisation or "")
+        whose = organisation.name if organisation else (staff.organisation or "–")
+    else:
+        whose = t.comma.join(network.districts[key].name[t.locale] for key in network.districts if key in covered)
+    return funnel, t(N_("Your participants ({scope})"), scope=whose or "–")
 
 
 def _percent(t: Translator, value: float) -> str:
@@ -98,9 +122,10 @@ def group_name(t: Translator, network: Network, kind: str, key: str) -> str:
     return key
 
 
-def funnel_text(t: Translator, network: Network, funnel: Funnel) -> str:
-    """The funnel as plain lines: the chat's `/stats` and `lotse report` print the same."""
-    lines = [t(N_("Progress toward the goal: at least {goal} of each cohort in Ausbildung or SVB."),
+def funnel_text(t: Translator, network: Network, funnel: Funnel, heading: str | None = None) -> str:
+    """The funnel as plain lines: the chat's `/stats` and `lotse report` print the same; `heading` says whose."""
+    lines = [*([heading] if heading else []),
+             t(N_("Progress toward the goal: at least {goal} of each cohort in Ausbildung or SVB."),
                goal=_percent(t, GOAL)),
              t(N_("Stages: {stages}"), stages=" → ".join(t(level) for level in LEVELS))]
     if not funnel.total[0]:

@@ -1,0 +1,295 @@
+"""What a newcomer found playing the demo, as conversations: each test failed before its fix.
+
+A coordinator invited for one district is offered only that district in /find and counts only their own
+participants in "Progress toward the goal"; the example network sends each topic to who decides it; "years at
+school" says that a number is the answer and how to skip; the intake's "Question N of M" keeps its total;
+/back in a picker says plainly that there is nothing to go back to; English staff dates name the month; example
+dates in prompts are computed from today; the question card names each line of the profile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.core.i18n import LANGUAGES, Translator
+from bot.core.network import load_network
+from bot.runtime.app import Lotse
+from bot.services.routing import matching_rules
+from flows.moments import parse_moment
+from storage.models import Handle, Profile
+from tests.chat import Chat, FakeClock, RecordingTransport, texts
+from tests.test_intake import ANSWERS, consent
+from tests.test_questions import coordinator
+from tests.test_responsibility import admin, participant
+
+SCHOOL_PROMPT = ("How many years did you go to school? Write the number of years, for example 9. Every number is an "
+                 "answer: 1 means one year.")
+
+
+async def _profile(app: Lotse, handle: str) -> Profile:
+    async with app.sessions() as session:
+        person_id = (await session.scalars(select(Handle.person_id).where(Handle.platform_id == handle))).one()
+        return await session.get_one(Profile, person_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. /find offers a scoped coordinator only their districts, and finds only their participants
+
+
+async def test_find_offers_a_coordinator_invited_for_one_district_only_that_district(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    await participant(chat, "amal", "العربية", "stadt_oldenburg", "work")
+    await participant(chat, "yonas", "ትግርኛ", "landkreis_oldenburg", "work")
+    jobcenter = await coordinator(app, chat, "jobc", organisation="jobcenter", districts=["stadt_oldenburg"])
+    await jobcenter.send("/find")
+    [districts] = await jobcenter.click("Any")
+    assert districts.text.startswith("Which district?")
+    assert jobcenter.buttons() == ["Any", "Oldenburg (city)"]  # not Landkreis Oldenburg, which the Jobcenter covers
+    [refused, again] = await jobcenter.send("Ammerland")
+    assert again.text.startswith("Which district?") and refused.text != again.text  # out of scope: asked again
+    for _ in range(4):
+        await jobcenter.click("Any")
+    result = jobcenter.history[-2].text
+    assert "Amal (no. " in result and "Yonas" not in result  # the results stay scoped as well
+    chamber = await coordinator(app, chat, "anke", organisation="ihk", districts=["ammerland"])  # IHK: everywhere
+    await chamber.send("/find")
+    await chamber.click("Any")
+    assert chamber.buttons() == ["Any", "Ammerland (district)"]
+    await jobcenter.send("/broadcast")  # the same answer wherever districts are offered
+    await jobcenter.click("A district")
+    assert jobcenter.buttons() == ["Oldenburg (city)"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. "Progress toward the goal" counts only one's own participants, and says so
+
+
+def _stats(messages: list[object]) -> str:
+    found = [m.text for m in messages if "Progress toward the goal" in m.text  # type: ignore[attr-defined]
+             or "Fortschritt zum Ziel" in m.text]  # type: ignore[attr-defined]
+    assert found, texts(messages)  # type: ignore[arg-type]
+    return found[0]
+
+
+async def test_progress_counts_only_the_participants_a_scoped_coordinator_is_responsible_for(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    await participant(chat, "amal", "العربية", "stadt_oldenburg", "work")
+    await participant(chat, "yonas", "ትግርኛ", "landkreis_oldenburg", "work")
+    await participant(chat, "olena", "Українська", "ammerland", "language_course")
+    jobcenter = await coordinator(app, chat, "jobc", organisation="jobcenter", districts=["stadt_oldenburg"])
+    own = _stats(await jobcenter.send("/stats"))
+    assert own.splitlines()[0] == "Your participants (Oldenburg (city))"
+    assert "All: 0 of 1 placed" in own and "of 3 placed" not in own and "of 2 placed" not in own
+    await jobcenter.send("/menu")
+    [by_menu, *_] = await jobcenter.click("Progress toward the goal")
+    assert by_menu.text == own
+    german = await coordinator(app, chat, "petra2", organisation="ihk", locale="de")  # the chamber, everywhere
+    heading = _stats(await german.send("/stats")).splitlines()[0]
+    assert heading == Translator("de")("Your participants ({scope})", scope="Oldenburgische IHK")
+    boss = await admin(app, transport)
+    everyone = _stats(await boss.send("/stats"))
+    assert everyone.splitlines()[0] == "All participants in the network" and "All: 0 of 3 placed" in everyone
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. The example network sends each topic to who decides it
+
+CITY_AND_COUNTY = ("stadt_oldenburg", "landkreis_oldenburg")
+SCHOOL_AREA = ("stadt_oldenburg", "ammerland")
+
+
+def expected_organisations(topic: str, district: str | None) -> list[str]:
+    """The example network's routing, written out: topic x district -> organisations."""
+    if topic in ("apprenticeship", "internship", "recognition"):
+        return ["hwk", "ihk"]  # the chambers (recognition: IHK FOSA and the Handwerkskammer)
+    if topic == "letters":  # the Jobcenter's own letters and money, where it is the Jobcenter
+        return ["jobcenter"] if district in CITY_AND_COUNTY else ["proconnect"]
+    if topic == "work":
+        return ["jobcenter"] if district in CITY_AND_COUNTY else ["agentur"]
+    if topic == "agency_letters":
+        return ["agentur"]
+    if topic == "language_course":
+        return ["bbs_wechloy"] if district in SCHOOL_AREA else ["proconnect"]
+    if topic == "other":
+        return ["proconnect"]
+    raise AssertionError(f"topic {topic} of the example network has no expected route here")
+
+
+def test_every_topic_of_the_example_network_goes_to_the_organisation_that_decides_it() -> None:
+    network = load_network()
+    assert set(network.topics) == {"language_course", "apprenticeship", "internship", "work", "letters",
+                                   "agency_letters", "recognition", "other"}
+    for topic in network.topics:
+        for district in [*network.districts, None]:
+            found = sorted(rule.organisation for rule in matching_rules(network, topic, district))
+            assert found == expected_organisations(topic, district), (topic, district)
+    assert network.topics["letters"].name["en"] == "Letters or money from the Jobcenter (Bürgergeld)"
+    for code in LANGUAGES:
+        assert "Jobcenter" in network.topics["letters"].name[code]
+        assert "Agentur für Arbeit" in network.topics["agency_letters"].name[code]
+
+
+async def test_a_letter_from_the_jobcenter_reaches_the_jobcenter_coordinator_not_pro_connect(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    from tests.test_intake import staff
+
+    tom = await staff(app, transport, "tom")  # pro:connect: the network's fallback
+    jobcenter = await coordinator(app, chat, "jobc", organisation="jobcenter", districts=["stadt_oldenburg"])
+    agency = await coordinator(app, chat, "agnes", organisation="agentur")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "language_course")
+    seen_by_tom, seen_by_agency = len(tom.history), len(agency.history)
+    await amal.send("/menu")
+    await amal.send("1")  # ask a question
+    await amal.click(app.network.topics["letters"].name["ar"])
+    [thanks, *_] = await amal.send("وصلتني رسالة من الجوب سنتر ولا أفهمها")
+    assert "Jobcenter Oldenburg" in thanks.text
+    assert jobcenter.last.text.startswith("Question no. 1: Letters or money from the Jobcenter (Bürgergeld)")
+    assert len(tom.history) == seen_by_tom and len(agency.history) == seen_by_agency
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["agency_letters"].name["ar"])
+    await amal.send("رسالة من وكالة العمل")
+    assert agency.last.text.startswith("Question no. 2: Letters from the employment agency (Agentur für Arbeit)")
+    assert len(tom.history) == seen_by_tom
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. and 5. The intake: "years at school" says what a number means; the total never changes
+
+
+def _heads(messages: list[object]) -> list[tuple[int, int]]:
+    found = [re.match(r"Question (\d+) of (\d+)", m.text) for m in messages]  # type: ignore[attr-defined]
+    return [(int(m.group(1)), int(m.group(2))) for m in found if m]
+
+
+@pytest.mark.parametrize(("goals", "answers"), [
+    ("1", [a for a in ANSWERS if a not in ("1, 13", "Bicycle repair")]),  # language course only: no kinds of work
+    ("2, 3", ANSWERS[2:]),  # apprenticeship and internship, "something else" too: two more questions
+])
+async def test_the_question_counter_keeps_its_total_through_a_whole_intake(
+        chat: Callable[..., Chat], goals: str, answers: list[str]) -> None:
+    amal = chat("amal")
+    seen = list(await consent(amal, "English"))
+    seen += await amal.send(ANSWERS[0])
+    seen += await amal.send(goals)
+    for answer in answers[1:] if goals == "1" else answers:
+        seen += await amal.send(answer)
+    heads = _heads(seen)
+    assert {total for _, total in heads} == {11}  # before: "1 of 12", ..., then "3 of 11"
+    numbers = [number for number, _ in heads]
+    assert numbers == sorted(numbers) and set(numbers) == set(range(1, 12))
+    assert amal.last.text.startswith("Here is your profile:")
+
+
+@pytest.mark.parametrize("code", sorted(LANGUAGES))
+def test_the_school_question_says_in_every_language_that_a_number_is_the_answer(code: str) -> None:
+    text = Translator(code)(SCHOOL_PROMPT)
+    assert text != SCHOOL_PROMPT or code == "en"
+    assert "9" in text and "1" in text  # the example and what "1" means, in their words
+
+
+async def test_years_at_school_one_is_one_year_and_the_skip_word_skips_in_arabic(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    ar = Translator("ar")
+    school = ANSWERS.index("9")
+    for handle, typed, stored in (("amal", "1", 1), ("yonas", ar("Skip"), None)):
+        person = chat(handle)
+        await consent(person, "العربية")
+        for answer in ANSWERS[:school]:
+            await person.send(answer)
+        prompt = person.last
+        assert ar(SCHOOL_PROMPT) in prompt.text
+        assert ar("To skip this question, write: {skip}", skip=ar("Skip")) in prompt.text
+        assert not prompt.choices  # no "1. Skip" a number could be mistaken for
+        await person.send(typed)
+        assert (await _profile(app, handle)).answers.get("school") == stored
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. /back in a ready-made answer picker; 7. English staff dates; 9. the question card's labels
+
+
+async def test_question_card_labels_back_in_the_picker_and_english_dates_with_the_month(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    ben = await coordinator(app, chat, "ben")  # IHK, English
+    petra = await coordinator(app, chat, "petra2", locale="de")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("هل يمكنني أن أبدأ تدريبًا مهنيًا؟")
+    card = ben.last.text
+    assert "· Goals: Apprenticeship (Ausbildung)" in card and "· German: A2" in card
+    assert "· Work of interest: Metal work (Metall), Something else" in card
+    assert "· Ziele: Ausbildung" in petra.last.text and "· Deutsch: A2" in petra.last.text
+    [inbox, *_] = await ben.send("/inbox")
+    [line] = [choice.label for choice in inbox.choices]
+    assert re.search(r"take it by 24 Nov 2026, \d\d:\d\d ", line), line  # not 24/11/2026
+    assert not re.search(r"\d\d/\d\d/\d{4}", line)
+    await ben.click("Take it")
+    [picker] = await ben.click("Ready-made answer")
+    options = picker.choices
+    [plain, again] = await ben.send("/back")
+    assert plain.text == "There is nothing to go back to here. Here are the options again."
+    assert again.text == picker.text and [c.label for c in again.choices] == [c.label for c in options]
+
+
+def test_english_dates_name_the_month_and_show_no_seconds() -> None:
+    moment = datetime(2026, 12, 7, 13, 0, tzinfo=UTC)  # 14:00 in Oldenburg
+    en = Translator("en")
+    assert en.datetime(moment, "short") == "7 Dec 2026, 14:00"
+    assert en.datetime(moment) == "7 Dec 2026, 14:00"
+    assert en.date(moment, "short") == "7 Dec 2026"
+    assert Translator("de").datetime(moment, "short") == "07.12.26, 14:00"  # German readers: unchanged
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 8. Example dates in prompts are computed from today
+
+
+@pytest.mark.parametrize(("today", "monday"), [
+    (datetime(2026, 11, 23, 9, 0, tzinfo=UTC), "30.11."),  # a Monday: the next one
+    (datetime(2026, 12, 4, 9, 0, tzinfo=UTC), "07.12."),   # when the newcomer played: "24.11." was past
+    (datetime(2026, 12, 22, 9, 0, tzinfo=UTC), "28.12."),  # over the year's end
+    (datetime(2027, 3, 24, 9, 0, tzinfo=UTC), "05.04."),   # Easter Monday is no day to book: the Monday after
+])
+async def test_the_appointment_prompts_example_day_is_next_monday_and_can_be_typed(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock, today: datetime, monday: str) -> None:
+    from tests.test_reminders import newcomer
+
+    clock.now = today
+    anna = await coordinator(app, chat, "anna")
+    await newcomer(app, chat, "amal")
+    await anna.send("/appointment")
+    await anna.send("Amal")
+    [prompt] = await anna.click("Jobcenter")
+    assert prompt.text == f"When? For example: Mon 14:00, {monday} 10:30 or tomorrow 9:00."
+    for example in ("Mon 14:00", f"{monday} 10:30", "tomorrow 9:00", "Mo 14:00", "morgen 9 Uhr"):
+        assert parse_moment(example, today, "Europe/Berlin") > today  # every example can be typed as it stands
+    [where] = await anna.send(f"{monday} 10:30")
+    assert where.text.startswith("Where?")
+    petra = await coordinator(app, chat, "petra2", locale="de")
+    await newcomer(app, chat, "yonas")
+    await petra.send("/appointment")
+    await petra.send("Yonas")
+    [prompt] = await petra.click("Jobcenter")
+    assert prompt.text == f"Wann? Zum Beispiel: Mo 14:00, {monday} 10:30 oder morgen 9 Uhr."
+
+
+async def test_the_intake_start_example_is_in_the_future_in_arabic(chat: Callable[..., Chat],
+                                                                   clock: FakeClock) -> None:
+    clock.now = datetime(2027, 4, 1, 9, 0, tzinfo=UTC)  # after the old fixed example, 01.03.2027
+    amal = chat("amal")
+    await consent(amal, "العربية")
+    for answer in ANSWERS[:ANSWERS.index("01.03.2027")]:
+        await amal.send(answer)
+    ar = Translator("ar")
+    assert ar("From when can you start? Write a date, for example {example}.", example="05.04.2027") \
+        in amal.last.text
+    [accepted] = await amal.send("05.04.2027")
+    assert accepted.text.startswith(ar("Question {number} of {total}", number=7, total=11))
