@@ -110,6 +110,9 @@ class TransportLanes:
     in_flight: int = 0
     paused_until: datetime | None = None
     kick: asyncio.Event = field(default_factory=asyncio.Event)
+    """Something changed: look at the lanes again."""
+    load_wanted: bool = True
+    """New rows may be in the table (not merely a send finished): read them before looking at the lanes."""
 
 
 @dataclass
@@ -150,7 +153,9 @@ class OutboxSender:
     def notify(self) -> None:
         """New rows are in the outbox: every transport's loop reads them."""
         for name in self.transports:
-            self.lanes_of(name).kick.set()
+            state = self.lanes_of(name)
+            state.load_wanted = True
+            state.kick.set()
 
     # ---------------------------------------------------------------------------------------------------------
     # Reading rows into lanes
@@ -554,13 +559,16 @@ class OutboxSender:
         """One transport's loop: read new rows, start sends for ready lanes, sleep until something changes."""
         state = self.lanes_of(name)
         backoff = Backoff(first=0.2, limit=10.0)
+        state.load_wanted = True
         state.kick.set()
         while not stop.is_set():
             wake: float | None = RESCAN_SECONDS
             try:
                 if state.kick.is_set():
                     state.kick.clear()
-                    await self._load(name)
+                    if state.load_wanted or time.monotonic() - state.rescanned > RESCAN_SECONDS:
+                        state.load_wanted = False  # before the read: rows announced meanwhile are read next
+                        await self._load(name)
                 room = getattr(self.transports[name], "max_in_flight", self.max_in_flight) - state.in_flight
                 if room > 0:
                     ready, wake = self._ready_lanes(name, room)
@@ -577,6 +585,7 @@ class OutboxSender:
                 if not is_transient(error):
                     raise
                 delay = backoff.failed()
+                state.load_wanted = True
                 log.warning("outbox %s: the database failed (%s); retrying in %.1fs", name,
                             str(error).splitlines()[0][:200], delay)
                 await sleep_unless_stopped(stop, delay)
@@ -585,6 +594,7 @@ class OutboxSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.kick.wait(), timeout=timeout)
             if not state.kick.is_set() and time.monotonic() - state.rescanned > RESCAN_SECONDS:
+                state.load_wanted = True
                 state.kick.set()
 
     def _start(self, name: str, lane: Lane) -> None:
