@@ -33,16 +33,15 @@ from flows import conversation, features  # noqa: F401  (features registers ever
 from flows.engine import Turn
 from storage.models import ANSWER, NOTICE, Conversation, Handle, OutboxEntry, Person
 from storage.repositories import (
-    begin_for_savepoints,
+    claim_inbox_rows,
     find_handle,
     find_person,
     insert_outbox,
-    mark_inbox_processed,
     pending_inbox_ids,
-    pending_inbox_rows,
     save_conversation,
     store_inbound,
     store_inbound_many,
+    unclaim_inbox_rows,
     update_inbox_entry,
 )
 from storage.transient import is_transient
@@ -217,19 +216,20 @@ class Dispatcher:
         written: set[str] = set()
         async with self.sessions() as session, session.begin():
             session.info[WRITTEN_TABLES] = written
-            await begin_for_savepoints(session)
-            entries = await pending_inbox_rows(session, ids)
+            # The claim is the batch's first statement and a write: SQLite's driver opens the transaction before
+            # it, so the SAVEPOINTs below nest inside one transaction (`begin_for_savepoints` is not needed).
+            entries = await claim_inbox_rows(session, ids, self.clock())  # marked processed, with the batch
             fetched = {entry.id for entry in entries}
             done = {entry_id for entry_id in ids if entry_id not in fetched}  # handled before, e.g. by a restart
-            processed: list[int] = []
+            left: list[int] = []
             for entry in entries:
                 if handled and time.perf_counter() > deadline:
-                    break  # the rest in the next batch, after the loop has served everyone else
+                    left.append(entry.id)  # the rest in the next batch, after the loop has served everyone else
+                    continue
                 done.add(entry.id)
                 try:
                     async with session.begin_nested():
                         await self._handle(session, entry.id, entry.payload, entry.received_at)
-                    processed.append(entry.id)
                 except Exception as error:
                     if is_transient(error):
                         raise
@@ -238,8 +238,7 @@ class Dispatcher:
                     async with session.begin_nested():
                         await self._mark_failed(session, entry.id, entry.payload, error)
                 handled += 1
-            # Every handled event marked in one statement, committed with what handling it wrote.
-            await mark_inbox_processed(session, processed, self.clock())
+            await unclaim_inbox_rows(session, left)
         written.discard("inbox")
         self.written |= written
         self._last_done = done
