@@ -246,7 +246,11 @@ def validate_school_years(turn: Turn, value: Any) -> int:
 
 async def profile_of(turn: Turn, person: Person | None = None) -> Profile:
     person = person or turn.person
-    profile = await turn.session.get(Profile, person.id)
+    with turn.session.no_autoflush:  # the turn's other writes (consent, audit) go in its one flush at the end
+        profile = await turn.session.get(Profile, person.id)
+    if profile is None:  # added earlier in this turn and not flushed yet: the same one
+        profile = next((added for added in turn.session.new
+                        if isinstance(added, Profile) and added.person_id == person.id), None)
     if profile is None:
         profile = Profile(person_id=person.id, answers={})
         turn.session.add(profile)

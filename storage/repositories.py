@@ -41,6 +41,18 @@ _PENDING_INBOX = (select(INBOX.c.id, INBOX.c.payload, INBOX.c.received_at)
                   .where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.processed_at.is_(None))
                   .order_by(INBOX.c.id).with_for_update(skip_locked=True))
 _MARK_PROCESSED = update(INBOX).where(INBOX.c.id == bindparam("entry_id")).values(processed_at=bindparam("now"))
+_CLAIM_INBOX = {
+    # PostgreSQL: rows another worker holds are skipped, as the SELECT ... SKIP LOCKED did.
+    "postgresql": update(INBOX).where(INBOX.c.id.in_(
+        select(INBOX.c.id).where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.processed_at.is_(None))
+        .with_for_update(skip_locked=True).scalar_subquery()))
+    .values(processed_at=bindparam("now")).returning(INBOX.c.id, INBOX.c.payload, INBOX.c.received_at),
+    "sqlite": update(INBOX)
+    .where(INBOX.c.id.in_(bindparam("ids", expanding=True)), INBOX.c.processed_at.is_(None))
+    .values(processed_at=bindparam("now")).returning(INBOX.c.id, INBOX.c.payload, INBOX.c.received_at),
+}
+_UNCLAIM_INBOX = (update(INBOX).where(INBOX.c.id.in_(bindparam("ids", expanding=True)))
+                  .values(processed_at=None))
 _INSERT_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
 _INSERT_OUTBOX_ORDERED = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
 _FIND_PERSON = (
@@ -72,6 +84,21 @@ async def pending_inbox_rows(session: AsyncSession, ids: Sequence[int]) -> Seque
 
     Plain rows, not ORM objects: nothing in the identity map, nothing for the unit of work to check."""
     return (await session.execute(_PENDING_INBOX, {"ids": list(ids)})).all()
+
+
+async def claim_inbox_rows(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[Row[Any, Any, Any]]:
+    """The still-pending events among `ids` (id, payload, received_at), in id order, marked processed at `now`
+    in the batch's transaction: one statement instead of a read and a write, and the mark commits (or rolls
+    back) with what handling the events wrote. Events the batch then leaves for later go back with
+    `unclaim_inbox_rows`."""
+    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    rows = (await session.execute(_CLAIM_INBOX[dialect], {"ids": list(ids), "now": now})).all()
+    return sorted(rows, key=lambda row: row[0])
+
+
+async def unclaim_inbox_rows(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(_UNCLAIM_INBOX, {"ids": list(ids)})
 
 
 async def mark_inbox_processed(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:

@@ -160,10 +160,14 @@ class Lotse:
                 self.dispatcher.wakeup.clear()  # before, not after: an event stored meanwhile wakes the next round
                 handled = await self.dispatcher.process_pending()
                 if handled:
-                    changed_reminders.set()
-                    changed_tickets.set()
-                    changed_mediators.set()
-                    continue  # more may be waiting: no sleep between batches
+                    # Only the schedules whose tables the batch wrote read them again.
+                    written = self.dispatcher.take_written()
+                    for table, changed in (("reminders", changed_reminders), ("tickets", changed_tickets),
+                                           ("mediation_requests", changed_mediators)):
+                        if table in written or "*" in written:
+                            changed.set()
+                    if self.dispatcher.has_work:
+                        continue  # more is waiting: no sleep between batches
                 delay = self.dispatcher.backoff.delay or 1.0
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.dispatcher.wakeup.wait(), timeout=delay)

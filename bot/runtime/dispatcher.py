@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from bot.core.i18n import DEFAULT_LOCALE, N_, Translator, negotiate
@@ -31,16 +33,15 @@ from flows import conversation, features  # noqa: F401  (features registers ever
 from flows.engine import Turn
 from storage.models import ANSWER, NOTICE, Conversation, Handle, OutboxEntry, Person
 from storage.repositories import (
-    begin_for_savepoints,
+    claim_inbox_rows,
     find_handle,
     find_person,
     insert_outbox,
-    mark_inbox_processed,
     pending_inbox_ids,
-    pending_inbox_rows,
     save_conversation,
     store_inbound,
     store_inbound_many,
+    unclaim_inbox_rows,
     update_inbox_entry,
 )
 from storage.transient import is_transient
@@ -54,8 +55,29 @@ BATCH_SECONDS = 0.03
 """A batch also ends after this long, so a burst never holds the event loop (and every chat) for long."""
 
 
+WRITTEN_TABLES = "lotse.written_tables"
+"""`session.info` key: where a batch's session notes the tables it wrote (the schedulers re-read only theirs)."""
+
+
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def _note_flushed(session: Session, _context: object, _instances: object) -> None:
+    written: set[str] | None = session.info.get(WRITTEN_TABLES)
+    if written is not None:
+        for instance in (*session.new, *session.dirty, *session.deleted):
+            written.add(getattr(type(instance), "__tablename__", "*"))
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    written: set[str] | None = state.session.info.get(WRITTEN_TABLES)
+    if written is not None and (state.is_insert or state.is_update or state.is_delete):
+        written.add(getattr(getattr(state.statement, "table", None), "name", "*"))
+
+
+event.listen(Session, "before_flush", _note_flushed)
+event.listen(Session, "do_orm_execute", _note_statement)
 
 
 @dataclass
@@ -75,6 +97,10 @@ class Dispatcher:
     _last_done: set[int] = field(default_factory=set)
     _batch_size: int = 16
     _erased: bool = False
+    _more_in_table: bool = True
+    """The last look at the table found a full page: more may be pending than the queue holds."""
+    written: set[str] = field(default_factory=set)
+    """Tables the batches handled since the last `take_written` wrote to ("*": a statement it could not name)."""
     on_erasure: Callable[[], None] = lambda: None
     """Called when a turn erased a person: the sender checks its queued rows again (`OutboxSender.distrust`)."""
 
@@ -134,7 +160,9 @@ class Dispatcher:
         A database hiccup leaves the batch pending (retried after `backoff.delay`) and returns 0."""
         if not self._queued:  # after a start, or events stored by another process: the table knows them
             async with self.sessions() as session:
-                self._enqueue(await pending_inbox_ids(session, limit))
+                found = await pending_inbox_ids(session, limit)
+            self._more_in_table = len(found) >= limit
+            self._enqueue(found)
         ids = [self._queued[index] for index in range(min(limit, self._batch_size, len(self._queued)))]
         if not ids:
             return 0
@@ -165,6 +193,16 @@ class Dispatcher:
         self.outbox_ready.set()
         return handled
 
+    @property
+    def has_work(self) -> bool:
+        """Events known to be pending (queued, or more in the table than the last look took): the worker goes on
+        at once; otherwise it waits for `wakeup` instead of asking the table again after every batch."""
+        return bool(self._queued) or self._more_in_table
+
+    def take_written(self) -> set[str]:
+        written, self.written = self.written, set()
+        return written
+
     async def process_one(self, entry_id: int) -> None:
         """Handles one stored event now (tests and tools); the batch path is `process_pending`."""
         await self._process_batch([entry_id])
@@ -175,20 +213,23 @@ class Dispatcher:
         (recorded, apologised for); a database error rolls back the whole batch, which stays pending."""
         handled = 0
         deadline = time.perf_counter() + BATCH_SECONDS
+        written: set[str] = set()
         async with self.sessions() as session, session.begin():
-            await begin_for_savepoints(session)
-            entries = await pending_inbox_rows(session, ids)
+            session.info[WRITTEN_TABLES] = written
+            # The claim is the batch's first statement and a write: SQLite's driver opens the transaction before
+            # it, so the SAVEPOINTs below nest inside one transaction (`begin_for_savepoints` is not needed).
+            entries = await claim_inbox_rows(session, ids, self.clock())  # marked processed, with the batch
             fetched = {entry.id for entry in entries}
             done = {entry_id for entry_id in ids if entry_id not in fetched}  # handled before, e.g. by a restart
-            processed: list[int] = []
+            left: list[int] = []
             for entry in entries:
                 if handled and time.perf_counter() > deadline:
-                    break  # the rest in the next batch, after the loop has served everyone else
+                    left.append(entry.id)  # the rest in the next batch, after the loop has served everyone else
+                    continue
                 done.add(entry.id)
                 try:
                     async with session.begin_nested():
                         await self._handle(session, entry.id, entry.payload, entry.received_at)
-                    processed.append(entry.id)
                 except Exception as error:
                     if is_transient(error):
                         raise
@@ -197,8 +238,9 @@ class Dispatcher:
                     async with session.begin_nested():
                         await self._mark_failed(session, entry.id, entry.payload, error)
                 handled += 1
-            # Every handled event marked in one statement, committed with what handling it wrote.
-            await mark_inbox_processed(session, processed, self.clock())
+            await unclaim_inbox_rows(session, left)
+        written.discard("inbox")
+        self.written |= written
         self._last_done = done
         # The next batch reads about as many events as fit in the time budget: no rows loaded for nothing.
         self._batch_size = min(BATCH, self._batch_size * 2) if handled == len(entries) else max(1, handled)

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.messages import Attachment, Delivery, Outgoing
@@ -42,6 +42,19 @@ from storage.models import Handle, OutboxEntry
 from storage.transient import is_transient
 
 log = logging.getLogger("lotse.sender")
+
+OUTBOX = cast(Table, OutboxEntry.__table__)
+HANDLES = cast(Table, Handle.__table__)
+_PENDING_ROWS = (select(OUTBOX.c.id, OUTBOX.c.chat, OUTBOX.c.payload, OUTBOX.c.attempts, OUTBOX.c.not_before,
+                        OUTBOX.c.priority)
+                 .where(OUTBOX.c.transport == bindparam("transport"), OUTBOX.c.status == "pending")
+                 .order_by(OUTBOX.c.id))
+_PENDING_ROWS_AFTER = _PENDING_ROWS.where(OUTBOX.c.id > bindparam("after"))
+_INACTIVE_CHATS = select(HANDLES.c.chat_id).where(HANDLES.c.transport == bindparam("transport"),
+                                                  HANDLES.c.chat_id.in_(bindparam("chats", expanding=True)),
+                                                  HANDLES.c.active.is_(False))
+"""Built once (Core, on the tables): the sender reads after every batch, and building a statement costs about as
+much Python as running it."""
 
 MAX_ATTEMPTS = 8
 RESCAN_SECONDS = 5.0
@@ -110,6 +123,9 @@ class TransportLanes:
     in_flight: int = 0
     paused_until: datetime | None = None
     kick: asyncio.Event = field(default_factory=asyncio.Event)
+    """Something changed: look at the lanes again."""
+    load_wanted: bool = True
+    """New rows may be in the table (not merely a send finished): read them before looking at the lanes."""
 
 
 @dataclass
@@ -150,7 +166,9 @@ class OutboxSender:
     def notify(self) -> None:
         """New rows are in the outbox: every transport's loop reads them."""
         for name in self.transports:
-            self.lanes_of(name).kick.set()
+            state = self.lanes_of(name)
+            state.load_wanted = True
+            state.kick.set()
 
     # ---------------------------------------------------------------------------------------------------------
     # Reading rows into lanes
@@ -159,23 +177,18 @@ class OutboxSender:
         state = self.lanes_of(name)
         now = time.monotonic()
         full = full or now - state.rescanned > RESCAN_SECONDS
-        statement = (select(OutboxEntry.id, OutboxEntry.chat, OutboxEntry.payload, OutboxEntry.attempts,
-                            OutboxEntry.not_before, OutboxEntry.priority)
-                     .where(OutboxEntry.transport == name, OutboxEntry.status == "pending")
-                     .order_by(OutboxEntry.id))
-        if not full:
-            statement = statement.where(OutboxEntry.id > state.high)
         async with self.sessions() as session:
-            found = (await session.execute(statement)).all()
+            if full:
+                found = (await session.execute(_PENDING_ROWS, {"transport": name})).all()
+            else:
+                found = (await session.execute(_PENDING_ROWS_AFTER, {"transport": name, "after": state.high})).all()
+            new = [row for row in found if row[0] not in state.loaded]
+            inactive: set[str] = set()
+            if new:  # rows for someone who blocked the bot are held at once, with their reason
+                inactive = set((await session.scalars(_INACTIVE_CHATS, {
+                    "transport": name, "chats": sorted({row[1] for row in new})})).all())
         if full:
             state.rescanned = now
-        new = [row for row in found if row[0] not in state.loaded]
-        inactive: set[str] = set()
-        if new:  # rows for someone who blocked the bot are held at once, with their reason
-            async with self.sessions() as session:
-                inactive = set((await session.scalars(select(Handle.chat_id).where(
-                    Handle.transport == name, Handle.chat_id.in_({row[1] for row in new}),
-                    Handle.active.is_(False)))).all())
         for row_id, chat, payload, attempts, not_before, priority in found:
             state.high = max(state.high, row_id)
             if row_id in state.loaded:
@@ -369,14 +382,16 @@ class OutboxSender:
                 lane.rows.pop(0)
             elif lane is not None:
                 lane.rows = [r for r in lane.rows if r.id != row.id]
-            state.loaded.discard(row.id)
+            if outcome.kind == "gone":  # not ours to write: a later read may find it again
+                state.loaded.discard(row.id)
+            # Otherwise the row stays `loaded` until its outcome is written (`write_outcomes`): a full rescan in
+            # between reads it as still pending, and must not put it in a lane and send it a second time.
             if outcome.kind == "sent":
                 self.sent_count += 1
                 if outcome.platform_message_id is not None:
                     self._platform_ids[row.id] = outcome.platform_message_id
             if outcome.kind == "unreachable" and lane is not None:
                 for later in lane.rows:  # nothing more goes to someone who blocked the bot
-                    state.loaded.discard(later.id)
                     self._outcomes.append(Outcome(later, "held", error=HELD))
                 lane.rows = []
         if lane is not None and not lane.rows:
@@ -404,6 +419,8 @@ class OutboxSender:
         for outcome in outcomes:
             if outcome.kind == "sent":
                 self._platform_ids.pop(outcome.row.id, None)
+            if outcome.kind not in ("retry", "down"):  # written: no longer pending, no read finds it again
+                self.lanes_of(outcome.row.transport).loaded.discard(outcome.row.id)
         if erased:
             await compact_after_erasure(self.sessions)
         return True
@@ -440,8 +457,9 @@ class OutboxSender:
         for values in changes:  # rows changed the same way go in one executemany
             shapes.setdefault(tuple(sorted(values)), []).append(values)
         async with self.sessions() as session, session.begin():
-            for group in shapes.values():
-                await session.execute(update(OutboxEntry), group)
+            for shape, group in shapes.items():
+                await session.execute(_outcome_update(shape), [{f"b_{key}": value for key, value in values.items()}
+                                                               for values in group])
             for transport, chat in unreachable:
                 await session.execute(update(Handle).where(Handle.transport == transport, Handle.chat_id == chat)
                                       .values(active=False))
@@ -554,13 +572,16 @@ class OutboxSender:
         """One transport's loop: read new rows, start sends for ready lanes, sleep until something changes."""
         state = self.lanes_of(name)
         backoff = Backoff(first=0.2, limit=10.0)
+        state.load_wanted = True
         state.kick.set()
         while not stop.is_set():
             wake: float | None = RESCAN_SECONDS
             try:
                 if state.kick.is_set():
                     state.kick.clear()
-                    await self._load(name)
+                    if state.load_wanted or time.monotonic() - state.rescanned > RESCAN_SECONDS:
+                        state.load_wanted = False  # before the read: rows announced meanwhile are read next
+                        await self._load(name)
                 room = getattr(self.transports[name], "max_in_flight", self.max_in_flight) - state.in_flight
                 if room > 0:
                     ready, wake = self._ready_lanes(name, room)
@@ -577,6 +598,7 @@ class OutboxSender:
                 if not is_transient(error):
                     raise
                 delay = backoff.failed()
+                state.load_wanted = True
                 log.warning("outbox %s: the database failed (%s); retrying in %.1fs", name,
                             str(error).splitlines()[0][:200], delay)
                 await sleep_unless_stopped(stop, delay)
@@ -585,6 +607,7 @@ class OutboxSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.kick.wait(), timeout=timeout)
             if not state.kick.is_set() and time.monotonic() - state.rescanned > RESCAN_SECONDS:
+                state.load_wanted = True
                 state.kick.set()
 
     def _start(self, name: str, lane: Lane) -> None:
@@ -608,6 +631,19 @@ class OutboxSender:
         task = asyncio.get_running_loop().create_task(go(), name=f"send-{name}-{lane.chat}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_OUTCOME_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def _outcome_update(shape: tuple[str, ...]) -> Any:
+    """One Core UPDATE by id per shape of change (columns set), built once: an executemany writes a batch."""
+    statement = _OUTCOME_UPDATES.get(shape)
+    if statement is None:
+        statement = (update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+                     .values({key: bindparam(f"b_{key}", type_=OUTBOX.c[key].type) for key in shape if key != "id"}))
+        _OUTCOME_UPDATES[shape] = statement
+    return statement
 
 
 def _erased(row: Row) -> dict[str, Any]:
