@@ -130,7 +130,8 @@ async def main(updates: int, people: int) -> None:
             with tempfile.TemporaryDirectory(prefix="lotse-scale-") as folder:
                 throughput, leads, answered = await run(server, workers, updates, people, Path(folder),
                                                         takeover=workers == 2)
-            line = f"{workers} worker(s): {throughput:.1f} updates/s (handled and answered)"
+            line = (f"{workers} worker(s): {throughput:.1f} updates/s (handled and answered; load average "
+                    f"{os.getloadavg()[0]:.1f})")
             if leads is not None and answered is not None:
                 line += f"; leader killed -9: a stand-by leads after {leads:.1f}s, a new message answered after " \
                         f"{answered:.1f}s"
