@@ -299,15 +299,14 @@ async def test_three_receivers_and_two_workers_answer_2000_updates_once_across_a
             name = f"worker{number}"
             processes[name] = await lotse_process("work", url, standin, tmp_path / name, health[name])
         standin.webhook_targets = [f"http://127.0.0.1:{port}/hook" for port in ports]
-        await standin.wait_for(lambda: standin.webhook is not None, within=PATIENCE,
-                               what="a receiver to set the webhook")
+        await until_async(_true_when(lambda: standin.webhook is not None), PATIENCE, "a receiver to set the webhook")
 
         def leader() -> str | None:
             found = [name for name in ("worker0", "worker1")
                      if "leads now" in (tmp_path / name / "stderr.log").read_text()]
             return found[0] if len(found) == 1 else None
 
-        await standin.wait_for(lambda: leader() is not None, within=PATIENCE, what="one worker to lead")
+        await until_async(_true_when(lambda: leader() is not None), PATIENCE, "one worker to lead")
         # the askers' updates are stored first: their questions are asked early and fall overdue while the leader
         # dies, half-way through the 2,000 updates
         sent = {person: [standin.user_sends(person, text, language_code=code) for text in script]
@@ -318,14 +317,15 @@ async def test_three_receivers_and_two_workers_answer_2000_updates_once_across_a
                  for person, (_, code, script) in crowd.items() if person >= 10000}
         first = leader()
         assert first is not None
-        await until_async(lambda: _half_way(url), PATIENCE, "every question asked and half the updates handled")
+        await until_async(lambda: _half_way(url), PATIENCE, "every question asked and half the updates handled",
+                          every=0.5)
         await _questions_fall_overdue(url)  # the next inbox batch wakes the escalation round
         processes[first].kill()  # the leader dies with work in hand
         await processes[first].wait()
         maybe_sent = await _claimed_when_killed(url, processes[first].pid)
         updates = sum(len(ids) for ids in sent.values())
         await until_async(lambda: _all_done(url, updates, standin), PATIENCE,
-                          "every update taken, handled and answered")
+                          "every update taken, handled and answered", every=1.0)
         survivor = next(name for name in ("worker0", "worker1") if processes[name].returncode is None)
         assert "leads now" in (tmp_path / survivor / "stderr.log").read_text()
         connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
@@ -624,8 +624,8 @@ async def test_matrix_follows_the_leadership_and_a_second_runner_is_refused(
     workers: dict[str, asyncio.subprocess.Process] = {}
 
     async def worker(name: str) -> asyncio.subprocess.Process:
-        env = run_env(synapse, tmp_path / name, bot) | {"LOTSE_DATABASE_URL": url,
-                                                       "LOTSE_MATRIX_STORE_DIR": str(store)}
+        env = run_env(synapse, tmp_path / name, bot) | {"LOTSE_DATABASE_URL": url, "LOTSE_MATRIX_STORE_DIR": str(store),
+                                                       "LOTSE_HEALTH_LISTEN": f"127.0.0.1:{free_port()}"}
         await asyncio.to_thread((tmp_path / name).mkdir)
         log = await asyncio.to_thread((tmp_path / name / "stderr.log").open, "wb")
         return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", "--work", env=env,
@@ -649,6 +649,9 @@ async def test_matrix_follows_the_leadership_and_a_second_runner_is_refused(
         await amal.until(lambda: len(amal.in_room(room)) >= 2, within=PATIENCE, what="the answer after takeover")
         assert not said("second", "Traceback") and "runs the Matrix transport" not in said_before(
             tmp_path / "second" / "stderr.log", "leads now")
+        devices = [re.findall(r"matrix: started as \S+ \(device (\w+)\)", (tmp_path / name / "stderr.log").read_text())
+                   for name in ("first", "second")]
+        assert devices[0] == devices[1] and len(devices[0]) == 1  # one device, its keys kept across the takeover
         elsewhere = run_env(synapse, tmp_path / "elsewhere", bot) | {"LOTSE_MATRIX_STORE_DIR": str(store)}
         refused = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "run", env=elsewhere, cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
