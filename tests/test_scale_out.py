@@ -298,7 +298,8 @@ ASKING = ("hello", "English", "1", *INTAKE, "/menu", "1", "2", "Where can I find
 LANGUAGES = {"uk": "Українська", "ar": "العربية", "fa": "فارسی", "en": "English"}
 ASKERS, NEWCOMERS, WITH_DISTRICT = 20, 480, 80
 PATIENCE = 600.0
-"""Seconds a step may take on a machine shared with others (idle, the whole test takes about a minute)."""
+"""Seconds a step may take on a machine shared with others: the leader handles 4-10 updates a second at a load
+average of 10-12 on 2 cores, so the whole test took about 10 minutes there (its figures are bench/scale.py's)."""
 
 
 def _scripts() -> dict[int, tuple[str, str, tuple[str, ...]]]:
