@@ -54,7 +54,9 @@ def leaders(folder: Path, workers: int) -> list[str]:
             if "leads now" in (folder / f"worker{n}" / "stderr.log").read_text()]
 
 
-async def wait(condition: object, within: float) -> None:
+async def wait(condition: object, within: float, every: float = 0.05) -> None:
+    """Until `condition` holds; a database condition opens connections, so it is asked every 0.5 s, not more
+    (a connection is a fork on the server: asking often would take the CPU the bench measures)."""
     deadline = time.monotonic() + within
     while True:
         done = condition() if callable(condition) else False
@@ -64,7 +66,7 @@ async def wait(condition: object, within: float) -> None:
             return
         if time.monotonic() > deadline:
             raise TimeoutError
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 async def run(server: PostgresServer, workers: int, updates: int, people: int, folder: Path,
@@ -94,7 +96,7 @@ async def run(server: PostgresServer, workers: int, updates: int, people: int, f
             pending = await count(url, "SELECT count(*) FROM outbox WHERE status = 'pending'")
             return handled >= updates and pending == 0
 
-        await wait(all_done, 900)
+        await wait(all_done, 1800, every=0.5)
         throughput = updates / (time.monotonic() - started)
         if not takeover:
             return throughput, None, None
@@ -130,7 +132,8 @@ async def main(updates: int, people: int) -> None:
             with tempfile.TemporaryDirectory(prefix="lotse-scale-") as folder:
                 throughput, leads, answered = await run(server, workers, updates, people, Path(folder),
                                                         takeover=workers == 2)
-            line = f"{workers} worker(s): {throughput:.1f} updates/s (handled and answered)"
+            line = (f"{workers} worker(s): {throughput:.1f} updates/s (handled and answered; load average "
+                    f"{os.getloadavg()[0]:.1f})")
             if leads is not None and answered is not None:
                 line += f"; leader killed -9: a stand-by leads after {leads:.1f}s, a new message answered after " \
                         f"{answered:.1f}s"

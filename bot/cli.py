@@ -225,12 +225,14 @@ async def run(settings: Settings, role: str = "all") -> None:
             if telegram is None:
                 return
             transports.append(telegram)
-        if settings.matrix_homeserver and role != "receive":
+        if settings.matrix_homeserver and role == "all":
             exclusive.append(await _matrix_store_lock(settings))
             matrix = await _connect_matrix(settings, stop)
             if matrix is None:
                 return
             transports.append(matrix)
+        elif settings.matrix_homeserver and role == "work" and not settings.matrix_user_id:
+            raise SettingsError(MATRIX_USER_ID_MISSING)  # a worker logs in when it leads; settings are checked now
     except BaseException:
         for transport in transports:
             await transport.stop()
@@ -279,22 +281,18 @@ async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, re
                 postgres: bool, exclusive: list[Any]) -> None:
     """The worker: the leader handles, sends and schedules; a stand-by waits for the lock. Telegram polling
     and Matrix sync run only in the leader; a webhook (with plain `lotse run`) receives in every process."""
-    from bot.runtime.leadership import Leadership, PostgresLock, lock_for
+    from bot.runtime.leadership import Leadership, TermFence, lock_for
     from bot.transports.matrix import MatrixTransport
     from bot.transports.telegram import TelegramTransport
 
     url = app.engine.url.render_as_string(hide_password=False)
-    leadership = Leadership(lock_for(url, app.settings.data_dir, on_inbox=app.dispatcher.wakeup.set))
+    fence = TermFence(app.engine, app.sessions) if postgres else None  # a stale leader's transactions fail
+    leadership = Leadership(lock_for(url, app.settings.data_dir, on_inbox=app.dispatcher.wakeup.set), fence=fence)
     if postgres:
         app.sender.owner = leadership.name  # every row is claimed before it goes
         app.sender.lease = timedelta(seconds=app.settings.outbox_lease_seconds)
     if any(isinstance(transport, MatrixTransport) for transport in transports) and postgres:
-        matrix_lock = PostgresLock(url, key=MATRIX_LOCK)
-        if not await matrix_lock.try_acquire():
-            await matrix_lock.release()
-            raise SettingsError("matrix: another Lotse process already runs the Matrix transport on this database "
-                                "(one device, one encryption store): configure Matrix on one process only")
-        exclusive.append(matrix_lock)
+        exclusive.append(await _matrix_database_lock(url))
 
     async def receive(incoming: Incoming) -> bool:
         return await (app.dispatcher.receive(incoming) if leadership.leading else app.store_only(incoming))
@@ -308,6 +306,27 @@ async def _work(app: Lotse, transports: list[Transport], stop: asyncio.Event, re
     matrix_started = False
 
     async def lead(term: asyncio.Event) -> None:
+        nonlocal matrix_started
+        # --- leadership hook: a worker runs Matrix only while it leads (one device, one encryption store) ---
+        matrix_locks: list[Any] = []
+        if app.settings.matrix_homeserver and not receiving_here:
+            taken = await _matrix_for_this_term(app.settings, url if postgres else None, term)
+            if taken is None:
+                return
+            matrix, matrix_locks = taken
+        try:
+            if matrix_locks:
+                app.add_transport(matrix)
+                await matrix.start(app.dispatcher.receive, app.dispatcher.receive_batch)
+            await _lead_term(term)
+        finally:
+            if matrix_locks:  # the term is over: the next leader's Matrix starts where this one's sync stopped
+                with contextlib.suppress(Exception):
+                    await matrix.stop()
+                for lock in matrix_locks:
+                    await lock.release()
+
+    async def _lead_term(term: asyncio.Event) -> None:
         nonlocal matrix_started
         app.leading = True
         for transport in transports:
@@ -352,6 +371,61 @@ MATRIX_LOCK = 0x4C6F_7473_0003
 """The advisory lock of the one process that runs the Matrix transport (PostgreSQL)."""
 
 
+MATRIX_HANDOVER_SECONDS = 20.0
+"""A new leader waits this long for the old one to give the Matrix store up (a stale leader stops its term within
+its check plus its wind-down); a process that still holds it after that is another one: refused."""
+MATRIX_USER_ID_MISSING = "setting LOTSE_MATRIX_USER_ID: needed with LOTSE_MATRIX_HOMESERVER (e.g. @lotse:example.org)"
+
+
+async def _matrix_database_lock(url: str) -> Any:
+    """On PostgreSQL, one process of the deployment runs Matrix: a second is refused with one line."""
+    from bot.runtime.leadership import PostgresLock
+
+    lock = PostgresLock(url, key=MATRIX_LOCK)
+    if not await lock.try_acquire():
+        await lock.release()
+        raise SettingsError("matrix: another Lotse process already runs the Matrix transport on this database "
+                            "(one device, one encryption store): configure Matrix on one process only")
+    return lock
+
+
+async def _matrix_for_this_term(settings: Settings, url: str | None,
+                                term: asyncio.Event) -> tuple[Any, list[Any]] | None:
+    """A worker that became the leader takes the Matrix store (and on PostgreSQL the deployment's Matrix lock),
+    logs in or restores its login, and returns the transport to start; None when the term ended meanwhile.
+
+    The old leader may still be giving them up: waited for up to MATRIX_HANDOVER_SECONDS, then refused with the
+    one line that names the holder (the process ends; another worker takes over)."""
+    deadline = asyncio.get_running_loop().time() + MATRIX_HANDOVER_SECONDS
+    while True:
+        locks: list[Any] = []
+        try:
+            locks.append(await _matrix_store_lock(settings))
+            if url is not None:
+                locks.append(await _matrix_database_lock(url))
+            break
+        except SettingsError:
+            for lock in locks:
+                await lock.release()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.wait([asyncio.ensure_future(term.wait())], timeout=0.5)
+            if term.is_set():
+                return None
+    try:
+        matrix = await _connect_matrix(settings, term)
+    except BaseException:
+        for lock in locks:
+            await lock.release()
+        raise
+    if matrix is None:
+        for lock in locks:
+            await lock.release()
+        return None
+    logging.getLogger("lotse").info("matrix: this process runs the Matrix transport while it leads")
+    return matrix, locks
+
+
 async def _matrix_store_lock(settings: Settings) -> Any:
     """One process per Matrix store (one device, one encryption store): a second is refused with one line."""
     from bot.runtime.leadership import FileLock
@@ -372,8 +446,7 @@ async def _connect_matrix(settings: Settings, stop: asyncio.Event) -> Transport 
     from bot.transports.matrix import MatrixLoginError, MatrixTransport
 
     if not settings.matrix_user_id:
-        raise SettingsError("setting LOTSE_MATRIX_USER_ID: needed with LOTSE_MATRIX_HOMESERVER "
-                            "(e.g. @lotse:example.org)")
+        raise SettingsError(MATRIX_USER_ID_MISSING)
     network = load_network(settings.network_file)
     rooms = [rule.room.partition(":")[2] for rule in network.responsibilities
              if rule.room is not None and rule.room.startswith("matrix:")]

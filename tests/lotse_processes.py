@@ -50,8 +50,11 @@ async def count(url: str, query: str) -> int:
         await connection.close()
 
 
-async def until_async(condition: Callable[[], Coroutine[Any, Any, bool]], within: float, what: str) -> None:
+async def until_async(condition: Callable[[], Coroutine[Any, Any, bool]], within: float, what: str,
+                      every: float = 0.2) -> None:
+    """Asks `condition` every `every` seconds (each ask may open a database connection: a fork on the server, so
+    long waits ask less often) until it holds; fails after `within` seconds."""
     deadline = asyncio.get_running_loop().time() + within
     while not await condition():
         assert asyncio.get_running_loop().time() < deadline, f"not within {within}s: {what}"
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(every)

@@ -10,9 +10,14 @@ keepalives make the server drop the lock within seconds too. One log line each t
 
 With SQLite (one machine, one file), the same roles hold through an exclusive lock on a file beside the database.
 
-A moment of split brain (an old leader that has not noticed yet, a new one already working) cannot send a row
-twice: outbox rows are claimed with a lease before they go (`storage/claims.py`), and scheduled rounds run under
-a per-kind advisory lock (`RoundLocks`), each round committing what it did with the outbox rows it wrote.
+A moment of split brain (an old leader that has not noticed yet, a new one already working) is fenced on
+PostgreSQL by the leader's term (`TermFence`): a new leader starts its term only after every transaction of the
+old one has ended, and from then on each transaction of the old one fails at its first statement (the event or
+message stays pending for the new leader), so one person's events are never handled by two processes at once
+or out of order. Outbox rows are claimed with a lease before they go (`storage/claims.py`): a stale leader
+sends only rows it had claimed before the new term, a chat's later rows wait for that claim, and scheduled
+rounds run under a per-kind advisory lock (`RoundLocks`), each round committing what it did with the outbox rows
+it wrote.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.runtime.supervision import sleep_unless_stopped
 
@@ -143,14 +149,69 @@ def lock_for(url: str, data_dir: Path, on_inbox: Callable[[], None] | None = Non
     return FileLock(beside.with_name(beside.name + ".leader"))
 
 
+class StaleLeader(ConnectionError):
+    """This process led, but another one leads now: its transaction is refused and the work stays pending.
+
+    A ConnectionError, so the loops treat it as the passing database failure it is for this process (the work
+    stays pending, no event is marked failed); the process stops leading at its next check."""
+
+
+class TermFence:
+    """The leader's term on PostgreSQL: row `leader_term` (migration 0021) counts the terms.
+
+    A new leader increments the term (`UPDATE ... RETURNING`); that waits for every open transaction of the old
+    leader, since each of them holds the row `FOR SHARE` from its first statement. Afterwards each new transaction
+    of the old leader finds a term that is not its own and fails with `StaleLeader` before it touches anything.
+    The cost is one short statement at the start of each of the leader's transactions."""
+
+    CHECK = text("SELECT term FROM leader_term WHERE id = 1 FOR SHARE")
+
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engine = engine
+        self.term: int | None = None
+        """This process's term while it leads (None: it does not lead, nothing is checked)."""
+        self.refused = 0
+        fence = self
+
+        class FencedSession(Session):
+            """The sessions of this process: each transaction checks the term first while it leads."""
+
+        def check(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+            if fence.term is None:
+                return
+            current = connection.execute(self.CHECK).scalar()
+            if current != fence.term:
+                fence.refused += 1
+                raise StaleLeader(f"leadership: this process's term {fence.term} is over (term {current} leads "
+                                  "now); its work stays for the leader")
+
+        event.listen(FencedSession, "after_begin", check)
+        sessions.configure(sync_session_class=FencedSession)
+
+    async def begin(self, name: str) -> int:
+        """Starts this process's term once the old leader's transactions have ended; returns the term."""
+        async with self.engine.begin() as connection:
+            term = int((await connection.execute(text(
+                "UPDATE leader_term SET term = term + 1, holder = :name WHERE id = 1 RETURNING term"),
+                {"name": name[:64]})).scalar_one())
+        self.term = term
+        return term
+
+    def end(self) -> None:
+        """The term's work has stopped: this process stores updates again (a stand-by's webhook) unchecked."""
+        self.term = None
+
+
 class Leadership:
     """Runs `lead(term)` while this process holds the lock; `term` is set when it must stop (lost or stopping)."""
 
-    def __init__(self, lock: Lock, name: str | None = None, retry: float = 2.0, check: float = 2.0) -> None:
+    def __init__(self, lock: Lock, name: str | None = None, retry: float = 2.0, check: float = 2.0,
+                 fence: TermFence | None = None) -> None:
         self.lock = lock
         self.name = name or process_id()
         self.retry = retry
         self.check = check
+        self.fence = fence
         self.leading = False
         self.changes = 0
 
@@ -181,6 +242,14 @@ class Leadership:
             await self.lock.release()
 
     async def _lead(self, stop: asyncio.Event, lead: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        if self.fence is not None:
+            try:
+                await self.fence.begin(self.name)
+            except Exception as error:  # the database failed meanwhile: give the lock back, try again
+                log.warning("leadership: could not start a term (%s); standing by",
+                            str(error).splitlines()[0][:200] if str(error) else type(error).__name__)
+                await self.lock.release()
+                return
         self.leading = True
         self.changes += 1
         log.log(logging.INFO if self.changes == 1 else logging.WARNING, "leadership: %s leads now", self.name)
@@ -204,6 +273,8 @@ class Leadership:
                 with contextlib.suppress(BaseException):
                     await working
             self.leading = False
+            if self.fence is not None:
+                self.fence.end()
             await self.lock.release()
         failed = None if working.cancelled() else working.exception()
         if failed is not None:  # the work could not start (a transport refused): one line, the process ends
