@@ -193,9 +193,6 @@ async def test_a_later_row_is_not_claimed_while_an_earlier_one_of_its_chat_is_no
     assert await claim_outbox(app.sessions, [second], "leader", clock()) == {second}  # renewing: the first is ours
 
 
-@pytest.mark.xfail(strict=True, reason="bot/runtime/sender.py (helper speed): `_finish` forgets a sent row before its "
-                   "result is written, so a full rescan meanwhile reads it as pending and sends it again; seen in "
-                   "the 2,000-update simulation under load. Fix: forget it in `write_outcomes` after the commit")
 async def test_a_row_sent_while_its_result_is_still_being_written_is_not_sent_again(
         app: Lotse, transport: RecordingTransport, monkeypatch: pytest.MonkeyPatch) -> None:
     """The database is slow to record a delivery (a loaded machine): the sender's rescans meanwhile must not take
