@@ -358,5 +358,6 @@ async def test_reports_and_the_places_export(
     lena = chat("lena")
     await lena.send(f"/start {code}")
     elsewhere, _menu = await lena.send("/stats")
-    assert elsewhere.text.startswith("Progress toward the goal") and METALLBAU not in elsewhere.text
+    assert elsewhere.text.startswith("Your participants (") and "Progress toward the goal" in elsewhere.text \
+        and METALLBAU not in elsewhere.text
     assert "Places, proposals and matches" not in elsewhere.text

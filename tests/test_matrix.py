@@ -528,10 +528,8 @@ async def test_a_question_asked_on_matrix_is_answered_by_a_matrix_reply_in_the_d
     assert ben.client is not None
     group = (await ben.client.room_create(name="IHK coordinators", invite=[f"@{bot}:localhost"])).room_id
     network = Path(__file__).parents[1] / "bot" / "example_network.toml"
-    text = network.read_text().replace('organisation = "ihk"\ntopics = ["apprenticeship", "internship"]\n'
-                                       'districts = ["all"]\n',
-                                       'organisation = "ihk"\ntopics = ["apprenticeship", "internship"]\n'
-                                       f'districts = ["all"]\nroom = "matrix:{group}"\n', 1)
+    rule = 'organisation = "ihk"\ntopics = ["apprenticeship", "internship", "recognition"]\ndistricts = ["all"]\n'
+    text = network.read_text().replace(rule, f'{rule}room = "matrix:{group}"\n', 1)
     assert group in text
     (tmp_path / "network.toml").write_text(text)
     lotse = LotseOnMatrix(synapse, tmp_path / "lotse", bot, network_file=tmp_path / "network.toml",

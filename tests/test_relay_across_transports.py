@@ -104,7 +104,7 @@ async def both(synapse: SynapseServer, standin: BotApiStandIn, people: list[Matr
              ).room_id
     await vera.client.join(group)
     network = Path(__file__).parents[1] / "bot" / "example_network.toml"
-    rule = 'organisation = "ihk"\ntopics = ["apprenticeship", "internship"]\ndistricts = ["all"]\n'
+    rule = 'organisation = "ihk"\ntopics = ["apprenticeship", "internship", "recognition"]\ndistricts = ["all"]\n'
     text = network.read_text().replace(rule, f'{rule}room = "matrix:{group}"\n', 1)
     assert group in text
     (tmp_path / "network.toml").write_text(text)

@@ -701,6 +701,8 @@ async def test_matrix_follows_the_leadership_and_a_second_runner_is_refused(
                 process.terminate()
                 await asyncio.wait_for(process.wait(), 30)
     bodies = [seen.body for seen in amal.in_room(room)]
+    if len(bodies) > 2 and bodies[1] == bodies[0]:
+        bodies.pop(1)  # at least once: the picker the killed leader sent may go once more (docs/operations.md)
     assert bodies[0] == picker.body and len(bodies) == len(set(bodies)) and len(bodies) >= 2
     connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
     try:
