@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import STAFF, covered_districts
+from bot.core.access import STAFF
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice
 from bot.core.network import Network
 from bot.core.text import clean_text
 from bot.services.participant_search import MAX_LISTED, find_participants
 from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_key
-from bot.services.routing import is_responsible
+from bot.services.routing import is_responsible, staff_districts
 from bot.services.stages import STAGE_RANK, STAGES, stage_name
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
@@ -366,7 +366,8 @@ async def show_stats(turn: Turn, argument: str = "") -> None:
     from bot.services.progress import funnel_text, staff_funnel
 
     funnel, heading = await staff_funnel(turn.session, turn.network, turn.t, turn.person)  # only whom they may see
-    placements = await report_lines(turn.session, turn.t, turn.network, covered_districts(turn.network, turn.person))
+    districts = await staff_districts(turn.session, turn.network, turn.person)  # the invite scope too
+    placements = await report_lines(turn.session, turn.t, turn.network, districts)
     placement_heading = ["", turn.t(N_("Places, proposals and matches"))] if placements else []
     turn.send("\n".join([funnel_text(turn.t, turn.network, funnel, heading), *placement_heading, *placements]))
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="stats.viewed"))

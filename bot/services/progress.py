@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import Action, covered_districts, may, responsible_organisations
+from bot.core.access import Action, may, responsible_organisations
 from bot.core.i18n import N_, Translator
 from bot.core.network import Network
 from bot.services.placement_reports import place_group_name
-from bot.services.routing import visible_participants
+from bot.services.routing import staff_districts, visible_participants
 from bot.services.stages import STAGE_RANK
-from storage.models import Person, Profile, StaffScope
+from storage.models import Person, Profile
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -95,8 +95,7 @@ async def staff_funnel(session: AsyncSession, network: Network, t: Translator, s
     if may(staff, Action.SEE_ALL):
         return await count_funnel(session, network), t(N_("All participants in the network"))
     funnel = await count_funnel(session, network, among=await visible_participants(session, network, staff))
-    scope = await session.get(StaffScope, staff.id)
-    covered = covered_districts(network, staff, None if scope is None else [str(d) for d in scope.districts])
+    covered = await staff_districts(session, network, staff)
     if covered is None:
         organisation = network.organisations.get(staff.organisation or "")
         whose = organisation.name if organisation else (staff.organisation or "–")

@@ -33,7 +33,7 @@ import holidays
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import Action, Role, holders, may
+from bot.core.access import Action, Role, covered_districts, holders, may
 from bot.core.network import Network, Responsibility
 from storage.models import (
     Appointment,
@@ -262,3 +262,9 @@ async def responsible_staff(session: AsyncSession, network: Network, participant
     coordinators = (await session.scalars(select(Person).where(Person.role.in_(holders(Action.BE_RESPONSIBLE)))
                                           .order_by(Person.id))).all()
     return [person for person in coordinators if await is_responsible(session, network, person, participant)]
+
+
+async def staff_districts(session: AsyncSession, network: Network, staff: Person) -> frozenset[str] | None:
+    """The districts a staff member works in, their invite scope included (None: all) — for counts and options."""
+    scope = await session.get(StaffScope, staff.id)
+    return covered_districts(network, staff, None if scope is None else [str(d) for d in scope.districts])
