@@ -315,9 +315,6 @@ def _scripts() -> dict[int, tuple[str, str, tuple[str, ...]]]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=False, reason="issue 14, open: in one of two full runs after the speed and scale-out "
-                   "merges, one asker's chat got the topic question where the outbox order has the menu first "
-                   "(row order across the takeover, or a menu sent as an edit); under investigation")
 async def test_three_receivers_and_two_workers_answer_2000_updates_once_across_a_kill_9_of_the_leader(
         postgres: PostgresServer, postgres_template: str, tmp_path: Path) -> None:
     url = await fresh_postgres_database(postgres, template=postgres_template)
@@ -433,17 +430,37 @@ async def test_three_receivers_and_two_workers_answer_2000_updates_once_across_a
 def _match_once_or_repeated_in_place(seen: list[str], wanted: list[tuple[int, str]], maybe_sent: set[int],
                                      chat: str) -> set[int]:
     """`seen` is `wanted` in order, each row once, except that a row in `maybe_sent` may come twice in a row.
-    Returns the ids of the rows that came twice."""
-    repeated: set[int] = set()
-    position = 0
+    Returns the ids of the rows that came twice (the fewest that explain `seen`).
+
+    Every reading is followed, not only the first: when two rows in a row have the same text (a menu shown twice)
+    and the first may have gone twice, "repeated" and "the next row" look alike until later."""
+    readings: dict[int, set[int]] = {0: set()}  # position in `seen` -> the repeats that led there
     for row_id, row_text in wanted:
-        assert position < len(seen) and seen[position] == row_text, (chat, row_id, seen, wanted)
-        position += 1
-        if row_id in maybe_sent and position < len(seen) and seen[position] == row_text:
-            repeated.add(row_id)
-            position += 1
-    assert position == len(seen), (chat, seen, wanted)
-    return repeated
+        following: dict[int, set[int]] = {}
+        for position, repeated in readings.items():
+            if position < len(seen) and seen[position] == row_text:
+                once = position + 1
+                if once not in following or len(repeated) < len(following[once]):
+                    following[once] = repeated
+                twice = position + 2
+                repeats = row_id in maybe_sent and twice <= len(seen) and seen[position + 1] == row_text
+                if repeats and (twice not in following or len(repeated) + 1 < len(following[twice])):
+                    following[twice] = repeated | {row_id}
+        assert following, (chat, row_id, row_text, seen, wanted)
+        readings = following
+    assert len(seen) in readings, (chat, seen, wanted)
+    return readings[len(seen)]
+
+
+def test_the_order_check_reads_a_repeated_menu_both_ways() -> None:
+    """The check itself: the first reading that fits is not always the one that explains the whole chat."""
+    wanted = [(1, "menu"), (2, "menu"), (3, "topic")]
+    assert _match_once_or_repeated_in_place(["menu", "menu", "topic"], wanted, {1}, "c") == set()
+    assert _match_once_or_repeated_in_place(["menu", "menu", "menu", "topic"], wanted, {1}, "c") == {1}
+    with pytest.raises(AssertionError):
+        _match_once_or_repeated_in_place(["menu", "topic", "menu"], wanted, {1, 2}, "c")
+    with pytest.raises(AssertionError):  # a repeat of a row the dead leader did not hold
+        _match_once_or_repeated_in_place(["menu", "menu", "menu", "topic"], wanted, set(), "c")
 
 
 async def _questions_fall_overdue(url: str) -> None:
