@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -257,10 +258,8 @@ def test_the_demo_in_a_terminal_has_line_editing_and_history(tmp_path: Path) -> 
         while process.poll() is None and time.monotonic() < deadline:
             # keep reading: a demo whose last lines fill the terminal's buffer would otherwise wait for us forever
             if select.select([controller], [], [], 0.5)[0]:
-                try:
+                with contextlib.suppress(OSError):  # the demo closed the terminal
                     seen += os.read(controller, 65536)
-                except OSError:  # the demo closed the terminal
-                    pass
         assert process.poll() == 0, seen.decode(errors="replace")[-2000:]
     finally:
         if process.poll() is None:
