@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -41,7 +42,11 @@ _lock = threading.Lock()
 
 
 def _lingua() -> Any:
-    """Built once per process on first use (about half a second); None if the library is missing."""
+    """Built once per process on first use; None if the library is missing.
+
+    Built when the first free text that needs it arrives, not at startup: building holds the interpreter for
+    about 0.3 s (measured: the event loop stalls as long even when it is built in another thread, since the
+    library does not release the GIL) and takes 25 MB, which a process that only sees buttons never needs."""
     global _detector
     with _lock:
         if _detector is None:
@@ -50,16 +55,13 @@ def _lingua() -> Any:
             except ImportError:  # pragma: no cover - installed with Lotse
                 _detector = False
                 return None
+            started = time.perf_counter()
             languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())) for code in LINGUA_CODES]
             _detector = (LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode()
                          .with_preloaded_language_models().build())
+            log.info("language detection: models loaded in %.0f ms (once per process, at the first free text)",
+                     (time.perf_counter() - started) * 1000)
         return _detector or None
-
-
-def warm_up() -> None:
-    """Builds the detector in a background thread at startup, so the first question does not wait for it."""
-    if _detector is None:
-        threading.Thread(target=_lingua, name="lingua-warm-up", daemon=True).start()
 
 
 def _by_script(text: str) -> str | None:

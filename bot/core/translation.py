@@ -259,9 +259,6 @@ def engine_from(settings: Settings, network: Network) -> Engine | None:
 async def start(settings: Settings, network: Network) -> Translation | None:
     """Called once at startup: checks the settings, asks the engine's languages, makes it `active()`."""
     global _active
-    from bot.core.language_detection import warm_up
-
-    warm_up()  # the source language of free text is detected offline, with or without an engine
     await stop()  # an earlier app's engine, closed; none is active if the settings below do not fit
     engine = engine_from(settings, network)
     _active = Translation(engine) if engine is not None else None
