@@ -356,6 +356,36 @@ async def test_rate_limits_a_short_burst_then_one_per_second_per_chat_and_thirty
     assert delays[30] == pytest.approx(1.0) and delays[60] == pytest.approx(2.0)  # 30 a second, no more
 
 
+async def test_sends_woken_late_by_a_busy_loop_still_leave_at_most_thirty_in_any_second() -> None:
+    """A stalled event loop wakes every waiting send at once; without counting real departures, 59 sends left in
+    the same instant and Telegram answered 429 (`bench/lanes.py`)."""
+    now = 0.0
+    released = asyncio.Event()
+
+    async def sleep(delay: float) -> None:
+        nonlocal now
+        if not released.is_set():
+            await released.wait()  # the loop was busy: every waiting send wakes late, at the same moment
+            return
+        target = now + delay
+        await asyncio.sleep(0)
+        now = max(now, target)
+
+    limiter = RateLimiter(per_second=30.0, per_chat_interval=1.0, monotonic=lambda: now, sleep=sleep)
+
+    async def send(chat: str) -> float:
+        await limiter.wait(chat)
+        return now
+
+    sends = [asyncio.create_task(send(f"chat{number}")) for number in range(60)]
+    await asyncio.sleep(0)  # every send has its slot and sleeps
+    now = 2.5
+    released.set()
+    left = sorted(await asyncio.gather(*sends))
+    assert left.count(2.5) == 30  # as many as the second allows go at once
+    assert all(left[index + 30] - left[index] >= 1.0 for index in range(len(left) - 30))
+
+
 def _update(message: dict[str, object]) -> Update:
     base = {"message_id": 7, "date": 1_790_000_000, "chat": {"id": 42, "type": "private"},
             "from": {"id": 42, "is_bot": False, "first_name": "Amal", "language_code": "ar"}}
