@@ -77,7 +77,7 @@ def staff_reads(staff_locale: str, language: str) -> bool:
 
 def written_in(text: str | None, chosen: str) -> str:
     """The language the text is written in when that is clear (bot.core.language_detection), else the chosen one."""
-    return detect(text or "") or chosen
+    return detect(text or "", chosen=chosen) or chosen
 
 
 def _label(row: MessageTranslation) -> str:

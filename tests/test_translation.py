@@ -405,6 +405,20 @@ def test_the_language_written_is_detected_offline_only_when_clear(text: str, exp
     assert detect(text) == expected
 
 
+@pytest.mark.parametrize(("text", "chosen", "expected"), [
+    ("بل لیک راغلی", "ps", "ps"),          # Pashto with no letter of its own: not called Persian
+    ("بل لیک راغلی", "fa_AF", "fa_AF"),    # Dari is Persian
+    ("بل لیک راغلی", "ar", "fa"),          # an Arabic reader writing Persian letters: Persian
+    ("دوره بعدی کی شروع می‌شود؟", "ckb", "ckb"),
+    ("متى تبدأ الدورة القادمة؟", "ps", "ps"),   # Pashto writes ي too
+    ("متى تبدأ الدورة القادمة؟", "fa", "ar"),
+    ("راتلونکی کورس کله پیلېږي؟", "fa", "ps"),   # letters of its own overrule the chosen language
+    ("Коли починається наступний курс?", "ru", "uk"),
+])
+def test_the_chosen_language_stays_where_the_letters_cannot_tell(text: str, chosen: str, expected: str) -> None:
+    assert detect(text, chosen=chosen) == expected
+
+
 async def test_a_coordinator_learns_the_question_is_written_in_kurmanji_and_it_is_translated_from_kurmanji(
         app: Lotse, chat: Callable[..., Chat], standin: Standin) -> None:
     anna = await coordinator(app, chat, "anna", organisation="proconnect", locale="de")

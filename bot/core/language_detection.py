@@ -93,13 +93,22 @@ def _by_script(text: str) -> str | None:
     return None
 
 
-def detect(text: str, known: Collection[str] | None = None) -> str | None:
-    """The language `text` is written in, if clear and among `known` (default: Lotse's catalogs)."""
+KEEP_CHOSEN = {"fa": frozenset({"ps", "ckb", "fa_AF"}), "ar": frozenset({"ps"})}
+"""A guess from letters Persian or Arabic lack, not from letters of their own, does not overrule a chosen
+language that writes the same letters: Pashto and Sorani also write پ چ ژ ک ی, Pashto also ي, Dari is Persian
+("بل لیک راغلی" is Pashto, though nothing in it shows that)."""
+
+
+def detect(text: str, known: Collection[str] | None = None, chosen: str | None = None) -> str | None:
+    """The language `text` is written in, if clear and among `known` (default: Lotse's catalogs); `chosen` is
+    the language the writer chose, kept where the letters cannot tell it apart."""
     known = set(LANGUAGES) if known is None else set(known)
     text = text.strip()
     if not text:
         return None
     found = _by_script(text)
+    if found is not None and chosen in KEEP_CHOSEN.get(found, ()):
+        return chosen if chosen in known else None
     if found is None and len(WORD.findall(text)) >= MIN_WORDS:
         detector = _lingua()
         if detector is not None:
