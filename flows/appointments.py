@@ -182,7 +182,7 @@ def when_options(turn: Turn) -> list[Choice]:
 def _moment(turn: Turn, value: Any) -> Any:
     if value == STEPWISE:
         return value
-    return parse_moment(str(value), turn.now, turn.person.time_zone).isoformat()
+    return parse_moment(str(value), turn.now, turn.person.time_zone, turn.t.locale).isoformat()
 
 
 def closed_day(turn: Turn) -> str | None:

@@ -245,7 +245,7 @@ def test_english_dates_name_the_month_and_show_no_seconds() -> None:
     assert en.datetime(moment, "short") == "7 Dec 2026, 14:00"
     assert en.datetime(moment) == "7 Dec 2026, 14:00"
     assert en.date(moment, "short") == "7 Dec 2026"
-    assert Translator("de").datetime(moment, "short") == "07.12.26, 14:00"  # German readers: unchanged
+    assert Translator("de").datetime(moment, "short") == "07.12.2026, 14:00"  # the year in full (finding 13)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -293,3 +293,93 @@ async def test_the_intake_start_example_is_in_the_future_in_arabic(chat: Callabl
         in amal.last.text
     [accepted] = await amal.send("05.04.2027")
     assert accepted.text.startswith(ar("Question {number} of {total}", number=7, total=11))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 12. A date the parser cannot read: the hint's example is computed from today, as the prompt's is
+
+
+async def test_a_date_and_time_it_cannot_read_gets_an_example_from_today_not_a_fixed_one(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # when the newcomer played: "24.11.2026" was past
+    ben = await coordinator(app, chat, "ben")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("هل يمكنني أن أبدأ تدريبًا مهنيًا؟")
+    await ben.click("Take it")
+    await ben.click("Ready-made answer")
+    await ben.click("Invite to a place and time")
+    [prompt] = await ben.send("Jobcenter Oldenburg, Stau 70")
+    assert prompt.text == "Which day and time? For example 07.12.2026 10:30."
+    for typed in ("next week", "07.12.2026 half past ten", "🗓️"):
+        [hint, again] = await ben.send(typed)
+        assert hint.text == "Please write a date and time like 07.12.2026 10:30."  # before: 24.11.2026 10:30
+        assert again.text == prompt.text
+    await ben.send("07.12.2026 10:30")  # the example, typed as it stands, is accepted
+    assert "10:30" in amal.last.text
+
+
+async def test_a_start_date_it_cannot_read_gets_the_prompts_example_in_arabic(
+        chat: Callable[..., Chat], clock: FakeClock) -> None:
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # a Friday
+    amal = chat("amal")
+    await consent(amal, "العربية")
+    for answer in ANSWERS[:ANSWERS.index("01.03.2027")]:
+        await amal.send(answer)
+    ar = Translator("ar")
+    example = ar("From when can you start? Write a date, for example {example}.", example="07.12.2026")
+    assert example in amal.last.text
+    [hint, again] = await amal.send("الأسبوع القادم")
+    assert hint.text == ar("Please write a date like {example}.", example="07.12.2026")  # before: today, 04.12.
+    assert example in again.text
+
+
+async def test_an_english_coordinators_hint_for_an_unreadable_moment_uses_the_prompts_english_words(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    from tests.test_reminders import newcomer
+
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    anna = await coordinator(app, chat, "anna")
+    await newcomer(app, chat, "amal")
+    await anna.send("/appointment")
+    await anna.send("Amal")
+    [prompt] = await anna.click("Jobcenter")
+    assert prompt.text == "When? For example: Mon 14:00, 07.12. 10:30 or tomorrow 9:00."
+    [hint, _again] = await anna.send("soon")
+    assert hint.text == "Please write the day and the time, for example: Mon 14:00, 07.12. 10:30 or tomorrow 9:00."
+    [hint, _again] = await anna.send("14:00")
+    assert hint.text == ("Which day? Please write the day too, for example: Mon 14:00, 07.12. 10:30 or "
+                         "tomorrow 9:00.")  # before: "Mo 14:00, ... or morgen 9 Uhr" under an English prompt
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 13. Short dates show the year in full, in the order each language writes it
+
+
+@pytest.mark.parametrize(("code", "short"), [
+    ("de", "07.12.2026"), ("uk", "07.12.2026"), ("ru", "07.12.2026"), ("ku", "07.12.2026"), ("tr", "7.12.2026"),
+    ("fr", "07/12/2026"), ("so", "07/12/2026"), ("ar", "7\u200f/12\u200f/2026"), ("fa", "2026/12/7"),
+    ("fa_AF", "2026/12/7"), ("ps", "2026/12/7"), ("ckb", "2026-12-07"),
+    ("en", "7 Dec 2026"), ("ti", "ታሕ 7, 2026"),  # an all-number date would be ambiguous: the month by name
+])
+def test_short_dates_show_four_digit_years_in_each_languages_own_order(code: str, short: str) -> None:
+    t = Translator(code)
+    moment = datetime(2026, 12, 7, 13, 0, tzinfo=UTC)  # 14:00 in Oldenburg
+    assert t.date(moment, "short") == short
+    assert t.datetime(moment, "short").startswith(short)
+    assert not re.search(r":00:00|14:00:00", t.datetime(moment)) and "2026" in t.datetime(moment)  # no seconds
+
+
+async def test_a_german_coordinator_reads_four_digit_years_in_the_inbox(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    petra = await coordinator(app, chat, "petra2", locale="de")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("سؤال")
+    [inbox, *_] = await petra.send("/inbox")
+    [line] = [choice.label for choice in inbox.choices]
+    assert re.search(r"\b24\.11\.2026, \d\d:\d\d\b", line), line  # before: 24.11.26
