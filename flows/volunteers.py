@@ -118,38 +118,50 @@ def mediable(turn: Turn) -> list[Choice]:
             if choice.key in chosen and choice.key not in ("de", "en")]
 
 
+async def _where_they_live(turn: Turn) -> str:
+    """The district step, unless Lotse knows it already: a volunteer the network file places in a district (the
+    demo's Jana) is not asked it on their first /offer; a later /offer asks again, so it can be changed."""
+    known = turn.person.district
+    if known in turn.network.districts and await turn.session.get(VolunteerProfile, turn.person.id) is None:
+        turn.data["district"] = known
+        return "offers"
+    return "district"
+
+
 async def _languages_chosen(turn: Turn, value: Any) -> Next:
     turn.data["mediates"] = []
-    return "mediate" if mediable(turn) else "district"
+    return "mediate" if mediable(turn) else await _where_they_live(turn)
 
 
 async def _mediate_chosen(turn: Turn, value: Any) -> Next:
     if value != "yes":
-        return "district"
+        return await _where_they_live(turn)
     choices = mediable(turn)
     if len(choices) == 1:
         turn.data["mediates"] = [choices[0].key]
-        return "district"
+        return await _where_they_live(turn)
     return "mediates"
 
 
 async def _mediates_chosen(turn: Turn, value: Any) -> Next:
     turn.data["mediates"] = list(value)
-    return "district"
+    return await _where_they_live(turn)
 
 
 OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
     Step(name="languages", prompt=N_("Which languages do you speak? Choose all that fit."), kind=InputKind.MULTI,
          options=for_turn(volunteer_language_choices), on_answer=_languages_chosen, describe="languages",
-         branches=(("another language than German", "mediate"), ("only German", "district"))),
+         branches=(("another language than German", "mediate"), ("only German", "district"),
+                   ("district known", "offers"))),
     Step(name="mediate", prompt=N_("Would you also translate as a language mediator (Sprachmittler)? Coordinators "
                                    "who cannot read a question would send you its text only: no name, no phone. "
                                    "You translate it into German or English, or say \"Not now\"."),
          kind=InputKind.YES_NO, on_answer=_mediate_chosen, describe="language mediator?",
-         branches=(("yes, several languages", "mediates"), ("yes, one language / no", "district"))),
+         branches=(("yes, several languages", "mediates"), ("yes, one language / no", "district"),
+                   ("district known", "offers"))),
     Step(name="mediates", prompt=N_("From which languages can you translate?"), kind=InputKind.MULTI,
          options=mediable, on_answer=_mediates_chosen, describe="languages mediated",
-         branches=(("", "district"),)),
+         branches=(("", "district"), ("district known", "offers"))),
     Step(name="district", prompt=N_("Where do you live? Choose your district (Landkreis) or city."),
          kind=InputKind.CHOICE, options=for_turn(district_choices), next="offers", describe="district"),
     Step(name="offers", prompt=N_("What can you offer? Choose all that fit."), kind=InputKind.MULTI,
@@ -164,6 +176,11 @@ OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
 
 
 async def _volunteer_after_consent(turn: Turn) -> Next:
+    if turn.person.district in turn.network.districts:  # the district is known: one question less
+        turn.say(N_("Thank you for helping! Four short questions about what you can offer, so that coordinators "
+                    "can find the right person for you."))
+        start_flow(turn, "offer")
+        return STAY
     turn.say(N_("Thank you for helping! Five short questions about what you can offer, so that coordinators "
                 "can find the right person for you."))
     start_flow(turn, "offer")

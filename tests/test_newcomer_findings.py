@@ -383,3 +383,32 @@ async def test_a_german_coordinator_reads_four_digit_years_in_the_inbox(
     [inbox, *_] = await petra.send("/inbox")
     [line] = [choice.label for choice in inbox.choices]
     assert re.search(r"\b24\.11\.2026, \d\d:\d\d\b", line), line  # before: 24.11.26
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 14. A volunteer whose district the network file gives (the demo's Jana) is not asked it again
+
+
+async def test_the_demo_volunteer_jana_is_not_asked_the_district_the_network_file_gives(
+        app: Lotse, transport: RecordingTransport) -> None:
+    from tests.test_intake import staff
+
+    de = Translator("de")
+    jana = await staff(app, transport, "jana")  # persona: volunteer, district = "stadt_oldenburg"
+    await jana.send("Hallo")
+    _thanks, intro, languages = await jana.send("1")  # consents
+    assert intro.text == de("Thank you for helping! Four short questions about what you can offer, so that "
+                            "coordinators can find the right person for you.")
+    assert languages.text.startswith(de("Which languages do you speak? Choose all that fit."))
+    [mediate] = await jana.send("1, 2")  # German and Arabic
+    [offers] = await jana.send(de("No"))
+    assert offers.text.startswith(de("What can you offer? Choose all that fit."))  # not "Where do you live?"
+    await jana.send("2")
+    await jana.send("1")
+    [saved, _menu] = await jana.send("1")
+    district = app.network.districts["stadt_oldenburg"].name["de"]
+    assert de("District: {district}", district=district) in saved.text
+    assert "Sprachmittler" in mediate.text
+    await jana.send("/offer")  # later she may move: then she is asked, and can change it
+    [where] = await jana.send("1")  # German only
+    assert where.text.startswith(de("Where do you live? Choose your district (Landkreis) or city."))
