@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
 
 from bot.core.i18n import LANGUAGES, Translator
+from bot.core.messages import Incoming
 from bot.core.network import load_network
+from bot.core.schedule import Schedule
+from bot.jobs.digest import write_digest
 from bot.runtime.app import Lotse
 from bot.services.routing import matching_rules
 from flows.moments import parse_moment
@@ -412,3 +416,99 @@ async def test_the_demo_volunteer_jana_is_not_asked_the_district_the_network_fil
     await jana.send("/offer")  # later she may move: then she is asked, and can change it
     [where] = await jana.send("1")  # German only
     assert where.text.startswith(de("Where do you live? Choose your district (Landkreis) or city."))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 15. Staff who gave no name are shown by role and organisation, never by their handle
+
+
+@dataclass
+class PlatformNamed(Chat):
+    """A phone whose platform sends `shown_name` as the person's name: None (no name at all), or what the demo
+    (the persona, "jobc") or a Matrix client (the Matrix ID) sends for someone who set none."""
+
+    shown_name: str | None = None
+
+    def _event(self, **values: object) -> Incoming:
+        return replace(super()._event(**values), display_name=self.shown_name)
+
+
+async def joined(app: Lotse, transport: RecordingTransport, handle: str, shown_name: str | None, role: str,
+                 organisation: str | None, **scope: list[str]) -> PlatformNamed:
+    from tests.test_questions import invite
+
+    code = await invite(app, role=role, organisation=organisation, locale="en", **scope)  # type: ignore[arg-type]
+    person = PlatformNamed(app, transport, handle, shown_name=shown_name)
+    await person.send(f"/start {code}")
+    return person
+
+
+async def test_staff_without_a_name_are_shown_by_role_and_organisation_never_by_their_handle(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    ar = Translator("ar")
+    jobc = await joined(app, transport, "jobc", None, "coordinator", "jobcenter", districts=["stadt_oldenburg"])
+    anke = await joined(app, transport, "@anke:matrix.example", "@anke:matrix.example", "coordinator", "jobcenter",
+                        districts=["stadt_oldenburg"])
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "work")
+    unnamed = "Coordinator, Jobcenter Oldenburg"
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["work"].name["ar"])
+    await amal.send("أبحث عن عمل")
+    await jobc.click("Take it")
+    jobc_id = await _person_id(app, "jobc")
+    assert anke.last.text.endswith(f"Taken by {unnamed} (no. {jobc_id}).")  # before: "no name given (no. 1)"
+    [taken] = await anke.press_raw("@tk:claim:1")  # her button, pressed before her copy was updated
+    assert taken.text == f"{unnamed} (no. {jobc_id}) has already taken this question."
+    [shown, *_] = await anke.send("/ticket 1")
+    assert f"Taken by {unnamed} (no. {jobc_id})." in shown.text
+    await jobc.send("Bitte kommen Sie am Montag ins Jobcenter.")
+    assert "jobc" not in amal.last.text and "Jobcenter Oldenburg" in amal.last.text
+
+    # a volunteer who gave no name (their Matrix ID only), paired by the Jobcenter coordinator who gave none either
+    lena = await joined(app, transport, "@lena:matrix.example", "@lena:matrix.example", "volunteer", "proconnect")
+    for answer in ("1", "1, 2", "No", "8", "2, 4", "1, 2", "1"):
+        await lena.send(answer)
+    lena_id = await _person_id(app, "@lena:matrix.example")
+    volunteer = "Volunteer, pro:connect e.V."
+    [suggestions] = await jobc.send("/pair Amal")
+    assert f"{volunteer} (no. {lena_id})" in suggestions.text or \
+        any(label.startswith(f"{volunteer} (no. {lena_id})") for label in jobc.buttons())
+    await jobc.click(jobc.buttons()[0])
+    asked = amal.last.text
+    in_arabic = ar("{role}, {organisation}", role=ar("Volunteer"), organisation="pro:connect e.V.")
+    assert in_arabic in asked and "@lena" not in asked and "Volunteer" not in asked  # in her language
+    [agreed, *_] = await amal.click(ar("Yes, I agree"))
+    assert agreed.text == ar("Thank you. {volunteer} will accompany you. The network will tell you how you meet.",
+                             volunteer=in_arabic)  # before: "–"
+    await lena.send("/report")
+    await lena.click(lena.buttons()[0])
+    await lena.click("Attended a course or appointment")
+    await lena.send("She was at the Jobcenter on time")
+    [case, *_] = await jobc.send("/case Amal")
+    assert f"{volunteer} (no. {lena_id}), since " in case.text
+    assert f" · {volunteer} (no. {lena_id}) · Attended a course or appointment" in case.text
+    digest = await write_digest(app.sessions, app.network, "en", date(2026, 11, 30), "markdown", None, Schedule())
+    assert f"({volunteer} (no. {lena_id}), " in digest
+    for seen in (case.text, digest, *(m.text for m in anke.history), *(m.text for m in amal.history)):
+        assert "@anke" not in seen and "@lena" not in seen and "no name given" not in seen
+
+
+async def _person_id(app: Lotse, handle: str) -> int:
+    async with app.sessions() as session:
+        return (await session.scalars(select(Handle.person_id).where(Handle.platform_id == handle))).one()
+
+
+@pytest.mark.parametrize("code", sorted(LANGUAGES))
+def test_a_staff_member_without_a_name_reads_as_role_and_organisation_in_every_language(code: str) -> None:
+    from flows.intake import staff_name
+    from storage.models import Person
+
+    t = Translator(code)
+    network = load_network()
+    for handle_name in (None, "", "jobc", "@jobc:matrix.example"):
+        person = Person(id=9, role="coordinator", organisation="jobcenter", display_name=handle_name, persona="jobc")
+        name = staff_name(t, network, person)
+        assert t("Coordinator") in name and "Jobcenter Oldenburg" in name and "jobc" not in name
+    named = Person(id=9, role="coordinator", organisation="jobcenter", display_name="Petra Schulte", persona="jobc")
+    assert staff_name(t, network, named) == "Petra Schulte"
