@@ -160,7 +160,7 @@ def parse_moment(text: str, now: datetime, time_zone: str, locale: str = "de") -
                       **examples)
     if clock is None:
         raise Invalid(N_("At what time? Please write the time too, for example: {example}."),
-                      example=examples["day"])
+                      example=f"{dotted_day(day, year=day.year != today.year)} 10:30")  # the day they meant
     if weekday_named and day == today and clock <= local_now.time():
         day += timedelta(days=7)  # "Mo 9:00" said on a Monday afternoon means next Monday
     # A wall time in the spring gap (02:30 on the last Sunday of March) moves forward by the gap, as clocks do.

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -356,6 +357,8 @@ async def test_an_english_coordinators_hint_for_an_unreadable_moment_uses_the_pr
     [hint, _again] = await anna.send("14:00")
     assert hint.text == ("Which day? Please write the day too, for example: Mon 14:00, 07.12. 10:30 or "
                          "tomorrow 9:00.")  # before: "Mo 14:00, ... or morgen 9 Uhr" under an English prompt
+    [hint, _again] = await anna.send("12.12.")
+    assert hint.text == "At what time? Please write the time too, for example: 12.12. 10:30."  # their day, not 07.12.
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -512,3 +515,19 @@ def test_a_staff_member_without_a_name_reads_as_role_and_organisation_in_every_l
         assert t("Coordinator") in name and "Jobcenter Oldenburg" in name and "jobc" not in name
     named = Person(id=9, role="coordinator", organisation="jobcenter", display_name="Petra Schulte", persona="jobc")
     assert staff_name(t, network, named) == "Petra Schulte"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 16. `lotse invite --demo` shows the code, not the migrations (they go to the demo's log, as the demo's own do)
+
+
+@pytest.mark.slow
+def test_an_invite_for_the_demo_shows_the_code_and_logs_to_the_demos_log(tmp_path: Path) -> None:
+    from tests.test_demo_cli import lotse
+
+    made = lotse(["invite", "--demo", "--role", "coordinator", "--organisation", "jobcenter", "--districts",
+                  "landkreis_oldenburg"], tmp_path)
+    assert made.returncode == 0, made.stderr.decode()
+    assert made.stdout.decode().splitlines()[1].startswith("code: ")
+    assert made.stderr.decode().splitlines() == [f"lotse: using the database {tmp_path / 'demo.sqlite3'}"]
+    assert "applying migration 0001" in (tmp_path / "demo.log").read_text()  # before: on the terminal
