@@ -550,7 +550,7 @@ async def _list_for_participant(turn: Turn, course_lines: list[str]) -> None:
         assert event is not None
         answer = answers.get(event.key)
         said = {"yes": turn.t(N_("you said you will come")), "no": turn.t(N_("you said you cannot come"))}
-        lines += ["", f"{turn.t.when(event.starts_at)} – {event_title(turn.t, event)}",
+        lines += ["", f"{turn.t.isolate(turn.t.when(event.starts_at))} – {event_title(turn.t, event)}",
                   turn.t(N_("Where: {place}"), place=event.place)]
         if event.note:
             lines.append(turn.t(N_("Note: {note}"), note=event.note))

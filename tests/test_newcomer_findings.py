@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.core.i18n import LANGUAGES, Translator
+from bot.core.i18n import FSI, LANGUAGES, PDI, Translator
 from bot.core.messages import Incoming
 from bot.core.network import load_network
 from bot.core.schedule import Schedule
@@ -531,3 +531,20 @@ def test_an_invite_for_the_demo_shows_the_code_and_logs_to_the_demos_log(tmp_pat
     assert made.stdout.decode().splitlines()[1].startswith("code: ")
     assert made.stderr.decode().splitlines() == [f"lotse: using the database {tmp_path / 'demo.sqlite3'}"]
     assert "applying migration 0001" in (tmp_path / "demo.log").read_text()  # before: on the terminal
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 17. A Pashto reader's list of appointments keeps the date in one piece (isolated in right-to-left text)
+
+
+async def test_a_pashto_participants_appointment_list_isolates_the_date(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    from tests.test_reminders import book, newcomer
+
+    anna = await coordinator(app, chat, "anna")
+    gul = await newcomer(app, chat, "gul", language="پښتو")
+    await book(anna, "Gul", "25.11. 10:30")
+    [listing, *_] = await gul.send("/appointments")
+    ps = Translator("ps")
+    when = ps.when(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    assert f"{FSI}{when}{PDI} – " in listing.text  # before: the bare date, its Latin commas and digits reordered
