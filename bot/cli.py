@@ -819,7 +819,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: tuple[type[Exception], ...] = (*OPERATOR_ERRORS, InviteError, ImportRefused)
     try:
         settings = load_settings()
-        log_file = demo_log_file(settings) if args.command == "demo" else None
+        # The demo, and a tool run on the demo's database (`lotse invite --demo`), log to the demo's log: a newcomer
+        # making an invite sees the code, not twenty lines of migrations.
+        log_file = demo_log_file(settings) if args.command == "demo" or getattr(args, "use_demo", False) else None
         _logging(settings.log_level, log_file)
         install_secret_filter(settings)
         if getattr(args, "use_demo", False):

@@ -182,7 +182,7 @@ def when_options(turn: Turn) -> list[Choice]:
 def _moment(turn: Turn, value: Any) -> Any:
     if value == STEPWISE:
         return value
-    return parse_moment(str(value), turn.now, turn.person.time_zone).isoformat()
+    return parse_moment(str(value), turn.now, turn.person.time_zone, turn.t.locale).isoformat()
 
 
 def closed_day(turn: Turn) -> str | None:
@@ -550,7 +550,7 @@ async def _list_for_participant(turn: Turn, course_lines: list[str]) -> None:
         assert event is not None
         answer = answers.get(event.key)
         said = {"yes": turn.t(N_("you said you will come")), "no": turn.t(N_("you said you cannot come"))}
-        lines += ["", f"{turn.t.when(event.starts_at)} – {event_title(turn.t, event)}",
+        lines += ["", f"{turn.t.isolate(turn.t.when(event.starts_at))} – {event_title(turn.t, event)}",
                   turn.t(N_("Where: {place}"), place=event.place)]
         if event.note:
             lines.append(turn.t(N_("Note: {note}"), note=event.note))

@@ -26,7 +26,7 @@ from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_k
 from bot.services.routing import is_responsible, staff_districts
 from bot.services.stages import STAGE_RANK, STAGES, stage_name
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
-from flows.intake import STAFF_LABELS, language_name, participant_label, summary_lines
+from flows.intake import STAFF_LABELS, language_name, participant_label, person_label, summary_lines
 from flows.mediation import report_translation
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
@@ -165,7 +165,7 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
     lines += ["", t(N_("Stage history"))]
     changes = (await session.scalars(select(StageChange).where(StageChange.participant_id == participant.id)
                                      .order_by(StageChange.at, StageChange.id))).all()
-    actors = await _names(session, t, [c.actor_id for c in changes])
+    actors = await _names(session, t, network, [c.actor_id for c in changes])
     history: list[tuple[datetime, str]] = [(participant.created_at, t(N_("{when}: registered"), when=t.datetime(
         participant.created_at, "short")))]
     own = participant_label(t, participant)
@@ -212,7 +212,7 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
     pairings = (await session.scalars(select(Pairing).where(Pairing.participant_id == participant.id,
                                                             Pairing.status.in_(("asked", "active")))
                                       .order_by(Pairing.id))).all()
-    volunteers = await _names(session, t, [p.volunteer_id for p in pairings])
+    volunteers = await _names(session, t, network, [p.volunteer_id for p in pairings])
     for pairing in pairings:
         if pairing.status == "active":
             lines.append(t(N_("{volunteer}, since {date}"), volunteer=volunteers.get(pairing.volunteer_id, "–"),
@@ -225,7 +225,7 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
     reports = (await session.scalars(select(CaseReport).where(CaseReport.participant_id == participant.id)
                                      .order_by(CaseReport.created_at.desc(), CaseReport.id.desc())
                                      .limit(MAX_LISTED))).all()
-    authors = await _names(session, t, [r.volunteer_id for r in reports])
+    authors = await _names(session, t, network, [r.volunteer_id for r in reports])
     chosen = await _locales(session, [r.volunteer_id for r in reports])
     for report in reports:
         lines.append(report_line(t, report, authors.get(report.volunteer_id or 0, "–")))
@@ -268,12 +268,13 @@ async def _locales(session: AsyncSession, ids: list[int | None]) -> dict[int, st
     return {person_id: locale or "de" for person_id, locale in rows}
 
 
-async def _names(session: AsyncSession, t: Translator, ids: list[int | None]) -> dict[int, str]:
+async def _names(session: AsyncSession, t: Translator, network: Network, ids: list[int | None]) -> dict[int, str]:
+    """Who acted, as staff read them: staff by name, or by role and organisation, never by a handle."""
     wanted = {i for i in ids if i}
     if not wanted:
         return {}
     people = (await session.scalars(select(Person).where(Person.id.in_(wanted)))).all()
-    return {person.id: participant_label(t, person) for person in people}
+    return {person.id: person_label(t, network, person) for person in people}
 
 
 async def show_case(turn: Turn, argument: str) -> None:

@@ -148,7 +148,7 @@ async def _session_cancelled(turn: Turn, value: Any) -> Next:
 
 
 def _moment(turn: Turn, value: Any) -> Any:
-    return parse_moment(str(value), turn.now, turn.person.time_zone).isoformat()
+    return parse_moment(str(value), turn.now, turn.person.time_zone, turn.t.locale).isoformat()
 
 
 def _closed_session_day(turn: Turn) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, Incoming, Outgoing, attachment_record
 from bot.core.text import clean_text as clean_text  # flows take their text tools from the engine
 from bot.core.text import fold as fold
+from bot.services.routing import is_working_day
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -247,6 +248,29 @@ def parse_multiple(text: str, options: Sequence[Choice]) -> list[Choice]:
     return chosen
 
 
+def example_day(now: datetime, time_zone: str) -> date:
+    """The day examples in prompts name: next Monday that is a working day, so an example is never in the past
+    (a fixed "24.11." was, from late November on) and never a day a booking would be asked about."""
+    return monday_after(now.astimezone(ZoneInfo(time_zone)).date())
+
+
+def monday_after(today: date) -> date:
+    day = today + timedelta(days=7 - today.weekday())
+    while not is_working_day(day):
+        day += timedelta(days=7)
+    return day
+
+
+def dotted_day(day: date, year: bool = True) -> str:
+    """A day as people here write it and as the parsers read it: 07.12.2026 (or 07.12.)."""
+    return f"{day.day:02d}.{day.month:02d}." + (str(day.year) if year else "")
+
+
+def moment_example(now: datetime, time_zone: str) -> str:
+    """A day and time as the date parsers read it, computed from today: next Monday at 10:30."""
+    return f"{dotted_day(example_day(now, time_zone))} 10:30"
+
+
 _DATE_FORMS = (
     (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), ("y", "m", "d")),
     (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"), ("d", "m", "y")),
@@ -257,11 +281,12 @@ _TIME_FORM = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(?:uhr|h)?$")
 
 
 def parse_datetime(text: str, now: datetime, time_zone: str) -> datetime:
-    """Reads "24.11.2026 10:30", "24.11. 10:30", "2026-11-24 10:30" in the person's zone; returns UTC."""
+    """Reads "24.11.2026 10:30", "24.11. 10:30", "2026-11-24 10:30" in the person's zone; returns UTC. A hint's
+    example is computed from today, as the prompts' are: a fixed one would be in the past some day."""
     folded = clean_text(text).lower()
     match = re.match(r"^(\S+)(?:\s+(.+))?$", folded)
     if not match:
-        raise Invalid(N_("Please write a date and time like 24.11.2026 10:30."))
+        raise Invalid(N_("Please write a date and time like {example}."), example=moment_example(now, time_zone))
     date_part, time_part = match.group(1), match.group(2)
     zone = ZoneInfo(time_zone)
     local_now = now.astimezone(zone)
@@ -279,12 +304,12 @@ def parse_datetime(text: str, now: datetime, time_zone: str) -> datetime:
                 day = day.replace(year=year + 1)
             break
     if day is None:
-        raise Invalid(N_("Please write a date and time like 24.11.2026 10:30."))
+        raise Invalid(N_("Please write a date and time like {example}."), example=moment_example(now, time_zone))
     clock = time(9, 0)
     if time_part:
         found_time = _TIME_FORM.match(time_part.strip())
         if not found_time:
-            raise Invalid(N_("Please write a date and time like 24.11.2026 10:30."))
+            raise Invalid(N_("Please write a date and time like {example}."), example=moment_example(now, time_zone))
         hour, minute = int(found_time.group(1)), int(found_time.group(2) or 0)
         if hour > 23 or minute > 59:
             raise Invalid(N_("There is no such time. Please use hours 0 to 23 and minutes 0 to 59."))
@@ -317,7 +342,7 @@ def parse_date(text: str, now: datetime, time_zone: str) -> date:
         if day > date(today.year + 2, today.month, min(today.day, 28)):
             raise Invalid(N_("Please choose a date within the next two years."))
         return day
-    raise Invalid(N_("Please write a date like {example}."), example=f"{today.day:02d}.{today.month:02d}.{today.year}")
+    raise Invalid(N_("Please write a date like {example}."), example=dotted_day(monday_after(today)))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ and goals get a summary in their own language.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -485,6 +486,51 @@ async def notify_coordinators(turn: Turn, profile: Profile) -> None:
 
 def participant_label(t: Translator, person: Person) -> str:
     return t(N_("{name} (no. {number})"), name=person.display_name or t(N_("no name given")), number=person.id)
+
+
+STAFF_ROLE_NAMES: dict[str, str] = {
+    "coordinator": N_("Coordinator"),
+    "volunteer": N_("Volunteer"),
+    "company": N_("Contact at a partner company"),
+    "admin": N_("The network's administrator"),
+}
+_MATRIX_ID = re.compile(r"@[^\s:]+:\S+")
+
+
+def proper_name(person: Person) -> str | None:
+    """The name a person gave, or None when what is stored is only a handle: the demo's persona ("jobc", which
+    the console sends as the name) or the Matrix ID a client shows for someone who set no display name."""
+    name = (person.display_name or "").strip()
+    if not name or name == person.persona or _MATRIX_ID.fullmatch(name):
+        return None
+    return name
+
+
+def staff_name(t: Translator, network: Network, person: Person) -> str:
+    """How a staff member is named to others: their name, else their role and organisation in the reader's
+    language ("Coordinator, Jobcenter Oldenburg"), never a handle."""
+    name = proper_name(person)
+    if name is not None:
+        return name
+    role = t(STAFF_ROLE_NAMES.get(person.role, N_("A staff member")))
+    organisation = network.organisations.get(person.organisation or "")
+    if organisation is None or person.role == "admin":
+        return role
+    return t(N_("{role}, {organisation}"), role=role, organisation=organisation.name)
+
+
+def person_label(t: Translator, network: Network, person: Person) -> str:
+    """Anyone in a staff view (who took a question, changed a stage, wrote a report): a participant by name and
+    number, staff by `staff_name` and number."""
+    if person.role == "participant":
+        return participant_label(t, person)
+    return t(N_("{name} (no. {number})"), name=staff_name(t, network, person), number=person.id)
+
+
+def first_name(t: Translator, network: Network, person: Person) -> str:
+    """A staff member as a participant reads them: the first name they gave, else `staff_name`."""
+    name = proper_name(person)
+    return name.split(" ")[0] if name else staff_name(t, network, person)
 
 
 def coordinator_summary(t: Translator, network: Network, participant: Person, profile: Profile) -> str:

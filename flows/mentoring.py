@@ -31,7 +31,7 @@ from bot.services.reminders import out_of_quiet_hours
 from bot.services.routing import responsible_staff
 from flows.cases import CASE_SECTIONS, one_participant
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
-from flows.intake import participant_label
+from flows.intake import participant_label, person_label
 from flows.registry import Command, register, register_button, start_flow
 from storage.models import AuditEntry, MentoringCheckIn, Mentorship, Person, Profile
 
@@ -260,7 +260,7 @@ async def _mentor_done(turn: Turn, value: Any) -> Next:
                                 at=turn.now, details={"mentor": mentor.id}))
     profile = await turn.session.get(Profile, participant.id)
     turn.say(N_("{mentor} is now the mentor of {participant}. Lotse asks the apprentice every four weeks how it is "
-                "going."), mentor=mentor.display_name or str(mentor.id),
+                "going."), mentor=person_label(turn.t, turn.network, mentor),
              participant=participant_label(turn.t, participant))
     found = await messages_for(turn.session, mentor, lambda t: t(N_(
         "You are now the mentor of {participant} in their apprenticeship (Ausbildung). Lotse asks them every four "
@@ -310,7 +310,7 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
     mentorship = (await session.scalars(select(Mentorship).where(Mentorship.participant_id == participant.id))).first()
     if mentorship is not None:
         mentor = await session.get(Person, mentorship.mentor_id) if mentorship.mentor_id else None
-        lines.append(t(N_("Mentor: {mentor}"), mentor=(mentor.display_name or str(mentor.id)) if mentor else t(
+        lines.append(t(N_("Mentor: {mentor}"), mentor=person_label(t, network, mentor) if mentor else t(
             N_("no mentor yet"))) + (f" · {mentorship.school}" if mentorship.school else ""))
         for checkin in (await session.scalars(select(MentoringCheckIn).where(
                 MentoringCheckIn.mentorship_id == mentorship.id).order_by(MentoringCheckIn.sent_at.desc())

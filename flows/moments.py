@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 from bot.core.i18n import N_
 from bot.core.text import clean_text
-from bot.services.routing import is_working_day
 from flows.engine import Invalid
+from flows.engine import dotted_day as dotted_day  # where the prompts' example days are computed
+from flows.engine import example_day as example_day
+from flows.engine import monday_after as monday_after
 
 WEEKDAY_WORDS: dict[str, int] = {}
 for _number, _words in enumerate((
@@ -42,24 +44,6 @@ _DOTTED_DAY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})?$")
 _SLASHED_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$")
 
 EXAMPLE = N_("Please write the day and the time, for example: {weekday}, {day} or {tomorrow}.")
-
-
-def example_day(now: datetime, time_zone: str) -> date:
-    """The day examples in prompts name: next Monday that is a working day, so an example is never in the past
-    (a fixed "24.11." was, from late November on) and never a day a booking would be asked about."""
-    return monday_after(now.astimezone(ZoneInfo(time_zone)).date())
-
-
-def monday_after(today: date) -> date:
-    day = today + timedelta(days=7 - today.weekday())
-    while not is_working_day(day):
-        day += timedelta(days=7)
-    return day
-
-
-def dotted_day(day: date, year: bool = True) -> str:
-    """A day as people here write it and as the parsers read it: 07.12.2026 (or 07.12.)."""
-    return f"{day.day:02d}.{day.month:02d}." + (str(day.year) if year else "")
 
 
 def moment_examples(now: datetime, time_zone: str, locale: str = "de") -> dict[str, str]:
@@ -145,9 +129,10 @@ def _day(token: str, today: date) -> date | None:
     return found
 
 
-def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
-    """The moment meant by `text`, in UTC; raises `Invalid` with a hint in the writer's language otherwise."""
-    examples = moment_examples(now, time_zone)
+def parse_moment(text: str, now: datetime, time_zone: str, locale: str = "de") -> datetime:
+    """The moment meant by `text`, in UTC; raises `Invalid` with a hint in the writer's language otherwise, its
+    examples the prompt's (English words for English readers)."""
+    examples = moment_examples(now, time_zone, locale)
     if not text or len(text) > 100:
         raise Invalid(EXAMPLE, **examples)
     zone = ZoneInfo(time_zone)
@@ -175,7 +160,7 @@ def parse_moment(text: str, now: datetime, time_zone: str) -> datetime:
                       **examples)
     if clock is None:
         raise Invalid(N_("At what time? Please write the time too, for example: {example}."),
-                      example=examples["day"])
+                      example=f"{dotted_day(day, year=day.year != today.year)} 10:30")  # the day they meant
     if weekday_named and day == today and clock <= local_now.time():
         day += timedelta(days=7)  # "Mo 9:00" said on a Monday afternoon means next Monday
     # A wall time in the spring gap (02:30 on the last Sunday of March) moves forward by the gap, as clocks do.

@@ -30,7 +30,7 @@ from bot.core.notify import enqueue, messages_for, translator_for, with_file
 from bot.core.text import clean_text
 from bot.services.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
 from flows.engine import END, MAX_ATTACHMENT_BYTES, STAY, Flow, InputKind, Invalid, Next, Step, Turn, parse_single
-from flows.intake import PARTICIPANT, STAFF_LABELS, answer_text, language_name, participant_label
+from flows.intake import PARTICIPANT, STAFF_LABELS, answer_text, language_name, participant_label, person_label
 from flows.mediation import ask_mediators, for_participant, for_staff, staff_reads, translate_for_staff, written_in
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
 from flows.moments import dotted_day, example_day
@@ -193,7 +193,7 @@ async def refresh_notices(turn: Turn, ticket: Ticket) -> None:
             continue
         reader = await turn.session.get(Person, notice.person_id) if notice.person_id else None
         t = translator_for(reader) if reader else Translator("de")
-        taken = participant_label(t, claimer) if claimer and ticket.status == "claimed" else None
+        taken = person_label(t, turn.network, claimer) if claimer and ticket.status == "claimed" else None
         text = notice_text(t, turn.network, ticket, participant, profile, first, taken_by=taken)
         buttons = notice_buttons(t, ticket, for_claimer=reader is not None and reader.id == ticket.claimed_by_id)
         turn.outgoing.append(Outgoing(transport=notice.transport, chat=notice.chat, text=text, choices=tuple(buttons),
@@ -355,8 +355,8 @@ async def claim(turn: Turn, ticket: Ticket) -> None:
         return
     if ticket.claimed_by_id and ticket.claimed_by_id != turn.person.id:
         other = await turn.session.get(Person, ticket.claimed_by_id)
-        turn.say(N_("{name} has already taken this question."), name=participant_label(turn.t, other) if other
-                 else "–")
+        turn.say(N_("{name} has already taken this question."),
+                 name=person_label(turn.t, turn.network, other) if other else "–")
         return
     ticket.status, ticket.claimed_by_id, ticket.claimed_at = "claimed", turn.person.id, turn.now
     turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
@@ -535,7 +535,7 @@ async def show_ticket(turn: Turn, argument: str) -> None:
     participant, profile, first = await _context(turn.session, ticket)
     claimer = await turn.session.get(Person, ticket.claimed_by_id) if ticket.claimed_by_id else None
     lines = [notice_text(turn.t, turn.network, ticket, participant, profile, first,
-                         taken_by=participant_label(turn.t, claimer) if claimer else None), ""]
+                         taken_by=person_label(turn.t, turn.network, claimer) if claimer else None), ""]
     thread = (await turn.session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
                                          .order_by(TicketMessage.id))).all()
     for message in thread[1:]:

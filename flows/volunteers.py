@@ -34,10 +34,12 @@ from flows.intake import (
     chosen_days,
     day_part_choices,
     district_choices,
+    first_name,
     for_turn,
     grid,
     language_name,
     participant_label,
+    person_label,
     spoken_choices,
     weekday_choices,
 )
@@ -118,38 +120,50 @@ def mediable(turn: Turn) -> list[Choice]:
             if choice.key in chosen and choice.key not in ("de", "en")]
 
 
+async def _where_they_live(turn: Turn) -> str:
+    """The district step, unless Lotse knows it already: a volunteer the network file places in a district (the
+    demo's Jana) is not asked it on their first /offer; a later /offer asks again, so it can be changed."""
+    known = turn.person.district
+    if known in turn.network.districts and await turn.session.get(VolunteerProfile, turn.person.id) is None:
+        turn.data["district"] = known
+        return "offers"
+    return "district"
+
+
 async def _languages_chosen(turn: Turn, value: Any) -> Next:
     turn.data["mediates"] = []
-    return "mediate" if mediable(turn) else "district"
+    return "mediate" if mediable(turn) else await _where_they_live(turn)
 
 
 async def _mediate_chosen(turn: Turn, value: Any) -> Next:
     if value != "yes":
-        return "district"
+        return await _where_they_live(turn)
     choices = mediable(turn)
     if len(choices) == 1:
         turn.data["mediates"] = [choices[0].key]
-        return "district"
+        return await _where_they_live(turn)
     return "mediates"
 
 
 async def _mediates_chosen(turn: Turn, value: Any) -> Next:
     turn.data["mediates"] = list(value)
-    return "district"
+    return await _where_they_live(turn)
 
 
 OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
     Step(name="languages", prompt=N_("Which languages do you speak? Choose all that fit."), kind=InputKind.MULTI,
          options=for_turn(volunteer_language_choices), on_answer=_languages_chosen, describe="languages",
-         branches=(("another language than German", "mediate"), ("only German", "district"))),
+         branches=(("another language than German", "mediate"), ("only German", "district"),
+                   ("district known", "offers"))),
     Step(name="mediate", prompt=N_("Would you also translate as a language mediator (Sprachmittler)? Coordinators "
                                    "who cannot read a question would send you its text only: no name, no phone. "
                                    "You translate it into German or English, or say \"Not now\"."),
          kind=InputKind.YES_NO, on_answer=_mediate_chosen, describe="language mediator?",
-         branches=(("yes, several languages", "mediates"), ("yes, one language / no", "district"))),
+         branches=(("yes, several languages", "mediates"), ("yes, one language / no", "district"),
+                   ("district known", "offers"))),
     Step(name="mediates", prompt=N_("From which languages can you translate?"), kind=InputKind.MULTI,
          options=mediable, on_answer=_mediates_chosen, describe="languages mediated",
-         branches=(("", "district"),)),
+         branches=(("", "district"), ("district known", "offers"))),
     Step(name="district", prompt=N_("Where do you live? Choose your district (Landkreis) or city."),
          kind=InputKind.CHOICE, options=for_turn(district_choices), next="offers", describe="district"),
     Step(name="offers", prompt=N_("What can you offer? Choose all that fit."), kind=InputKind.MULTI,
@@ -164,6 +178,11 @@ OFFER = Flow(name="offer", roles=VOLUNTEER, steps=(
 
 
 async def _volunteer_after_consent(turn: Turn) -> Next:
+    if turn.person.district in turn.network.districts:  # the district is known: one question less
+        turn.say(N_("Thank you for helping! Four short questions about what you can offer, so that coordinators "
+                    "can find the right person for you."))
+        start_flow(turn, "offer")
+        return STAY
     turn.say(N_("Thank you for helping! Five short questions about what you can offer, so that coordinators "
                 "can find the right person for you."))
     start_flow(turn, "offer")
@@ -256,7 +275,7 @@ async def _offer_suggestions(turn: Turn, participant: Person) -> bool:
                     participant=participant_label(turn.t, participant))]
     labels: dict[str, str] = {}
     for number, suggestion in enumerate(suggestions, start=1):
-        label = participant_label(turn.t, suggestion.volunteer)
+        label = person_label(turn.t, turn.network, suggestion.volunteer)
         labels[str(suggestion.volunteer.id)] = label
         why = "; ".join(suggestion.reasons) or turn.t(N_("no match yet, but available"))
         lines.append(f"{number}. {label} – {why}")
@@ -296,7 +315,8 @@ async def _volunteer_chosen(turn: Turn, value: Any) -> Next:
         Pairing.status.in_(("asked", "active"))))).first()
     if existing is not None:
         turn.say(N_("{volunteer} is already paired with {participant}, or the participant was already asked."),
-                 volunteer=participant_label(turn.t, volunteer), participant=participant_label(turn.t, participant))
+                 volunteer=person_label(turn.t, turn.network, volunteer),
+                 participant=participant_label(turn.t, participant))
         return END
     pairing = Pairing(volunteer_id=volunteer.id, participant_id=participant.id, coordinator_id=turn.person.id,
                       status="asked", created_at=turn.now)
@@ -304,11 +324,11 @@ async def _volunteer_chosen(turn: Turn, value: Any) -> Next:
     await turn.session.flush()
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id, action="pairing.asked",
                                 details={"pairing": pairing.id, "volunteer": volunteer.id}))
-    first_name = (volunteer.display_name or "").split(" ")[0] or "–"
+    volunteer_name = first_name(translator_for(participant), turn.network, volunteer)  # in their language
     reached = await turn.tell(participant, N_(
         "The network would like a volunteer, {volunteer}, to accompany you: for example to appointments (Termine), "
         "with letters or with German. {volunteer} would see your first name, your languages, your district, your "
-        "goals and when you have time. Nothing else. Do you agree?"), volunteer=first_name,
+        "goals and when you have time. Nothing else. Do you agree?"), volunteer=volunteer_name,
         choices=[Choice(button_key("pr", f"yes:{pairing.id}"), translator_label(participant, N_("Yes, I agree"))),
                  Choice(button_key("pr", f"no:{pairing.id}"), translator_label(participant, N_("No, thank you")))])
     if not reached:
@@ -316,7 +336,7 @@ async def _volunteer_chosen(turn: Turn, value: Any) -> Next:
                     "The request is saved."))
     turn.say(N_("We asked {participant} for consent. {volunteer} sees nothing until they agree. "
                 "You will hear the answer here."), participant=participant_label(turn.t, participant),
-             volunteer=participant_label(turn.t, volunteer))
+             volunteer=person_label(turn.t, turn.network, volunteer))
     return END
 
 
@@ -353,7 +373,7 @@ async def _pairing_button(turn: Turn, payload: str) -> None:
     participant = turn.person
     if agreed:
         turn.say(N_("Thank you. {volunteer} will accompany you. The network will tell you how you meet."),
-                 volunteer=(volunteer.display_name or "").split(" ")[0] or "–")
+                 volunteer=first_name(turn.t, turn.network, volunteer))
         profile = await turn.session.get(Profile, participant.id)
         turn.outgoing.extend(await messages_for(turn.session, volunteer, lambda t: "\n".join([
             t(N_("You now accompany {participant}. What you need to know:"),
@@ -363,13 +383,13 @@ async def _pairing_button(turn: Turn, payload: str) -> None:
         if coordinator is not None:
             turn.outgoing.extend(await messages_for(turn.session, coordinator, lambda t: t(
                 N_("{participant} agreed: {volunteer} accompanies them now."),
-                participant=participant_label(t, participant), volunteer=participant_label(t, volunteer))))
+                participant=participant_label(t, participant), volunteer=person_label(t, turn.network, volunteer))))
     else:
         turn.say(N_("That is fine. Nothing was shared with the volunteer."))
         if coordinator is not None:
             turn.outgoing.extend(await messages_for(turn.session, coordinator, lambda t: t(
                 N_("{participant} does not want {volunteer} as a volunteer. Nothing was shared."),
-                participant=participant_label(t, participant), volunteer=participant_label(t, volunteer))))
+                participant=participant_label(t, participant), volunteer=person_label(t, turn.network, volunteer))))
     reprompt(turn)  # back to whatever they were doing (the intake, the menu)
 
 
@@ -483,11 +503,13 @@ async def responsible_coordinators(session: AsyncSession, network: Network, part
     return await responsible_staff(session, network, participant)
 
 
-def report_notice(t: Translator, participant: Person, volunteer: Person, report: CaseReport) -> str:
+def report_notice(t: Translator, network: Network, participant: Person, volunteer: Person,
+                  report: CaseReport) -> str:
     """The report as a coordinator sees it; in a language they do not read, the translation below the original."""
     kind = t(REPORT_KINDS[report.kind])
     lines = [t(N_("Report from volunteer {volunteer} about {participant}: {kind}"),
-               volunteer=participant_label(t, volunteer), participant=participant_label(t, participant), kind=kind)]
+               volunteer=person_label(t, network, volunteer), participant=participant_label(t, participant),
+               kind=kind)]
     if report.kind == "milestone" and report.milestone:
         lines.append(t(N_("Proposed new stage: {stage}"), stage=stage_name(t, report.milestone)))
     if report.text:
@@ -510,7 +532,8 @@ async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport)
                            t(N_("Confirm: {stage}"), stage=stage_name(t, report.milestone)))]
 
         found = await messages_for(turn.session, coordinator,
-                                   lambda t: report_notice(t, participant, turn.person, report), buttons)
+                                   lambda t: report_notice(t, turn.network, participant, turn.person, report),
+                                   buttons)
         turn.outgoing.extend(found)
         told += len(found)
     turn.outgoing.extend(to_mediator)  # after the coordinators' notice, which says a volunteer was asked

@@ -274,7 +274,7 @@ LONG = "x" * 5000
     (ANSWERS[:START], "30.02.2027", "There is no such date. Please check the day and the month."),
     (ANSWERS[:START], "01.01.1900", "This date is in the past. Please write a date from today on."),
     (ANSWERS[:START], "01.01.2035", "Please choose a date within the next two years."),
-    (ANSWERS[:START], "tomorrow-ish", "Please write a date like 23.11.2026."),
+    (ANSWERS[:START], "tomorrow-ish", "Please write a date like 30.11.2026."),  # the prompt's example: next Monday
     (ANSWERS[:0], "11", "Please answer with a number from 1 to 10."),
     (ANSWERS[:0], "0", "Please answer with a number from 1 to 10."),
     (ANSWERS[:1], "2, 9", "Please answer with one or more numbers from 1 to 5, like 1, 3."),

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.core.i18n import LANGUAGES, Translator
+from bot.core.i18n import FSI, LANGUAGES, PDI, Translator
+from bot.core.messages import Incoming
 from bot.core.network import load_network
+from bot.core.schedule import Schedule
+from bot.jobs.digest import write_digest
 from bot.runtime.app import Lotse
 from bot.services.routing import matching_rules
 from flows.moments import parse_moment
@@ -245,7 +250,7 @@ def test_english_dates_name_the_month_and_show_no_seconds() -> None:
     assert en.datetime(moment, "short") == "7 Dec 2026, 14:00"
     assert en.datetime(moment) == "7 Dec 2026, 14:00"
     assert en.date(moment, "short") == "7 Dec 2026"
-    assert Translator("de").datetime(moment, "short") == "07.12.26, 14:00"  # German readers: unchanged
+    assert Translator("de").datetime(moment, "short") == "07.12.2026, 14:00"  # the year in full (finding 13)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -293,3 +298,253 @@ async def test_the_intake_start_example_is_in_the_future_in_arabic(chat: Callabl
         in amal.last.text
     [accepted] = await amal.send("05.04.2027")
     assert accepted.text.startswith(ar("Question {number} of {total}", number=7, total=11))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 12. A date the parser cannot read: the hint's example is computed from today, as the prompt's is
+
+
+async def test_a_date_and_time_it_cannot_read_gets_an_example_from_today_not_a_fixed_one(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # when the newcomer played: "24.11.2026" was past
+    ben = await coordinator(app, chat, "ben")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("هل يمكنني أن أبدأ تدريبًا مهنيًا؟")
+    await ben.click("Take it")
+    await ben.click("Ready-made answer")
+    await ben.click("Invite to a place and time")
+    [prompt] = await ben.send("Jobcenter Oldenburg, Stau 70")
+    assert prompt.text == "Which day and time? For example 07.12.2026 10:30."
+    for typed in ("next week", "07.12.2026 half past ten", "🗓️"):
+        [hint, again] = await ben.send(typed)
+        assert hint.text == "Please write a date and time like 07.12.2026 10:30."  # before: 24.11.2026 10:30
+        assert again.text == prompt.text
+    await ben.send("07.12.2026 10:30")  # the example, typed as it stands, is accepted
+    assert "10:30" in amal.last.text
+
+
+async def test_a_start_date_it_cannot_read_gets_the_prompts_example_in_arabic(
+        chat: Callable[..., Chat], clock: FakeClock) -> None:
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # a Friday
+    amal = chat("amal")
+    await consent(amal, "العربية")
+    for answer in ANSWERS[:ANSWERS.index("01.03.2027")]:
+        await amal.send(answer)
+    ar = Translator("ar")
+    example = ar("From when can you start? Write a date, for example {example}.", example="07.12.2026")
+    assert example in amal.last.text
+    [hint, again] = await amal.send("الأسبوع القادم")
+    assert hint.text == ar("Please write a date like {example}.", example="07.12.2026")  # before: today, 04.12.
+    assert example in again.text
+
+
+async def test_an_english_coordinators_hint_for_an_unreadable_moment_uses_the_prompts_english_words(
+        app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
+    from tests.test_reminders import newcomer
+
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    anna = await coordinator(app, chat, "anna")
+    await newcomer(app, chat, "amal")
+    await anna.send("/appointment")
+    await anna.send("Amal")
+    [prompt] = await anna.click("Jobcenter")
+    assert prompt.text == "When? For example: Mon 14:00, 07.12. 10:30 or tomorrow 9:00."
+    [hint, _again] = await anna.send("soon")
+    assert hint.text == "Please write the day and the time, for example: Mon 14:00, 07.12. 10:30 or tomorrow 9:00."
+    [hint, _again] = await anna.send("14:00")
+    assert hint.text == ("Which day? Please write the day too, for example: Mon 14:00, 07.12. 10:30 or "
+                         "tomorrow 9:00.")  # before: "Mo 14:00, ... or morgen 9 Uhr" under an English prompt
+    [hint, _again] = await anna.send("12.12.")
+    assert hint.text == "At what time? Please write the time too, for example: 12.12. 10:30."  # their day, not 07.12.
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 13. Short dates show the year in full, in the order each language writes it
+
+
+@pytest.mark.parametrize(("code", "short"), [
+    ("de", "07.12.2026"), ("uk", "07.12.2026"), ("ru", "07.12.2026"), ("ku", "07.12.2026"), ("tr", "7.12.2026"),
+    ("fr", "07/12/2026"), ("so", "07/12/2026"), ("ar", "7\u200f/12\u200f/2026"), ("fa", "2026/12/7"),
+    ("fa_AF", "2026/12/7"), ("ps", "2026/12/7"), ("ckb", "2026-12-07"),
+    ("en", "7 Dec 2026"), ("ti", "ታሕ 7, 2026"),  # an all-number date would be ambiguous: the month by name
+])
+def test_short_dates_show_four_digit_years_in_each_languages_own_order(code: str, short: str) -> None:
+    t = Translator(code)
+    moment = datetime(2026, 12, 7, 13, 0, tzinfo=UTC)  # 14:00 in Oldenburg
+    assert t.date(moment, "short") == short
+    assert t.datetime(moment, "short").startswith(short)
+    assert not re.search(r":00:00|14:00:00", t.datetime(moment)) and "2026" in t.datetime(moment)  # no seconds
+
+
+async def test_a_german_coordinator_reads_four_digit_years_in_the_inbox(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    petra = await coordinator(app, chat, "petra2", locale="de")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("سؤال")
+    [inbox, *_] = await petra.send("/inbox")
+    [line] = [choice.label for choice in inbox.choices]
+    assert re.search(r"\b24\.11\.2026, \d\d:\d\d\b", line), line  # before: 24.11.26
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 14. A volunteer whose district the network file gives (the demo's Jana) is not asked it again
+
+
+async def test_the_demo_volunteer_jana_is_not_asked_the_district_the_network_file_gives(
+        app: Lotse, transport: RecordingTransport) -> None:
+    from tests.test_intake import staff
+
+    de = Translator("de")
+    jana = await staff(app, transport, "jana")  # persona: volunteer, district = "stadt_oldenburg"
+    await jana.send("Hallo")
+    _thanks, intro, languages = await jana.send("1")  # consents
+    assert intro.text == de("Thank you for helping! Four short questions about what you can offer, so that "
+                            "coordinators can find the right person for you.")
+    assert languages.text.startswith(de("Which languages do you speak? Choose all that fit."))
+    [mediate] = await jana.send("1, 2")  # German and Arabic
+    [offers] = await jana.send(de("No"))
+    assert offers.text.startswith(de("What can you offer? Choose all that fit."))  # not "Where do you live?"
+    await jana.send("2")
+    await jana.send("1")
+    [saved, _menu] = await jana.send("1")
+    district = app.network.districts["stadt_oldenburg"].name["de"]
+    assert de("District: {district}", district=district) in saved.text
+    assert "Sprachmittler" in mediate.text
+    await jana.send("/offer")  # later she may move: then she is asked, and can change it
+    [where] = await jana.send("1")  # German only
+    assert where.text.startswith(de("Where do you live? Choose your district (Landkreis) or city."))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 15. Staff who gave no name are shown by role and organisation, never by their handle
+
+
+@dataclass
+class PlatformNamed(Chat):
+    """A phone whose platform sends `shown_name` as the person's name: None (no name at all), or what the demo
+    (the persona, "jobc") or a Matrix client (the Matrix ID) sends for someone who set none."""
+
+    shown_name: str | None = None
+
+    def _event(self, **values: object) -> Incoming:
+        return replace(super()._event(**values), display_name=self.shown_name)
+
+
+async def joined(app: Lotse, transport: RecordingTransport, handle: str, shown_name: str | None, role: str,
+                 organisation: str | None, **scope: list[str]) -> PlatformNamed:
+    from tests.test_questions import invite
+
+    code = await invite(app, role=role, organisation=organisation, locale="en", **scope)  # type: ignore[arg-type]
+    person = PlatformNamed(app, transport, handle, shown_name=shown_name)
+    await person.send(f"/start {code}")
+    return person
+
+
+async def test_staff_without_a_name_are_shown_by_role_and_organisation_never_by_their_handle(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    ar = Translator("ar")
+    jobc = await joined(app, transport, "jobc", None, "coordinator", "jobcenter", districts=["stadt_oldenburg"])
+    anke = await joined(app, transport, "@anke:matrix.example", "@anke:matrix.example", "coordinator", "jobcenter",
+                        districts=["stadt_oldenburg"])
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "work")
+    unnamed = "Coordinator, Jobcenter Oldenburg"
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["work"].name["ar"])
+    await amal.send("أبحث عن عمل")
+    await jobc.click("Take it")
+    jobc_id = await _person_id(app, "jobc")
+    assert anke.last.text.endswith(f"Taken by {unnamed} (no. {jobc_id}).")  # before: "no name given (no. 1)"
+    [taken] = await anke.press_raw("@tk:claim:1")  # her button, pressed before her copy was updated
+    assert taken.text == f"{unnamed} (no. {jobc_id}) has already taken this question."
+    [shown, *_] = await anke.send("/ticket 1")
+    assert f"Taken by {unnamed} (no. {jobc_id})." in shown.text
+    await jobc.send("Bitte kommen Sie am Montag ins Jobcenter.")
+    assert "jobc" not in amal.last.text and "Jobcenter Oldenburg" in amal.last.text
+
+    # a volunteer who gave no name (their Matrix ID only), paired by the Jobcenter coordinator who gave none either
+    lena = await joined(app, transport, "@lena:matrix.example", "@lena:matrix.example", "volunteer", "proconnect")
+    for answer in ("1", "1, 2", "No", "8", "2, 4", "1, 2", "1"):
+        await lena.send(answer)
+    lena_id = await _person_id(app, "@lena:matrix.example")
+    volunteer = "Volunteer, pro:connect e.V."
+    [suggestions] = await jobc.send("/pair Amal")
+    assert f"{volunteer} (no. {lena_id})" in suggestions.text or \
+        any(label.startswith(f"{volunteer} (no. {lena_id})") for label in jobc.buttons())
+    await jobc.click(jobc.buttons()[0])
+    asked = amal.last.text
+    in_arabic = ar("{role}, {organisation}", role=ar("Volunteer"), organisation="pro:connect e.V.")
+    assert in_arabic in asked and "@lena" not in asked and "Volunteer" not in asked  # in her language
+    [agreed, *_] = await amal.click(ar("Yes, I agree"))
+    assert agreed.text == ar("Thank you. {volunteer} will accompany you. The network will tell you how you meet.",
+                             volunteer=in_arabic)  # before: "–"
+    await lena.send("/report")
+    await lena.click(lena.buttons()[0])
+    await lena.click("Attended a course or appointment")
+    await lena.send("She was at the Jobcenter on time")
+    [case, *_] = await jobc.send("/case Amal")
+    assert f"{volunteer} (no. {lena_id}), since " in case.text
+    assert f" · {volunteer} (no. {lena_id}) · Attended a course or appointment" in case.text
+    digest = await write_digest(app.sessions, app.network, "en", date(2026, 11, 30), "markdown", None, Schedule())
+    assert f"({volunteer} (no. {lena_id}), " in digest
+    for seen in (case.text, digest, *(m.text for m in anke.history), *(m.text for m in amal.history)):
+        assert "@anke" not in seen and "@lena" not in seen and "no name given" not in seen
+
+
+async def _person_id(app: Lotse, handle: str) -> int:
+    async with app.sessions() as session:
+        return (await session.scalars(select(Handle.person_id).where(Handle.platform_id == handle))).one()
+
+
+@pytest.mark.parametrize("code", sorted(LANGUAGES))
+def test_a_staff_member_without_a_name_reads_as_role_and_organisation_in_every_language(code: str) -> None:
+    from flows.intake import staff_name
+    from storage.models import Person
+
+    t = Translator(code)
+    network = load_network()
+    for handle_name in (None, "", "jobc", "@jobc:matrix.example"):
+        person = Person(id=9, role="coordinator", organisation="jobcenter", display_name=handle_name, persona="jobc")
+        name = staff_name(t, network, person)
+        assert t("Coordinator") in name and "Jobcenter Oldenburg" in name and "jobc" not in name
+    named = Person(id=9, role="coordinator", organisation="jobcenter", display_name="Petra Schulte", persona="jobc")
+    assert staff_name(t, network, named) == "Petra Schulte"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 16. `lotse invite --demo` shows the code, not the migrations (they go to the demo's log, as the demo's own do)
+
+
+@pytest.mark.slow
+def test_an_invite_for_the_demo_shows_the_code_and_logs_to_the_demos_log(tmp_path: Path) -> None:
+    from tests.test_demo_cli import lotse
+
+    made = lotse(["invite", "--demo", "--role", "coordinator", "--organisation", "jobcenter", "--districts",
+                  "landkreis_oldenburg"], tmp_path)
+    assert made.returncode == 0, made.stderr.decode()
+    assert made.stdout.decode().splitlines()[1].startswith("code: ")
+    assert made.stderr.decode().splitlines() == [f"lotse: using the database {tmp_path / 'demo.sqlite3'}"]
+    assert "applying migration 0001" in (tmp_path / "demo.log").read_text()  # before: on the terminal
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 17. A Pashto reader's list of appointments keeps the date in one piece (isolated in right-to-left text)
+
+
+async def test_a_pashto_participants_appointment_list_isolates_the_date(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    from tests.test_reminders import book, newcomer
+
+    anna = await coordinator(app, chat, "anna")
+    gul = await newcomer(app, chat, "gul", language="پښتو")
+    await book(anna, "Gul", "25.11. 10:30")
+    [listing, *_] = await gul.send("/appointments")
+    ps = Translator("ps")
+    when = ps.when(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    assert f"{FSI}{when}{PDI} – " in listing.text  # before: the bare date, its Latin commas and digits reordered

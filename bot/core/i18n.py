@@ -10,6 +10,7 @@ import datetime as dt
 import gettext
 import io
 import logging
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from babel.dates import format_date, format_datetime, format_time, get_date_format, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -65,9 +66,10 @@ STAFF_LOCALES: Final = ("de", "en")
 DATE_LOCALES: Final = {"en": "en_DE"}
 """The network is in Germany: English readers get day-before-month dates and a 24-hour clock (CLDR's en_DE),
 not the US formats of plain "en"; the other languages' own defaults already read that way."""
-MONTH_NAME_LOCALES: Final = frozenset({"en"})
+MONTH_NAME_LOCALES: Final = frozenset({"en", "ti"})
 """Readers for whom an all-number date is ambiguous (07/12/2026: July or December?): their short dates name the
-month (Babel's medium date, "7 Dec 2026"), and no date of theirs shows seconds."""
+month (Babel's medium date, "7 Dec 2026"). English: the UK and US orders differ; Tigrinya: CLDR's short date is
+month first ("12/7/26"), while Eritreans write the day first."""
 RTL_LANGUAGES: Final = frozenset({"ar", "fa", "fa_AF", "ps", "ckb"})
 """Written right to left; `is_rtl` asks CLDR, a test checks that it agrees with this list."""
 
@@ -90,6 +92,15 @@ def N_(message: str) -> str:
 def NP_(singular: str, plural: str) -> tuple[str, str]:
     """Marks a plural catalog message for extraction."""
     return singular, plural
+
+
+@cache
+def short_date_pattern(date_locale: str) -> str:
+    """CLDR's short date of the language with the year in full: "dd.MM.y" (07.12.2026), never "dd.MM.yy"
+    (07.12.26) as CLDR has it for German, Ukrainian and Somali. People meet four-digit years on paper (letters,
+    forms, appointment slips); the order of day, month and year stays the language's own."""
+    pattern = str(get_date_format("short", locale=date_locale).pattern)
+    return re.sub(r"(?<!y)yy(?!y)", "y", pattern)
 
 
 class CatalogMissing(Exception):
@@ -191,20 +202,27 @@ class Translator:
         return str(format_decimal(value, locale=self.locale))
 
     def datetime(self, moment: dt.datetime, width: str = "medium") -> str:
-        if self.locale in MONTH_NAME_LOCALES and width in ("short", "medium"):
-            # "7 Dec 2026, 14:00", never "07/12/2026, 14:00"
-            return self._joined(moment, "medium", "short" if width == "short" else "medium")
-        return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))
+        """A date and its hour; the short and medium widths never show seconds ("07.12.2026, 14:00")."""
+        if width not in ("short", "medium"):
+            return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))
+        glue: Width = "short" if width == "short" else "medium"
+        return self._joined(moment, self._date_width(width), glue)
 
     def date(self, day: dt.date | dt.datetime, width: str = "long") -> str:
         if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
-        if self.locale in MONTH_NAME_LOCALES and width == "short":
-            width = "medium"
-        return str(format_date(day, width, locale=self.date_locale))
+        return str(format_date(day, self._date_width(width), locale=self.date_locale))
 
-    def _joined(self, moment: dt.datetime, date_width: Width, glue_width: Width) -> str:
-        """Babel's date of one width and its short time (no seconds), glued by CLDR's own pattern for the language."""
+    def _date_width(self, width: str) -> str:
+        """Babel's width, or for short dates the language's short pattern with the full year (or, where an
+        all-number date is ambiguous, the medium date that names the month)."""
+        if width != "short":
+            return width
+        return "medium" if self.locale in MONTH_NAME_LOCALES else short_date_pattern(self.date_locale)
+
+    def _joined(self, moment: dt.datetime, date_width: str, glue_width: Width) -> str:
+        """Babel's date of one width (or pattern) and its short time (no seconds), glued by CLDR's own pattern for
+        the language, as Babel's format_datetime does."""
         zone = ZoneInfo(self.time_zone)
         day = format_date(moment.astimezone(zone).date(), date_width, locale=self.date_locale)
         clock = format_time(moment, "short", tzinfo=zone, locale=self.date_locale)

@@ -30,7 +30,7 @@ from bot.services.reminders import APPOINTMENT_KINDS, Event, appointment_key, ev
 from bot.services.routing import visible_participants
 from bot.services.stages import stage_name
 from flows.cases import MILESTONES, REPORT_KINDS
-from flows.intake import language_name, participant_label
+from flows.intake import language_name, participant_label, person_label
 from flows.mediation import report_translation
 from storage.models import (
     Appointment,
@@ -212,7 +212,8 @@ async def _reports(session: AsyncSession, visible: Visible, window: Window,
         .order_by(CaseReport.created_at, CaseReport.id))).all()]
 
 
-async def _report_lines(session: AsyncSession, t: Translator, rows: Iterable[tuple[CaseReport, Person]]) -> list[str]:
+async def _report_lines(session: AsyncSession, t: Translator, network: Network,
+                        rows: Iterable[tuple[CaseReport, Person]]) -> list[str]:
     rows = list(rows)
     volunteer_ids = {r.volunteer_id for r, _ in rows if r.volunteer_id}
     volunteers = {p.id: p for p in (await session.scalars(select(Person).where(Person.id.in_(volunteer_ids))))
@@ -231,19 +232,19 @@ async def _report_lines(session: AsyncSession, t: Translator, rows: Iterable[tup
             text = f"{text} – {' '.join(below)[:300]}"
         lines.append(t(N_("{participant}: {kind} – {text} ({volunteer}, {date})"),
                        participant=participant_label(t, participant), kind=kind, text=text,
-                       volunteer=participant_label(t, volunteer) if volunteer else "–",
+                       volunteer=person_label(t, network, volunteer) if volunteer else "–",
                        date=t.date(report.created_at, "short")))
     return lines
 
 
 async def urgent_report_lines(session: AsyncSession, t: Translator, network: Network,
                               visible: Visible, window: Window) -> list[str]:
-    return await _report_lines(session, t, await _reports(session, visible, window, True))
+    return await _report_lines(session, t, network, await _reports(session, visible, window, True))
 
 
 async def other_report_lines(session: AsyncSession, t: Translator, network: Network,
                              visible: Visible, window: Window) -> list[str]:
-    return await _report_lines(session, t, await _reports(session, visible, window, False))
+    return await _report_lines(session, t, network, await _reports(session, visible, window, False))
 
 
 async def stage_change_lines(session: AsyncSession, t: Translator, network: Network,
