@@ -11,13 +11,16 @@ lets the original go out with a one-line note, and `retry_translations` (a backg
 as a follow-up message when it arrives. With no engine configured, nothing leaves the server.
 
 Volunteer language mediators (Sprachmittler) are the other way: when no engine can translate a question, or a
-coordinator presses "Ask a mediator", one volunteer who translates that language at a time gets the text only
-(no name, no district, no phone) with "Translate" / "Not now". The first who takes it writes the translation; it is
-stored like a machine translation (engine "volunteer") and shown marked "translated by a volunteer". A mediator who
-does not answer within 4 working hours is passed over (`hand_over_mediations`, woken like the escalations). A
-coordinator's answer can go back the same way (`/mediator NUMBER text`). Every text shown is in the audit log.
-A volunteer's report that no engine can translate goes the same way (`mediation_requests.report_id`); its
-translation is stored with the report and shown in `/case` and the digest, marked the same.
+coordinator presses "Ask a mediator" (also on a text an engine did translate), one volunteer who translates that
+language at a time gets the text only (no name, no district, no phone) with "Translate" / "Not now". The first who
+takes it writes the translation; it is stored beside any machine translation (engine "volunteer") and shown below
+it, marked "translated by a volunteer". A mediator who does not answer within 4 working hours is passed over
+(`hand_over_mediations`, woken like the escalations). A coordinator's typed answer that no engine can translate
+goes back the same way when a mediator reads the participant's language (or on purpose: `/mediator NUMBER text`),
+reaching them with the German original below. Every text shown, and every request, is in the audit log.
+A volunteer's report goes the same way (`mediation_requests.report_id`): by itself when no engine can translate
+it, or when a coordinator asks; the mediator's translation is stored with the report
+(`volunteer_translation`) and shown in `/case` and the digest below any machine translation, marked the same.
 """
 
 from __future__ import annotations

@@ -226,3 +226,16 @@ async def test_with_no_engine_and_no_mediator_the_answer_goes_as_written(
     [sent, _menu] = await anna.send(ANSWER_DE)
     assert sent.text == DE("Sent to the participant (question no. {number}).", number=1)
     assert olena.last.text.endswith(ANSWER_DE) and requests_to(jana) == []
+
+
+@pytest.mark.parametrize("engine_name", ["off"])
+async def test_the_privacy_notice_says_that_a_volunteer_may_read_a_message_but_never_the_name(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    from flows.onboarding import MEDIATOR_SENTENCE, MEDIATOR_SHORT
+
+    olena = chat("olena")
+    await olena.send("hello")
+    [summary] = await olena.click("Українська")
+    assert UK(MEDIATOR_SHORT) in summary.text and "(Sprachmittler)" in UK(MEDIATOR_SENTENCE)
+    [full] = await olena.click(UK("Read the full notice"))
+    assert UK(MEDIATOR_SENTENCE) in full.text
