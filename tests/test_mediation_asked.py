@@ -239,3 +239,43 @@ async def test_the_privacy_notice_says_that_a_volunteer_may_read_a_message_but_n
     assert UK(MEDIATOR_SHORT) in summary.text and "(Sprachmittler)" in UK(MEDIATOR_SENTENCE)
     [full] = await olena.click(UK("Read the full notice"))
     assert UK(MEDIATOR_SENTENCE) in full.text
+
+
+async def test_migration_0023_moves_a_mediators_report_translation_beside_the_machines_and_back(
+        blank_database_url: str) -> None:
+    """Deployed databases kept a mediator's report translation in the machine's columns: it moves to its own."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.database import alembic_config, create_engine
+
+    def to(revision: str, down: bool = False) -> Callable[[object], None]:
+        def run(sync_connection: object) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = sync_connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+        return run
+
+    engine = create_engine(blank_database_url)
+    columns = "translation, translation_engine, volunteer_translation, volunteer_translation_status"
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(to("0021"))
+            await connection.execute(text("INSERT INTO persons (role, time_zone, created_at, updated_at) "
+                                          "VALUES ('participant', 'Europe/Berlin', '2026-01-01', '2026-01-01')"))
+            for engine_name, translated in (("volunteer", REPORT_DE), ("libretranslate", f"[de] {REPORT_AR}")):
+                await connection.execute(text(
+                    "INSERT INTO case_reports (participant_id, kind, text, needs_action, created_at, translation, "
+                    "translation_source, translation_target, translation_engine, translation_status, "
+                    "translation_attempts) VALUES (1, 'needs_help', :text, true, '2026-01-01', :translated, 'ar', "
+                    "'de', :engine, 'done', 1)"), {"text": REPORT_AR, "translated": translated, "engine": engine_name})
+            await connection.run_sync(to("0023"))
+            moved = (await connection.execute(text(f"SELECT {columns} FROM case_reports ORDER BY id"))).all()
+            await connection.run_sync(to("0021", down=True))
+            back = (await connection.execute(text(
+                "SELECT translation, translation_engine FROM case_reports ORDER BY id"))).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in moved] == [(None, None, REPORT_DE, "done"),
+                                             (f"[de] {REPORT_AR}", "libretranslate", None, None)]
+    assert [tuple(row) for row in back] == [(REPORT_DE, "volunteer"), (f"[de] {REPORT_AR}", "libretranslate")]
