@@ -347,7 +347,10 @@ async def mediators_for(session: AsyncSession, language: str, skip: Collection[i
 def _request_text(t: Translator, request: MediationRequest, message: Mediated) -> str:
     """What a mediator sees: the request's number, the languages and the text. Nothing about the person."""
     language = language_name(t, _language_of(request, message))
-    if _direction(message) == "out":
+    if _direction(message) == "out" and request.source == "en":  # staff answer in German or English
+        intro = t(N_("Translation request no. {number}: please translate this text from English into {language}."),
+                  number=request.id, language=language)
+    elif _direction(message) == "out":
         intro = t(N_("Translation request no. {number}: please translate this text from German into {language}."),
                   number=request.id, language=language)
     else:

@@ -213,6 +213,10 @@ async def test_with_no_engine_a_typed_answer_goes_back_through_a_mediator_with_t
     assert olena.last.text == "\n\n".join([
         UK("Answer to your question no. {number}, translated by a volunteer:", number=1), ANSWER_UK,
         UK("The original:") + "\n" + ANSWER_DE])
+    english = "Please bring your passport and the letter from the Jobcenter to the course office."
+    await anna.send(f"/reply 1 {english}")  # answered in English: the mediator is told so
+    assert requests_to(jana)[-1] == "\n\n".join([
+        "Translation request no. 3: please translate this text from English into Ukrainian.", english, TEXT_ONLY])
 
 
 @pytest.mark.parametrize("engine_name", ["off"])
