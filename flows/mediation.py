@@ -11,13 +11,16 @@ lets the original go out with a one-line note, and `retry_translations` (a backg
 as a follow-up message when it arrives. With no engine configured, nothing leaves the server.
 
 Volunteer language mediators (Sprachmittler) are the other way: when no engine can translate a question, or a
-coordinator presses "Ask a mediator", one volunteer who translates that language at a time gets the text only
-(no name, no district, no phone) with "Translate" / "Not now". The first who takes it writes the translation; it is
-stored like a machine translation (engine "volunteer") and shown marked "translated by a volunteer". A mediator who
-does not answer within 4 working hours is passed over (`hand_over_mediations`, woken like the escalations). A
-coordinator's answer can go back the same way (`/mediator NUMBER text`). Every text shown is in the audit log.
-A volunteer's report that no engine can translate goes the same way (`mediation_requests.report_id`); its
-translation is stored with the report and shown in `/case` and the digest, marked the same.
+coordinator presses "Ask a mediator" (also on a text an engine did translate), one volunteer who translates that
+language at a time gets the text only (no name, no district, no phone) with "Translate" / "Not now". The first who
+takes it writes the translation; it is stored beside any machine translation (engine "volunteer") and shown below
+it, marked "translated by a volunteer". A mediator who does not answer within 4 working hours is passed over
+(`hand_over_mediations`, woken like the escalations). A coordinator's typed answer that no engine can translate
+goes back the same way when a mediator reads the participant's language (or on purpose: `/mediator NUMBER text`),
+reaching them with the German original below. Every text shown, and every request, is in the audit log.
+A volunteer's report goes the same way (`mediation_requests.report_id`): by itself when no engine can translate
+it, or when a coordinator asks; the mediator's translation is stored with the report
+(`volunteer_translation`) and shown in `/case` and the digest below any machine translation, marked the same.
 """
 
 from __future__ import annotations
@@ -92,9 +95,11 @@ def _by_volunteer(message: TicketMessage) -> MessageTranslation | None:
 
 
 def _translation_of(message: TicketMessage, target: str) -> MessageTranslation | None:
+    """The engine's translation into `target` (a mediator's stands beside it: `_by_volunteer`)."""
     if "translations" in inspect(message).unloaded:
         return None  # not loaded with this message: the original alone, never a lazy query from sync code
-    return next((row for row in message.translations if row.target == target), None)
+    return next((row for row in message.translations if row.target == target and row.engine != BY_VOLUNTEER),
+                None)
 
 
 async def translate_message(session: AsyncSession, message: TicketMessage, source: str, targets: Iterable[str],
@@ -109,7 +114,7 @@ async def translate_message(session: AsyncSession, message: TicketMessage, sourc
         return
     await session.flush()
     await session.refresh(message, ["translations"])
-    have = {row.target for row in message.translations}
+    have = {row.target for row in message.translations if row.engine != BY_VOLUNTEER}
     for target in wanted:
         if target in have:
             continue
@@ -143,7 +148,8 @@ async def translate_for_staff(session: AsyncSession, message: TicketMessage, sou
 
 def for_staff(t: Translator, message: TicketMessage, chosen: str) -> str:
     """A participant's text as a staff member sees it: the original (and the language it is written in, when that
-    is not the one they chose), then the machine translation or a note that it follows."""
+    is not the one they chose), then the machine translation or a note that it follows, then a volunteer
+    mediator's translation (or a note that one was asked) below it."""
     text = message.text or ""
     if not text:
         return text
@@ -152,19 +158,28 @@ def for_staff(t: Translator, message: TicketMessage, chosen: str) -> str:
         text = "\n".join([text, t(N_("(written in {language})"), language=language_name(t, source))])
     if staff_reads(t.locale, source):
         return text
-    found = _translation_of(message, t.locale) or _by_volunteer(message)
-    if found is None or found.status == "failed":
-        return text
-    if found.engine == BY_VOLUNTEER:
-        if found.status == "pending":
-            return "\n\n".join([text, t(N_("A volunteer language mediator was asked to translate this; the "
-                                           "translation follows in a separate message."))])
-        return "\n\n".join([text, t(N_("Translated by a volunteer:")) + "\n" + (found.text or "")])
-    if found.status == "pending":
-        return "\n\n".join([text, t(N_("Machine translation is not available right now; it follows in a separate "
-                                       "message."))])
-    return "\n\n".join([text, t(N_("Machine translation ({engine}):"), engine=_label(found)) + "\n" +
-                        (found.text or "")])
+    parts = [text]
+    machine = _translation_of(message, t.locale)
+    if machine is not None and machine.status == "pending":
+        parts.append(t(N_("Machine translation is not available right now; it follows in a separate message.")))
+    elif machine is not None and machine.status == "done":
+        parts.append(t(N_("Machine translation ({engine}):"), engine=_label(machine)) + "\n" + (machine.text or ""))
+    volunteer = _by_volunteer(message)
+    if volunteer is not None and volunteer.status == "pending":
+        parts.append(t(N_("A volunteer language mediator was asked to translate this; the translation follows in "
+                          "a separate message.")))
+    elif volunteer is not None and volunteer.status == "done":
+        parts.append(t(N_("Translated by a volunteer:")) + "\n" + (volunteer.text or ""))
+    return "\n\n".join(parts)
+
+
+def mediator_wanted(t: Translator, message: TicketMessage, chosen: str) -> bool:
+    """Whether a staff member reading in `t` might ask a volunteer mediator for `message`: its language is not
+    theirs and no mediator is translating it or has translated it (a machine translation may stand)."""
+    if not message.text or staff_reads(t.locale, written_in(message.text, chosen)):
+        return False
+    volunteer = _by_volunteer(message)
+    return volunteer is None or volunteer.status == "failed"
 
 
 async def for_participant(session: AsyncSession, message: TicketMessage, participant: Person, source: str,
@@ -185,6 +200,19 @@ async def for_participant(session: AsyncSession, message: TicketMessage, partici
         return "\n\n".join([text, t(N_("A translation into your language follows soon."))])
     return "\n\n".join([found.text or "", t(N_("Machine translation ({engine}). The original:"),
                                             engine=_label(found)) + "\n" + text])
+
+
+async def mediator_for_answer(session: AsyncSession, text: str, written: str, participant: Person) -> bool:
+    """Whether a coordinator's typed answer goes through a volunteer language mediator: no engine can translate
+    it into the participant's language, and a volunteer mediates that language (issue 16, point 4)."""
+    target = participant.locale or "en"
+    source = written_in(text, written)
+    if not text or source == target:
+        return False
+    service = active()
+    if service is not None and service.can(source, target):
+        return False
+    return bool(await mediators_for(session, target))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -319,7 +347,10 @@ async def mediators_for(session: AsyncSession, language: str, skip: Collection[i
 def _request_text(t: Translator, request: MediationRequest, message: Mediated) -> str:
     """What a mediator sees: the request's number, the languages and the text. Nothing about the person."""
     language = language_name(t, _language_of(request, message))
-    if _direction(message) == "out":
+    if _direction(message) == "out" and request.source == "en":  # staff answer in German or English
+        intro = t(N_("Translation request no. {number}: please translate this text from English into {language}."),
+                  number=request.id, language=language)
+    elif _direction(message) == "out":
         intro = t(N_("Translation request no. {number}: please translate this text from German into {language}."),
                   number=request.id, language=language)
     else:
@@ -396,16 +427,19 @@ async def ask_mediators(session: AsyncSession, message: Mediated, source: str, t
                                requested_by_id=requested_by, created_at=now)
     session.add(request)
     await session.flush()
+    # Shown as "a volunteer was asked" (below a machine translation, if there is one) until the translation comes.
     if isinstance(message, CaseReport):
-        if message.translation is None:  # shown as "a volunteer was asked"
-            message.translation_source, message.translation_target = source, target
-            message.translation_engine, message.translation_status = BY_VOLUNTEER, "pending"
-            message.translation_next_at = None
+        message.translation_source = message.translation_source or source
+        message.volunteer_translation_status = "pending"
     else:
         await session.refresh(message, ["translations"])
-        if not any(row.target == target for row in message.translations):  # shown as "a volunteer was asked"
+        row = next((row for row in message.translations if row.engine == BY_VOLUNTEER and row.target == target),
+                   None)
+        if row is None:
             message.translations.append(MessageTranslation(source=source, target=target, engine=BY_VOLUNTEER,
                                                            status="pending", attempts=0, created_at=now))
+        else:
+            row.status = "pending"  # no mediator was left last time; one is asked again
     outgoing = await _ask_next(session, request, message, now)
     await session.flush()
     return request, outgoing
@@ -449,6 +483,9 @@ async def _mediator_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
     if action == "ask":
         await _ask_for_question(turn, number)
+        return
+    if action == "report":
+        await _ask_for_report(turn, number)
         return
     request = await turn.session.get(MediationRequest, int(number)) if number.isdigit() and len(number) < 10 \
         else None
@@ -512,21 +549,28 @@ async def _translated(turn: Turn, value: Any) -> Next:
     message = subject
     ticket = await turn.session.get_one(Ticket, message.ticket_id)
     await turn.session.refresh(message, ["translations"])
-    row = next((r for r in message.translations if r.target == request.target), None)
+    row = next((r for r in message.translations if r.target == request.target and r.engine == BY_VOLUNTEER), None)
     if row is None:
-        row = MessageTranslation(target=request.target, created_at=turn.now, attempts=0)
+        row = MessageTranslation(target=request.target, engine=BY_VOLUNTEER, created_at=turn.now, attempts=0)
         message.translations.append(row)
-    row.source, row.engine, row.text, row.status = request.source, BY_VOLUNTEER, text, "done"
+    row.source, row.text, row.status = request.source, text, "done"
     row.translated_at, row.next_attempt_at = turn.now, None
     request.status, request.mediator_id, request.due_at, request.done_at = "done", turn.person.id, None, turn.now
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
                                 action="mediation.translated",
                                 details={"request": request.id, "message": message.id}))
-    if message.direction == "out":
+    if message.direction == "out":  # the volunteer's translation, the original below it
         participant = await turn.session.get_one(Person, ticket.participant_id)
         turn.outgoing.extend(await messages_for(turn.session, participant, lambda t: "\n\n".join([
-            t(N_("Answer to your question no. {number}, translated by a volunteer:"), number=ticket.id), text])))
+            t(N_("Answer to your question no. {number}, translated by a volunteer:"), number=ticket.id), text,
+            t(N_("The original:")) + "\n" + (message.text or "")])))
     else:
+        first = await turn.session.scalar(select(func.min(TicketMessage.id)).where(
+            TicketMessage.ticket_id == ticket.id))
+        if first == message.id:  # the question's notices show it too, below the original (and the machine's)
+            from flows.tickets import refresh_notices
+
+            await refresh_notices(turn, ticket)
         for person in await staff_of(turn.session, ticket):
             turn.outgoing.extend(await messages_for(turn.session, person, lambda t: "\n\n".join([
                 t(N_("Question no. {number}: translated by a volunteer:"), number=ticket.id), text])))
@@ -557,6 +601,7 @@ async def _ask_for_question(turn: Turn, number: str) -> None:
     messages = (await turn.session.scalars(select(TicketMessage).where(
         TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in", TicketMessage.text.is_not(None))
         .order_by(TicketMessage.id))).all()
+    requested: list[int] = []
     asked = 0
     language = participant.locale or "en"
     for message in messages:
@@ -565,8 +610,14 @@ async def _ask_for_question(turn: Turn, number: str) -> None:
             continue
         request, outgoing = await ask_mediators(turn.session, message, language, "de", turn.person.id, turn.now)
         if request is not None:
-            asked += 1
+            requested.append(message.id)
+            asked += request.status != "nobody"  # else the coordinator was just told that no mediator could
             turn.outgoing.extend(outgoing)
+    if requested:
+        turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
+                                    action="mediation.asked", details={"ticket": ticket.id, "messages": requested}))
+    if requested and not asked:
+        return
     if asked:
         turn.say(N_("A volunteer language mediator was asked to translate question no. {number}. They see only the "
                     "text, nothing else of the case. The translation comes here."), number=ticket.id)
@@ -646,15 +697,20 @@ async def _report_translated(turn: Turn, request: MediationRequest, report: Case
     """A mediator's translation of a report: stored with it, and sent to the coordinators who were told of it."""
     from flows.volunteers import responsible_coordinators
 
-    report.translation, report.translation_source, report.translation_target = text, request.source, request.target
-    report.translation_engine, report.translation_status, report.translation_next_at = BY_VOLUNTEER, "done", None
+    report.volunteer_translation, report.volunteer_translation_status = text, "done"
+    report.translation_source = report.translation_source or request.source
     request.status, request.mediator_id, request.due_at, request.done_at = "done", turn.person.id, None, turn.now
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=report.participant_id,
                                 action="mediation.translated", details={"request": request.id, "report": report.id}))
-    if not (report.needs_action or report.kind == "milestone"):
-        return  # the others wait for the weekly overview and /case
     participant = await turn.session.get_one(Person, report.participant_id)
-    for person in await responsible_coordinators(turn.session, turn.network, participant):
+    # The coordinator who asked hears it; of an urgent report or a milestone, all who were told of it. The others
+    # wait for the weekly overview and /case.
+    told = await responsible_coordinators(turn.session, turn.network, participant) \
+        if report.needs_action or report.kind == "milestone" else []
+    requester = await turn.session.get(Person, request.requested_by_id) if request.requested_by_id else None
+    if requester is not None and requester not in told:
+        told.append(requester)
+    for person in told:
         if staff_reads(person.locale or "de", request.source):
             continue
         turn.outgoing.extend(await messages_for(turn.session, person, lambda t: "\n".join([
@@ -666,8 +722,8 @@ async def _report_translated(turn: Turn, request: MediationRequest, report: Case
 async def _nobody_for_report(session: AsyncSession, request: MediationRequest, report: CaseReport,
                              ) -> list[Outgoing]:
     """No mediator is left for a report: the coordinator it was asked for is told; the original stands."""
-    if report.translation_engine == BY_VOLUNTEER and report.translation_status == "pending":
-        report.translation_status = "failed"
+    if report.volunteer_translation_status == "pending":
+        report.volunteer_translation_status = "failed"
     requester = await session.get(Person, request.requested_by_id) if request.requested_by_id else None
     participant = await session.get(Person, report.participant_id)
     if requester is None or participant is None:
@@ -684,21 +740,65 @@ def report_translation(t: Translator, report: CaseReport, chosen: str, notice: b
     `notice`: the coordinator's message, which says that a late translation follows (`/case` and the digest
     simply show the original until it arrived)."""
     source = report.translation_source or written_in(report.text, chosen)
-    volunteer = report.translation_engine == BY_VOLUNTEER  # written into German or English: shown to every reader
-    if (report.translation_target != t.locale and not volunteer) or staff_reads(t.locale, source):
+    if staff_reads(t.locale, source):
         return []
-    if report.translation_status == "pending" and volunteer:
-        return [t(N_("A volunteer language mediator was asked to translate this; the translation follows in a "
-                     "separate message."))] if notice else []
-    if report.translation_status == "pending":
-        return [t(N_("Machine translation is not available right now; it follows in a separate message."))] \
-            if notice else []
-    if not report.translation:
-        return []
-    if report.translation_engine == BY_VOLUNTEER:
-        return [t(N_("Translated by a volunteer:")), report.translation]
-    engine = ENGINE_LABELS.get(report.translation_engine or "", report.translation_engine or "")
-    return [t(N_("Machine translation ({engine}):"), engine=engine), report.translation]
+    lines: list[str] = []
+    if report.translation_engine and report.translation_target == t.locale:  # the machine's, into their language
+        if report.translation_status == "pending" and notice:
+            lines.append(t(N_("Machine translation is not available right now; it follows in a separate message.")))
+        elif report.translation_status == "done" and report.translation:
+            engine = ENGINE_LABELS.get(report.translation_engine, report.translation_engine)
+            lines += [t(N_("Machine translation ({engine}):"), engine=engine), report.translation]
+    # A mediator's (into German or English) is shown to every reader who does not read the report's language.
+    if report.volunteer_translation_status == "pending" and notice:
+        lines.append(t(N_("A volunteer language mediator was asked to translate this; the translation follows in a "
+                          "separate message.")))
+    elif report.volunteer_translation_status == "done" and report.volunteer_translation:
+        lines += [t(N_("Translated by a volunteer:")), report.volunteer_translation]
+    return lines
+
+
+def report_mediator_wanted(t: Translator, report: CaseReport, chosen: str) -> bool:
+    """Whether a coordinator reading in `t` might ask a volunteer mediator for this report: its language is not
+    theirs and no mediator is translating it or has translated it (a machine translation may stand)."""
+    if not report.text or staff_reads(t.locale, report.translation_source or written_in(report.text, chosen)):
+        return False
+    return report.volunteer_translation_status in (None, "failed")
+
+
+def report_mediator_button(t: Translator, report: CaseReport) -> Choice:
+    return Choice(button_key("sm", f"report:{report.id}"), t(N_("Ask a mediator")))
+
+
+async def _ask_for_report(turn: Turn, number: str) -> None:
+    """A coordinator responsible for the participant asks a mediator for a volunteer's report (machine-translated,
+    or in a language the engine failed on); pressing again asks nobody twice."""
+    from bot.services.routing import is_responsible
+
+    report = await turn.session.get(CaseReport, int(number)) if number.isdigit() and len(number) < 10 else None
+    participant = await turn.session.get(Person, report.participant_id) if report is not None else None
+    if report is None or participant is None or not report.text or turn.person.role not in STAFF or \
+            not await is_responsible(turn.session, turn.network, turn.person, participant):
+        turn.say(EARLIER_BUTTON)
+        return
+    author = await turn.session.get(Person, report.volunteer_id) if report.volunteer_id else None
+    language = report.translation_source or written_in(report.text, (author.locale if author else None) or "de")
+    if staff_reads(turn.t.locale, language):
+        turn.say(EARLIER_BUTTON)
+        return
+    request, outgoing = await ask_mediators(turn.session, report, language, "de", turn.person.id, turn.now)
+    if request is not None:
+        turn.outgoing.extend(outgoing)
+        turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id,
+                                    action="mediation.asked", details={"report": report.id}))
+        if request.status != "nobody":  # else they were just told that no mediator could
+            turn.say(N_("A volunteer language mediator was asked to translate the report. They see only the text, "
+                        "nothing else of the case. The translation comes here."))
+    elif not await mediators_for(turn.session, language):
+        turn.say(N_("No volunteer translates {language} as a language mediator yet."),
+                 language=language_name(turn.t, language))
+    else:
+        turn.say(N_("A volunteer language mediator has already been asked for this report."))
 
 
 def report_for_staff(t: Translator, report: CaseReport, chosen: str) -> list[str]:

@@ -151,6 +151,12 @@ def consent_question(turn: Turn) -> str:
     return turn.t(CONSENT_QUESTION)
 
 
+MEDIATOR_SENTENCE = N_("Translation by volunteers: if nobody who answers you reads your language, a volunteer "
+                       "language mediator (Sprachmittler) may translate your message or the answer. They see only "
+                       "that text, never your name or anything else about you.")
+MEDIATOR_SHORT = N_("A volunteer language mediator may translate a message, but never sees your name.")
+
+
 def machine_translation_sentence(t: Translator) -> str:
     """Only while an engine is configured (which also gives the notice a new version)."""
     from bot.core.translation import active
@@ -185,6 +191,7 @@ def participant_notice(turn: Turn) -> str:
                   "same person into one record. If you write to Lotse from two messengers, you can link both "
                   "chats into one.")),  # issue 15
         machine_translation_sentence(turn.t),
+        turn.t(MEDIATOR_SENTENCE),  # issue 16: a mediator sees a message's text, so the notice says so
         *_retention_and_rights(turn),
         turn.t(CONSENT_QUESTION),
     ]
@@ -230,6 +237,7 @@ def notice_summary(turn: Turn) -> str:
                           "religion. You can have your data deleted at any time."))
         translated = machine_translation_sentence(turn.t)  # a processor is named even in the short version
         short = f"{short}\n\n{translated}" if translated else short
+        short = f"{short}\n\n{turn.t(MEDIATOR_SHORT)}"  # and so are the volunteers who may read a message
     return f"{short}\n\n{turn.t(CONSENT_QUESTION)}"
 
 

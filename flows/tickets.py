@@ -31,7 +31,15 @@ from bot.core.text import clean_text
 from bot.services.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
 from flows.engine import END, MAX_ATTACHMENT_BYTES, STAY, Flow, InputKind, Invalid, Next, Step, Turn, parse_single
 from flows.intake import PARTICIPANT, STAFF_LABELS, answer_text, language_name, participant_label, person_label
-from flows.mediation import ask_mediators, for_participant, for_staff, staff_reads, translate_for_staff, written_in
+from flows.mediation import (
+    ask_mediators,
+    for_participant,
+    for_staff,
+    mediator_for_answer,
+    mediator_wanted,
+    translate_for_staff,
+    written_in,
+)
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
 from flows.moments import dotted_day, example_day
 from flows.registry import BUTTON_ACTIONS, INTERCEPTORS, Command, register, register_button, start_flow
@@ -118,7 +126,8 @@ def notice_text(t: Translator, network: Network, ticket: Ticket, participant: Pe
 
 
 def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool, foreign: bool = False) -> list[Choice]:
-    """`foreign`: the claimer does not read the question's language, so a volunteer mediator may be asked."""
+    """`foreign`: the claimer does not read the question's language (even if an engine translated it) and no
+    mediator was asked yet, so a volunteer mediator may be asked."""
     if ticket.status == "closed":
         return []
     if ticket.status == "open":
@@ -133,7 +142,7 @@ def notice_buttons(t: Translator, ticket: Ticket, for_claimer: bool, foreign: bo
 
 
 def foreign_to(t: Translator, participant: Person, first: TicketMessage) -> bool:
-    return bool(first.text) and not staff_reads(t.locale, written_in(first.text, participant.locale or "en"))
+    return mediator_wanted(t, first, participant.locale or "en")
 
 
 async def _context(session: AsyncSession, ticket: Ticket) -> tuple[Person, Profile | None, TicketMessage]:
@@ -195,7 +204,8 @@ async def refresh_notices(turn: Turn, ticket: Ticket) -> None:
         t = translator_for(reader) if reader else Translator("de")
         taken = person_label(t, turn.network, claimer) if claimer and ticket.status == "claimed" else None
         text = notice_text(t, turn.network, ticket, participant, profile, first, taken_by=taken)
-        buttons = notice_buttons(t, ticket, for_claimer=reader is not None and reader.id == ticket.claimed_by_id)
+        buttons = notice_buttons(t, ticket, for_claimer=reader is not None and reader.id == ticket.claimed_by_id,
+                                 foreign=foreign_to(t, participant, first))
         turn.outgoing.append(Outgoing(transport=notice.transport, chat=notice.chat, text=text, choices=tuple(buttons),
                                       selection="single" if buttons else "none", locale=t.locale, rtl=t.rtl,
                                       edit_of=notice.outbox_id))
@@ -304,12 +314,18 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
         recipients = [await turn.session.get_one(Person, pid) for pid in ids if pid is not None]
     turn.outgoing.extend(await translate_for_staff(turn.session, row, participant.locale or "en", recipients,
                                                    turn.now))
+    def buttons(t: Translator) -> list[Choice]:
+        """The one who took it may ask a volunteer mediator for what they cannot read (machine-translated or not)."""
+        if ticket.status != "claimed" or not mediator_wanted(t, row, participant.locale or "en"):
+            return []
+        return [Choice(button_key("sm", f"ask:{ticket.id}"), t(N_("Ask a mediator")))]
+
     for coordinator in recipients:
         turn.outgoing.extend(with_file(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
             t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
               participant=participant_label(t, participant)),
-            for_staff(t, row, participant.locale or "en"), _attachment_note(t, message["attachment"])]))),
-            message["attachment"]))
+            for_staff(t, row, participant.locale or "en"), _attachment_note(t, message["attachment"])])),
+            buttons), message["attachment"]))
     if joined:
         turn.say(N_("You already have an open question on this topic (no. {number}). Your message was added to "
                     "it, so the same people see everything together. The answer comes here, in this chat."),
@@ -364,7 +380,8 @@ async def claim(turn: Turn, ticket: Ticket) -> None:
     await refresh_notices(turn, ticket)
     if not turn.incoming.in_group and turn.state.get("flow") in (None, "menu"):
         # At rest in their own chat, what they write next is the answer: a newcomer to Lotse types it right away.
-        start_flow(turn, "answer", {"ticket": ticket.id})
+        participant, _profile, first = await _context(turn.session, ticket)
+        start_flow(turn, "answer", {"ticket": ticket.id, "foreign": foreign_to(turn.t, participant, first)})
         return
     turn.say(N_("You took question no. {number}. Reply to the question's message to answer, or write "
                 "/reply {number} and your answer."), number=ticket.id)
@@ -406,7 +423,9 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
     """Relays the answer to the participant's chat; True when it was recorded.
 
     `rendered` text comes from a catalog template and keeps its direction isolates; typed text is cleaned.
-    `mediate`: the original goes out now and a volunteer language mediator translates it (flows/mediation.py)."""
+    `mediate`: the original goes out now and a volunteer language mediator translates it (flows/mediation.py);
+    so does typed text that no engine can translate into the participant's language, when a volunteer mediates
+    that language."""
     if ticket.status == "closed":
         turn.say(N_("This question is already closed. Nothing was sent."))
         return False
@@ -429,13 +448,18 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
     reply = TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="out", text=text,
                           attachment=attachment, created_at=turn.now)
     turn.session.add(reply)
-    if mediate and text:
+    mediate = bool(text) and (mediate or (not rendered and await mediator_for_answer(
+        turn.session, text, turn.person.locale or "de", participant)))
+    mediated = False
+    if mediate:
         await turn.session.flush()
-        _request, asked = await ask_mediators(turn.session, reply, written_in(text, turn.person.locale or "de"),
-                                              participant.locale or "en", turn.person.id, turn.now)
+        request, asked = await ask_mediators(turn.session, reply, written_in(text, turn.person.locale or "de"),
+                                             participant.locale or "en", turn.person.id, turn.now)
         turn.outgoing.extend(asked)
+        mediated = request is not None and request.status != "nobody"  # else the coordinator was just told
         shown = "\n\n".join([text, translator_for(participant)(N_(
-            "A volunteer translates this answer into your language. The translation follows here."))])
+            "A volunteer translates this answer into your language. The translation follows here."))]) \
+            if mediated else text
     else:
         shown = text if rendered else await for_participant(turn.session, reply, participant,
                                                             turn.person.locale or "de", turn.now)
@@ -447,6 +471,9 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
                     "The answer is saved with the question."))
     turn.outgoing.extend(found)
     turn.say(N_("Sent to the participant (question no. {number})."), number=ticket.id)
+    if mediated:
+        turn.say(N_("A volunteer language mediator translates your answer into {language}. The participant gets "
+                    "the translation when it is ready."), language=language_name(turn.t, participant.locale or "en"))
     return True
 
 

@@ -43,7 +43,7 @@ from flows.intake import (
     spoken_choices,
     weekday_choices,
 )
-from flows.mediation import report_for_staff, translate_report
+from flows.mediation import report_for_staff, report_mediator_button, report_mediator_wanted, translate_report
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.onboarding import AFTER_CONSENT
 from flows.registry import Command, register, register_button, reprompt, start_flow
@@ -526,10 +526,15 @@ async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport)
     told = 0
     for coordinator in coordinators:
         def buttons(t: Translator) -> list[Choice]:
-            if report.kind != "milestone" or not report.milestone:
-                return []
-            return [Choice(button_key("ms", f"ok:{report.id}"),
-                           t(N_("Confirm: {stage}"), stage=stage_name(t, report.milestone)))]
+            """A milestone's confirmation; "Ask a mediator" (last) for a report they cannot read, translated by
+            an engine or not, when no mediator was asked yet."""
+            found = []
+            if report.kind == "milestone" and report.milestone:
+                found.append(Choice(button_key("ms", f"ok:{report.id}"),
+                                    t(N_("Confirm: {stage}"), stage=stage_name(t, report.milestone))))
+            if report_mediator_wanted(t, report, turn.person.locale or "de"):
+                found.append(report_mediator_button(t, report))
+            return found
 
         found = await messages_for(turn.session, coordinator,
                                    lambda t: report_notice(t, turn.network, participant, turn.person, report),

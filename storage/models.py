@@ -279,12 +279,13 @@ class TicketMessage(Base):
 
 
 class MessageTranslation(Base):
-    """A machine translation of one question or answer into one language; deleted with the message.
+    """A translation of one question or answer into one language; deleted with the message.
 
+    One per target and engine: a volunteer language mediator's (engine "volunteer") stands beside the machine's.
     `text` is None while the engine has not answered yet (`next_attempt_at` says when it is asked again)."""
 
     __tablename__ = "message_translations"
-    __table_args__ = (UniqueConstraint("message_id", "target"),)
+    __table_args__ = (UniqueConstraint("message_id", "target", "engine"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"), index=True)
@@ -401,6 +402,10 @@ class CaseReport(Base):
     """done, pending (the engine failed or was late: asked again at `translation_next_at`) or failed."""
     translation_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     translation_next_at: Mapped[datetime | None] = mapped_column(index=True)
+    volunteer_translation: Mapped[str | None] = mapped_column(Text)
+    """What a volunteer language mediator wrote (into German or English), shown below any machine translation."""
+    volunteer_translation_status: Mapped[str | None] = mapped_column(String(8))
+    """pending (a mediator was asked), done, or failed (no mediator was left); None: no mediator asked."""
 
 
 class StageChange(Base):

@@ -174,7 +174,7 @@ async def test_the_coordinator_asks_a_mediator_and_the_answer_goes_back_through_
     assert prompt.text == "Please write the translation into Ukrainian."
     await jana.send(ANSWER_UK)
     assert olena.last.text == "\n\n".join([UK("Answer to your question no. {number}, translated by a volunteer:",
-                                              number=1), ANSWER_UK])
+                                              number=1), ANSWER_UK, UK("The original:") + "\n" + ANSWER_DE])
 
 
 @pytest.mark.parametrize("how", ["erase", "retention"])
@@ -322,7 +322,7 @@ async def test_a_report_no_engine_can_translate_goes_to_a_mediator_who_sees_only
         helpers = {h.platform_id: h.person_id for h in (await session.scalars(select(Handle))).all()}
     [line] = [line for line in german.splitlines() if REPORT_AR in line]
     assert line.index(REPORT_AR) < line.index(marked) < line.index(REPORT_DE)
-    assert (row.translation, row.translation_engine, row.translation_status) == (REPORT_DE, "volunteer", "done")
+    assert (row.volunteer_translation, row.volunteer_translation_status, row.translation) == (REPORT_DE, "done", None)
     assert [(entry.actor_id, entry.details["report"]) for entry in seen] == [
         (helpers["karl"], row.id), (helpers["lena"], row.id)]
 

@@ -143,7 +143,8 @@ async def test_a_coordinator_takes_a_question_by_number_and_then_hands_it_over_b
         ticket = (await session.scalars(select(Ticket))).one()
     assert ticket.status == "claimed"
     edited = next(m for m in anna.history if m.choices and m.choices[0].label == DE("Ready-made answer"))
-    assert [c.label for c in edited.choices] == [DE("Ready-made answer"), DE("Hand over"), DE("Close")]
+    assert [c.label for c in edited.choices] == [DE("Ready-made answer"), DE("Hand over"), DE("Close"),
+                                                 DE("Ask a mediator")]  # she does not read Arabic: last
     [handover] = await anna.send("2")  # the notice now offers other buttons, and they are open again
     assert handover.text.startswith(DE("To which topic should the question go? It is routed again by the "
                                        "network's rules."))
