@@ -548,3 +548,23 @@ async def test_a_pashto_participants_appointment_list_isolates_the_date(
     ps = Translator("ps")
     when = ps.when(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
     assert f"{FSI}{when}{PDI} – " in listing.text  # before: the bare date, its Latin commas and digits reordered
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 18. One free time reads as one item in a list: no comma inside "Monday morning" (ps, ku, ru, uk had one), and a
+#     German card says "Landkreis/Stadt", since Stadt Oldenburg is a city, not a Landkreis
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_a_free_time_has_no_comma_of_its_own(language: str) -> None:
+    from flows.intake import DAY_PARTS
+
+    t = Translator(language)
+    for _, label in DAY_PARTS:
+        text = t(label, day="X")
+        assert "," not in text and "،" not in text, (language, text)
+
+
+def test_a_german_card_names_a_city_or_a_landkreis_alike() -> None:
+    t = Translator("de")
+    assert t("District: {district}", district="Stadt Oldenburg") == "Landkreis/Stadt: Stadt Oldenburg"
