@@ -299,6 +299,26 @@ ASK = Flow(
 TALK = Flow(name="talk", roles=PARTICIPANT, steps=(_question_step(),))
 
 
+async def _relay_follow_up(turn: Turn, ticket: Ticket, row: TicketMessage, participant: Person,
+                           recipients: Sequence[Person]) -> None:
+    """A participant's later message on a question, to the staff who see it (also to new ones after a hand-over)."""
+    turn.outgoing.extend(await translate_for_staff(turn.session, row, participant.locale or "en", list(recipients),
+                                                   turn.now))
+
+    def buttons(t: Translator) -> list[Choice]:
+        """The one who took it may ask a volunteer mediator for what they cannot read (machine-translated or not)."""
+        if ticket.status != "claimed" or not mediator_wanted(t, row, participant.locale or "en"):
+            return []
+        return [Choice(button_key("sm", f"ask:{ticket.id}"), t(N_("Ask a mediator")))]
+
+    for coordinator in recipients:
+        turn.outgoing.extend(with_file(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
+            t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
+              participant=participant_label(t, participant)),
+            for_staff(t, row, participant.locale or "en"), _attachment_note(t, row.attachment)])),
+            buttons), row.attachment))
+
+
 async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joined: bool = False) -> None:
     """Adds to an open question's thread; `joined`: asked anew on the same topic, so the person hears why."""
     row = TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in", text=message["text"],
@@ -312,20 +332,7 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
         ids = (await turn.session.scalars(select(TicketNotice.person_id).where(
             TicketNotice.ticket_id == ticket.id, TicketNotice.person_id.is_not(None)).distinct())).all()
         recipients = [await turn.session.get_one(Person, pid) for pid in ids if pid is not None]
-    turn.outgoing.extend(await translate_for_staff(turn.session, row, participant.locale or "en", recipients,
-                                                   turn.now))
-    def buttons(t: Translator) -> list[Choice]:
-        """The one who took it may ask a volunteer mediator for what they cannot read (machine-translated or not)."""
-        if ticket.status != "claimed" or not mediator_wanted(t, row, participant.locale or "en"):
-            return []
-        return [Choice(button_key("sm", f"ask:{ticket.id}"), t(N_("Ask a mediator")))]
-
-    for coordinator in recipients:
-        turn.outgoing.extend(with_file(await messages_for(turn.session, coordinator, lambda t: "\n".join(filter(None, [
-            t(N_("Question no. {number}: more from {participant}:"), number=ticket.id,
-              participant=participant_label(t, participant)),
-            for_staff(t, row, participant.locale or "en"), _attachment_note(t, message["attachment"])])),
-            buttons), message["attachment"]))
+    await _relay_follow_up(turn, ticket, row, participant, recipients)
     if joined:
         turn.say(N_("You already have an open question on this topic (no. {number}). Your message was added to "
                     "it, so the same people see everything together. The answer comes here, in this chat."),
@@ -638,6 +645,14 @@ async def _handed_over(turn: Turn, value: Any) -> Next:
     await refresh_notices(turn, ticket)  # the old copies say it is no longer theirs
     await turn.session.flush()
     await send_notices(turn, ticket, result.people, result.rooms)
+    participant, _, first = await _context(turn.session, ticket)
+    later = (await turn.session.scalars(select(TicketMessage).where(  # what the participant added since asking
+        TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in", TicketMessage.id > first.id)
+        .order_by(TicketMessage.id))).all()
+    if later:
+        receivers = [await turn.session.get_one(Person, person_id) for person_id in result.people]
+        for row in later:
+            await _relay_follow_up(turn, ticket, row, participant, receivers)
     turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
                                    text=f"handed over to {value}", created_at=turn.now))
     names = ", ".join(turn.network.organisations[o].name for o in result.organisations) or "–"

@@ -568,3 +568,27 @@ def test_a_free_time_has_no_comma_of_its_own(language: str) -> None:
 def test_a_german_card_names_a_city_or_a_landkreis_alike() -> None:
     t = Translator("de")
     assert t("District: {district}", district="Stadt Oldenburg") == "Landkreis/Stadt: Stadt Oldenburg"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 19. A question handed over reaches its new coordinator whole: what the participant added since asking comes too
+
+
+async def test_a_handed_over_question_brings_the_participants_later_messages(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    anna = await coordinator(app, chat, "anna", organisation="ihk")
+    amal = await participant(chat, "amal", "English", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["en"])  # the IHK's
+    await amal.send("Where can I apply for an apprenticeship?")
+    await amal.send("I also got a letter from the Jobcenter about it.")  # at the menu: joins the open question
+    ben = await coordinator(app, chat, "ben", organisation="jobcenter")
+    await anna.click("Take it")
+    [handover] = await anna.click("Hand over")
+    letters = next(choice.label for choice in handover.choices if "Jobcenter" in choice.label)
+    before = len(ben.history)
+    await anna.click(letters)
+    seen = texts(ben.history[before:])
+    assert "Where can I apply for an apprenticeship?" in seen
+    assert "I also got a letter from the Jobcenter about it." in seen  # before: only in /ticket
