@@ -117,8 +117,14 @@ def _profile(t: Translator, network: Network, rows: list[dict[str, Any]], _all: 
 def _consents(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
     lines = ["", t(N_("Your consents:"))]
     for row in rows:
-        what = t(LABELS["companies"]) if row["kind"] == "companies" else t(N_("Privacy notice (Datenschutz)"))
-        lines.append(f"{_when(t, row['at'])}: {what}: {t(N_('Yes')) if row['given'] else t(N_('No'))}")
+        kind = str(row["kind"])
+        if kind == "companies":
+            what = t(LABELS["companies"])
+        elif kind.startswith("volunteer:"):
+            what = t(N_("Accompaniment by a volunteer"))
+        else:
+            what = t(N_("Privacy notice (Datenschutz)"))
+        lines.append(f"{t.isolate(_when(t, row['at']))}: {what}: {t(N_('Yes')) if row['given'] else t(N_('No'))}")
     return lines
 
 
@@ -179,14 +185,15 @@ def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _
     lines = ["", t(N_("Your appointments (Termine):"))]
     for row in sorted(rows, key=lambda r: str(r["starts_at"]))[-30:]:
         kind = t(APPOINTMENT_KINDS.get(row["kind"], APPOINTMENT_KINDS["other"]))
-        lines.append(f"{t.datetime(datetime.fromisoformat(row['starts_at']), 'short')}: {kind} – {row['place']}")
+        when = t.isolate(t.datetime(datetime.fromisoformat(row["starts_at"]), "short"))  # one piece in RTL text
+        lines.append(f"{when}: {kind} – {t.isolate(row['place'])}")
     return lines
 
 
 def _reports(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
     lines = ["", t(N_("Reports by volunteers:"))]
     for row in sorted(rows, key=lambda r: str(r["created_at"]))[-30:]:
-        lines.append(f"{_when(t, row['created_at'])}: {row.get('text') or row.get('kind') or '–'}")
+        lines.append(f"{t.isolate(_when(t, row['created_at']))}: {row.get('text') or row.get('kind') or '–'}")
     return lines
 
 

@@ -592,3 +592,29 @@ async def test_a_handed_over_question_brings_the_participants_later_messages(
     seen = texts(ben.history[before:])
     assert "Where can I apply for an apprenticeship?" in seen
     assert "I also got a letter from the Jobcenter about it." in seen  # before: only in /ticket
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 20. /mydata names the consent to a volunteer as what it is (it read "Privacy notice: Yes" a second time), and a
+#     Pashto reader's appointment line keeps its date in one piece
+
+
+async def test_mydata_names_the_consent_to_a_volunteer_and_isolates_dates(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    from tests.test_reminders import book, newcomer
+    from tests.test_volunteers import pair, volunteer
+
+    petra = await coordinator(app, chat, "petra", organisation="proconnect")
+    jana = await volunteer(app, chat)
+    amal = await participant(chat, "amal", "English", "stadt_oldenburg", "apprenticeship")
+    await pair(petra, jana, amal)
+    readable, *_ = await amal.send("/mydata")
+    consents = readable.text.split("Your consents:")[1].split("\n\n")[0]
+    assert consents.count("Privacy notice (Datenschutz): Yes") == 1
+    assert "Accompaniment by a volunteer: Yes" in consents
+    gul = await newcomer(app, chat, "gul", language="پښتو")
+    await book(petra, "Gul", "25.11. 10:30")
+    listing, *_ = await gul.send("/mydata")
+    ps = Translator("ps")
+    when = ps.datetime(datetime(2026, 11, 25, 9, 30, tzinfo=UTC), "short")
+    assert f"{FSI}{when}{PDI}: " in listing.text
