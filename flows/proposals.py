@@ -525,7 +525,9 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
     if attended:
         await move_forward(turn.session, participant_id, KIND_STAGE.get(place.kind, "internship"), turn.person.id,
                            turn.now, f"company check-in: attended place no. {place.id}")
-    if value in NEXT_STAGE:
+    if value in NEXT_STAGE and NEXT_STAGE[str(value)] not in PLACED:
+        # An offered Praktikum or EQ moves on; an offered Ausbildung or job is a promise, not yet the goal: the
+        # stage follows the signed contract (`flows.contracts`), recorded when it is signed.
         await move_forward(turn.session, participant_id, NEXT_STAGE[str(value)], turn.person.id, turn.now,
                            f"company check-in: {value} offered after place no. {place.id}")
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant_id, action="placement.checked_in",
@@ -537,6 +539,12 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
                 company=company_name(turn.network, place.organisation), participant=participant_label(de, participant),
                 attended=de(N_("Yes") if attended else N_("No")), fits=str(turn.data.get("fits") or "–"),
                 next=de(NEXT_STEPS[str(value)]) if value in NEXT_STEPS else "–")
+    if value in ("ausbildung", "job"):
+        await _tell(turn, proposal.proposed_by_id, N_("When the contract is signed, please record it: /contract "
+                                                      "{number}"), number=participant_id)
+        turn.say(N_("Thank you! This helps us a lot. When the contract is signed, tap \"Contract signed\" under "
+                    "/place {number}."), number=place.id)
+        return END
     turn.say(N_("Thank you! This helps us a lot."))
     return END
 
