@@ -160,6 +160,9 @@ async def start_from_place(turn: Turn, place: Place) -> None:
         profile = await turn.session.get(Profile, person.id)
         candidates.append({"key": str(proposal.participant_id),
                            "label": shown_name(turn.t, turn.person, person, profile)})
+    if may(turn.person, Action.ACT_FOR_COMPANY):  # what a company contact is shown goes to the audit log
+        turn.session.add(AuditEntry(actor_id=turn.person.id, action="company.contract.candidates", at=turn.now,
+                                    details={"place": place.id, "shown": [int(c["key"]) for c in candidates]}))
     if len(candidates) == 1:
         start_flow(turn, "contract", {**data, "participant": int(candidates[0]["key"]),
                                       "label": candidates[0]["label"]}, at="kind")

@@ -389,6 +389,9 @@ async def mentorships_command(turn: Turn, argument: str = "") -> None:
     if not found:
         turn.say(N_("No mentoring is running for you."))
         return
+    if may(turn.person, Action.ACT_FOR_COMPANY):  # what a company contact is shown goes to the audit log
+        turn.session.add(AuditEntry(actor_id=turn.person.id, action="company.mentorships.listed", at=turn.now,
+                                    details={"mentorships": [int(c["key"]) for c in found[:40]]}))
     start_flow(turn, "end_mentoring", {"mentorships": found[:40]})
 
 

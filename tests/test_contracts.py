@@ -163,6 +163,8 @@ async def test_a_company_records_the_contract_of_its_own_match_without_seeing_a_
                 contract.recorded_at) == ("svb", "metallbau_westerstede", number, "2027-03-01", clock.now)
         funnel = await count_funnel(session, app.network)
         assert funnel.total[PLACED] == 1 and funnel.contracts == {"svb": 1}
+        audited = (await session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id.is_not(None)))).all()
+        assert "company.contract.candidates" in audited and "contract.recorded" in audited
 
 
 async def test_an_offer_in_the_check_in_is_a_separate_line_until_the_contract_is_signed(
@@ -286,6 +288,9 @@ async def test_the_mentor_ends_a_mentorship_after_a_drop_out_and_no_check_in_fol
     assert ": Dropped out of the apprenticeship – Hat den Betrieb nach dem Streit verlassen" in case.text
     [nothing, *_] = await kai.send("/mentoring")
     assert nothing.text == "No mentoring is running for you."
+    async with app.sessions() as session:
+        assert (await session.scalars(select(AuditEntry.details).where(
+            AuditEntry.action == "company.mentorships.listed", AuditEntry.actor_id == kai_id))).all()
 
 
 async def test_the_coordinator_ends_a_finished_mentorship_and_a_new_apprenticeship_opens_it_again(
@@ -327,3 +332,48 @@ async def test_the_coordinator_ends_a_finished_mentorship_and_a_new_apprenticesh
         assert (mentorship.status, mentorship.mentor_id) == ("active", None)
         lines = await report_lines(session, Translator("en"), app.network)
         assert any(line.startswith("another employer – ") and "contracts signed: 1," in line for line in lines)
+
+
+async def test_a_start_at_an_ausbildung_place_asks_for_the_contract_instead_of_counting_as_the_goal(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    await kai.send("/place")
+    await kai.click("Apprenticeship (Ausbildung)")
+    await kai.click("Metal work (Metall)")
+    await kai.click(next(label for label in kai.buttons() if label.startswith("Ammerland")))
+    await kai.send("Industriestraße 4, 26655 Westerstede")
+    await kai.send("01.02.2027")
+    await kai.click("No end date")
+    await kai.click("Full days")
+    await kai.click("A2")
+    await kai.send("1")
+    await kai.send("Frau Janssen, 04488 1234")
+    [saved, _menu] = await kai.click("Yes")
+    number = int(saved.text.split("place no. ")[1].split(".")[0])
+    yonas = await tigrinya_participant(chat)
+    yonas_id = await person_id(app, "yonas")
+    await tom.send(f"/place {number}")
+    await tom.click("Propose participants")
+    await tom.send("1")
+    await yonas.click(TI("Yes"))
+    await kai.click("Accept")
+
+    clock.now = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+    await tom.send(f"/place {number}")
+    await tom.click("Who came?")
+    [came, nudge, _menu] = await tom.send("1")
+    assert came.text == "Noted: 1 of 1 came."
+    assert nudge.text == f"When the contract is signed, please record it: /contract {yonas_id}"
+    async with app.sessions() as session:
+        assert (await count_funnel(session, app.network)).total[PLACED] == 0
+    await tom.send(f"/place {number}")
+    [kind] = await tom.click("Contract signed")
+    assert kind.text.startswith("Which contract was signed?")
+    await tom.click("Apprenticeship (Ausbildung)")
+    await tom.send("01.02.2027")
+    await tom.click("Yes")
+    async with app.sessions() as session:
+        assert (await count_funnel(session, app.network)).total[PLACED] == 1
+        contract = (await session.scalars(select(Contract))).one()
+        assert (contract.place_id, contract.organisation) == (number, "metallbau_westerstede")
