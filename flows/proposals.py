@@ -439,6 +439,10 @@ async def arrange(turn: Turn, place: Place, proposal: Proposal, participant: Per
              (participant.id, "participant_checkin",
               datetime.combine(starts_at.astimezone(zone).date(), time(16), tzinfo=zone).astimezone(UTC)),
              (turn.person.id, "company_checkin", datetime.combine(last, time(16), tzinfo=zone).astimezone(UTC))]
+    if place.kind in SHORT_KINDS and last > starts_at.astimezone(zone).date():
+        # after the placement the participant is asked too, not only the company (issue 18: during and after)
+        plans.append((participant.id, "participant_after", datetime.combine(last, time(16), tzinfo=zone)
+                      .astimezone(UTC)))
     for person_id, kind, due in plans:
         if kind == "company_reminder" and not turn.now < due < starts_at:
             continue
@@ -479,7 +483,8 @@ async def _own_follow_up(turn: Turn, number: str, kind: str) -> tuple[PlacementF
 
 async def _participant_checkin(turn: Turn, payload: str) -> None:
     answer, _, number = payload.partition(":")
-    found = await _own_follow_up(turn, number, "participant_checkin")
+    found = await _own_follow_up(turn, number, "participant_checkin") or await _own_follow_up(
+        turn, number, "participant_after")
     if found is None or answer not in PARTICIPANT_ANSWERS or found[0].status == "answered":
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return

@@ -688,7 +688,7 @@ class PlacementFollowUp(Base):
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    """company_reminder, participant_checkin, company_checkin."""
+    """company_reminder, participant_checkin (first afternoon), participant_after (last day), company_checkin."""
     due_at: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="planned")
     """planned, sent, answered, dropped."""

@@ -125,9 +125,16 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
 
     # On the last day, the company says: came, fits, Ausbildung offered. The stage follows, dated.
     clock.now = datetime(2027, 1, 25, 15, 30, tzinfo=UTC)
+    before_yonas = len(yonas.history)
     await deliver_due_follow_ups(app.sessions, app.network, clock())
     await app.drain()
     assert kai.last.text.startswith("How did it go with Yonas (no. ")
+    [after] = yonas.history[before_yonas:]  # the participant is asked after the Praktikum too
+    assert after.text == TI("Your {kind} ends today. How did it go? Please tap a button.",
+                            kind=TI("Internship (Praktikum)"))
+    before_tom = len(tom.history)
+    await yonas.click(TI("Not so good"))
+    assert "says it is not going well at place no." in texts(tom.history[before_tom:])
     [came] = await kai.click("Answer now")
     assert came.text.startswith("Did the candidate come?")
     await kai.click("Yes")
