@@ -30,7 +30,7 @@ from flows.cases import NOT_YOURS, change_stage, one_participant
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import participant_label
 from flows.registry import Command, register, register_button, start_flow
-from storage.models import AuditEntry, Contract, Person, Place, Profile, Proposal
+from storage.models import AuditEntry, Contract, Person, Place, Profile, Proposal, StageChange
 
 CONTRACT_KINDS: dict[str, str] = {
     "ausbildung": N_("Apprenticeship (Ausbildung)"),
@@ -252,10 +252,12 @@ async def _save(turn: Turn, value: Any) -> Next:
         from flows.mentoring import open_mentorship
 
         await open_mentorship(turn.session, participant, turn.now)
-    turn.say(N_("Recorded: {participant} signed a contract ({kind}) from {date}. Stage: {stage}."),
-             participant=shown_name(turn.t, turn.person, participant, profile), kind=kind_label(turn.t, kind),
-             date=turn.t.date(date.fromisoformat(starts_on)),
-             stage=stage_name(turn.t, profile.stage if profile else None))
+    turn.send(turn.t(N_("Recorded: {participant} signed a contract ({kind}) from {date}. Stage: {stage}."),
+                     participant=shown_name(turn.t, turn.person, participant, profile), kind=kind_label(turn.t, kind),
+                     date=turn.t.date(date.fromisoformat(starts_on)),
+                     stage=stage_name(turn.t, profile.stage if profile else None)),
+              [Choice(button_key("ct", f"undo:{contract.id}"), turn.t(N_("Withdraw (recorded by mistake)")))],
+              selection="single")
     if mentor_button and may(turn.person, Action.BE_RESPONSIBLE):
         turn.send(turn.t(N_("An apprenticeship (Ausbildung) can have a mentor. Assign one now?")),
                   [mentor_choice(turn.t, participant.id)], selection="single")
@@ -303,12 +305,48 @@ async def _tell_coordinators(turn: Turn, participant: Person, contract: Contract
 
 async def _contract_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
+    if action == "undo" and number.isdigit() and len(number) < 10:
+        await withdraw(turn, int(number))
+        return
     if action != "mentor" or not number.isdigit() or len(number) > 9 or not may(turn.person, Action.BE_RESPONSIBLE):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     from flows.mentoring import mentor_command
 
     await mentor_command(turn, number)
+
+
+async def withdraw(turn: Turn, contract_id: int) -> None:
+    """A contract recorded by mistake (wrong person, kind or day) is withdrawn by whoever recorded it or a coordinator
+    responsible for the participant: the row goes (the audit log keeps both steps), the stage goes back to where the
+    contract found it, and a mentorship it opened that never got a mentor is closed again."""
+    from flows.mentoring import drop_unstarted_mentorship
+
+    contract = await turn.session.get(Contract, contract_id)
+    participant = await turn.session.get(Person, contract.participant_id) if contract else None
+    if contract is None or participant is None or not (
+            contract.recorded_by_id == turn.person.id or (not may(turn.person, Action.ACT_FOR_COMPANY)
+                                                          and await _may_record(turn, participant))):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    reason = f"contract signed: {contract.kind} from {contract.starts_on}"
+    change = (await turn.session.scalars(select(StageChange).where(
+        StageChange.participant_id == participant.id, StageChange.reason == reason,
+        StageChange.at == contract.recorded_at).order_by(StageChange.id.desc()).limit(1))).first()
+    profile = await turn.session.get(Profile, participant.id)
+    if change is not None and profile is not None and profile.stage == change.to_stage:
+        await change_stage(turn.session, participant.id, change.from_stage or "registered", turn.person.id, turn.now,
+                           reason=f"contract withdrawn (recorded by mistake): {reason}")
+    if contract.kind == "ausbildung":
+        await drop_unstarted_mentorship(turn.session, participant.id, contract.recorded_at)
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="contract.withdrawn",
+                                at=turn.now, details={"contract": contract.id, "kind": contract.kind,
+                                                      "starts_on": contract.starts_on}))
+    kind = contract.kind
+    await turn.session.delete(contract)
+    turn.say(N_("Withdrawn: the contract of {participant} ({kind}). Stage: {stage}."),
+             participant=shown_name(turn.t, turn.person, participant, profile), kind=kind_label(turn.t, kind),
+             stage=stage_name(turn.t, profile.stage if profile else None))
 
 
 CONTRACT = Flow(name="contract", roles=CONTRACT_ROLES, steps=(

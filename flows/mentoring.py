@@ -358,6 +358,23 @@ async def open_mentorship(session: AsyncSession, participant: Person, now: datet
     return mentorship
 
 
+async def drop_unstarted_mentorship(session: AsyncSession, participant_id: int, opened_at: datetime) -> None:
+    """A contract withdrawn as a mistake takes back the mentorship it opened, if nothing happened in it yet."""
+    mentorship = (await session.scalars(select(Mentorship).where(
+        Mentorship.participant_id == participant_id))).first()
+    if mentorship is None or mentorship.status != "active" or mentorship.mentor_id is not None or \
+            mentorship.started_at != opened_at:
+        return
+    asked = await session.scalar(select(MentoringCheckIn.id).where(
+        MentoringCheckIn.mentorship_id == mentorship.id).limit(1))
+    ended = await session.scalar(select(MentorshipEnding.id).where(
+        MentorshipEnding.mentorship_id == mentorship.id).limit(1))
+    if asked is None and ended is None:
+        await session.delete(mentorship)
+    else:
+        mentorship.status = "ended"
+
+
 ENDINGS: dict[str, str] = {
     "finished": N_("Apprenticeship finished"),
     "dropped": N_("Dropped out of the apprenticeship"),

@@ -166,6 +166,23 @@ async def test_a_company_records_the_contract_of_its_own_match_without_seeing_a_
         audited = (await session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id.is_not(None)))).all()
         assert "company.contract.candidates" in audited and "contract.recorded" in audited
 
+    # Recorded by mistake: another company cannot withdraw it; Kai can, and the stage goes back where it was.
+    undo = next(c for c in recorded.choices if c.label == "Withdraw (recorded by mistake)")
+    [stale] = await eva.press_raw(undo.key)
+    assert stale.text == "This button belongs to an earlier question and no longer works."
+    [withdrawn, *_] = await kai.click("Withdraw (recorded by mistake)")
+    assert withdrawn.text == (f"Withdrawn: the contract of candidate no. {amal_id} (Job subject to social insurance "
+                              "(SVB)). Stage: Matching.")
+    [again] = await kai.press_raw(undo.key)
+    assert again.text == "This button belongs to an earlier question and no longer works."
+    async with app.sessions() as session:
+        assert (await session.scalars(select(Contract))).all() == []
+        assert (await count_funnel(session, app.network)).total[PLACED] == 0
+        change = (await session.scalars(select(StageChange).where(StageChange.participant_id == amal_id)
+                                        .order_by(StageChange.id.desc()).limit(1))).one()
+        assert (change.from_stage, change.to_stage) == ("employment", "matching")
+        assert change.reason == "contract withdrawn (recorded by mistake): contract signed: svb from 2027-03-01"
+
 
 async def test_an_offer_in_the_check_in_is_a_separate_line_until_the_contract_is_signed(
         app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
