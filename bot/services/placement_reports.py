@@ -115,9 +115,10 @@ async def placement_counts(session: AsyncSession, by: str = "company", districts
             return employer.get(participant_id) or (placed.organisation if placed else "-")
         return (district or "-") if by == "district" else (cohort_of(created) if created else "-")
 
-    for contract in (await session.scalars(select(Contract).order_by(Contract.recorded_at, Contract.id))).all():
-        employer[contract.participant_id] = contract.organisation or OTHER_EMPLOYER
-        group = participant_key(contract.participant_id, contract.organisation or OTHER_EMPLOYER)
+    for participant_id, organisation in (await session.execute(select(Contract.participant_id, Contract.organisation)
+                                                               .order_by(Contract.recorded_at, Contract.id))).all():
+        employer[participant_id] = organisation or OTHER_EMPLOYER
+        group = participant_key(participant_id, organisation or OTHER_EMPLOYER)
         if group is not None:
             row(group)[7] += 1
 
