@@ -450,9 +450,15 @@ async def _ended(turn: Turn, value: Any) -> Next:
                            reason="mentoring ended: dropped out of the apprenticeship")
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="mentoring.ended",
                                 at=turn.now, details={"mentorship": mentorship.id, "reason": reason}))
-    turn.say(N_("The mentoring of {participant} has ended ({reason}). No more check-ins go out. Stage: {stage}."),
-             participant=apprentice_label(turn.t, turn.person, participant, profile), reason=turn.t(ENDINGS[reason]),
-             stage=stage_name(turn.t, profile.stage if profile else None))
+    from flows.contracts import mentor_choice
+
+    # Still in an Ausbildung at another company: the coordinators get the button for a new mentor right away.
+    new_mentor = reason == "changed" and profile is not None and profile.stage == "apprenticeship"
+    choices = [mentor_choice(turn.t, participant.id)] if new_mentor and may(turn.person, Action.BE_RESPONSIBLE) else []
+    turn.send(turn.t(N_("The mentoring of {participant} has ended ({reason}). No more check-ins go out. Stage: "
+                        "{stage}."), participant=apprentice_label(turn.t, turn.person, participant, profile),
+                     reason=turn.t(ENDINGS[reason]), stage=stage_name(turn.t, profile.stage if profile else None)),
+              choices, selection="single" if choices else "none")
 
     def to_apprentice(t: Translator) -> str:
         return t(N_("Your mentoring has ended ({reason}). Lotse no longer asks how your apprenticeship is going. If "
@@ -470,7 +476,9 @@ async def _ended(turn: Turn, value: Any) -> Next:
                      participant=apprentice_label(t, reader, participant, profile), date=t.date(turn.now, "medium"),
                      who=who, reason=t(ENDINGS[reason]))
 
-        turn.outgoing.extend(await messages_for(turn.session, reader, render))
+        button = new_mentor and may(reader, Action.BE_RESPONSIBLE)
+        turn.outgoing.extend(await messages_for(turn.session, reader, render,
+                                                (lambda t: [mentor_choice(t, participant.id)]) if button else None))
     return END
 
 

@@ -394,3 +394,30 @@ async def test_a_start_at_an_ausbildung_place_asks_for_the_contract_instead_of_c
         assert (await count_funnel(session, app.network)).total[PLACED] == 1
         contract = (await session.scalars(select(Contract))).one()
         assert (contract.place_id, contract.organisation) == (number, "metallbau_westerstede")
+
+
+async def test_a_change_of_company_ends_the_mentoring_and_offers_the_coordinator_a_new_mentor(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
+    tom = await staff(app, transport, "tom")
+    kai = await company_contact(app, chat, "kai")
+    await tigrinya_participant(chat)
+    yonas_id, kai_id = await person_id(app, "yonas"), await person_id(app, "kai")
+    await record_apprenticeship(tom, yonas_id)
+    await tom.click("Assign a mentor")
+    await tom.click(next(label for label in tom.buttons() if f"(no. {kai_id}) – Metallbau" in label))
+    await tom.send("-")
+    await kai.send("/mentoring")
+    await kai.click(f"Yonas (no. {yonas_id})")
+    await kai.click("Changed company")
+    before_tom = len(tom.history)
+    [ended, *_] = await kai.click("Skip")
+    assert ended.text.endswith("Stage: Apprenticeship (Ausbildung).") and not ended.choices  # Kai assigns nobody
+    [told] = [m for m in tom.history[before_tom:] if "was ended on" in m.text]
+    assert told.text.endswith(": Changed company.") and [c.label for c in told.choices] == ["Assign a mentor"]
+    [who, *_] = await tom.click("Assign a mentor")
+    assert who.text.startswith("Who will be the mentor?")
+    await tom.click(next(label for label in tom.buttons() if f"(no. {kai_id}) – Metallbau" in label))
+    await tom.send("BBS Westerstede")
+    async with app.sessions() as session:
+        mentorship = (await session.scalars(select(Mentorship))).one()
+        assert (mentorship.status, mentorship.mentor_id, mentorship.school) == ("active", kai_id, "BBS Westerstede")
