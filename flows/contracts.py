@@ -157,9 +157,14 @@ async def start_from_place(turn: Turn, place: Place) -> None:
     data: dict[str, Any] = {"place": place.id, "company": place.organisation}
     candidates = []
     for proposal, _place, person in matches:
+        if not may(turn.person, Action.ACT_FOR_COMPANY) and not await _may_record(turn, person):
+            continue  # a coordinator who sees the place records only for participants they answer for
         profile = await turn.session.get(Profile, person.id)
         candidates.append({"key": str(proposal.participant_id),
                            "label": shown_name(turn.t, turn.person, person, profile)})
+    if not candidates:
+        turn.say(NOT_YOURS)
+        return
     if may(turn.person, Action.ACT_FOR_COMPANY):  # what a company contact is shown goes to the audit log
         turn.session.add(AuditEntry(actor_id=turn.person.id, action="company.contract.candidates", at=turn.now,
                                     details={"place": place.id, "shown": [int(c["key"]) for c in candidates]}))

@@ -66,7 +66,8 @@ async def test_a_coordinator_records_a_signed_apprenticeship_from_the_case(
                       ("31.02.2027", "There is no such date. Please check the day and the month."),
                       ("01.08.2020", "This day is more than a year ago. Please check the year."),
                       ("01.08.2031", "Please choose a date within the next two years."),
-                      ("x" * 5000, "")):
+                      ("", "Your message was empty. Please write your answer."),
+                      ("x" * 5000, "That is too long. Please write at most 40 characters.")):
         [answer, again] = await tom.send(bad)
         assert answer.text.startswith(hint), (bad[:20], answer.text)
         assert again.text.startswith(START_PROMPT), again.text
