@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import COMPANY, PLACE_STAFF, Action, may
+from bot.core.access import COMPANY, PLACE_STAFF, Action, company_sees_name, may
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name
 from bot.core.notify import messages_for
 from bot.core.text import clean_text
+from bot.services.mentorships import drop_unstarted_mentorship, open_mentorship
 from bot.services.routing import is_responsible, responsible_staff
 from bot.services.stages import stage_name
 from flows.cases import NOT_YOURS, change_stage, one_participant
@@ -103,9 +104,12 @@ async def company_matches(session: AsyncSession, organisation: str, participant_
 
 
 def shown_name(t: Translator, reader: Person, participant: Person, profile: Profile | None) -> str:
-    from flows.mentoring import apprentice_label  # a company reads the name only with the consent
-
-    return apprentice_label(t, reader, participant, profile)
+    """A participant as a company contact, mentor or coordinator reads them: a company sees the name only with the
+    partner-companies consent (also the apprentice's name in mentoring)."""
+    shares = bool(profile and profile.share_with_companies)
+    if company_sees_name(reader, shares):
+        return participant_label(t, participant)
+    return t(N_("candidate no. {candidate}"), candidate=participant.id)
 
 
 async def _may_record(turn: Turn, participant: Person) -> bool:
@@ -254,8 +258,6 @@ async def _save(turn: Turn, value: Any) -> Next:
     await _tell_participant(turn, participant, contract)
     mentor_button = kind == "ausbildung"
     if mentor_button:
-        from flows.mentoring import open_mentorship
-
         await open_mentorship(turn.session, participant, turn.now)
     turn.send(turn.t(N_("Recorded: {participant} signed a contract ({kind}) from {date}. Stage: {stage}."),
                      participant=shown_name(turn.t, turn.person, participant, profile), kind=kind_label(turn.t, kind),
@@ -284,8 +286,12 @@ async def record_stage(session: AsyncSession, contract: Contract, actor_id: int 
         await change_stage(session, contract.participant_id, stage, actor_id, now, reason=reason)
 
 
+MENTOR_BUTTON = "am"
+"""The "Assign a mentor" button's key: `flows.mentoring` answers it (mentoring builds on contracts)."""
+
+
 def mentor_choice(t: Translator, participant_id: int) -> Choice:
-    return Choice(button_key("ct", f"mentor:{participant_id}"), t(N_("Assign a mentor")))
+    return Choice(button_key(MENTOR_BUTTON, str(participant_id)), t(N_("Assign a mentor")))
 
 
 async def _tell_participant(turn: Turn, participant: Person, contract: Contract) -> None:
@@ -310,23 +316,16 @@ async def _tell_coordinators(turn: Turn, participant: Person, contract: Contract
 
 async def _contract_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
-    if action == "undo" and number.isdigit() and len(number) < 10:
-        await withdraw(turn, int(number))
-        return
-    if action != "mentor" or not number.isdigit() or len(number) > 9 or not may(turn.person, Action.BE_RESPONSIBLE):
+    if action != "undo" or not number.isdigit() or len(number) > 9:
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
-    from flows.mentoring import mentor_command
-
-    await mentor_command(turn, number)
+    await withdraw(turn, int(number))
 
 
 async def withdraw(turn: Turn, contract_id: int) -> None:
     """A contract recorded by mistake (wrong person, kind or day) is withdrawn by whoever recorded it or a coordinator
     responsible for the participant: the row goes (the audit log keeps both steps), the stage goes back to where the
     contract found it, and a mentorship it opened that never got a mentor is closed again."""
-    from flows.mentoring import drop_unstarted_mentorship
-
     contract = await turn.session.get(Contract, contract_id)
     participant = await turn.session.get(Person, contract.participant_id) if contract else None
     if contract is None or participant is None or not (

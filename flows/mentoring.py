@@ -19,37 +19,31 @@ A company mentor reads the apprentice's name only with the partner-companies con
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import COMPANY, PLACE_STAFF, Action, company_sees_name, may
+from bot.core.access import COMPANY, PLACE_STAFF, Action, may
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name
 from bot.core.notify import enqueue, messages_for
+from bot.services.mentorships import EVERY
 from bot.services.reminders import out_of_quiet_hours
 from bot.services.routing import is_responsible, responsible_staff
 from flows.cases import CASE_SECTIONS, one_participant
+from flows.contracts import MENTOR_BUTTON, contract_lines, mentor_choice
+from flows.contracts import shown_name as apprentice_label
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import participant_label
 from flows.registry import Command, register, register_button, start_flow
 from storage.models import AuditEntry, MentoringCheckIn, Mentorship, MentorshipEnding, Person, Profile
 
-EVERY = timedelta(days=28)
 ANSWERS: dict[str, str] = {"good": N_("Good"), "hard": N_("Not so good"), "problem": N_("I have a problem")}
 MAX_TEXT, MAX_SCHOOL = 1000, 200
-
-
-def apprentice_label(t: Translator, reader: Person, participant: Person, profile: Profile | None) -> str:
-    """The apprentice as a mentor or coordinator reads them: a company mentor sees the name only with consent."""
-    shares = bool(profile and profile.share_with_companies)
-    if company_sees_name(reader, shares):
-        return participant_label(t, participant)
-    return t(N_("candidate no. {candidate}"), candidate=participant.id)
 
 
 async def _warn(session: AsyncSession, network: Network, mentorship: Mentorship, participant: Person,
@@ -231,6 +225,14 @@ async def _mentors(turn: Turn) -> list[Person]:
         Person.role, Person.id).limit(60))).all())
 
 
+async def _mentor_button(turn: Turn, payload: str) -> None:
+    """"Assign a mentor" under a recorded Ausbildung contract or an ending after a change of company."""
+    if not payload.isdigit() or len(payload) > 9 or not may(turn.person, Action.BE_RESPONSIBLE):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    await mentor_command(turn, payload)
+
+
 def _mentor_options(turn: Turn, people: list[Person]) -> list[Choice]:
     options = []
     for person in people:
@@ -314,8 +316,6 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
             said = f"{said} ({t(CANCELLED)})"
         lines.append(t(N_("Match-making day no. {number}, {date}: {answer}"), number=day.id,
                        date=t.date(day.starts_at, "medium"), answer=said))
-    from flows.contracts import contract_lines
-
     lines += await contract_lines(session, t, network, participant)
     if participant.role == "participant":
         lines.append(t(N_("Contract signed? Record it: /contract {number}"), number=participant.id))
@@ -340,39 +340,6 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
 
 # ---------------------------------------------------------------------------------------------------------------
 # A mentorship that opens again, and one ended by hand
-
-
-async def open_mentorship(session: AsyncSession, participant: Person, now: datetime) -> Mentorship:
-    """The mentorship of a new apprentice (a signed Ausbildung): opened, or opened again after an earlier ending."""
-    mentorship = (await session.scalars(select(Mentorship).where(
-        Mentorship.participant_id == participant.id))).first()
-    if mentorship is None:
-        mentorship = Mentorship(participant_id=participant.id, status="active", started_at=now,
-                                next_due_at=out_of_quiet_hours(now + EVERY, participant.time_zone))
-        session.add(mentorship)
-        await session.flush()
-    elif mentorship.status != "active":
-        mentorship.status, mentorship.mentor_id, mentorship.school = "active", None, None
-        mentorship.started_at = now
-        mentorship.next_due_at = out_of_quiet_hours(now + EVERY, participant.time_zone)
-    return mentorship
-
-
-async def drop_unstarted_mentorship(session: AsyncSession, participant_id: int, opened_at: datetime) -> None:
-    """A contract withdrawn as a mistake takes back the mentorship it opened, if nothing happened in it yet."""
-    mentorship = (await session.scalars(select(Mentorship).where(
-        Mentorship.participant_id == participant_id))).first()
-    if mentorship is None or mentorship.status != "active" or mentorship.mentor_id is not None or \
-            mentorship.started_at != opened_at:
-        return
-    asked = await session.scalar(select(MentoringCheckIn.id).where(
-        MentoringCheckIn.mentorship_id == mentorship.id).limit(1))
-    ended = await session.scalar(select(MentorshipEnding.id).where(
-        MentorshipEnding.mentorship_id == mentorship.id).limit(1))
-    if asked is None and ended is None:
-        await session.delete(mentorship)
-    else:
-        mentorship.status = "ended"
 
 
 ENDINGS: dict[str, str] = {
@@ -450,8 +417,6 @@ async def _ended(turn: Turn, value: Any) -> Next:
                            reason="mentoring ended: dropped out of the apprenticeship")
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="mentoring.ended",
                                 at=turn.now, details={"mentorship": mentorship.id, "reason": reason}))
-    from flows.contracts import mentor_choice
-
     # Still in an Ausbildung at another company: the coordinators get the button for a new mentor right away.
     new_mentor = reason == "changed" and profile is not None and profile.stage == "apprenticeship"
     choices = [mentor_choice(turn.t, participant.id)] if new_mentor and may(turn.person, Action.BE_RESPONSIBLE) else []
@@ -501,3 +466,4 @@ register(MENTORING_NOTE)
 register(END_MENTORING, Command("mentoring", N_("End a mentoring (finished, dropped out, changed company)"),
                                 action=mentorships_command, roles=frozenset({*PLACE_STAFF, COMPANY, "volunteer"})))
 register_button("mt", _checkin_button)
+register_button(MENTOR_BUTTON, _mentor_button)
