@@ -11,6 +11,7 @@ from flows import (  # noqa: F401
     appointments,
     broadcasts,
     cases,
+    contracts,
     course_sessions,
     courses,
     duplicates,

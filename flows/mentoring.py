@@ -9,43 +9,41 @@ bad, or stop. So:
   problem, then free text);
 - the mentor and the responsible coordinators are told at once when the answer is "a problem", when "not so
   good" comes twice in a row, or when two check-ins in a row stay unanswered. The digest lists these warnings
-  and the apprentices still without a mentor.
+  and the apprentices still without a mentor;
+- the coordinator or the mentor ends a mentorship by hand (`/mentoring`: finished, dropped out, changed company,
+  other), dated: its check-ins stop at once (the round asks only active mentorships, so also after a restart), the
+  apprentice, the mentor and the coordinators are told, and a drop-out counts in the reports' drop-out line and moves
+  the stage back to Matching with a dated history entry.
 A company mentor reads the apprentice's name only with the partner-companies consent, like every company contact.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import COMPANY, PLACE_STAFF, company_sees_name
+from bot.core.access import COMPANY, PLACE_STAFF, Action, may
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name
 from bot.core.notify import enqueue, messages_for
+from bot.services.mentorships import EVERY
 from bot.services.reminders import out_of_quiet_hours
-from bot.services.routing import responsible_staff
+from bot.services.routing import is_responsible, responsible_staff
 from flows.cases import CASE_SECTIONS, one_participant
+from flows.contracts import MENTOR_BUTTON, contract_lines, mentor_choice
+from flows.contracts import shown_name as apprentice_label
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import participant_label, person_label
 from flows.registry import Command, register, register_button, start_flow
-from storage.models import AuditEntry, MentoringCheckIn, Mentorship, Person, Profile
+from storage.models import AuditEntry, MentoringCheckIn, Mentorship, MentorshipEnding, Person, Profile
 
-EVERY = timedelta(days=28)
 ANSWERS: dict[str, str] = {"good": N_("Good"), "hard": N_("Not so good"), "problem": N_("I have a problem")}
 MAX_TEXT, MAX_SCHOOL = 1000, 200
-
-
-def apprentice_label(t: Translator, reader: Person, participant: Person, profile: Profile | None) -> str:
-    """The apprentice as a mentor or coordinator reads them: a company mentor sees the name only with consent."""
-    shares = bool(profile and profile.share_with_companies)
-    if company_sees_name(reader, shares):
-        return participant_label(t, participant)
-    return t(N_("candidate no. {candidate}"), candidate=participant.id)
 
 
 async def _warn(session: AsyncSession, network: Network, mentorship: Mentorship, participant: Person,
@@ -149,10 +147,13 @@ async def _checkin_button(turn: Turn, payload: str) -> None:
     answer, _, number = payload.partition(":")
     checkin = await turn.session.get(MentoringCheckIn, int(number)) if number.isdigit() and len(number) < 10 else None
     if checkin is None or checkin.participant_id != turn.person.id or answer not in ANSWERS or \
-            checkin.status == "answered":
+            checkin.status not in ("sent", "missed"):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     mentorship = await turn.session.get_one(Mentorship, checkin.mentorship_id)
+    if mentorship.status != "active":  # ended by hand: its questions are closed
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
     before = (await turn.session.scalars(select(MentoringCheckIn).where(
         MentoringCheckIn.mentorship_id == mentorship.id, MentoringCheckIn.id != checkin.id,
         MentoringCheckIn.status == "answered").order_by(MentoringCheckIn.answered_at.desc()).limit(1))).first()
@@ -222,6 +223,14 @@ async def _mentors(turn: Turn) -> list[Person]:
                                                                  Person.privacy_version.is_not(None) |
                                                                  (Person.role == COMPANY)).order_by(
         Person.role, Person.id).limit(60))).all())
+
+
+async def _mentor_button(turn: Turn, payload: str) -> None:
+    """"Assign a mentor" under a recorded Ausbildung contract or an ending after a change of company."""
+    if not payload.isdigit() or len(payload) > 9 or not may(turn.person, Action.BE_RESPONSIBLE):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    await mentor_command(turn, payload)
 
 
 def _mentor_options(turn: Turn, people: list[Person]) -> list[Choice]:
@@ -307,11 +316,19 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
             said = f"{said} ({t(CANCELLED)})"
         lines.append(t(N_("Match-making day no. {number}, {date}: {answer}"), number=day.id,
                        date=t.date(day.starts_at, "medium"), answer=said))
+    lines += await contract_lines(session, t, network, participant)
+    if participant.role == "participant":
+        lines.append(t(N_("Contract signed? Record it: /contract {number}"), number=participant.id))
     mentorship = (await session.scalars(select(Mentorship).where(Mentorship.participant_id == participant.id))).first()
     if mentorship is not None:
         mentor = await session.get(Person, mentorship.mentor_id) if mentorship.mentor_id else None
         lines.append(t(N_("Mentor: {mentor}"), mentor=person_label(t, network, mentor) if mentor else t(
             N_("no mentor yet"))) + (f" · {mentorship.school}" if mentorship.school else ""))
+        for ending in (await session.scalars(select(MentorshipEnding).where(
+                MentorshipEnding.mentorship_id == mentorship.id).order_by(MentorshipEnding.ended_at))).all():
+            lines.append(t(N_("Mentoring ended on {date}: {reason}"), date=t.date(ending.ended_at, "medium"),
+                           reason=t(ENDINGS.get(ending.reason, ENDINGS["other"])))
+                         + (f" – {ending.note[:120]}" if ending.note else ""))
         for checkin in (await session.scalars(select(MentoringCheckIn).where(
                 MentoringCheckIn.mentorship_id == mentorship.id).order_by(MentoringCheckIn.sent_at.desc())
                 .limit(6))).all():
@@ -321,9 +338,132 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
     return lines
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# A mentorship that opens again, and one ended by hand
+
+
+ENDINGS: dict[str, str] = {
+    "finished": N_("Apprenticeship finished"),
+    "dropped": N_("Dropped out of the apprenticeship"),
+    "changed": N_("Changed company"),
+    "other": N_("Something else"),
+}
+
+
+async def _may_end(turn: Turn, mentorship: Mentorship) -> bool:
+    """The mentor, a coordinator responsible for the apprentice, or an admin."""
+    if mentorship.status != "active":
+        return False
+    if mentorship.mentor_id == turn.person.id or may(turn.person, Action.SEE_ALL):
+        return True
+    return may(turn.person, Action.BE_RESPONSIBLE) and await is_responsible(
+        turn.session, turn.network, turn.person, mentorship.participant_id)
+
+
+async def mentorships_command(turn: Turn, argument: str = "") -> None:
+    """`/mentoring`: the active mentorships this person may end (as mentor or coordinator), to choose one."""
+    found = []
+    for mentorship, participant in (await turn.session.execute(select(Mentorship, Person).join(
+            Person, Person.id == Mentorship.participant_id).where(Mentorship.status == "active")
+            .order_by(Person.id).limit(200))).all():
+        if await _may_end(turn, mentorship):
+            profile = await turn.session.get(Profile, participant.id)
+            found.append({"key": str(mentorship.id), "label": apprentice_label(turn.t, turn.person, participant,
+                                                                              profile)})
+    if not found:
+        turn.say(N_("No mentoring is running for you."))
+        return
+    if may(turn.person, Action.ACT_FOR_COMPANY):  # what a company contact is shown goes to the audit log
+        turn.session.add(AuditEntry(actor_id=turn.person.id, action="company.mentorships.listed", at=turn.now,
+                                    details={"mentorships": [int(c["key"]) for c in found[:40]]}))
+    start_flow(turn, "end_mentoring", {"mentorships": found[:40]})
+
+
+def mentorship_options(turn: Turn) -> list[Choice]:
+    return [Choice(str(c["key"]), str(c["label"])) for c in turn.data.get("mentorships", [])]
+
+
+def ending_options(turn: Turn) -> list[Choice]:
+    return [Choice(key, turn.t(label)) for key, label in ENDINGS.items()]
+
+
+def _note_text(turn: Turn, value: Any) -> Any:
+    from flows.cases import _reason  # the same rule as a stage change's note: words, not only signs
+
+    return _reason(turn, value)
+
+
+async def _ended(turn: Turn, value: Any) -> Next:
+    from bot.services.stages import stage_name
+    from flows.cases import change_stage
+
+    mentorship = await turn.session.get(Mentorship, int(turn.data.get("which", 0)))
+    reason = str(turn.data.get("reason"))
+    if mentorship is None or reason not in ENDINGS or not await _may_end(turn, mentorship):
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return END
+    participant = await turn.session.get_one(Person, mentorship.participant_id)
+    note = str(value)[:MAX_TEXT] if value else None
+    turn.session.add(MentorshipEnding(mentorship_id=mentorship.id, participant_id=participant.id,
+                                      mentor_id=mentorship.mentor_id, ended_by_id=turn.person.id, reason=reason,
+                                      note=note, ended_at=turn.now))
+    mentorship.status = "ended"
+    for checkin in (await turn.session.scalars(select(MentoringCheckIn).where(
+            MentoringCheckIn.mentorship_id == mentorship.id, MentoringCheckIn.status == "sent"))).all():
+        checkin.status = "closed"  # its buttons stop working, and it never counts as missed
+    profile = await turn.session.get(Profile, participant.id)
+    if reason == "dropped" and profile is not None and profile.stage == "apprenticeship":
+        await change_stage(turn.session, participant.id, "matching", turn.person.id, turn.now,
+                           reason="mentoring ended: dropped out of the apprenticeship")
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="mentoring.ended",
+                                at=turn.now, details={"mentorship": mentorship.id, "reason": reason}))
+    # Still in an Ausbildung at another company: the coordinators get the button for a new mentor right away.
+    new_mentor = reason == "changed" and profile is not None and profile.stage == "apprenticeship"
+    choices = [mentor_choice(turn.t, participant.id)] if new_mentor and may(turn.person, Action.BE_RESPONSIBLE) else []
+    turn.send(turn.t(N_("The mentoring of {participant} has ended ({reason}). No more check-ins go out. Stage: "
+                        "{stage}."), participant=apprentice_label(turn.t, turn.person, participant, profile),
+                     reason=turn.t(ENDINGS[reason]), stage=stage_name(turn.t, profile.stage if profile else None)),
+              choices, selection="single" if choices else "none")
+
+    def to_apprentice(t: Translator) -> str:
+        return t(N_("Your mentoring has ended ({reason}). Lotse no longer asks how your apprenticeship is going. If "
+                    "you need help, write to us here."), reason=t(ENDINGS[reason]))
+
+    turn.outgoing.extend(await messages_for(turn.session, participant, to_apprentice))
+    readers = [r for r in await responsible_staff(turn.session, turn.network, participant) if r.id != turn.person.id]
+    mentor = await turn.session.get(Person, mentorship.mentor_id) if mentorship.mentor_id else None
+    if mentor is not None and mentor.id != turn.person.id and mentor.id not in {r.id for r in readers}:
+        readers.append(mentor)
+    who = turn.person.display_name or str(turn.person.id)
+    for reader in readers:
+        def render(t: Translator, reader: Person = reader) -> str:
+            return t(N_("The mentoring of {participant} was ended on {date} by {who}: {reason}."),
+                     participant=apprentice_label(t, reader, participant, profile), date=t.date(turn.now, "medium"),
+                     who=who, reason=t(ENDINGS[reason]))
+
+        button = new_mentor and may(reader, Action.BE_RESPONSIBLE)
+        turn.outgoing.extend(await messages_for(turn.session, reader, render,
+                                                (lambda t: [mentor_choice(t, participant.id)]) if button else None))
+    return END
+
+
+END_MENTORING = Flow(name="end_mentoring", roles=frozenset({*PLACE_STAFF, COMPANY, "volunteer"}), steps=(
+    Step(name="which", prompt=N_("Which mentoring do you want to end?"), kind=InputKind.CHOICE,
+         options=mentorship_options, next="reason", describe="the active mentorships one mentors or answers for"),
+    Step(name="reason", prompt=N_("Why does the mentoring end?"), kind=InputKind.CHOICE, options=ending_options,
+         next="note", describe="finished, dropped out, changed company, something else"),
+    Step(name="note", prompt=N_("A short note for the record? (optional)"), kind=InputKind.TEXT, optional=True,
+         max_length=500, validate=_note_text, on_answer=_ended, next=END,
+         describe="optional; check-ins stop, everyone is told; a drop-out moves the stage back to Matching"),
+))
+
+
 CANCELLED = N_("cancelled")
 CASE_SECTIONS.append((N_("Places, match-making days and mentoring"), case_lines))
 register(MENTOR, Command("mentor", N_("Assign a mentor to an apprentice: /mentor NUMBER"), action=mentor_command,
                          roles=PLACE_STAFF))
 register(MENTORING_NOTE)
+register(END_MENTORING, Command("mentoring", N_("End a mentoring (finished, dropped out, changed company)"),
+                                action=mentorships_command, roles=frozenset({*PLACE_STAFF, COMPANY, "volunteer"})))
 register_button("mt", _checkin_button)
+register_button(MENTOR_BUTTON, _mentor_button)

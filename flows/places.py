@@ -300,6 +300,9 @@ async def show_place(turn: Turn, place: Place) -> None:
     buttons = place_buttons(turn, place) if place.status != "closed" else []
     if may(turn.person, Action.WORK_WITH_PLACES) and await started_candidates(turn.session, place, turn.now):
         buttons.insert(0, Choice(button_key("pl", f"came:{place.id}"), turn.t(N_("Who came?"))))
+    if await turn.session.scalar(select(Proposal.id).where(Proposal.place_id == place.id,
+                                                           Proposal.status == "accepted").limit(1)):
+        buttons.append(Choice(button_key("pl", f"contract:{place.id}"), turn.t(N_("Contract signed"))))
     turn.send("\n".join(lines), buttons, selection="single")
 
 
@@ -318,6 +321,11 @@ async def _place_button(turn: Turn, payload: str) -> None:
         from flows.proposals import start_place_attendance
 
         await start_place_attendance(turn, place)
+        return
+    if action == "contract":
+        from flows.contracts import start_from_place  # contracts build on places, not the reverse
+
+        await start_from_place(turn, place)
         return
     if action not in STATUSES or place.status == "closed":
         turn.say(N_("This button belongs to an earlier question and no longer works."))

@@ -68,6 +68,27 @@ async def move_forward(turn_session: Any, participant_id: int, stage: str, actor
     return await change_stage(turn_session, participant_id, stage, actor_id, now, reason=reason) is not None
 
 
+async def record_start(turn: Turn, place: Place, proposal: Proposal, reason: str) -> None:
+    """A start at a Hospitation, Praktikum or EQ place moves the stage to Praktikum. At an Ausbildung or job place
+    the goal is counted from the signed contract (`flows.contracts`), not from the start: whoever proposed the
+    candidate is asked to record it, unless it is recorded already."""
+    from storage.models import Contract
+
+    stage = KIND_STAGE.get(place.kind, "internship")
+    if stage not in PLACED:
+        await move_forward(turn.session, proposal.participant_id, stage, turn.person.id, turn.now, reason)
+        return
+    recorded = await turn.session.scalar(select(Contract.id).where(
+        Contract.participant_id == proposal.participant_id, Contract.recorded_at >= proposal.created_at).limit(1))
+    if recorded is None and proposal.proposed_by_id == turn.person.id:
+        turn.say(CONTRACT_NUDGE, number=proposal.participant_id)
+    elif recorded is None:
+        await _tell(turn, proposal.proposed_by_id, CONTRACT_NUDGE, number=proposal.participant_id)
+
+
+CONTRACT_NUDGE = N_("When the contract is signed, please record it: /contract {number}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 1. Ranking and choosing
 
@@ -418,6 +439,10 @@ async def arrange(turn: Turn, place: Place, proposal: Proposal, participant: Per
              (participant.id, "participant_checkin",
               datetime.combine(starts_at.astimezone(zone).date(), time(16), tzinfo=zone).astimezone(UTC)),
              (turn.person.id, "company_checkin", datetime.combine(last, time(16), tzinfo=zone).astimezone(UTC))]
+    if place.kind in SHORT_KINDS and last > starts_at.astimezone(zone).date():
+        # after the placement the participant is asked too, not only the company (issue 18: during and after)
+        plans.append((participant.id, "participant_after", datetime.combine(last, time(16), tzinfo=zone)
+                      .astimezone(UTC)))
     for person_id, kind, due in plans:
         if kind == "company_reminder" and not turn.now < due < starts_at:
             continue
@@ -458,14 +483,14 @@ async def _own_follow_up(turn: Turn, number: str, kind: str) -> tuple[PlacementF
 
 async def _participant_checkin(turn: Turn, payload: str) -> None:
     answer, _, number = payload.partition(":")
-    found = await _own_follow_up(turn, number, "participant_checkin")
+    found = await _own_follow_up(turn, number, "participant_checkin") or await _own_follow_up(
+        turn, number, "participant_after")
     if found is None or answer not in PARTICIPANT_ANSWERS or found[0].status == "answered":
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     follow_up, proposal, place = found
     follow_up.status, follow_up.answer = "answered", {"answer": answer, "at": turn.now.isoformat()}
-    await move_forward(turn.session, turn.person.id, KIND_STAGE.get(place.kind, "internship"), turn.person.id,
-                       turn.now, f"check-in: started at place no. {place.id}")
+    await record_start(turn, place, proposal, f"check-in: started at place no. {place.id}")
     label = participant_label(Translator("de"), turn.person)
     if answer == "good":
         turn.say(N_("That is good to hear. Good luck!"))
@@ -523,9 +548,10 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
     follow_up.answer = {"attended": attended, "fits": turn.data.get("fits"), "next": value, "at": turn.now.isoformat()}
     participant_id = proposal.participant_id
     if attended:
-        await move_forward(turn.session, participant_id, KIND_STAGE.get(place.kind, "internship"), turn.person.id,
-                           turn.now, f"company check-in: attended place no. {place.id}")
-    if value in NEXT_STAGE:
+        await record_start(turn, place, proposal, f"company check-in: attended place no. {place.id}")
+    if value in NEXT_STAGE and NEXT_STAGE[str(value)] not in PLACED:
+        # An offered Praktikum or EQ moves on; an offered Ausbildung or job is a promise, not yet the goal: the
+        # stage follows the signed contract (`flows.contracts`), recorded when it is signed.
         await move_forward(turn.session, participant_id, NEXT_STAGE[str(value)], turn.person.id, turn.now,
                            f"company check-in: {value} offered after place no. {place.id}")
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant_id, action="placement.checked_in",
@@ -537,6 +563,12 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
                 company=company_name(turn.network, place.organisation), participant=participant_label(de, participant),
                 attended=de(N_("Yes") if attended else N_("No")), fits=str(turn.data.get("fits") or "–"),
                 next=de(NEXT_STEPS[str(value)]) if value in NEXT_STEPS else "–")
+    if value in ("ausbildung", "job"):
+        if not (attended and KIND_STAGE.get(place.kind) in PLACED):  # else asked above already
+            await _tell(turn, proposal.proposed_by_id, CONTRACT_NUDGE, number=participant_id)
+        turn.say(N_("Thank you! This helps us a lot. When the contract is signed, tap \"Contract signed\" under "
+                    "/place {number}."), number=place.id)
+        return END
     turn.say(N_("Thank you! This helps us a lot."))
     return END
 
@@ -588,13 +620,13 @@ async def _place_came(turn: Turn, value: Any) -> Next:
     chosen = {str(key) for key in value} - {NOBODY}
     for proposal, _person in found:
         proposal.attended = str(proposal.participant_id) in chosen
-        if proposal.attended:
-            await move_forward(turn.session, proposal.participant_id, KIND_STAGE.get(place.kind, "internship"),
-                               turn.person.id, turn.now, f"coordinator: came to place no. {place.id}")
     turn.session.add(AuditEntry(actor_id=turn.person.id, action="placement.attendance", at=turn.now,
                                 details={"place": place.id, "came": sorted(int(key) for key in chosen)}))
     turn.say(N_("Noted: {came} of {coming} came."), came=sum(1 for p, _ in found if p.attended),
              coming=len(found))
+    for proposal, _person in found:
+        if proposal.attended:
+            await record_start(turn, place, proposal, f"coordinator: came to place no. {place.id}")
     return END
 
 

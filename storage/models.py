@@ -693,7 +693,7 @@ class PlacementFollowUp(Base):
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    """company_reminder, participant_checkin, company_checkin."""
+    """company_reminder, participant_checkin (first afternoon), participant_after (last day), company_checkin."""
     due_at: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="planned")
     """planned, sent, answered, dropped."""
@@ -842,3 +842,47 @@ class MentoringCheckIn(Base):
     """A drop-out warning went to the mentor and the coordinators because of this check-in."""
     sent_at: Mapped[datetime] = mapped_column()
     answered_at: Mapped[datetime | None] = mapped_column()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Signed contracts and mentorships ended by hand (issue 18: what the 75 % goal counts)
+
+
+class Contract(Base):
+    """A signed contract (Ausbildung, a job subject to social insurance (SVB) or an EQ): the event the goal counts.
+
+    An offer from a check-in is not a contract; this row is written only when a coordinator, or the company contact
+    for their own match, records that the contract was signed."""
+
+    __tablename__ = "contracts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """ausbildung, svb, eq."""
+    organisation: Mapped[str | None] = mapped_column(String(64))
+    """The partner company (an organisation of kind "company"); None: another employer."""
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="SET NULL"))
+    """The place the match was for, when it was recorded from the match."""
+    starts_on: Mapped[str] = mapped_column(String(10))
+    """ISO day the contract starts."""
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class MentorshipEnding(Base):
+    """A mentorship ended by hand (finished, dropped out, changed company, other): who, when, why.
+
+    Kept as rows of their own, so a later apprenticeship can open the mentorship again without losing a drop-out."""
+
+    __tablename__ = "mentorship_endings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mentorship_id: Mapped[int] = mapped_column(ForeignKey("mentorships.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    mentor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(16))
+    """finished, dropped, changed, other."""
+    note: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

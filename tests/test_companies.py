@@ -125,16 +125,35 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
 
     # On the last day, the company says: came, fits, Ausbildung offered. The stage follows, dated.
     clock.now = datetime(2027, 1, 25, 15, 30, tzinfo=UTC)
+    before_yonas = len(yonas.history)
     await deliver_due_follow_ups(app.sessions, app.network, clock())
     await app.drain()
     assert kai.last.text.startswith("How did it go with Yonas (no. ")
+    [after] = yonas.history[before_yonas:]  # the participant is asked after the Praktikum too
+    assert after.text == TI("Your {kind} ends today. How did it go? Please tap a button.",
+                            kind=TI("Internship (Praktikum)"))
+    before_tom = len(tom.history)
+    await yonas.click(TI("Not so good"))
+    assert "says it is not going well at place no." in texts(tom.history[before_tom:])
     [came] = await kai.click("Answer now")
     assert came.text.startswith("Did the candidate come?")
     await kai.click("Yes")
     await kai.click("Yes")
     [done, _menu] = await kai.click("Apprenticeship (Ausbildung)")
-    assert done.text == "Thank you! This helps us a lot."
-    assert "next step offered: Ausbildung (Ausbildung)" in tom.last.text or "Ausbildung" in tom.last.text
+    assert done.text.startswith("Thank you! This helps us a lot. When the contract is signed, tap")
+    assert "next step offered: Ausbildung." in texts(tom.history[-3:])
+
+    # The offer is a promise: the goal counts the signed contract, which Kai records under the place.
+    async with app.sessions() as session:
+        assert (await count_funnel(session, app.network)).total[PLACED] == 0
+    await kai.send(f"/place {number}")
+    await kai.click("Contract signed")
+    await kai.click("Apprenticeship (Ausbildung)")
+    await kai.send("01.08.2027")
+    before_yonas = len(yonas.history)
+    await kai.click("Yes")
+    [congratulations] = yonas.history[before_yonas:]
+    assert congratulations.locale == "ti"
 
     async with app.sessions() as session:
         yonas_id = (await session.scalars(select(Handle.person_id).where(Handle.platform_id == "yonas",
@@ -142,7 +161,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
         changes = (await session.scalars(select(StageChange).where(StageChange.participant_id == yonas_id)
                                          .order_by(StageChange.id))).all()
         assert [c.to_stage for c in changes] == ["matching", "internship", "apprenticeship"]
-        assert changes[-1].at == clock.now and "ausbildung" in (changes[-1].reason or "")
+        assert changes[-1].at == clock.now and changes[-1].reason == "contract signed: ausbildung from 2027-08-01"
         funnel = await count_funnel(session, app.network)
         assert funnel.total[PLACED] == 1
         shown_to_company = (await session.scalars(select(AuditEntry).where(
@@ -150,12 +169,11 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
         assert {entry.action for entry in shown_to_company} >= {"company.candidate.shown", "company.follow_up.sent"}
     places, _menu = await tom.send("/places")
     assert ("Metallbau Janssen GmbH, Westerstede – places: 1 (open: 0), proposed: 1, accepted: 1, started: 1, "
-            "Ausbildung or job offered: 1, drop-out warnings: 0") in places.text
+            "Ausbildung or job offered: 1, contracts signed: 1, drop-out warnings: 0, drop-outs: 0") in places.text
 
-    # The apprenticeship opens the mentoring: the coordinator is asked to assign a mentor.
-    await deliver_due_follow_ups(app.sessions, app.network, clock())
-    await app.drain()
-    assert tom.last.text.endswith(f"Please assign a mentor: /mentor {yonas_id}")
+    # The apprenticeship opens the mentoring: the coordinator is told, with a button to assign a mentor.
+    told = next(m for m in reversed(tom.history) if "recorded a signed contract for Yonas" in m.text)
+    assert [c.label for c in told.choices] == ["Assign a mentor"]
 
 
 async def test_a_company_never_sees_another_companys_places_nor_a_name_without_consent(

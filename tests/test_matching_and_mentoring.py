@@ -339,8 +339,9 @@ async def test_reports_and_the_places_export(
     assert await export_places(app.sessions, app.network, path, "csv", "en") == 1
     with path.open(encoding="utf-8-sig") as file:
         header, row = list(csv.reader(file, delimiter=";"))
-    assert header[:3] == ["Number", "Company", "Kind"] and header[-3:] == ["Proposed", "Accepted", "Started"]
-    assert row[:3] == [str(place), METALLBAU, "Internship (Praktikum)"] and row[-3:] == ["1", "0", "0"]
+    assert header[:3] == ["Number", "Company", "Kind"]
+    assert header[-4:] == ["Proposed", "Accepted", "Started", "Contracts"]
+    assert row[:3] == [str(place), METALLBAU, "Internship (Praktikum)"] and row[-4:] == ["1", "0", "0", "0"]
     async with app.sessions() as session:
         lines = await report_lines(session, Translator("en"), app.network)
     assert "By district:" in lines and "By cohort (quarter of registration):" in lines
@@ -351,7 +352,7 @@ async def test_reports_and_the_places_export(
     stats, _menu = await tom.send("/stats")
     assert "Places, proposals and matches" in stats.text
     assert (f"{METALLBAU} – places: 1 (open: 1), proposed: 1, accepted: 0, started: 0, Ausbildung or job "
-            "offered: 0, drop-out warnings: 0") in stats.text
+            "offered: 0, contracts signed: 0, drop-out warnings: 0, drop-outs: 0") in stats.text
     async with app.sessions() as session, session.begin():
         code, _ = await create_invite(session, app.network, clock(), "coordinator", "jobcenter",
                                       ["work"], ["landkreis_oldenburg"], locale="en")

@@ -287,6 +287,15 @@ async def mentoring_lines(session: AsyncSession, t: Translator, network: Network
         Profile.stage == "apprenticeship", visible, Mentorship.mentor_id.is_(None)).order_by(Person.id))).all()
     lines += [t(N_("{participant}: in an apprenticeship (Ausbildung), no mentor yet: /mentor {number}"),
                 participant=participant_label(t, person), number=person.id) for person in without]
+    from flows.mentoring import ENDINGS
+    from storage.models import MentorshipEnding
+
+    lines += [t(N_("{participant}: mentoring ended on {date} ({reason})"), participant=participant_label(
+        t, participant), date=t.date(ending.ended_at, "medium"), reason=t(ENDINGS.get(ending.reason, ENDINGS["other"])))
+        for ending, participant in (await session.execute(select(MentorshipEnding, Person).join(
+            Person, Person.id == MentorshipEnding.participant_id).where(
+            visible, MentorshipEnding.ended_at >= window.since, MentorshipEnding.ended_at < window.until)
+            .order_by(MentorshipEnding.ended_at, MentorshipEnding.id))).all()]
     return lines
 
 
@@ -303,6 +312,17 @@ async def placement_lines(session: AsyncSession, t: Translator, network: Network
             Place, Place.id == Proposal.place_id).join(Person, Person.id == Proposal.participant_id).where(
             Proposal.status == "accepted", Proposal.decided_at >= window.since, Proposal.decided_at < window.until,
             visible).order_by(Proposal.decided_at, Proposal.id))).all()]
+    from flows.contracts import employer_name, kind_label
+    from storage.models import Contract
+
+    lines += [t(N_("{participant}: contract signed ({kind}, {employer}) from {date}"),
+                participant=participant_label(t, participant), kind=kind_label(t, contract.kind),
+                employer=employer_name(t, network, contract.organisation),
+                date=t.date(date.fromisoformat(contract.starts_on), "medium"))
+              for contract, participant in (await session.execute(select(Contract, Person).join(
+                  Person, Person.id == Contract.participant_id).where(
+                  visible, Contract.recorded_at >= window.since, Contract.recorded_at < window.until)
+                  .order_by(Contract.recorded_at, Contract.id))).all()]
     lines += group_lines(t, network, "company", await placement_counts(session, "company"))[1:]
     days, invited, coming, came = await matching_day_counts(session)
     if days:

@@ -115,7 +115,7 @@ async def export_participants(sessions: async_sessionmaker[AsyncSession], networ
 def place_headers(t: Translator) -> list[str]:
     return [t(N_("Number")), t(N_("Company")), t(N_("Kind")), t(N_("Field")), t(N_("District")), t(N_("Site")),
             t(N_("Start")), t(N_("Length")), t(N_("Times")), t(N_("German")), t(N_("People")), t(N_("Status")),
-            t(N_("Proposed")), t(N_("Accepted")), t(N_("Started"))]
+            t(N_("Proposed")), t(N_("Accepted")), t(N_("Started")), t(N_("Contracts"))]
 
 
 async def place_rows(session: AsyncSession, network: Network, t: Translator) -> list[list[str]]:
@@ -123,7 +123,7 @@ async def place_rows(session: AsyncSession, network: Network, t: Translator) -> 
 
     from bot.core.network import company_name, district_name, field_name
     from flows.places import DURATIONS, HOURS, STATUSES, german_name, kind_name
-    from storage.models import Place, PlacementFollowUp, Proposal
+    from storage.models import Contract, Place, PlacementFollowUp, Proposal
 
     proposed = dict((await session.execute(select(Proposal.place_id, func.count()).group_by(
         Proposal.place_id))).all())
@@ -136,6 +136,11 @@ async def place_rows(session: AsyncSession, network: Network, t: Translator) -> 
             .where(PlacementFollowUp.status == "answered"))).all():
         if kind != "company_checkin" or (answer or {}).get("attended"):
             started.setdefault(place_id, set()).add(proposal_id)
+    for place_id, proposal_id in (await session.execute(select(Proposal.place_id, Proposal.id).where(
+            Proposal.attended.is_(True)))).all():
+        started.setdefault(place_id, set()).add(proposal_id)  # the coordinator's record of who came counts too
+    contracts = dict((await session.execute(select(Contract.place_id, func.count()).where(
+        Contract.place_id.is_not(None)).group_by(Contract.place_id))).all())
     rows: list[list[str]] = []
     for place in (await session.scalars(select(Place).order_by(Place.id))).all():
         rows.append([str(place.id), _plain(company_name(network, place.organisation)), kind_name(t, place.kind),
@@ -144,7 +149,7 @@ async def place_rows(session: AsyncSession, network: Network, t: Translator) -> 
                      t(HOURS.get(place.hours, HOURS["full_day"])), german_name(t, place.german_level),
                      str(place.capacity), t(STATUSES.get(place.status, STATUSES["open"])),
                      str(proposed.get(place.id, 0)), str(accepted.get(place.id, 0)),
-                     str(len(started.get(place.id, set())))])
+                     str(len(started.get(place.id, set()))), str(contracts.get(place.id, 0))])
     return rows
 
 

@@ -1,7 +1,8 @@
 """The placements' follow-up and `lotse import places`.
 
 Follow-up: an accepted match plans rows in `placement_follow_ups` (the company's reminder the evening before, the
-participant's check-in on the first afternoon, the company's check-in on the last day). `deliver_due_follow_ups`
+participant's check-in on the first afternoon, and on the last day of a Hospitation, Praktikum or EQ both sides'
+check-ins). `deliver_due_follow_ups`
 sends each due row once: it flips the row from "planned" to "sent" with a conditional UPDATE and writes the
 outbox message in the same transaction, as the reminders do. A row whose placement was cancelled is dropped.
 
@@ -40,6 +41,9 @@ def _texts(t: Translator, network: Network, kind: str, place: Place, participant
                                                              candidate=participant.id)
     if kind == "participant_checkin":
         return (t(N_("How is your {kind} going? Please tap a button."), kind=kind_name(t, place.kind)),
+                participant_checkin_buttons(t, follow_up_id))
+    if kind == "participant_after":
+        return (t(N_("Your {kind} ends today. How did it go? Please tap a button."), kind=kind_name(t, place.kind)),
                 participant_checkin_buttons(t, follow_up_id))
     if kind == "company_reminder" and appointment is not None:
         return (t(N_("Reminder: tomorrow {participant} starts at place no. {number} ({kind}), {when}, at {site}."),

@@ -85,6 +85,11 @@ PERSON_KEYS: dict[tuple[str, str], How] = {
     ("mentoring_check_ins", "participant_id"): "move",
     ("mediation_requests", "mediator_id"): "move",
     ("mediation_requests", "requested_by_id"): "move",
+    ("contracts", "participant_id"): "move",
+    ("contracts", "recorded_by_id"): "move",
+    ("mentorship_endings", "participant_id"): "move",
+    ("mentorship_endings", "mentor_id"): "move",
+    ("mentorship_endings", "ended_by_id"): "move",
 }
 """How each foreign key to `persons` is carried over: "move" re-points the rows (a row that would then repeat one
 of the survivor's under a unique constraint is dropped: the same enrolment twice), "one_row" keeps the survivor's

@@ -13,11 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.i18n import N_, Translator
 from bot.core.network import Network, company_name, district_name
 from bot.core.schedule import BERLIN
-from storage.models import MatchingDay, MatchingInvite, MentoringCheckIn, Person, Place, PlacementFollowUp, Proposal
+from storage.models import (
+    Contract,
+    MatchingDay,
+    MatchingInvite,
+    MentoringCheckIn,
+    MentorshipEnding,
+    Person,
+    Place,
+    PlacementFollowUp,
+    Proposal,
+)
 
-COLUMNS = 7
+COLUMNS = 9
 """places, proposed, accepted, started (a check-in or the coordinator's record of who came confirmed it),
-Ausbildung or job offered, drop-out warnings, open places."""
+Ausbildung or job offered (a company's check-in: a promise), drop-out warnings, open places, contracts signed
+(recorded as events of their own), drop-outs (mentorships ended as dropped out)."""
+OTHER_EMPLOYER = "other"
+"""The company key of a contract with an employer outside the network."""
 
 
 def cohort_of(created: datetime) -> str:
@@ -87,22 +100,43 @@ async def placement_counts(session: AsyncSession, by: str = "company", districts
         started.setdefault(key, set()).add(proposal.id)
     for key, found in started.items():
         row(key)[3] = len(found)
-    for participant_id, in (await session.execute(select(MentoringCheckIn.participant_id).where(
-            MentoringCheckIn.warned.is_(True)))).all():
+    employer: dict[int, str] = {}
+
+    def participant_key(participant_id: int, company: str | None = None) -> str | None:
+        """Warnings, contracts and drop-outs count by the participant's district and cohort, and by the company
+        of their contract (else of their accepted place); None: outside the scope."""
         district, created = people.get(participant_id, (None, None))
         if districts is not None and district not in districts:
-            continue
+            return None
         if by == "company":
+            if company is not None:
+                return company
             placed = placed_at.get(participant_id)
-            key = placed.organisation if placed else "-"
-        else:
-            key = (district or "-") if by == "district" else (cohort_of(created) if created else "-")
-        row(key)[5] += 1
+            return employer.get(participant_id) or (placed.organisation if placed else "-")
+        return (district or "-") if by == "district" else (cohort_of(created) if created else "-")
+
+    for participant_id, organisation in (await session.execute(select(Contract.participant_id, Contract.organisation)
+                                                               .order_by(Contract.recorded_at, Contract.id))).all():
+        employer[participant_id] = organisation or OTHER_EMPLOYER
+        group = participant_key(participant_id, organisation or OTHER_EMPLOYER)
+        if group is not None:
+            row(group)[7] += 1
+
+    for participant_id, in (await session.execute(select(MentoringCheckIn.participant_id).where(
+            MentoringCheckIn.warned.is_(True)))).all():
+        group = participant_key(participant_id)
+        if group is not None:
+            row(group)[5] += 1
+    for participant_id, in (await session.execute(select(MentorshipEnding.participant_id).where(
+            MentorshipEnding.reason == "dropped"))).all():
+        group = participant_key(participant_id)
+        if group is not None:
+            row(group)[8] += 1
     return counts
 
 
 async def company_counts(session: AsyncSession) -> dict[str, list[int]]:
-    """Company -> [places, proposed, accepted, started, Ausbildung or job offered, drop-out warnings]."""
+    """Company -> the `COLUMNS`."""
     return await placement_counts(session, "company")
 
 
@@ -112,6 +146,8 @@ GROUP_HEADINGS: dict[str, str] = {"company": N_("By company:"), "district": N_("
 
 def place_group_name(t: Translator, network: Network, by: str, key: str) -> str:
     if by == "company":
+        if key == OTHER_EMPLOYER:
+            return t(N_("another employer"))
         return company_name(network, key) if key != "-" else t(N_("no placement yet"))
     if by == "district":
         return district_name(t, network, key)
@@ -124,11 +160,13 @@ def group_lines(t: Translator, network: Network, by: str, counts: dict[str, list
         return []
     lines = [t(GROUP_HEADINGS[by])]
     for key in sorted(counts, key=lambda found: place_group_name(t, network, by, found)):
-        places, proposals, accepted, started, offers, warnings, still_open = counts[key]
+        places, proposals, accepted, started, offers, warnings, still_open, contracts, dropouts = counts[key]
         lines.append(t(N_("{name} – places: {places} (open: {open}), proposed: {proposals}, accepted: {accepted}, "
-                          "started: {started}, Ausbildung or job offered: {offers}, drop-out warnings: {warnings}"),
+                          "started: {started}, Ausbildung or job offered: {offers}, contracts signed: {contracts}, "
+                          "drop-out warnings: {warnings}, drop-outs: {dropouts}"),
                        name=place_group_name(t, network, by, key), places=places, open=still_open, proposals=proposals,
-                       accepted=accepted, started=started, offers=offers, warnings=warnings))
+                       accepted=accepted, started=started, offers=offers, contracts=contracts, warnings=warnings,
+                       dropouts=dropouts))
     return lines
 
 

@@ -173,6 +173,10 @@ TABLE_RULES: dict[str, TableRule] = {
     "mentorships": TableRule(True, "their mentor in the apprenticeship and the vocational school (or whom a mentor "
                                    "accompanies)", also_by=("mentor_id",)),
     "mentoring_check_ins": TableRule(True, "the four-weekly questions in their apprenticeship and their answers"),
+    "contracts": TableRule(True, "their signed contracts (Ausbildung, job, EQ): employer, kind, first day",
+                           hidden=frozenset({"recorded_by_id"})),
+    "mentorship_endings": TableRule(True, "when and why their mentoring ended (or one they mentored)",
+                                    also_by=("mentor_id",), hidden=frozenset({"ended_by_id"})),
     # the Matrix transport
     "matrix_sync_state": TableRule(False, "where the Matrix sync stands: no personal data"),
 }

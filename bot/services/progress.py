@@ -24,7 +24,7 @@ from bot.core.network import Network
 from bot.services.placement_reports import place_group_name
 from bot.services.routing import staff_districts, visible_participants
 from bot.services.stages import STAGE_RANK
-from storage.models import Person, Profile
+from storage.models import Contract, Person, Profile
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,6 +50,8 @@ class Funnel:
     cohorts: dict[str, list[int]] = field(default_factory=dict)
     districts: dict[str, list[int]] = field(default_factory=dict)
     organisations: dict[str, list[int]] = field(default_factory=dict)
+    contracts: dict[str, int] = field(default_factory=dict)
+    """Participants with a signed contract, per kind (ausbildung, svb, eq): the events behind the last level."""
 
 
 def _add(counts: list[int], rank: int) -> None:
@@ -83,6 +85,14 @@ async def count_funnel(session: AsyncSession, network: Network, districts: Itera
         goals = (answers or {}).get("goals") or []
         for organisation in sorted(responsible_organisations(network, district, goals)):
             _add(funnel.organisations.setdefault(organisation, [0] * len(LEVELS)), rank)
+    signed = (select(Contract.kind, Contract.participant_id).join(Person, Person.id == Contract.participant_id)
+              .where(Person.role == "participant", Person.privacy_version.is_not(None)).distinct())
+    if districts is not None:
+        signed = signed.where(Person.district.in_(list(districts)))
+    if among is not None:
+        signed = signed.where(among)
+    for kind, _participant in (await session.execute(signed)).all():
+        funnel.contracts[kind] = funnel.contracts.get(kind, 0) + 1
     return funnel
 
 
@@ -130,7 +140,10 @@ def funnel_text(t: Translator, network: Network, funnel: Funnel, heading: str | 
     if not funnel.total[0]:
         lines += ["", t(N_("No participants yet."))]
         return "\n".join(lines)
-    lines += ["", _row(t, t(N_("All")), funnel.total)]
+    lines += ["", _row(t, t(N_("All")), funnel.total),
+              t(N_("Signed contracts: Ausbildung {ausbildung}, job (SVB) {svb}, EQ {eq}"),
+                ausbildung=funnel.contracts.get("ausbildung", 0), svb=funnel.contracts.get("svb", 0),
+                eq=funnel.contracts.get("eq", 0))]
     for heading, kind, groups in ((N_("By cohort (quarter of registration)"), "cohorts", funnel.cohorts),
                                   (N_("By district"), "districts", funnel.districts),
                                   (N_("By organisation"), "organisations", funnel.organisations)):
@@ -181,11 +194,12 @@ def chart_figure(t: Translator, funnel: Funnel, companies: dict[str, list[int]] 
 
 
 def _company_axis(t: Translator, axis: Any, companies: dict[str, list[int]], network: Network | None) -> None:
-    """Per company: proposed, accepted, started, Ausbildung or job offered, drop-out warnings (grouped bars)."""
+    """Per company: proposed, accepted, started, offered, contracts signed, drop-out warnings, drop-outs (bars)."""
     keys = sorted(companies)
     names = [place_group_name(t, network, "company", key) if network else key for key in keys]
     series = [(N_("Proposed"), 1, "#8fb3d9"), (N_("Accepted"), 2, "#5b8fc7"), (N_("Started"), 3, "#2e7d32"),
-              (N_("Contracts"), 4, "#1b5e20"), (N_("Drop-out warnings"), 5, "#c62828")]
+              (N_("Offered"), 4, "#a5d6a7"), (N_("Contracts"), 7, "#1b5e20"), (N_("Drop-out warnings"), 5, "#ef9a9a"),
+              (N_("Drop-outs"), 8, "#c62828")]
     width = 0.8 / len(series)
     for number, (label, column, colour) in enumerate(series):
         axis.bar([i + number * width for i in range(len(keys))], [companies[k][column] for k in keys], width,
