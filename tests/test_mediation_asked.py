@@ -264,7 +264,7 @@ async def test_migration_0023_moves_a_mediators_report_translation_beside_the_ma
     columns = "translation, translation_engine, volunteer_translation, volunteer_translation_status"
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(to("0021"))
+            await connection.run_sync(to("0022"))
             await connection.execute(text("INSERT INTO persons (role, time_zone, created_at, updated_at) "
                                           "VALUES ('participant', 'Europe/Berlin', '2026-01-01', '2026-01-01')"))
             for engine_name, translated in (("volunteer", REPORT_DE), ("libretranslate", f"[de] {REPORT_AR}")):
@@ -275,7 +275,7 @@ async def test_migration_0023_moves_a_mediators_report_translation_beside_the_ma
                     "'de', :engine, 'done', 1)"), {"text": REPORT_AR, "translated": translated, "engine": engine_name})
             await connection.run_sync(to("0023"))
             moved = (await connection.execute(text(f"SELECT {columns} FROM case_reports ORDER BY id"))).all()
-            await connection.run_sync(to("0021", down=True))
+            await connection.run_sync(to("0022", down=True))
             back = (await connection.execute(text(
                 "SELECT translation, translation_engine FROM case_reports ORDER BY id"))).all()
     finally:

@@ -1,7 +1,7 @@
 """a volunteer language mediator's translation stands beside a machine translation of the same text
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-04 23:30:00.000000
 
 A coordinator may ask a mediator to translate a question or a report that an engine already translated: both are
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0023'
-down_revision = '0021'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
