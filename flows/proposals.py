@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -183,6 +184,8 @@ def offer_text(t: Translator, network: Network, place: Place) -> str:
              t(N_("How long: {duration}"), duration=t(DURATIONS.get(place.duration, DURATIONS["open"]))),
              t(N_("Time: {hours}"), hours=t(HOURS.get(place.hours, HOURS["full_day"]))),
              t(N_("German needed: {level}"), level=german_name(t, place.german_level)),
+             "", t(N_("If you say yes and the company accepts you, it learns your name, so that it knows who is "
+                      "coming. It never gets your phone number.")),
              "", t(N_("Would you like to go?"))]
     return "\n".join(lines)
 
@@ -194,9 +197,18 @@ def offer_buttons(t: Translator, proposal: Proposal) -> list[Choice]:
 
 
 async def _tell(turn: Turn, person_id: int | None, message: str, **values: object) -> None:
+    """A catalog message to a staff member in their language; a value may be a function of their translator
+    (a name with "no.", a date), so that nothing reaches them half in German."""
     person = await turn.session.get(Person, person_id) if person_id else None
     if person is not None:
-        await turn.tell(person, message, (), **values)
+        def render(t: Translator) -> str:
+            return t(message, **{key: value(t) if callable(value) else value for key, value in values.items()})
+
+        turn.outgoing.extend(await messages_for(turn.session, person, render))
+
+
+def _label_of(person: Person) -> Callable[[Translator], str]:
+    return lambda t: participant_label(t, person)
 
 
 async def _offer_button(turn: Turn, payload: str) -> None:
@@ -216,7 +228,7 @@ async def _offer_button(turn: Turn, payload: str) -> None:
         turn.say(N_("This place is no longer open."))
         return
     proposal.decided_at = turn.now
-    label = participant_label(Translator("de"), turn.person)
+    label = _label_of(turn.person)
     if answer == "n":
         proposal.status = "declined"
         turn.say(N_("All right. Thank you for telling us. We will look for something else with you."))
@@ -297,7 +309,8 @@ COMPANY_LABELS: dict[str, str] = {
 
 def candidate_text(t: Translator, network: Network, profile: Profile | None, participant: Person, place: Place,
                    shares: bool) -> str:
-    """What a company reads about a candidate: the name and phone only with the partner-companies consent."""
+    """What a company reads about a candidate: the name only with the partner-companies consent, the phone never
+    (the consent's text does not name it; the company's contact for the day reaches the participant instead)."""
     if shares:
         head = t(N_("Candidate for place no. {number}: {participant}"), number=place.id,
                  participant=participant_label(t, participant))
@@ -307,8 +320,6 @@ def candidate_text(t: Translator, network: Network, profile: Profile | None, par
     answers = dict(profile.answers) if profile else {}
     lines = [f"{t(label)}: {answer_text(t, network, answers, key)}" for key, label in COMPANY_LABELS.items()
              if answers.get(key)]
-    if shares and profile is not None and profile.phone:
-        lines.append(t(N_("Phone: {phone}"), phone=profile.phone))
     return "\n".join([head, *lines, "", t(N_("Do you accept this candidate?"))])
 
 
@@ -398,7 +409,7 @@ async def _company_button(turn: Turn, payload: str) -> None:
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, at=turn.now,
                                 action="proposal.accepted" if answer == "a" else "proposal.rejected",
                                 details={"place": place.id, "proposal": proposal.id}))
-    label = participant_label(Translator("de"), participant)
+    label = _label_of(participant)
     if answer == "r":
         proposal.status = "rejected"
         turn.say(N_("Declined. Thank you for the quick answer."))
@@ -453,8 +464,7 @@ async def arrange(turn: Turn, place: Place, proposal: Proposal, participant: Per
              participant=participant_label(turn.t, participant), when=turn.t.when(starts_at))
     await _tell(turn, proposal.proposed_by_id, N_("The company accepted {participant} for place no. {number}. "
                                                   "First day: {when}."),
-                participant=participant_label(Translator("de"), participant), number=place.id,
-                when=Translator("de").when(starts_at))
+                participant=_label_of(participant), number=place.id, when=lambda t: t.when(starts_at))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -491,7 +501,7 @@ async def _participant_checkin(turn: Turn, payload: str) -> None:
     follow_up, proposal, place = found
     follow_up.status, follow_up.answer = "answered", {"answer": answer, "at": turn.now.isoformat()}
     await record_start(turn, place, proposal, f"check-in: started at place no. {place.id}")
-    label = participant_label(Translator("de"), turn.person)
+    label = _label_of(turn.person)
     if answer == "good":
         turn.say(N_("That is good to hear. Good luck!"))
         return
@@ -557,12 +567,11 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant_id, action="placement.checked_in",
                                 at=turn.now, details={"place": place.id, **follow_up.answer}))
     participant = await turn.session.get_one(Person, participant_id)
-    de = Translator("de")
     await _tell(turn, proposal.proposed_by_id, N_("Check-in from {company} about {participant}: came: {attended}; "
                                                   "fits: {fits}; next step offered: {next}."),
-                company=company_name(turn.network, place.organisation), participant=participant_label(de, participant),
-                attended=de(N_("Yes") if attended else N_("No")), fits=str(turn.data.get("fits") or "–"),
-                next=de(NEXT_STEPS[str(value)]) if value in NEXT_STEPS else "–")
+                company=company_name(turn.network, place.organisation), participant=_label_of(participant),
+                attended=lambda t: t(N_("Yes") if attended else N_("No")), fits=str(turn.data.get("fits") or "–"),
+                next=(lambda t: t(NEXT_STEPS[str(value)])) if value in NEXT_STEPS else "–")
     if value in ("ausbildung", "job"):
         if not (attended and KIND_STAGE.get(place.kind) in PLACED):  # else asked above already
             await _tell(turn, proposal.proposed_by_id, CONTRACT_NUDGE, number=participant_id)

@@ -86,6 +86,8 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     offer = yonas.last
     assert offer.locale == "ti" and "(Praktikum)" in offer.text and "Westerstede" not in offer.text
     assert TI("Would you like to go?") in offer.text
+    assert TI("If you say yes and the company accepts you, it learns your name, so that it knows who is coming. "
+              "It never gets your phone number.") in offer.text  # before: the name went without a word
     assert [c.label for c in offer.choices] == [TI("Yes"), TI("No"), TI("I have a question")]
     before_kai = len(kai.history)
     [thanks] = await yonas.click(TI("Yes"))
@@ -94,14 +96,16 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     # The company sees the candidate by the consent rules (Yonas agreed to share) and accepts.
     [card] = kai.history[before_kai:]
     assert card.text.startswith(f"Candidate for place no. {number}: Yonas (no. ")
-    assert "Phone: +4915123456789" in card.text
+    assert "+4915123456789" not in card.text  # the consent names no phone: the company never gets it
     before_yonas = len(yonas.history)
     [accepted, *_] = await kai.click("Accept")
     assert accepted.text.startswith("Accepted. Yonas (no. ")
     [booked] = yonas.history[before_yonas:]
     assert "Industriestraße 4, 26655 Westerstede" in booked.text and "Frau Janssen, 04488 1234" in booked.text
     assert booked.locale == "ti"
-    assert "The company accepted Yonas (Nr. " in tom.last.text
+    # tom reads English: the name's "no." and the first day too, not German fragments (newcomer finding)
+    assert tom.last.text.startswith("The company accepted Yonas (no. ")
+    assert "First day: " in tom.last.text and "Nr." not in tom.last.text and "Januar " not in tom.last.text
 
     # The evening before, both sides are reminded.
     clock.now = datetime(2027, 1, 11, 17, 0, tzinfo=UTC)
@@ -141,7 +145,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     await kai.click("Yes")
     [done, _menu] = await kai.click("Apprenticeship (Ausbildung)")
     assert done.text.startswith("Thank you! This helps us a lot. When the contract is signed, tap")
-    assert "next step offered: Ausbildung." in texts(tom.history[-3:])
+    assert "next step offered: Apprenticeship (Ausbildung)." in texts(tom.history[-3:])  # in tom's English
 
     # The offer is a promise: the goal counts the signed contract, which Kai records under the place.
     async with app.sessions() as session:
