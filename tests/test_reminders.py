@@ -623,6 +623,26 @@ async def test_the_reminder_loop_sends_what_fell_due_while_down_as_soon_as_it_st
         await app.close()
 
 
+@pytest.mark.parametrize(("typed", "expected"), [("3", (10, 0)), ("8", (16, 0)), ("14", (14, 0)), ("9:15", (9, 15))])
+async def test_a_number_picks_the_time_shown_with_it(app: Lotse, chat: Callable[..., Chat], typed: str,
+                                                     expected: tuple[int, int]) -> None:
+    """The times are listed with numbers: "3" is the third ("3. 10:00"), not three o'clock at night (it was);
+    a number beyond the list, or a time with minutes, is the time itself."""
+    anna = await coordinator(app, chat, "anna")
+    await newcomer(app, chat, "amal")
+    await anna.send("/appointment")
+    await anna.send("Amal")
+    await anna.click("Counselling (Beratung)")
+    await anna.click("Pick step by step")
+    [hours] = await anna.click("Wednesday, 25 November 2026")
+    assert [c.label for c in hours.choices][2:3] == ["10:00"]
+    [where] = await anna.send(typed)
+    assert where.text.startswith("Where?")
+    await anna.send("pro:connect, Cloppenburger Str. 1")
+    [summary] = await anna.click("Skip")
+    assert f"When: Wednesday, 25 November 2026, {expected[0]:02d}:{expected[1]:02d}" in plain(summary.text)
+
+
 @pytest.mark.parametrize(("typed", "hint"), [("25:00", "There is no such time."), ("abc", "Please write a time"),
                                              ("", "Your message was empty."), ("08:00", "This moment is in the past.")])
 async def test_step_by_step_time_is_checked(app: Lotse, chat: Callable[..., Chat], typed: str, hint: str) -> None:
