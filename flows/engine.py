@@ -7,6 +7,7 @@ messages to it; the dispatcher commits the state change and those messages in on
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -208,6 +209,12 @@ def pick_option(text: str, options: Sequence[Choice]) -> Choice | None:
 def is_number(text: str) -> bool:
     """Whether the text is a whole number as people type one ("3", "٣", "3."), i.e. meant as an option's number."""
     return bool(_NUMBER.match(clean_text(text).rstrip(".)")))
+
+
+def is_zero(text: str) -> bool:
+    """"0" in any script people type digits in ("٠", "۰"): the hint says "write 0" in their language."""
+    digits = clean_text(text).rstrip(".)")
+    return bool(digits) and all(unicodedata.digit(ch, -1) == 0 for ch in digits)
 
 
 _UMLAUTS = re.compile("[äöüÄÖÜß]")
@@ -493,7 +500,7 @@ def parse_answer(turn: Turn, step: Step) -> Any:
     if len(text) > step.max_length:
         raise Invalid(N_("That is too long. Please write at most {limit} characters."), limit=step.max_length)
     if step.optional and (fold(text) in (fold(turn.t(N_("Skip"))), "skip") or text == "-"
-                          or (step.kind is InputKind.MULTI and text == "0")):
+                          or (step.kind is InputKind.MULTI and is_zero(text))):
         return None
     if step.kind in TYPED_KINDS:
         quick = typed_option(step, text, options)

@@ -164,9 +164,10 @@ async def test_someone_who_wants_only_a_language_course_is_not_asked_about_work_
     assert "Work that interests you: Metal work (Metall)" in summary.text
 
 
-async def test_other_languages_leave_out_the_chosen_one_and_0_skips_them(chat: Callable[..., Chat]) -> None:
+@pytest.mark.parametrize("zero", ["0", "٠", "۰"])  # Arabic-Indic and Persian zeros skip as the Latin one does
+async def test_other_languages_leave_out_the_chosen_one_and_0_skips_them(chat: Callable[..., Chat], zero: str) -> None:
     """Found by a newcomer: the question offered Arabic to someone who reads Arabic, and said nothing of how to skip
-    it by number."""
+    it by number; and a zero typed on an Arabic keyboard was refused."""
     ar = Translator("ar")
     amal = chat("amal")
     await consent(amal, "العربية")
@@ -177,7 +178,7 @@ async def test_other_languages_leave_out_the_chosen_one_and_0_skips_them(chat: C
     labels = [choice.label for choice in languages.choices]
     assert labels[0] == "الفارسية" and "العربية" not in labels  # Persian first: Arabic, their own, is left out
     assert languages.text.rstrip().endswith(ar("To skip this question, write 0."))
-    [days] = await amal.send("0")
+    [days] = await amal.send(zero)
     assert ar("On which days do you have time for a course, an internship or work? Choose all that fit.") in days.text
 
 
