@@ -618,3 +618,24 @@ async def test_mydata_names_the_consent_to_a_volunteer_and_isolates_dates(
     ps = Translator("ps")
     when = ps.datetime(datetime(2026, 11, 25, 9, 30, tzinfo=UTC), "short")
     assert f"{FSI}{when}{PDI}: " in listing.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 21. A question gives a coordinator the case only while it is open: after closing it, a coordinator scoped to
+#     other topics no longer sees the person (they did, with the whole profile)
+
+
+async def test_a_closed_question_no_longer_opens_the_case_to_its_coordinator(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    jobc = await coordinator(app, chat, "jobc", organisation="jobcenter", districts=["landkreis_oldenburg"])
+    samira = await participant(chat, "samira", "English", "landkreis_oldenburg", "language_course")
+    await samira.send("/menu")
+    await samira.send("1")
+    await samira.click(app.network.topics["letters"].name["en"])
+    await samira.send("I got a letter from the Jobcenter and do not understand it.")
+    [case, *_] = await jobc.send("/case samira")
+    assert not case.text.startswith("Nobody with this name")  # her open question makes her his case
+    await jobc.click("Take it")
+    await jobc.click("Close")
+    [gone, *_] = await jobc.send("/case samira")
+    assert gone.text.startswith("Nobody with this name or number is among your cases.")

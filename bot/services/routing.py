@@ -222,7 +222,8 @@ def _in_districts(network: Network, places: frozenset[Place]) -> ColumnElement[b
 def _handled_by(staff_id: int) -> ColumnElement[bool]:
     """Participants whose question, appointment, course or pairing this staff member already handles."""
     return or_(
-        Person.id.in_(select(Ticket.participant_id).where(Ticket.claimed_by_id == staff_id)),
+        Person.id.in_(select(Ticket.participant_id).where(Ticket.claimed_by_id == staff_id,  # closed: theirs no more
+                                                          Ticket.status.in_(OPEN_TICKETS))),
         Person.id.in_(select(Ticket.participant_id).join(TicketNotice, TicketNotice.ticket_id == Ticket.id)
                       .where(TicketNotice.person_id == staff_id, Ticket.status.in_(OPEN_TICKETS))),
         Person.id.in_(select(Appointment.participant_id).where(Appointment.booked_by_id == staff_id,
