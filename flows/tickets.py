@@ -385,8 +385,10 @@ async def claim(turn: Turn, ticket: Ticket) -> None:
     turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
                                    text="claimed", created_at=turn.now))
     await refresh_notices(turn, ticket)
-    if not turn.incoming.in_group and turn.state.get("flow") in (None, "menu"):
-        # At rest in their own chat, what they write next is the answer: a newcomer to Lotse types it right away.
+    if not turn.incoming.in_group:
+        # In their own chat, what they write next is the answer: a newcomer to Lotse types it right away. Taking a
+        # question is a choice like a command, so a search or form left open before gives way to it (it swallowed
+        # the answer as a wrong number).
         participant, _profile, first = await _context(turn.session, ticket)
         start_flow(turn, "answer", {"ticket": ticket.id, "foreign": foreign_to(turn.t, participant, first)})
         return

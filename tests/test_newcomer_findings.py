@@ -639,3 +639,22 @@ async def test_a_closed_question_no_longer_opens_the_case_to_its_coordinator(
     await jobc.click("Close")
     [gone, *_] = await jobc.send("/case samira")
     assert gone.text.startswith("Nobody with this name or number is among your cases.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 22. "Take it" while a search is still open: the next message is the answer, not a wrong number for the search
+
+
+async def test_taking_a_question_while_a_search_is_open_makes_the_next_message_the_answer(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    anna = await coordinator(app, chat, "anna", organisation="ihk")
+    amal = await participant(chat, "amal", "English", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["en"])
+    await amal.send("Where can I apply for an apprenticeship?")
+    [search] = await anna.send("/find")  # left open at its first question
+    assert search.choices
+    await anna.click("Take it")
+    await anna.send("Please come to the IHK on Monday at 10:00.")
+    assert "Please come to the IHK on Monday at 10:00." in amal.last.text  # before: "Please answer with a number"
