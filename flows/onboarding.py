@@ -132,6 +132,12 @@ async def _language_changed(turn: Turn, code: Any) -> Next:
         return await _language_chosen(turn, code)
     await _language_chosen(turn, code)
     turn.say(N_("From now on I will write to you in {language}."), language=LANGUAGES[str(code)])
+    resume = turn.state.get("resume")
+    if isinstance(resume, dict) and resume.get("flow") == "onboarding" and resume.get("step") == "language":
+        # /language in the middle of the first language question answers it: on to the notice, in that language
+        # (it went back to the question's second page, and the next number chose another language)
+        resume["step"] = "privacy"
+        resume.get("data", {}).pop("language_page", None)
     return Goto("__resume__")
 
 

@@ -658,3 +658,28 @@ async def test_taking_a_question_while_a_search_is_open_makes_the_next_message_t
     await anna.click("Take it")
     await anna.send("Please come to the IHK on Monday at 10:00.")
     assert "Please come to the IHK on Monday at 10:00." in amal.last.text  # before: "Please answer with a number"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 23. /language in the middle of the first language question answers it: on to the privacy notice in that language
+#     (it went back to the question's second page, and the next number switched to Kurmanji)
+
+
+async def test_language_command_during_the_first_language_question_goes_on_to_the_notice(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    from storage.models import Conversation, Person
+
+    layla = chat("layla")
+    await layla.send("سلام")
+    await layla.click("🌐 More languages")
+    await layla.send("/language")
+    replies = await layla.click("دری")
+    assert replies[0].text.startswith(Translator("fa_AF")("From now on I will write to you in {language}.",
+                                                          language="دری"))
+    notice = replies[-1]
+    assert notice.locale == "fa_AF" and "Datenschutz" in notice.text
+    assert not any("🌐" in choice.label for choice in notice.choices)
+    async with app.sessions() as session:
+        person = (await session.scalars(select(Person).where(Person.locale.is_not(None)))).one()
+        state = (await session.scalars(select(Conversation).where(Conversation.person_id == person.id))).one()
+    assert person.locale == "fa_AF" and state.state.get("step") == "privacy"
