@@ -41,7 +41,7 @@ from flows.mediation import (
     written_in,
 )
 from flows.menu import MENU_ENTRIES, MenuEntry, menu_options
-from flows.moments import dotted_day, example_day
+from flows.moments import dotted_day, example_day, parse_moment
 from flows.registry import BUTTON_ACTIONS, INTERCEPTORS, Command, register, register_button, start_flow
 from storage.models import AuditEntry, OutboxEntry, Person, Profile, StaffScope, Ticket, TicketMessage, TicketNotice
 
@@ -732,6 +732,12 @@ async def _value_given(turn: Turn, value: Any) -> Next:
     return following[0] if following else await _send_template(turn)
 
 
+def _invitation_moment(turn: Turn, value: Any) -> Any:
+    """Read as an appointment's time is (`flows.moments`): a day that has passed is questioned, not quietly taken
+    as next year's, and "tomorrow 9:00" works here too."""
+    return parse_moment(str(value), turn.now, turn.person.time_zone, turn.t.locale).isoformat()
+
+
 def _date_example(turn: Turn) -> dict[str, object]:
     """Next Monday at 10:30, computed from today: an example is never in the past."""
     return {"example": f"{dotted_day(example_day(turn.now, turn.person.time_zone))} 10:30"}
@@ -744,8 +750,8 @@ TEMPLATE = Flow(name="template", roles=STAFF, steps=(
     Step(name="place", prompt=N_("Which place? For example: Jobcenter Oldenburg, Stau 70, room 12."),
          kind=InputKind.TEXT, max_length=200, on_answer=_value_given, describe="place", branches=(("", "date"),)),
     Step(name="date", prompt=N_("Which day and time? For example {example}."), prompt_values=_date_example,
-         kind=InputKind.DATETIME,
-         on_answer=_value_given, describe="date and time"),
+         kind=InputKind.TEXT, validate=_invitation_moment, max_length=100,
+         on_answer=_value_given, describe="date and time, checked as a booking's"),
     Step(name="organisation", prompt=N_("Which organisation?"), kind=InputKind.CHOICE,
          options=organisation_options, on_answer=_value_given, describe="organisation"),
 ))

@@ -308,6 +308,27 @@ async def test_hand_over_routes_again_and_tells_the_participant(app: Lotse, chat
     assert amal.history[-1].text.startswith("Your question no. 1 was passed to Agentur für Arbeit")
 
 
+async def test_an_invitation_to_a_day_that_has_passed_is_questioned_not_moved_to_next_year(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """Found by a newcomer: "1.12. 10:00" on 4 December went out as 1 December of the next year, unasked."""
+    ben = await coordinator(app, chat, "ben")
+    person = await participant(chat, "amal")
+    await person.send("/menu")
+    await person.send("1")
+    await person.click(app.network.topics["internship"].name["en"])
+    await person.send("Internship?")
+    await ben.click("Take it")
+    await ben.click("Ready-made answer")
+    await ben.click("Invite to a place and time")
+    await ben.send("Jobcenter Oldenburg, Stau 70")
+    before = len(person.history)
+    replies = await ben.send("20.11. 10:00")  # today is 23 November 2026
+    assert replies[0].text.startswith("This date has passed. If you mean next year")
+    assert replies[-1].text.startswith("Which day and time?") and len(person.history) == before
+    await ben.send("tomorrow 9:00")
+    assert "Tuesday, 24 November 2026" in person.history[-1].text
+
+
 @pytest.mark.parametrize(("language", "code"), [("العربية", "ar"), ("Українська", "uk"), ("Deutsch", "de")])
 async def test_ready_made_answers_arrive_in_the_participants_language(
         app: Lotse, chat: Callable[..., Chat], language: str, code: str) -> None:
