@@ -34,7 +34,7 @@ from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.moments import parse_moment
+from flows.moments import moment_examples, parse_moment
 from flows.places import _short_text, audit_company_view, company_options, district_options, occupation_options
 from flows.registry import Command, register, register_button, start_flow
 from storage.models import (
@@ -92,6 +92,18 @@ def _summary(turn: Turn) -> str:
                       t(N_("Companies: {companies}"), companies=_companies(turn.network, day)),
                       t(N_("Fields: {fields}"), fields=_fields(t, turn.network, day)),
                       "", t(N_("Save this and choose whom to invite?"))])
+
+
+def _examples(turn: Turn) -> dict[str, object]:
+    """The prompt's examples, computed from today, each one the parser reads (the fixed "24.11." had passed)."""
+    return dict(moment_examples(turn.now, turn.person.time_zone, turn.t.locale))
+
+
+def _future_moment(turn: Turn, value: Any) -> str:
+    moment = parse_moment(str(value), turn.now, turn.person.time_zone, turn.t.locale)
+    if moment <= turn.now:
+        raise Invalid(N_("This moment is in the past. Please write a day and time from now on."))
+    return moment.isoformat()
 
 
 async def _when(turn: Turn, value: Any) -> Next:
@@ -195,8 +207,9 @@ async def _invite(turn: Turn, value: Any) -> Next:
 
 
 MATCHING_DAY = Flow(name="matching_day", roles=PLACE_STAFF, steps=(
-    Step(name="when", prompt=N_("When? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
-         kind=InputKind.DATETIME, on_answer=_when, next="site", describe="day and time"),
+    Step(name="when", prompt=N_("When? For example: {weekday}, {day} or {tomorrow}."), prompt_values=_examples,
+         kind=InputKind.TEXT, validate=_future_moment, max_length=100, on_answer=_when, next="site",
+         describe="day and time, read as an appointment's"),
     Step(name="site", prompt=N_("What is the address of the site (street, town)?"), kind=InputKind.TEXT,
          validate=_short_text(MAX_SITE), max_length=MAX_SITE, next="district", describe="address"),
     Step(name="district", prompt=N_("In which district is the site?"), kind=InputKind.CHOICE,
@@ -560,13 +573,6 @@ async def _changeable_day(turn: Turn) -> MatchingDay | None:
     return day
 
 
-def _future_moment(turn: Turn, value: Any) -> str:
-    moment = parse_moment(str(value), turn.now, turn.person.time_zone)
-    if moment <= turn.now:
-        raise Invalid(N_("This moment is in the past. Please write a day and time from now on."))
-    return moment.isoformat()
-
-
 async def _invited(session: AsyncSession, day: MatchingDay) -> list[tuple[MatchingInvite, Person]]:
     """Participants who said yes or have not answered yet."""
     return [(invite, person) for invite, person in (await session.execute(select(MatchingInvite, Person).join(
@@ -696,7 +702,7 @@ async def _came(turn: Turn, value: Any) -> Next:
 
 
 MOVE_DAY = Flow(name="matching_day_move", roles=PLACE_STAFF, steps=(
-    Step(name="when", prompt=N_("To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."),
+    Step(name="when", prompt=N_("To when? For example: {weekday}, {day} or {tomorrow}."), prompt_values=_examples,
          kind=InputKind.TEXT, validate=_future_moment, on_answer=_moved, max_length=100, next=END,
          describe="new day and time; everyone invited told, reminders planned again"),
 ))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.core.i18n import Translator
@@ -149,6 +150,27 @@ async def test_a_match_making_day_from_invitation_to_a_proposal(
         assert audited and audited[0]["name_shared"] is False
 
 
+@pytest.mark.parametrize(("typed", "shown"), [("Mon 14:00", "Monday, 23 November 2026, 14:00"),
+                                             ("tomorrow 9:00", "Tuesday, 24 November 2026, 09:00"),
+                                             ("morgen 9 Uhr", "Tuesday, 24 November 2026, 09:00")])
+async def test_the_match_making_days_own_examples_are_understood(
+        app: Lotse, transport: RecordingTransport, typed: str, shown: str) -> None:
+    """Found by a newcomer: the prompt's "Mo 14:00" and "morgen 9 Uhr" were refused, and its fixed "24.11." had
+    passed (and was quietly taken as next year's)."""
+    tom = await staff(app, transport, "tom")
+    [when] = await tom.send("/matchingday")
+    assert when.text == "When? For example: Mon 14:00, 30.11. 10:30 or tomorrow 9:00."
+    [past, _again] = await tom.send("20.11. 10:00")
+    assert past.text.startswith("This date has passed. If you mean next year")
+    [site] = await tom.send(typed)
+    assert site.text.startswith("What is the address of the site")
+    await tom.send("Rathaus Westerstede, Am Markt 1")
+    await tom.click(next(label for label in tom.buttons() if label.startswith("Ammerland")))
+    await tom.send(str(tom.buttons().index(METALLBAU) + 1))
+    [summary] = await tom.send("1")
+    assert shown in summary.text
+
+
 async def test_a_match_making_day_moved_and_then_cancelled_in_the_chat(
         app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
     tom = await staff(app, transport, "tom")
@@ -169,7 +191,7 @@ async def test_a_match_making_day_moved_and_then_cancelled_in_the_chat(
     for bad in ("", "🙂🙂", "‮٣ ٠١:٠٠", "'; DROP TABLE matching_days; --", "x" * 5000, "32.13. 25:00"):
         [hint, again] = await tom.send(bad)
         assert hint.text.split()[0] in ("Your", "Please", "That", "There"), hint.text
-        assert again.text == "To when? For example: Mo 14:00, 24.11. 10:30 or morgen 9 Uhr."
+        assert again.text == "To when? For example: Mon 14:00, 30.11. 10:30 or tomorrow 9:00."  # from today
     [past, _again] = await tom.send("01.01.2026 10:00")
     assert past.text.startswith("This moment is in the past.")
     [moved, _menu] = await tom.send("03.12. 14:00")
