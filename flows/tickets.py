@@ -495,6 +495,10 @@ async def close(turn: Turn, ticket: Ticket) -> None:
                                    text="closed", created_at=turn.now))
     await refresh_notices(turn, ticket)
     turn.say(N_("Question no. {number} is closed."), number=ticket.id)
+    participant = await turn.session.get(Person, ticket.participant_id)
+    if participant is not None:  # they hear it, so that what they write next is not taken for a lost answer
+        await turn.tell(participant, N_("Your question no. {number} is closed. If you need more help, write /menu "
+                                        "and ask again."), number=ticket.id)
 
 
 async def _reply_to_notice(turn: Turn) -> bool:

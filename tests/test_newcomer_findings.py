@@ -684,3 +684,24 @@ async def test_language_command_during_the_first_language_question_goes_on_to_th
         person = (await session.scalars(select(Person).where(Person.locale.is_not(None)))).one()
         state = (await session.scalars(select(Conversation).where(Conversation.person_id == person.id))).one()
     assert person.locale == "fa_AF" and state.state.get("step") == "privacy"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 24. Closing a question tells the participant in their language (it was silent; their next words were refused)
+
+
+async def test_a_closed_question_is_told_to_the_participant_in_their_language(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    ben = await coordinator(app, chat, "ben")
+    amal = await participant(chat, "amal", "العربية", "stadt_oldenburg", "apprenticeship")
+    await amal.send("/menu")
+    await amal.send("1")
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("هل يمكنني أن أبدأ تدريبًا مهنيًا؟")
+    await ben.click("Take it")
+    before = len(amal.history)
+    await ben.send("/close 1")
+    [told] = amal.history[before:]
+    assert told.locale == "ar"
+    assert told.text == Translator("ar")("Your question no. {number} is closed. If you need more help, write /menu "
+                                         "and ask again.", number=1)
