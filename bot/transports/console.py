@@ -111,6 +111,11 @@ class ConsoleSession:
 
         previous = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # readline looks at signals only when its wait is interrupted: a Ctrl-C that came just after the prompt was
+        # drawn and before that wait began went unnoticed until the next key (seen on a busy machine). A tick
+        # every half second interrupts the wait, so such a Ctrl-C still leaves at once.
+        previous_alarm = signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.setitimer(signal.ITIMER_REAL, 0.5, 0.5)
         try:
             return input(prompt).encode("utf-8", errors="surrogateescape")
         except UnicodeDecodeError as error:  # the terminal sent bytes that are not UTF-8: Lotse says so
@@ -119,6 +124,8 @@ class ConsoleSession:
             self.out.write("\n")
             return None
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, previous_alarm)
             signal.signal(signal.SIGINT, previous)
 
     async def line(self, raw: bytes) -> bool:
