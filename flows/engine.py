@@ -153,11 +153,14 @@ class Turn:
         self.send(self.t(message, **values))
 
     async def tell(self, person: Person, message: str, choices: Sequence[Choice] = (), **values: object) -> int:
-        """Sends a catalog message to someone else, in their language; returns on how many handles."""
+        """Sends a catalog message to someone else, in their language; returns on how many handles. A value may
+        be a function of the reader's translator (a name with "no.", a date), so nothing arrives half in German."""
         from bot.core.notify import messages_for  # engine stays free of queries at import time
 
-        found = await messages_for(self.session, person, lambda t: t(message, **values),
-                                   (lambda t: choices) if choices else None)
+        def render(t: Translator) -> str:
+            return t(message, **{key: value(t) if callable(value) else value for key, value in values.items()})
+
+        found = await messages_for(self.session, person, render, (lambda t: choices) if choices else None)
         self.outgoing.extend(found)
         return len(found)
 

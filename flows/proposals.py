@@ -197,14 +197,9 @@ def offer_buttons(t: Translator, proposal: Proposal) -> list[Choice]:
 
 
 async def _tell(turn: Turn, person_id: int | None, message: str, **values: object) -> None:
-    """A catalog message to a staff member in their language; a value may be a function of their translator
-    (a name with "no.", a date), so that nothing reaches them half in German."""
     person = await turn.session.get(Person, person_id) if person_id else None
     if person is not None:
-        def render(t: Translator) -> str:
-            return t(message, **{key: value(t) if callable(value) else value for key, value in values.items()})
-
-        turn.outgoing.extend(await messages_for(turn.session, person, render))
+        await turn.tell(person, message, (), **values)
 
 
 def _label_of(person: Person) -> Callable[[Translator], str]:
