@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.messages import Choice
+from bot.core.messages import Choice, Outgoing
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
+from storage.models import OutboxEntry
 
 SEEN: list[dict[str, Any]] = []
 
@@ -21,7 +22,13 @@ def _colours(_turn: Turn) -> list[Choice]:
 
 
 async def _explode(turn: Turn, _value: Any) -> Next:
+    """Writes to the database before it raises: what it wrote must be rolled back with its event."""
     turn.send("this message must never be sent")
+    turn.person.display_name = "must never be kept"
+    turn.session.add(OutboxEntry(transport=turn.handle.transport, chat=turn.handle.chat_id,
+                                 payload=Outgoing(transport=turn.handle.transport, chat=turn.handle.chat_id,
+                                                  text="this row must never be sent").to_json()))
+    await turn.session.flush()
     raise RuntimeError("flow bug")
 
 

@@ -190,5 +190,32 @@ async def test_a_bug_in_a_flow_rolls_back_and_apologises(app: Lotse, chat: Calla
     assert menu.text.startswith("What would you like to do?")
 
 
+async def test_a_bug_in_one_flow_of_a_batch_leaves_the_others_answered_once(
+        app: Lotse, chat: Callable[..., Chat], every_kind: None) -> None:
+    """A batch runs without savepoints until a flow raises; then it is rolled back and run again with them."""
+    amal, bilal, chen = chat("amal"), chat("bilal"), chat("chen")
+    for person in (amal, bilal, chen):
+        await _consented(person)
+    await _start(app, "amal", "exploding")
+    before = {person.handle: len(person.history) for person in (amal, bilal, chen)}
+    await app.dispatcher.receive_batch([bilal._event(text="/menu"), amal._event(text="anything"),
+                                        chen._event(text="/menu")])
+    await app.drain()
+    [bilal_menu] = bilal.history[before["bilal"]:]
+    [sorry] = amal.history[before["amal"]:]
+    [chen_menu] = chen.history[before["chen"]:]
+    assert bilal_menu.text.startswith("What would you like to do?")
+    assert chen_menu.text.startswith("What would you like to do?")
+    assert sorry.text == "Sorry, something went wrong on our side. Please try again, or write /menu."
+    async with app.sessions() as session:
+        outbox = (await session.scalars(select(OutboxEntry.payload))).all()
+        failed = (await session.scalars(select(InboxEntry).where(InboxEntry.error.is_not(None)))).all()
+    assert not any("must never be sent" in row["text"] for row in outbox)
+    assert [entry.error for entry in failed] == ["RuntimeError: flow bug"]
+    async with app.sessions() as session:
+        names = set((await session.scalars(select(Person.display_name))).all())
+    assert "must never be kept" not in names
+
+
 def test_turn_type_is_what_flows_receive() -> None:
     assert Turn.__dataclass_fields__["outgoing"].default_factory is list  # type: ignore[misc]
