@@ -24,7 +24,7 @@ from bot.runtime.supervision import LoopWatchdog, supervise
 from bot.runtime.transport import DeliveryError
 from bot.runtime.waker import ReminderScheduler, run_reminders
 from bot.transports.telegram import RateLimiter, TelegramTransport
-from storage.models import BULK, InboxEntry, OutboxEntry, Reminder
+from storage.models import BULK, Handle, InboxEntry, OutboxEntry, Reminder
 from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.telegram_standin import BotApiStandIn, FloodControl
 
@@ -314,3 +314,19 @@ async def test_a_page_of_updates_with_a_redelivered_one_is_answered_once_per_mes
     answers = await people[2].send(str(english))  # the number answers the picker this page's turn sent
     assert "English" not in [choice.label for choice in answers[-1].choices]
     assert all(len(person.history) == 1 for person in people[:2])
+
+
+async def test_a_new_persons_two_messages_in_one_batch_make_one_person_answered_in_order(
+        app: Lotse, transport: RecordingTransport) -> None:
+    """The batch looks people up without flushing its earlier events: a first contact's record is written at
+    once, so their second message in the same page finds them instead of making a second person."""
+    dana = Chat(app, transport, "dana")
+    english = "English"
+    await app.dispatcher.receive_batch([dana._event(text="hello"), dana._event(text=english)])
+    await app.drain()
+    async with app.sessions() as session:
+        people = (await session.scalars(select(func.count()).select_from(Handle))).one()
+    assert people == 1
+    picker, notice = dana.history
+    assert "Deutsch" in [choice.label for choice in picker.choices]
+    assert notice.locale == "en" and "English" not in [choice.label for choice in notice.choices]

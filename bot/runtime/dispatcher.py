@@ -290,7 +290,11 @@ class Dispatcher:
         if verdict is Verdict.DROP:  # silence, and nothing of the flood is kept
             await update_inbox_entry(session, entry_id, payload={"redacted": True, "dropped": "flood"})
             return
-        found_person = await find_person(session, incoming.transport, incoming.handle)
+        # Without autoflush: the batch's earlier events' pending rows are written together later (one flush for
+        # many), and an object already loaded comes back from the identity map with its unflushed changes. The
+        # one pending row this lookup could miss, a first contact's handle, is flushed where it is made (below).
+        with session.no_autoflush:
+            found_person = await find_person(session, incoming.transport, incoming.handle)
         if found_person is None and incoming.in_group:
             log.info("inbox: %s %s wrote in group room %s but is not known here; ignored", incoming.transport,
                      incoming.handle, incoming.chat)
@@ -301,12 +305,13 @@ class Dispatcher:
         if found_person is None:
             # No name, no locale: before consent nothing personal is kept beyond the handle needed to answer.
             person = Person(role="participant", display_name=None, locale=None, created_at=now)
-            session.add(person)
-            await session.flush()
-            handle = Handle(person_id=person.id, transport=incoming.transport, platform_id=incoming.handle,
+            handle = Handle(person=person, transport=incoming.transport, platform_id=incoming.handle,
                             chat_id=incoming.chat)
+            session.add_all([person, handle])
+            await session.flush()  # one flush for both, so that this person's next event in the batch finds them
+            # Added after the flush: the conversation is inserted once, with the turn's state, at the next one.
             state = Conversation(person_id=person.id, state={}, updated_at=now)
-            session.add_all([handle, state])
+            session.add(state)
             last_activity = None
         else:
             handle, person, found = found_person
