@@ -8,7 +8,11 @@ was answered, as a person would. Printed: inbound messages per second (until the
 p50/p99 from storing an event to its committed answer, peak RSS, the longest event-loop stall, and the CPU time
 this process spent per message (the figure least disturbed by other work on a shared machine).
 
-Usage: python bench/onboarding.py [N ...]   (default: 1000 10000)
+With `--rate R` the messages do not arrive as a burst but one by one, R a second (as webhook calls would): the
+latencies are then a message's own time through the pipeline at that offered load, not queueing behind a
+thousand others.
+
+Usage: python bench/onboarding.py [--rate R] [N ...]   (default: 1000 10000)
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.001)
 
 
-async def run(participants: int) -> dict[str, float]:
+async def run(participants: int, rate: float | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
         settings = load_settings(data_dir=Path(directory))
         app = await Lotse.open(settings)
@@ -58,10 +62,14 @@ async def run(participants: int) -> dict[str, float]:
         cpu_started = time.process_time()
         try:
             for round_number, line in enumerate(SCRIPT, start=1):
-                for first in range(0, participants, PAGE):
+                page_size = 1 if rate else PAGE
+                paced_from = time.perf_counter()
+                for first in range(0, participants, page_size):
                     page = [Incoming(transport="console", event_id=uuid.uuid4().hex, handle=f"p{number}",
                                      chat=f"p{number}", text=line)
-                            for number in range(first, min(participants, first + PAGE))]
+                            for number in range(first, min(participants, first + page_size))]
+                    if rate:  # the next message arrives at its moment, whatever the pipeline is doing
+                        await asyncio.sleep(max(0.0, paced_from + first / rate - time.perf_counter()))
                     await app.dispatcher.receive_batch(page)
                     await asyncio.sleep(0)  # the network gives the loop to the workers between pages
                     if sink.tell() > 1_000_000:
@@ -92,11 +100,18 @@ async def run(participants: int) -> dict[str, float]:
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
-    sizes = [int(arg) for arg in sys.argv[1:]] or [1000, 10_000]
+    arguments = sys.argv[1:]
+    rate = None
+    if "--rate" in arguments:
+        at = arguments.index("--rate")
+        rate = float(arguments[at + 1])
+        del arguments[at:at + 2]
+        print(f"messages arrive one by one, {rate:.0f} a second")
+    sizes = [int(arg) for arg in arguments] or [1000, 10_000]
     print(f"{'N':>7} {'messages':>9} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MB':>12} {'stall ms':>9} "
           f"{'CPU ms/msg':>10}")
     for size in sizes:
-        result = asyncio.run(run(size))
+        result = asyncio.run(run(size, rate))
         print(f"{result['participants']:>7.0f} {result['messages']:>9.0f} {result['per_second']:>8.0f} "
               f"{result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} {result['peak_rss_mb']:>12.0f} "
               f"{result['stall_ms']:>9.0f} {result['cpu_ms']:>10.2f}", flush=True)
