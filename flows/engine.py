@@ -192,6 +192,11 @@ _NUMBER = re.compile(r"^\d{1,6}$")
 _NUMERIC_LOOKING = re.compile(r"^[-+]?\d[\d.,]*$")
 
 
+def looks_like_number(text: str) -> bool:
+    """Typed text that is a number of some kind ("3", "٣", "-1", "1.5"): meant as a choice, whether or not it is one."""
+    return bool(_NUMERIC_LOOKING.match(clean_text(text).rstrip(".)")))
+
+
 def pick_option(text: str, options: Sequence[Choice]) -> Choice | None:
     """The option a typed number ("2", "٢", "2.") or label names; None when it names none of them."""
     raw = clean_text(text).rstrip(".)")

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from bot.core.i18n import N_
 from bot.core.messages import Choice
 from bot.core.text import clean_text
-from flows.engine import Step, Turn, accepts, names_option, pick_option, prompt_text
+from flows.engine import Step, Turn, accepts, looks_like_number, names_option, pick_option, prompt_text
 from storage.models import Handle, OutboxEntry
 
 STATE = "choices"
@@ -189,6 +189,15 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
     if not notices:
         return None
     prompt_row = int(turn.state.get("prompt_outbox") or 0)
+    newest = notices[0]
+    if (newest.row > prompt_row and _is_which({"keys": [choice.key for choice in newest.choices]})
+            and looks_like_number(text) and pick_option(text, newest.choices) is None):
+        # A number that is none of the options of "which message?", just asked: asked again, never passed on
+        # to an older message or the menu (a "3" there opened the profile and dropped the answer it was about).
+        track = turn.state.get(STATE) or {}
+        turn.send(turn.t(N_("Please answer with a number from 1 to {count}."), count=len(newest.choices)))
+        _ask(turn, str(track.get("which") or text), list(newest.choices))
+        return Resolution(asked=True)
     entries: list[tuple[int, Notice | None]] = [(notice.row, notice) for notice in notices]
     if step is not None:
         entries.append((prompt_row, None))

@@ -401,3 +401,22 @@ async def test_a_question_taken_earlier_and_opened_again_takes_the_typed_answer(
     [sent, _menu] = await tom.send("Der Kurs beginnt am 11. Januar.")
     assert sent.text == DE("Sent to the participant (question no. {number}).", number=1)
     assert olena.last.text.endswith("Der Kurs beginnt am 11. Januar.")
+
+
+async def test_a_number_outside_which_message_is_asked_again_not_passed_to_the_menu_in_arabic(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester's "3" to "which message?" (two options) opened the menu's third entry and dropped her answer."""
+    anna = await coordinator(app, chat, "anna")
+    amal = await participant(chat, "amal", "العربية")
+    await book(anna, "amal", "24.11. 10:30")
+    await book(anna, "amal", "25.11. 09:00", kind="Counselling (Beratung)", place="pro:connect")
+    [which] = await amal.send("1")
+    for wrong in ("3", "٣", "-1", "0"):
+        hint, again = await amal.send(wrong)
+        assert hint.text == AR("Please answer with a number from 1 to {count}.", count=2)
+        assert again.text == AR("Which message is your answer “{answer}” for?", answer="1")
+        assert [choice.label for choice in again.choices] == [choice.label for choice in which.choices]
+    assert await attendance(app) == {}
+    [thanks] = await amal.send("2")  # the older one: the Jobcenter appointment
+    assert thanks.text.startswith(head(AR, "Thank you! See you on {when}."))
+    assert await attendance(app) == {"a:1": ("yes", None)}
