@@ -22,6 +22,7 @@ from flows.engine import (
     Turn,
     parse_answer,
     render_prompt,
+    step_hint,
 )
 from flows.menu import HELP_TEXT
 from flows.onboarding import first_things_first
@@ -267,7 +268,7 @@ async def _answer(turn: Turn, flow: Flow) -> None:
         _toggle(turn, step, toggle.key)
         return
     except Invalid as invalid:
-        turn.say(invalid.hint, **invalid.values)
+        turn.send(step_hint(turn, step, invalid.hint, **invalid.values))
         render_prompt(turn, step, again=True)
         return
     turn.data[step.name] = value

@@ -90,7 +90,8 @@ class Step:
     """A typed number is the answer itself (years of school, an hour), not the number of a shown option."""
     branches: tuple[tuple[str, str], ...] = ()
     """Other destinations `on_answer` may choose, as (label, step or flow name): drawn in the diagram."""
-    hint: Callable[[Turn, str], str] | None = None
+    hint: Callable[..., str] | None = None
+    """Renders a line about the step (its message id and values) for the reader: see `step_hint`."""
     again: Callable[[Turn], str] | None = None
     """A shorter text for asking the same question again after an answer it could not use: a long notice is not
     sent a second time to a cheap phone, only its question and options."""
@@ -379,8 +380,14 @@ TYPED_KINDS = (InputKind.TEXT, InputKind.DATE, InputKind.DATETIME, InputKind.MES
 """Steps answered by typing, which may show options too (quick answers, Skip)."""
 
 
-def _translated(turn: Turn, message: str) -> str:
-    return turn.t(message)
+def _translated(turn: Turn, message: str, **values: object) -> str:
+    return turn.t(message, **values)
+
+
+def step_hint(turn: Turn, step: Step, message: str, **values: object) -> str:
+    """A line about the step (e.g. why an answer was not taken) in the languages the step is asked in: before a
+    language is chosen that is several, not English alone."""
+    return (step.hint or _translated)(turn, message, **values)
 
 
 def _skip_option(turn: Turn) -> Choice:

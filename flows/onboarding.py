@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
+
+from babel import Locale
 
 from bot.core.access import privacy_version_for
 from bot.core.i18n import LANGUAGES, N_, NP_, Translator, negotiate
@@ -47,15 +50,15 @@ def first_contact_codes(hint: str | None) -> list[str]:
     return codes[:FIRST_CONTACT_LINES]
 
 
-def before_language(turn: Turn, message: str) -> str:
+def before_language(turn: Turn, message: str, **values: object) -> str:
     """A catalog line for someone who has not chosen a language: one short line in each first-contact language,
     the platform's hint first; in their own language once they have chosen."""
     if turn.person.locale:
-        return turn.t(message)
+        return turn.t(message, **values)
     codes = first_contact_codes(turn.incoming.language_hint)
     if turn.data.get("language_page"):  # a later page of the picker: the lines in the languages it shows
         codes = language_pages(turn)[_page(turn)]
-    return "\n".join(distinct_lines(Translator(code)(message) for code in codes))
+    return "\n".join(distinct_lines(Translator(code)(message, **values) for code in codes))
 
 
 def distinct_lines(lines: Iterable[str]) -> list[str]:
@@ -97,11 +100,50 @@ def language_options(turn: Turn) -> list[Choice]:
     if len(pages) > 1:
         choices.append(Choice(MORE_LANGUAGES, "🌐 " + turn.t(MORE_LABEL)))
     drawing = turn.data.pop(_DRAWING, False)
-    typed = "" if drawing or turn.incoming.choice is not None else fold(clean_text(turn.incoming.text or ""))
-    if typed:
-        choices += [Choice(code, LANGUAGES[code]) for code in LANGUAGES
-                    if code not in shown and fold(LANGUAGES[code]) == typed]
+    typed = "" if drawing or turn.incoming.choice is not None else clean_text(turn.incoming.text or "")
+    named = language_named(typed) if typed else None
+    if named is not None:  # read under the name it was typed as, so that the engine's label match finds it
+        choices.append(Choice(named, typed))
     return choices
+
+
+LANGUAGE_ALIASES: dict[str, str] = {
+    "farsi": "fa", "dari": "fa_AF", "sorani": "ckb", "kurmanji": "ku", "pashtu": "ps", "pushto": "ps",
+    "tigrigna": "ti", "tigrinja": "ti", "somali": "so", "afsomali": "so",
+}
+"""Names people type for their language that neither its own name nor CLDR's English and German names give."""
+UNCLEAR_LANGUAGE_NAMES = frozenset({"kurdish", "kurdisch"})
+"""CLDR gives these to Kurmanji, but Sorani speakers say them too: the list, with both, is the answer."""
+
+
+@lru_cache(maxsize=1)
+def _language_names() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Every way of naming a language that we read: whole names, and the single words in them."""
+    whole: dict[str, set[str]] = {}
+    words: dict[str, set[str]] = {}
+    for code, label in LANGUAGES.items():
+        locale = Locale.parse(code)
+        names = {label, *(locale.get_display_name(reader) or "" for reader in ("en", "de", code))}
+        names |= {alias for alias, target in LANGUAGE_ALIASES.items() if target == code}
+        for name in filter(None, (fold(name) for name in names)):
+            whole.setdefault(name, set()).add(code)
+            for word in name.split():
+                if len(word) >= 3:
+                    words.setdefault(word, set()).add(code)
+    return whole, words
+
+
+def language_named(typed: str) -> str | None:
+    """The language someone typed by a name ("سۆرانی", "Kurdî", "Farsi", "Arabisch"), in any script; None when
+    the text names none, or more than one ("Kurdish": Kurmanji or Sorani? then the list is the answer)."""
+    folded = fold(typed)
+    if not folded or len(folded) > 40:
+        return None
+    if folded in UNCLEAR_LANGUAGE_NAMES:
+        return None
+    whole, words = _language_names()
+    found = whole.get(folded) or (words.get(folded) if " " not in folded else None) or set()
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def language_prompt(turn: Turn) -> str:

@@ -285,6 +285,34 @@ async def test_before_a_language_is_chosen_the_lines_come_in_several_languages(c
     assert blocked.text == uk("First, please answer the privacy question.")
 
 
+async def test_a_language_typed_by_a_name_is_understood_and_a_wrong_answer_is_refused_in_several_languages(
+        chat: Callable[..., Chat]) -> None:
+    """A play-tester typed "سۆرانی" (Sorani's own word, on the picker's second page) and got an English-only
+    "Please answer with a number from 1 to 8." Now the refusal comes in the first-contact languages, and a
+    language's own name, a word of it, or its English or German name chooses it."""
+    shwan = chat("shwan")
+    await shwan.send("سڵاو")
+    refusal, again = await shwan.send("xyz")
+    lines = refusal.text.splitlines()
+    for code in ("de", "en", "ar", "fa", "ps", "tr"):
+        assert Translator(code)("Please answer with a number from 1 to {count}.", count=8) in lines
+    assert len(lines) <= 7 and again.choices[0].label == "Deutsch"
+    [notice] = await shwan.send("سۆرانی")
+    assert notice.locale == "ckb" and notice.rtl
+    assert notice.choices[0].label == Translator("ckb")("Yes")
+    for typed, locale in (("Kurdî", "ku"), ("Farsi", "fa"), ("Arabisch", "ar"), ("dari", "fa_AF"),
+                          ("SOMALI", "so"), ("Tigrinya", "ti")):
+        person = chat(f"p-{locale}")
+        await person.send("hello")
+        [notice] = await person.send(typed)
+        assert notice.locale == locale, typed
+    unclear = chat("unclear")
+    await unclear.send("hello")
+    refusal, again = await unclear.send("Kurdish")  # Kurmanji or Sorani? The list, with both, answers that
+    assert "Please answer with a number from 1 to 8." in refusal.text.splitlines()
+    assert "کوردی سۆرانی" in again.text and "Kurdî (Kurmancî)" in again.text
+
+
 async def test_the_notice_comes_short_and_the_full_one_is_a_tap_away_in_ukrainian(
         app: Lotse, chat: Callable[..., Chat]) -> None:
     uk = Translator("uk")
