@@ -140,10 +140,20 @@ KURDISH_NAMES = {"ku": N_("Kurdish (Kurmanji)"), "ckb": N_("Kurdish (Sorani)")}
 """CLDR calls them "Kurdish" and "Central Kurdish"; Kurds and the people who work with them say Kurmanji and Sorani."""
 
 
+CLDR_NAME_FIXES: dict[tuple[str, str], str] = {
+    ("so", "tr"): "Turki",  # CLDR has no Somali name for Turkish and gives the English one
+    ("ckb", "uk"): "ئۆکراینی",  # CLDR writes it with the Arabic kaf (ك), which Sorani does not use (ک)
+}
+"""(reader, language): a name CLDR gets wrong for that reader, as a native reader spotted it."""
+
+
 def language_name(t: Translator, code: str) -> str:
     """The language's name in the reader's language, from CLDR (falls back to English)."""
     if code in KURDISH_NAMES:
         return t(KURDISH_NAMES[code])
+    fixed = CLDR_NAME_FIXES.get((t.locale, code))
+    if fixed is not None:
+        return fixed
     name = Locale.parse(t.locale).languages.get(code) or Locale("en").languages.get(code) or code
     return str(name)
 

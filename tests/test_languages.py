@@ -119,3 +119,26 @@ async def test_the_second_page_of_languages_says_how_to_answer_in_its_own_langua
     for code in ("ckb", "ti", "so", "ru"):
         assert Translator(code)("Write the number of your answer.") in footer
     assert Translator("ps")("Write the number of your answer.") not in footer
+
+
+def test_the_spoken_languages_have_a_name_in_every_readers_own_words() -> None:
+    """A native reader of Somali saw "Turkish" in English, and Sorani readers "ئۆكراینی" with the Arabic kaf: CLDR
+    gaps that Lotse mends. Every other name differs from the English one where the reader's language has its own."""
+    from flows.intake import SPOKEN_LANGUAGES, language_name
+
+    english = {code: language_name(Translator("en"), code) for code in SPOKEN_LANGUAGES}
+    same_in_german = {"ti", "so", "ur"}  # German says Tigrinya, Somali and Urdu too
+    for locale in LANGUAGES:
+        if locale in ("en", "de"):
+            continue
+        t = Translator(locale)
+        for code in SPOKEN_LANGUAGES:
+            name = language_name(t, code)
+            assert name, (locale, code)
+            if locale == "so" and code == "ti":
+                continue  # Somali writes Tigrinya as English does
+            assert name != english[code] or code in ("ku", "ckb"), (locale, code, name)
+            if locale in ("ckb", "fa", "fa_AF"):
+                assert "\u0643" not in name, (locale, code, name)  # the Arabic kaf, where ک is meant
+    for code in SPOKEN_LANGUAGES:
+        assert language_name(Translator("de"), code) != english[code] or code in same_in_german | {"ku", "ckb"}
