@@ -114,7 +114,7 @@ async def show_course(turn: Turn, course: Course) -> None:
              turn.t(N_("Where: {place}"), place=course.place), schedule_text(turn.t, course),
              turn.t(N_("From {first} to {last}"), first=turn.t.date(date.fromisoformat(course.first_day), "medium"),
                     last=turn.t.date(date.fromisoformat(course.last_day), "medium")), "",
-             turn.t.plural(NP_PARTICIPANTS, len(enrolled))]
+             turn.t.plural(NP_PARTICIPANTS, len(enrolled)) if enrolled else turn.t(N_("Nobody is enrolled yet."))]
     lines += [f"· {participant_label(turn.t, p)}" for p in enrolled[:50]]
     if upcoming:
         lines += ["", turn.t(N_("Next sessions:"))]

@@ -46,6 +46,8 @@ async def test_a_coordinator_creates_a_course_enrols_and_participants_see_the_ne
     assert (course.name, course.level, course.weekdays) == ("Integrationskurs BBS Wechloy", "A2", [0, 2])
     assert [s.starts_at for s in sessions[:2]] == [local(2026, 11, 30, 9, 0), local(2026, 12, 2, 9, 0)]
     assert len(sessions) == 8
+    [empty, *_] = await anna.send("/course 1")
+    assert "Nobody is enrolled yet." in empty.text and "0 participants" not in empty.text
     await anna.click("Enrol a participant")
     [done, _menu] = await anna.send("Amal")
     assert done.text.startswith("Amal (no. ") and done.text.endswith("is now in the course and was told.")
