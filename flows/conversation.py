@@ -10,6 +10,7 @@ from bot.core.i18n import N_
 from flows import open_choices
 from flows.engine import (
     DONE_KEY,
+    END,
     STAY,
     Flow,
     Goto,
@@ -39,6 +40,7 @@ from flows.registry import (
     parse_command,
     register_button,
     reprompt,
+    rest_in_menu,
     start_flow,
 )
 
@@ -289,6 +291,11 @@ def _go(turn: Turn, flow: Flow, destination: Next) -> None:
         _enter(turn, flow, flow.step(destination), turn.data, trail)
     elif destination == STAY:
         return
+    elif destination == END and open_choices.offers_own_choices(turn):
+        # The flow ended with a message of its own choices (a new course's actions): a menu drawn after it would
+        # take the number typed next, as after a command (a play-tester could not reach the course's actions).
+        turn.state.pop("resume", None)
+        rest_in_menu(turn)
     elif isinstance(destination, Goto):
         start_flow(turn, destination.flow)
     else:

@@ -327,3 +327,17 @@ def test_the_import_command_prints_a_report_or_one_line(tmp_path: Path, monkeypa
     assert main(["import", "appointments", str(unknown)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("imported 0 appointment(s) from") and "line 2: unknown participant '12345'" in out
+
+
+async def test_a_number_after_a_new_course_picks_its_action_not_the_menu(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester created a course, got its actions and then the main menu: "1" opened the open questions,
+    and the course's actions could not be reached by number. A flow that ends with choices of its own rests."""
+    anna = await coordinator(app, chat, "anna")
+    await newcomer(app, chat, "amal", language="العربية")
+    await create_course_by_chat(anna)
+    view = anna.last
+    assert [choice.label for choice in view.choices][:1] == ["Enrol a participant"]
+    await anna.send("1")
+    [done, *_] = await anna.send("Amal")
+    assert done.text.startswith("Amal (no. ") and done.text.endswith("is now in the course and was told.")
