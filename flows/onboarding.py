@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from bot.core.access import privacy_version_for
-from bot.core.i18n import LANGUAGES, N_, NP_, Translator, negotiate
+from bot.core.access import Action, may, privacy_version_for
+from bot.core.i18n import LANGUAGES, N_, NP_, STAFF_LOCALES, Translator, negotiate
 from bot.core.messages import Choice
 from bot.core.text import clean_text, fold
 from bot.services.privacy import erase, tell_staff_of_erasure
@@ -70,11 +70,21 @@ MORE_LABEL = N_("More languages")
 _DRAWING = "_drawing_language_question"
 
 
+COMPANY_LANGUAGES_NOTE = N_("Partner companies chat with Lotse in German or English.")
+
+
+def offered_languages(turn: Turn) -> list[str]:
+    """Every language; a partner company's contact chats in German or English only (issue 18)."""
+    if may(turn.person, Action.ACT_FOR_COMPANY):
+        return [code for code in LANGUAGES if code in STAFF_LOCALES]
+    return list(LANGUAGES)
+
+
 def language_pages(turn: Turn) -> list[list[str]]:
-    """Every language, the platform's hint first, in pages of PAGE_SIZE (one page while they all fit)."""
+    """Every language offered, the platform's hint first, in pages of PAGE_SIZE (one page while they all fit)."""
     hinted = negotiate(turn.incoming.language_hint)
-    codes = list(LANGUAGES)
-    if hinted:
+    codes = offered_languages(turn)
+    if hinted in codes:
         codes.remove(hinted)
         codes.insert(0, hinted)
     if len(codes) <= PAGE_SIZE + 1:
@@ -99,7 +109,7 @@ def language_options(turn: Turn) -> list[Choice]:
     drawing = turn.data.pop(_DRAWING, False)
     typed = "" if drawing or turn.incoming.choice is not None else fold(clean_text(turn.incoming.text or ""))
     if typed:
-        choices += [Choice(code, LANGUAGES[code]) for code in LANGUAGES
+        choices += [Choice(code, LANGUAGES[code]) for code in offered_languages(turn)
                     if code not in shown and fold(LANGUAGES[code]) == typed]
     return choices
 
@@ -114,6 +124,8 @@ def language_prompt(turn: Turn) -> str:
     others = [LANGUAGES[code] for number, codes in enumerate(pages) if number != page for code in codes]
     if others:
         lines.append("🌐 " + " · ".join(others))
+    if may(turn.person, Action.ACT_FOR_COMPANY):
+        lines.append(turn.t(COMPANY_LANGUAGES_NOTE))
     return "\n".join(lines)
 
 
