@@ -203,7 +203,7 @@ def _district_axis(t: Translator, axis: Any, funnel: Funnel, network: Network | 
     shares = [share(funnel.districts[key]) for key in keys]
     axis.barh(range(len(keys)), shares, color=["#2e7d32" if part >= GOAL else "#e08a00" for part in shares])
     axis.set_yticks(range(len(keys)), [name[:28] for name in names], fontsize=8)
-    axis.set_ylim(len(keys) - 0.5, -1.4)
+    axis.set_ylim(len(keys) - 0.5, -0.5)
     axis.set_xlim(0, 1.15)
     axis.axvline(GOAL, color="#c62828", linestyle="--", linewidth=1)
     for row, key in enumerate(keys):
