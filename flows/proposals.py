@@ -551,7 +551,7 @@ async def _company_midway(turn: Turn, payload: str) -> None:
     may say what it is), or the candidate did not come (the coordinator hears at once)."""
     answer, _, number = payload.partition(":")
     found = await _own_follow_up(turn, number, "company_midway")
-    if found is None or answer not in MIDWAY_ANSWERS or found[0].status == "answered":
+    if found is None or answer not in MIDWAY_ANSWERS or found[0].status == "answered" or found[1].status != "accepted":
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
     follow_up, proposal, place = found
