@@ -549,13 +549,14 @@ async def report(settings: Settings, chart: Path | None, language: str) -> None:
             t = Translator(language)
             placements = await report_lines(session, t, app.network)
             companies = await placement_counts(session, "company")
+            districts = await placement_counts(session, "district")
     finally:
         await app.close()
     print(funnel_text(t, app.network, funnel))
     for line in placements:
         print(line)
     if chart is not None:
-        draw_chart(t, funnel, chart, companies, app.network)
+        draw_chart(t, funnel, chart, companies, app.network, districts)
         print(f"chart written to {chart}")
 
 

@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import STAFF
 from bot.core.i18n import N_, Translator
-from bot.core.messages import Choice
+from bot.core.messages import Choice, button_key
 from bot.core.network import Network
 from bot.core.text import clean_text
 from bot.services.participant_search import MAX_LISTED, find_participants
 from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from bot.services.routing import is_responsible, staff_districts
-from bot.services.stages import STAGE_RANK, STAGES, stage_name
+from bot.services.stages import STAGE_RANK, STAGES, has_contract_for, stage_name
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import STAFF_LABELS, language_name, participant_label, person_label, summary_lines
 from flows.mediation import report_translation
@@ -319,7 +319,23 @@ def stage_options(turn: Turn) -> list[Choice]:
     return [Choice(key, turn.t(label)) for key, label in STAGES if key != current]
 
 
+CONTRACT_BUTTON = "ct"
+"""`flows.contracts` answers it: "new:NUMBER" starts recording a contract for that participant."""
+
+
+def contract_first(turn: Turn, participant_id: int, stage: str) -> None:
+    """Ausbildung and SVB follow a recorded contract; by hand they would count toward the goal without one."""
+    turn.send(turn.t(N_("{stage} counts only with a signed contract (Vertrag). Please record the contract first: "
+                        "/contract {number}"), stage=stage_name(turn.t, stage), number=participant_id),
+              [Choice(button_key(CONTRACT_BUTTON, f"new:{participant_id}"), turn.t(N_("Record the contract")))],
+              selection="single")
+
+
 async def _stage_chosen(turn: Turn, value: Any) -> Next:
+    participant_id = int(turn.data.get("participant", 0))
+    if not await has_contract_for(turn.session, participant_id, str(value)):
+        contract_first(turn, participant_id, str(value))
+        return END
     return "why" if skips(turn.data.get("from"), str(value)) else "note"
 
 
@@ -336,6 +352,9 @@ async def _stage_done(turn: Turn, value: Any) -> Next:
         turn.say(NOT_YOURS)
         return END
     to_stage = str(turn.data["to"])
+    if not await has_contract_for(turn.session, participant.id, to_stage):  # withdrawn while the note was written
+        contract_first(turn, participant.id, to_stage)
+        return END
     change = await change_stage(turn.session, participant.id, to_stage, turn.person.id, turn.now,
                                 reason=str(value) if value else None)
     if change is None:
@@ -349,7 +368,8 @@ async def _stage_done(turn: Turn, value: Any) -> Next:
 STAGE = Flow(name="stage", roles=STAFF, steps=(
     Step(name="to", prompt=N_("Which stage has the participant reached?"), kind=InputKind.CHOICE,
          options=stage_options, on_answer=_stage_chosen, describe="new stage",
-         branches=(("skips a stage or goes back", "why"), ("next stage", "note"))),
+         branches=(("skips a stage or goes back", "why"), ("next stage", "note"),
+                   ("Ausbildung or SVB without a recorded contract: /contract button", "menu"))),
     Step(name="why", prompt=N_("This skips a stage or goes back. That is allowed, but please write the reason."),
          kind=InputKind.TEXT, max_length=MAX_REASON, validate=_reason, on_answer=_stage_done, next=END,
          describe="reason required"),

@@ -27,7 +27,7 @@ from bot.core.text import clean_text
 from bot.services.mentorships import drop_unstarted_mentorship, open_mentorship
 from bot.services.routing import is_responsible, responsible_staff
 from bot.services.stages import stage_name
-from flows.cases import NOT_YOURS, change_stage, one_participant
+from flows.cases import CONTRACT_BUTTON, NOT_YOURS, change_stage, one_participant
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import participant_label
 from flows.registry import Command, register, register_button, start_flow
@@ -263,7 +263,8 @@ async def _save(turn: Turn, value: Any) -> Next:
                      participant=shown_name(turn.t, turn.person, participant, profile), kind=kind_label(turn.t, kind),
                      date=turn.t.date(date.fromisoformat(starts_on)),
                      stage=stage_name(turn.t, profile.stage if profile else None)),
-              [Choice(button_key("ct", f"undo:{contract.id}"), turn.t(N_("Withdraw (recorded by mistake)")))],
+              [Choice(button_key(CONTRACT_BUTTON, f"undo:{contract.id}"),
+                      turn.t(N_("Withdraw (recorded by mistake)")))],
               selection="single")
     if mentor_button and may(turn.person, Action.BE_RESPONSIBLE):
         turn.send(turn.t(N_("An apprenticeship (Ausbildung) can have a mentor. Assign one now?")),
@@ -315,9 +316,14 @@ async def _tell_coordinators(turn: Turn, participant: Person, contract: Contract
 
 
 async def _contract_button(turn: Turn, payload: str) -> None:
+    """"undo:CONTRACT" withdraws a contract; "new:PARTICIPANT" (from /stage) starts recording one."""
     action, _, number = payload.partition(":")
-    if action != "undo" or not number.isdigit() or len(number) > 9:
+    if action not in ("undo", "new") or not number.isdigit() or len(number) > 9 or (
+            action == "new" and turn.person.role not in CONTRACT_ROLES):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    if action == "new":
+        await contract_command(turn, number)
         return
     await withdraw(turn, int(number))
 
@@ -325,7 +331,8 @@ async def _contract_button(turn: Turn, payload: str) -> None:
 async def withdraw(turn: Turn, contract_id: int) -> None:
     """A contract recorded by mistake (wrong person, kind or day) is withdrawn by whoever recorded it or a coordinator
     responsible for the participant: the row goes (the audit log keeps both steps), the stage goes back to where the
-    contract found it, and a mentorship it opened that never got a mentor is closed again."""
+    contract found it (a dated history entry), a mentorship it opened that never got a mentor is closed again, and
+    the participant, who was congratulated, is told in their language."""
     contract = await turn.session.get(Contract, contract_id)
     participant = await turn.session.get(Person, contract.participant_id) if contract else None
     if contract is None or participant is None or not (
@@ -346,8 +353,12 @@ async def withdraw(turn: Turn, contract_id: int) -> None:
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="contract.withdrawn",
                                 at=turn.now, details={"contract": contract.id, "kind": contract.kind,
                                                       "starts_on": contract.starts_on}))
-    kind = contract.kind
+    kind, organisation = contract.kind, contract.organisation
     await turn.session.delete(contract)
+    # they were congratulated on it: they hear plainly that it was a mistake, in their language
+    await turn.tell(participant, N_("The record of your contract (Vertrag) with {employer} was removed. It was "
+                                    "entered by mistake. Questions? Write /menu."),
+                    employer=lambda t: employer_name(t, turn.network, organisation))
     turn.say(N_("Withdrawn: the contract of {participant} ({kind}). Stage: {stage}."),
              participant=shown_name(turn.t, turn.person, participant, profile), kind=kind_label(turn.t, kind),
              stage=stage_name(turn.t, profile.stage if profile else None))
@@ -382,4 +393,4 @@ async def contract_lines(session: AsyncSession, t: Translator, network: Network,
 
 register(CONTRACT, Command("contract", N_("Record a signed contract: /contract NUMBER"), action=contract_command,
                            roles=CONTRACT_ROLES))
-register_button("ct", _contract_button)
+register_button(CONTRACT_BUTTON, _contract_button)

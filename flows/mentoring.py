@@ -305,6 +305,18 @@ async def case_lines(session: AsyncSession, t: Translator, network: Network, par
              for proposal, place in (await session.execute(select(Proposal, Place).join(
                  Place, Place.id == Proposal.place_id).where(Proposal.participant_id == participant.id)
                  .order_by(Proposal.id))).all()]
+    from flows.proposals import MIDWAY_ANSWERS
+    from storage.models import PlacementFollowUp
+
+    for follow_up, proposal in (await session.execute(select(PlacementFollowUp, Proposal).join(
+            Proposal, Proposal.id == PlacementFollowUp.proposal_id).where(
+            Proposal.participant_id == participant.id, PlacementFollowUp.kind == "company_midway",
+            PlacementFollowUp.status == "answered").order_by(PlacementFollowUp.id))).all():
+        given = follow_up.answer or {}
+        said = str(given.get("answer"))
+        lines.append(t(N_("Place no. {number}, halfway, the company said: {answer}"), number=proposal.place_id,
+                       answer=t(MIDWAY_ANSWERS[said]) if said in MIDWAY_ANSWERS else "–")
+                     + (f" – {str(given['text'])[:120]}" if given.get("text") else ""))
     for invite, day in (await session.execute(select(MatchingInvite, MatchingDay).join(
             MatchingDay, MatchingDay.id == MatchingInvite.day_id).where(
             MatchingInvite.participant_id == participant.id).order_by(MatchingDay.starts_at))).all():

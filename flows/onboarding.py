@@ -13,8 +13,8 @@ from typing import Any
 
 from babel import Locale
 
-from bot.core.access import privacy_version_for
-from bot.core.i18n import LANGUAGES, N_, NP_, Translator, negotiate
+from bot.core.access import Action, may, privacy_version_for
+from bot.core.i18n import LANGUAGES, N_, NP_, STAFF_LOCALES, Translator, negotiate
 from bot.core.messages import Choice
 from bot.core.text import clean_text, fold
 from bot.services.privacy import erase, tell_staff_of_erasure
@@ -73,11 +73,21 @@ MORE_LABEL = N_("More languages")
 _DRAWING = "_drawing_language_question"
 
 
+COMPANY_LANGUAGES_NOTE = N_("Partner companies chat with Lotse in German or English.")
+
+
+def offered_languages(turn: Turn) -> list[str]:
+    """Every language; a partner company's contact chats in German or English only (issue 18)."""
+    if may(turn.person, Action.ACT_FOR_COMPANY):
+        return [code for code in LANGUAGES if code in STAFF_LOCALES]
+    return list(LANGUAGES)
+
+
 def language_pages(turn: Turn) -> list[list[str]]:
-    """Every language, the platform's hint first, in pages of PAGE_SIZE (one page while they all fit)."""
+    """Every language offered, the platform's hint first, in pages of PAGE_SIZE (one page while they all fit)."""
     hinted = negotiate(turn.incoming.language_hint)
-    codes = list(LANGUAGES)
-    if hinted:
+    codes = offered_languages(turn)
+    if hinted in codes:
         codes.remove(hinted)
         codes.insert(0, hinted)
     if len(codes) <= PAGE_SIZE + 1:
@@ -102,8 +112,8 @@ def language_options(turn: Turn) -> list[Choice]:
     drawing = turn.data.pop(_DRAWING, False)
     typed = "" if drawing or turn.incoming.choice is not None else clean_text(turn.incoming.text or "")
     named = language_named(typed) if typed else None
-    if named is not None:  # read under the name it was typed as, so that the engine's label match finds it
-        choices.append(Choice(named, typed))
+    if named is not None and named in offered_languages(turn):  # read under the name it was typed as, so that
+        choices.append(Choice(named, typed))  # the engine's label match finds it
     return choices
 
 
@@ -156,6 +166,8 @@ def language_prompt(turn: Turn) -> str:
     others = [LANGUAGES[code] for number, codes in enumerate(pages) if number != page for code in codes]
     if others:
         lines.append("🌐 " + " · ".join(others))
+    if may(turn.person, Action.ACT_FOR_COMPANY):
+        lines.append(turn.t(COMPANY_LANGUAGES_NOTE))
     return "\n".join(lines)
 
 

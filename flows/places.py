@@ -270,9 +270,11 @@ async def places_command(turn: Turn, argument: str = "") -> None:
                             proposals=counts.get(place.id, 0)))
     lines += ["", turn.t(N_("Write /place NUMBER to see one, pause it, mark it filled or close it."))]
     if may(turn.person, Action.WORK_WITH_PLACES):
-        from bot.services.placement_reports import company_counts, company_lines
+        from bot.services.placement_reports import company_lines, placement_counts
+        from bot.services.routing import staff_districts
 
-        summary = company_lines(turn.t, turn.network, await company_counts(turn.session))
+        scope = await staff_districts(turn.session, turn.network, turn.person)  # as /stats and the digest count
+        summary = company_lines(turn.t, turn.network, await placement_counts(turn.session, "company", scope))
         lines += ["", *summary] if summary else []
     turn.send("\n".join(lines))
 

@@ -422,6 +422,19 @@ async def _company_button(turn: Turn, payload: str) -> None:
         turn.say(N_("All places of no. {number} are taken now; it is marked as filled."), number=place.id)
 
 
+MIDWAY_AFTER_DAYS = 3
+"""A Hospitation, Praktikum or EQ longer than this gets a check-in to the company halfway through."""
+
+
+def midway_day(first: date, last: date) -> date:
+    """Halfway between the first and the last day, on a weekday (a Saturday or Sunday moves back to Friday), and
+    never on the first or the last day, which have check-ins of their own."""
+    day = first + (last - first) // 2
+    while day.weekday() >= 5 and day - timedelta(days=1) > first:
+        day -= timedelta(days=1)
+    return max(day, first + timedelta(days=1))
+
+
 async def arrange(turn: Turn, place: Place, proposal: Proposal, participant: Person) -> None:
     """An accepted match: the appointment with the participant's reminders, and the follow-up for both sides."""
     from flows.appointments import BOOKED, notice_for
@@ -449,6 +462,10 @@ async def arrange(turn: Turn, place: Place, proposal: Proposal, participant: Per
         # after the placement the participant is asked too, not only the company (issue 18: during and after)
         plans.append((participant.id, "participant_after", datetime.combine(last, time(16), tzinfo=zone)
                       .astimezone(UTC)))
+    if place.kind in SHORT_KINDS and DURATION_DAYS.get(place.duration, 14) > MIDWAY_AFTER_DAYS:
+        # and during a longer one the company: is the candidate coming, any problem (a no-show is not left to the end)
+        plans.append((turn.person.id, "company_midway", datetime.combine(
+            midway_day(starts_at.astimezone(zone).date(), last), time(12), tzinfo=zone).astimezone(UTC)))
     for person_id, kind, due in plans:
         if kind == "company_reminder" and not turn.now < due < starts_at:
             continue
@@ -507,6 +524,82 @@ async def _participant_checkin(turn: Turn, payload: str) -> None:
         turn.say(N_("Thank you for telling us. Your coordinator will get in touch."))
         return
     start_flow(turn, "offer_question", {"proposal": proposal.id})
+
+
+MIDWAY_ANSWERS: dict[str, str] = {"good": N_("All good"), "problem": N_("A problem"), "absent": N_("Did not come")}
+MIDWAY_BUTTON = "cm"
+
+
+def midway_buttons(t: Translator, follow_up_id: int) -> list[Choice]:
+    return [Choice(button_key(MIDWAY_BUTTON, f"{key}:{follow_up_id}"), t(label))
+            for key, label in MIDWAY_ANSWERS.items()]
+
+
+async def placement_coordinators(turn: Turn, proposal: Proposal, participant: Person) -> list[Person]:
+    """Who hears of a problem during a placement at once: the coordinator who proposed the candidate, else those
+    responsible for the participant."""
+    from bot.services.routing import responsible_staff
+
+    proposer = await turn.session.get(Person, proposal.proposed_by_id) if proposal.proposed_by_id else None
+    if proposer is not None and may(proposer, Action.WORK_WITH_PLACES):
+        return [proposer]
+    return await responsible_staff(turn.session, turn.network, participant)
+
+
+async def _company_midway(turn: Turn, payload: str) -> None:
+    """The company's answer halfway through: all good, a problem (the coordinator hears at once, then the company
+    may say what it is), or the candidate did not come (the coordinator hears at once)."""
+    answer, _, number = payload.partition(":")
+    found = await _own_follow_up(turn, number, "company_midway")
+    if found is None or answer not in MIDWAY_ANSWERS or found[0].status == "answered" or found[1].status != "accepted":
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    follow_up, proposal, place = found
+    there = answer != "absent"
+    follow_up.status, follow_up.answer = "answered", {"answer": answer, "attended": there, "at": turn.now.isoformat()}
+    participant = await turn.session.get_one(Person, proposal.participant_id)
+    turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="placement.midway",
+                                at=turn.now, details={"place": place.id, "answer": answer}))
+    if there:
+        await record_start(turn, place, proposal, f"company check-in during place no. {place.id}: {answer}")
+    if answer == "good":
+        turn.say(N_("Thank you! This helps us a lot."))
+        return
+    message = (N_("Check-in during place no. {number}: {company} reports a problem with {participant}. Please get "
+                  "in touch.") if there else
+               N_("Check-in during place no. {number}: {company} says {participant} did not come. Please get in "
+                  "touch."))
+    for coordinator in await placement_coordinators(turn, proposal, participant):
+        await turn.tell(coordinator, message, number=place.id, company=company_name(turn.network, place.organisation),
+                        participant=_label_of(participant))
+    if there:
+        start_flow(turn, "company_problem", {"follow_up": follow_up.id})
+        return
+    turn.say(N_("Thank you. The coordinator knows now and will get in touch."))
+
+
+async def _company_problem_told(turn: Turn, value: Any) -> Next:
+    found = await _own_follow_up(turn, str(turn.data.get("follow_up", "")), "company_midway")
+    if found is None:
+        turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return END
+    follow_up, proposal, place = found
+    if value:
+        follow_up.answer = {**(follow_up.answer or {}), "text": str(value)}
+        participant = await turn.session.get_one(Person, proposal.participant_id)
+        for coordinator in await placement_coordinators(turn, proposal, participant):
+            await turn.tell(coordinator, N_("{company} about {participant} (place no. {number}): {text}"),
+                            company=company_name(turn.network, place.organisation),
+                            participant=_label_of(participant), number=place.id, text=str(value))
+    turn.say(N_("Thank you. The coordinator knows now and will get in touch."))
+    return END
+
+
+COMPANY_PROBLEM = Flow(name="company_problem", roles=frozenset({COMPANY}), steps=(
+    Step(name="what", prompt=N_("What is the problem? A few words help the coordinator."), kind=InputKind.TEXT,
+         optional=True, max_length=1000, on_answer=_company_problem_told, next=END,
+         describe="optional; the coordinator already knows there is a problem, this adds what it is"),
+))
 
 
 async def _company_checkin_button(turn: Turn, payload: str) -> None:
@@ -645,7 +738,9 @@ register(PROPOSE)
 register(OFFER_QUESTION)
 register(COMPANY_CHECKIN)
 register(PLACE_CAME)
+register(COMPANY_PROBLEM)
 register_button("po", _offer_button)
 register_button("pc", _company_button)
 register_button("ci", _participant_checkin)
 register_button("cc", _company_checkin_button)
+register_button(MIDWAY_BUTTON, _company_midway)

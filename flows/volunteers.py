@@ -26,8 +26,8 @@ from bot.core.network import Network
 from bot.core.notify import messages_for, translator_for
 from bot.core.text import clean_text
 from bot.services.routing import is_responsible, responsible_staff
-from bot.services.stages import STAGE_RANK, stage_name
-from flows.cases import MILESTONES, NOT_YOURS, REPORT_KINDS, change_stage, one_participant
+from bot.services.stages import STAGE_RANK, has_contract_for, stage_name
+from flows.cases import MILESTONES, NOT_YOURS, REPORT_KINDS, change_stage, contract_first, one_participant
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, render_prompt
 from flows.intake import (
     answer_text,
@@ -571,6 +571,9 @@ async def _milestone_button(turn: Turn, payload: str) -> None:
         return
     if report.confirmed_at is not None:
         turn.say(N_("This stage change was already confirmed."))
+        return
+    if not await has_contract_for(turn.session, participant.id, report.milestone):  # the goal follows a contract
+        contract_first(turn, participant.id, report.milestone)
         return
     report.confirmed_at, report.confirmed_by_id = turn.now, turn.person.id
     profile = await turn.session.get(Profile, participant.id)

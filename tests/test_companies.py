@@ -127,6 +127,14 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     assert checkin.text == TI("How is your {kind} going? Please tap a button.", kind=TI("Internship (Praktikum)"))
     await yonas.click(TI("Good"))
 
+    # Halfway through, the company is asked whether Yonas comes and whether there is a problem: all good.
+    clock.now = datetime(2027, 1, 18, 11, 0, tzinfo=UTC)
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    assert kai.last.text.startswith(f"Place no. {number} (Internship (Praktikum)): is Yonas (no. ")
+    [fine, *_] = await kai.click("All good")
+    assert fine.text == "Thank you! This helps us a lot."
+
     # On the last day, the company says: came, fits, Ausbildung offered. The stage follows, dated.
     clock.now = datetime(2027, 1, 25, 15, 30, tzinfo=UTC)
     before_yonas = len(yonas.history)

@@ -237,20 +237,21 @@ async def test_a_stage_change_that_skips_stages_needs_a_reason_which_is_recorded
     petra = await coordinator(app, chat, "petra", organisation="proconnect")
     await participant(chat, "amal")
     await petra.send("/stage amal")
-    [ask] = await petra.click("Apprenticeship (Ausbildung)")
+    [ask] = await petra.click("Internship (Praktikum / Hospitation)")
     assert ask.text.startswith("This skips a stage or goes back.")
     [empty, _] = await petra.send("")
     assert "empty" in empty.text
-    [done, _] = await petra.send("Contract signed directly with Bäckerei Janssen")
+    [done, _] = await petra.send("Praktikum found directly with Bäckerei Janssen")
     assert done.text.startswith("Recorded: Amal")
     await petra.send("/stage amal")
-    await petra.click("Employment (SVB)")  # apprenticeship -> employment skips nothing
-    [done, _] = await petra.click("Skip")
+    [back] = await petra.click("Matching")  # going back needs a reason too
+    assert back.text.startswith("This skips a stage or goes back.")
+    await petra.send("The Praktikum ended on the first day")
     async with app.sessions() as session:
         changes = (await session.scalars(select(StageChange).order_by(StageChange.id))).all()
     assert [(c.from_stage, c.to_stage, c.reason) for c in changes] == [
-        ("profile_complete", "apprenticeship", "Contract signed directly with Bäckerei Janssen"),
-        ("apprenticeship", "employment", None)]
+        ("profile_complete", "internship", "Praktikum found directly with Bäckerei Janssen"),
+        ("internship", "matching", "The Praktikum ended on the first day")]
 
 
 async def test_the_case_view_after_a_full_story(app: Lotse, chat: Callable[..., Chat], clock: FakeClock) -> None:
@@ -303,19 +304,19 @@ async def test_a_milestone_behind_the_current_stage_keeps_the_stage(app: Lotse, 
     amal = await participant(chat, "amal")
     await pair(petra, jana, amal)
     await petra.send("/stage amal")
-    await petra.click("Apprenticeship (Ausbildung)")
-    await petra.send("Contract signed")
+    await petra.click("Internship (Praktikum / Hospitation)")
+    await petra.send("Praktikum started")
     await jana.send("/report")
     await jana.click(jana.buttons()[0])
     await jana.click("Milestone reached")
     await jana.click("Potential check done (Potenzialcheck)")
     await jana.send("She did the check today")
     [kept, *_] = await petra.click("Confirm: Potential check done (Potenzialcheck)")
-    assert "is already further along (Apprenticeship (Ausbildung))" in kept.text
+    assert "is already further along (Internship (Praktikum / Hospitation))" in kept.text
     async with app.sessions() as session:
         profile = (await session.scalars(select(Profile).where(Profile.stage != "registered"))).one()
         report = (await session.scalars(select(CaseReport))).one()
-    assert profile.stage == "apprenticeship" and report.confirmed_at is not None
+    assert profile.stage == "internship" and report.confirmed_at is not None
 
 
 async def test_a_volunteer_sees_their_participants_and_a_coordinator_ends_a_pairing(

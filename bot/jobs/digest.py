@@ -27,7 +27,7 @@ from bot.core.network import Network
 from bot.core.notify import enqueue, messages_for, translator_for
 from bot.core.schedule import BERLIN, Schedule
 from bot.services.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title, session_key
-from bot.services.routing import visible_participants
+from bot.services.routing import staff_districts, visible_participants
 from bot.services.stages import stage_name
 from flows.cases import MILESTONES, REPORT_KINDS
 from flows.intake import language_name, participant_label, person_label
@@ -64,11 +64,13 @@ class Section:
 
 @dataclass
 class Window:
-    """Last week is [since, until); this week's appointments are [until, ahead)."""
+    """Last week is [since, until); this week's appointments are [until, ahead). `districts`: the reader's districts
+    for the counts that are not about one participant (places per company, district and cohort); None: all."""
 
     since: datetime
     until: datetime
     ahead: datetime
+    districts: frozenset[str] | None = None
 
 
 Visible = ColumnElement[bool]
@@ -301,7 +303,8 @@ async def mentoring_lines(session: AsyncSession, t: Translator, network: Network
 
 async def placement_lines(session: AsyncSession, t: Translator, network: Network,
                           visible: Visible, window: Window) -> list[str]:
-    """Last week's matches and starts of these participants, then what came of the places per company."""
+    """Last week's matches and contracts of these participants, then what came of the places per company, district
+    and cohort, counted only in the reader's districts (a coordinator never sees another district's rows)."""
     from bot.core.network import company_name
     from bot.services.placement_reports import group_lines, matching_day_counts, placement_counts
     from storage.models import Place, Proposal
@@ -323,8 +326,9 @@ async def placement_lines(session: AsyncSession, t: Translator, network: Network
                   Person, Person.id == Contract.participant_id).where(
                   visible, Contract.recorded_at >= window.since, Contract.recorded_at < window.until)
                   .order_by(Contract.recorded_at, Contract.id))).all()]
-    lines += group_lines(t, network, "company", await placement_counts(session, "company"))[1:]
-    days, invited, coming, came = await matching_day_counts(session)
+    for by in ("company", "district", "cohort"):  # only the places and people in the reader's districts
+        lines += group_lines(t, network, by, await placement_counts(session, by, window.districts))
+    days, invited, coming, came = await matching_day_counts(session, window.districts)
     if days:
         lines.append(t(N_("Match-making days: {days}, invited: {invited}, said yes: {coming}, came: {came}"),
                        days=days, invited=invited, coming=coming, came=came))
@@ -352,8 +356,10 @@ def everybody(districts: frozenset[str] | None = None) -> Visible:
 
 
 async def build_digest(session: AsyncSession, t: Translator, network: Network, visible: Visible,
-                       moment: datetime) -> list[Section]:
-    window = Window(since=moment - timedelta(days=7), until=moment, ahead=moment + timedelta(days=7))
+                       moment: datetime, districts: frozenset[str] | None = None) -> list[Section]:
+    """`visible` limits the lines about participants, `districts` the counts (None: the whole network)."""
+    window = Window(since=moment - timedelta(days=7), until=moment, ahead=moment + timedelta(days=7),
+                    districts=districts)
     return [Section(t(heading), await source(session, t, network, visible, window)) for heading, source in SECTIONS]
 
 
@@ -440,7 +446,8 @@ async def send_due_digests(sessions: async_sessionmaker[AsyncSession], network: 
                     DigestSent.week == week, DigestSent.recipient == f"person:{coordinator_id}")) is not None:
                 continue
             sections = await build_digest(session, translator_for(coordinator), network,
-                                          await visible_participants(session, network, coordinator), moment)
+                                          await visible_participants(session, network, coordinator), moment,
+                                          await staff_districts(session, network, coordinator))
             enqueue(session, await messages_for(session, coordinator, _renderer(moment, sections)), now)
             session.add(DigestSent(week=week, recipient=f"person:{coordinator_id}", sent_at=now))
         sent += 1
@@ -464,5 +471,5 @@ async def write_digest(sessions: async_sessionmaker[AsyncSession], network: Netw
     t = Translator(locale)
     moment = schedule.moment(datetime.combine(day, time(12, 0), tzinfo=BERLIN))
     async with sessions() as session:
-        sections = await build_digest(session, t, network, everybody(districts), moment)
+        sections = await build_digest(session, t, network, everybody(districts), moment, districts)
     return render_html(t, moment, sections) if file_format == "html" else render_markdown(t, moment, sections)

@@ -122,6 +122,7 @@ async def place_rows(session: AsyncSession, network: Network, t: Translator) -> 
     from sqlalchemy import func
 
     from bot.core.network import company_name, district_name, field_name
+    from bot.services.placement_reports import confirms_start
     from flows.places import DURATIONS, HOURS, STATUSES, german_name, kind_name
     from storage.models import Contract, Place, PlacementFollowUp, Proposal
 
@@ -134,7 +135,7 @@ async def place_rows(session: AsyncSession, network: Network, t: Translator) -> 
             select(Proposal.place_id, Proposal.id, PlacementFollowUp.kind, PlacementFollowUp.answer)
             .join(Proposal, Proposal.id == PlacementFollowUp.proposal_id)
             .where(PlacementFollowUp.status == "answered"))).all():
-        if kind != "company_checkin" or (answer or {}).get("attended"):
+        if confirms_start(kind, answer):
             started.setdefault(place_id, set()).add(proposal_id)
     for place_id, proposal_id in (await session.execute(select(Proposal.place_id, Proposal.id).where(
             Proposal.attended.is_(True)))).all():

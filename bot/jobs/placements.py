@@ -1,8 +1,8 @@
 """The placements' follow-up and `lotse import places`.
 
 Follow-up: an accepted match plans rows in `placement_follow_ups` (the company's reminder the evening before, the
-participant's check-in on the first afternoon, and on the last day of a Hospitation, Praktikum or EQ both sides'
-check-ins). `deliver_due_follow_ups`
+participant's check-in on the first afternoon, the company's check-in halfway through a Hospitation, Praktikum or EQ
+longer than three days, and on its last day both sides' check-ins). `deliver_due_follow_ups`
 sends each due row once: it flips the row from "planned" to "sent" with a conditional UPDATE and writes the
 outbox message in the same transaction, as the reminders do. A row whose placement was cancelled is dropped.
 
@@ -35,7 +35,7 @@ def _texts(t: Translator, network: Network, kind: str, place: Place, participant
     from bot.core.network import district_name
     from flows.intake import participant_label
     from flows.places import kind_name
-    from flows.proposals import participant_checkin_buttons
+    from flows.proposals import midway_buttons, participant_checkin_buttons
 
     who = participant_label(t, participant) if shares else t(N_("candidate no. {candidate}"),
                                                              candidate=participant.id)
@@ -45,6 +45,10 @@ def _texts(t: Translator, network: Network, kind: str, place: Place, participant
     if kind == "participant_after":
         return (t(N_("Your {kind} ends today. How did it go? Please tap a button."), kind=kind_name(t, place.kind)),
                 participant_checkin_buttons(t, follow_up_id))
+    if kind == "company_midway":
+        return (t(N_("Place no. {number} ({kind}): is {participant} coming? Any problem? Please tap a button."),
+                  participant=who, number=place.id, kind=kind_name(t, place.kind)),
+                midway_buttons(t, follow_up_id))
     if kind == "company_reminder" and appointment is not None:
         return (t(N_("Reminder: tomorrow {participant} starts at place no. {number} ({kind}), {when}, at {site}."),
                   participant=who, number=place.id, kind=kind_name(t, place.kind), when=t.when(appointment.starts_at),

@@ -33,6 +33,15 @@ OTHER_EMPLOYER = "other"
 """The company key of a contract with an employer outside the network."""
 
 
+COMPANY_CHECK_INS = ("company_checkin", "company_midway")
+"""The company's check-ins say whether the candidate came; the participant's answer says they are there."""
+
+
+def confirms_start(kind: str, answer: dict[str, object] | None) -> bool:
+    """Does an answered check-in confirm that the placement started (for the "started" counts)?"""
+    return kind not in COMPANY_CHECK_INS or bool((answer or {}).get("attended"))
+
+
 def cohort_of(created: datetime) -> str:
     """The quarter of registration (Europe/Berlin), as in `bot.services.progress`."""
     local = created.astimezone(BERLIN)
@@ -95,7 +104,7 @@ async def placement_counts(session: AsyncSession, by: str = "company", districts
         key, given = key_for(place, proposal.participant_id), answer or {}
         if kind == "company_checkin" and given.get("next") in ("ausbildung", "job"):
             row(key)[4] += 1
-        if kind == "company_checkin" and not given.get("attended"):
+        if not confirms_start(kind, given):
             continue
         started.setdefault(key, set()).add(proposal.id)
     for key, found in started.items():

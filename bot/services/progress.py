@@ -156,8 +156,9 @@ def funnel_text(t: Translator, network: Network, funnel: Funnel, heading: str | 
 
 
 def chart_figure(t: Translator, funnel: Funnel, companies: dict[str, list[int]] | None = None,
-                 network: Network | None = None) -> Figure:
-    """A horizontal funnel per cohort with the 75 % line (matplotlib, Agg: no display needed).
+                 network: Network | None = None, districts: dict[str, list[int]] | None = None) -> Figure:
+    """A horizontal funnel per cohort with the 75 % line, the goal per district, and what came of the places per
+    company and per district (`bot.services.placement_reports.placement_counts`) — matplotlib, Agg: no display.
 
     The goal's label sits inside the plot, in a band above the first bar, so no title can run into it."""
     import matplotlib
@@ -166,12 +167,14 @@ def chart_figure(t: Translator, funnel: Funnel, companies: dict[str, list[int]] 
     import matplotlib.pyplot as plt
 
     cohorts = sorted(funnel.cohorts) or ["-"]
-    extra = 1 if companies else 0
-    figure, axes = plt.subplots(len(cohorts) + extra, 1, figsize=(9, 2.8 * (len(cohorts) + extra) + 0.6),
-                                squeeze=False)
+    groups = [(by, found) for by, found in (("company", companies), ("district", districts)) if found]
+    panels = len(cohorts) + (1 if funnel.districts else 0) + len(groups)
+    figure, axes = plt.subplots(panels, 1, figsize=(9, 2.8 * panels + 0.6), squeeze=False)
     labels = [t(level) for level in LEVELS]
-    if companies:
-        _company_axis(t, axes[-1, 0], companies, network)
+    for axis, (by, found) in zip(axes[panels - len(groups):, 0], groups, strict=True):
+        _places_axis(t, axis, by, found, network)
+    if funnel.districts:
+        _district_axis(t, axes[len(cohorts), 0], funnel, network)
     for axis, cohort in zip(axes[: len(cohorts), 0], cohorts, strict=True):
         counts = funnel.cohorts.get(cohort, [0] * len(LEVELS))
         total = counts[0] or 1
@@ -193,26 +196,47 @@ def chart_figure(t: Translator, funnel: Funnel, companies: dict[str, list[int]] 
     return figure
 
 
-def _company_axis(t: Translator, axis: Any, companies: dict[str, list[int]], network: Network | None) -> None:
-    """Per company: proposed, accepted, started, offered, contracts signed, drop-out warnings, drop-outs (bars)."""
-    keys = sorted(companies)
-    names = [place_group_name(t, network, "company", key) if network else key for key in keys]
+def _district_axis(t: Translator, axis: Any, funnel: Funnel, network: Network | None) -> None:
+    """Per district: the share in Ausbildung or SVB against the 75 % line, with "placed of registered"."""
+    keys = sorted(funnel.districts)
+    names = [group_name(t, network, "districts", key) if network else key for key in keys]
+    shares = [share(funnel.districts[key]) for key in keys]
+    axis.barh(range(len(keys)), shares, color=["#2e7d32" if part >= GOAL else "#e08a00" for part in shares])
+    axis.set_yticks(range(len(keys)), [name[:28] for name in names], fontsize=8)
+    axis.set_ylim(len(keys) - 0.5, -0.5)
+    axis.set_xlim(0, 1.15)
+    axis.axvline(GOAL, color="#c62828", linestyle="--", linewidth=1)
+    for row, key in enumerate(keys):
+        counts = funnel.districts[key]
+        axis.text(shares[row] + 0.01, row, f"{counts[PLACED]} / {counts[0]}", va="center", fontsize=8)
+    axis.set_title(t(N_("By district")), fontsize=10)
+    axis.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0 %", "25 %", "50 %", "75 %", "100 %"])
+
+
+PLACE_TITLES = {"company": N_("Places by company"), "district": N_("Places by district")}
+
+
+def _places_axis(t: Translator, axis: Any, by: str, groups: dict[str, list[int]], network: Network | None) -> None:
+    """Per company or district: proposed, accepted, started, offered, contracts signed, drop-out warnings,
+    drop-outs (bars)."""
+    keys = sorted(groups)
+    names = [place_group_name(t, network, by, key) if network else key for key in keys]
     series = [(N_("Proposed"), 1, "#8fb3d9"), (N_("Accepted"), 2, "#5b8fc7"), (N_("Started"), 3, "#2e7d32"),
               (N_("Offered"), 4, "#a5d6a7"), (N_("Contracts"), 7, "#1b5e20"), (N_("Drop-out warnings"), 5, "#ef9a9a"),
               (N_("Drop-outs"), 8, "#c62828")]
     width = 0.8 / len(series)
     for number, (label, column, colour) in enumerate(series):
-        axis.bar([i + number * width for i in range(len(keys))], [companies[k][column] for k in keys], width,
+        axis.bar([i + number * width for i in range(len(keys))], [groups[k][column] for k in keys], width,
                  label=t(label), color=colour)
     axis.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))], [name[:28] for name in names], fontsize=8)
-    axis.set_title(t(N_("Places by company")), fontsize=10)
+    axis.set_title(t(PLACE_TITLES[by]), fontsize=10)
     axis.legend(fontsize=7)
 
 
 def draw_chart(t: Translator, funnel: Funnel, path: Path, companies: dict[str, list[int]] | None = None,
-               network: Network | None = None) -> None:
+               network: Network | None = None, districts: dict[str, list[int]] | None = None) -> None:
     """`chart_figure` as a PNG file."""
-    figure = chart_figure(t, funnel, companies, network)
+    figure = chart_figure(t, funnel, companies, network, districts)
     import matplotlib.pyplot as plt
 
     figure.savefig(path, dpi=110)

@@ -4,7 +4,11 @@ Cases, /find, progress, the digest and exports all count the same stages in the 
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.core.i18n import N_, Translator
+from storage.models import Contract
 
 STAGES: tuple[tuple[str, str], ...] = (
     ("registered", N_("Registered")),
@@ -23,3 +27,17 @@ STAGE_RANK = {"registered": 0, "profile_complete": 1, "potential_check": 2, "mat
 
 def stage_name(t: Translator, stage: str | None) -> str:
     return t(STAGE_NAMES[stage]) if stage in STAGE_NAMES else "–"
+
+
+CONTRACT_FOR_STAGE = {"apprenticeship": "ausbildung", "employment": "svb"}
+"""The goal's stages follow a recorded contract (`flows.contracts`): set by hand only when one is recorded."""
+
+
+async def has_contract_for(session: AsyncSession, participant_id: int, stage: str) -> bool:
+    """True when `stage` needs no contract, or the participant has a recorded contract of its kind."""
+    kind = CONTRACT_FOR_STAGE.get(stage)
+    if kind is None:
+        return True
+    found = await session.scalar(select(Contract.id).where(Contract.participant_id == participant_id,
+                                                           Contract.kind == kind).limit(1))
+    return found is not None
