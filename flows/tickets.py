@@ -357,7 +357,8 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
 
 async def _follow_up(turn: Turn) -> bool:
     """At the menu, what a participant writes that is not a menu choice joins their open question; with none open,
-    it is offered to be sent as a new one (kept, not refused as a wrong number)."""
+    words (two or more: a greeting is not a question) or a file are offered to be sent as a new one, kept, not
+    refused as a wrong number."""
     incoming = turn.incoming
     if not may(turn.person, Action.ADD_TO_QUESTION) or turn.state.get("flow") not in (None, "menu"):
         return False
@@ -372,8 +373,9 @@ async def _follow_up(turn: Turn) -> bool:
         except Invalid:
             pass
     ticket = await open_ticket_of(turn.session, turn.person.id)
-    if ticket is None and incoming.attachment is None and _NUMBER_LIKE.match(clean_text(incoming.text or "")):
-        return False  # "-1", "1.5": a wrong number for the menu, which says so
+    words = clean_text(incoming.text or "")
+    if ticket is None and incoming.attachment is None and _NUMBER_LIKE.match(words):
+        return False  # "-1", "1.5": a wrong number, which the menu's own hint answers
     try:
         message = _message_value(turn)
     except Invalid as invalid:
@@ -384,6 +386,8 @@ async def _follow_up(turn: Turn) -> bool:
             start_flow(turn, "menu")
             return True
         return False
+    if ticket is None and incoming.attachment is None and len(words.split()) < 2:
+        return False  # one word ("hello"): a greeting more than a question; the menu answers it as before
     if ticket is None:
         # Free words at the menu with no open question are most likely a question: offered to send as one, the
         # words kept, instead of being refused as a wrong number.

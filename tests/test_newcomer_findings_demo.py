@@ -79,6 +79,9 @@ async def test_back_to_the_menu_sends_nothing_and_numbers_and_commands_work_as_b
     assert wrong.text.startswith(ti("Please answer with a number from 1 to {count}.", count=len(yonas.buttons())))
     [helped, *_] = await yonas.send("/help")
     assert helped.locale == "ti" and "/menu" in helped.text and not helped.text.startswith(ti(OFFER))
+    greeted = await yonas.send("ሰላም")  # one word, a greeting: the menu's answer as before, no offer
+    assert all(not m.text.startswith(ti(OFFER)) for m in greeted)
+    await at_menu(yonas)
     [asking] = await yonas.send("1")  # "Ask a question", by number
     assert asking.text.startswith(ti("What is your question about?"))
 
@@ -148,6 +151,23 @@ async def test_talk_to_a_person_goes_to_the_coordinator_who_handles_the_particip
     await amal.click("Talk to a person")
     [thanks, *_] = await amal.send("Can I talk to someone on the phone?")
     assert "Jobcenter Oldenburg" in thanks.text and "pro:connect" not in thanks.text
+    assert jobcenter.last.text.startswith("Question no. 2: Talk to a person")
+    assert len(tom.history) == seen_by_tom
+
+
+async def test_talk_to_a_person_goes_where_their_question_waits_to_be_taken(
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+    tom = await staff(app, transport, "tom")
+    jobcenter = await coordinator(app, chat, "jobc", organisation="jobcenter", districts=["stadt_oldenburg"])
+    amal = await participant_in(chat, "amal", "English", "stadt_oldenburg", "language_course")
+    await at_menu(amal)
+    await amal.click("Ask a question")
+    await amal.click(app.network.topics["letters"].name["en"])
+    await amal.send("A letter about Bürgergeld")  # nobody took it yet
+    seen_by_tom = len(tom.history)
+    await at_menu(amal)
+    await amal.click("Talk to a person")
+    await amal.send("Please call me")
     assert jobcenter.last.text.startswith("Question no. 2: Talk to a person")
     assert len(tom.history) == seen_by_tom
 

@@ -162,11 +162,16 @@ async def route(session: AsyncSession, network: Network, topic: str | None, dist
 
 async def handling_staff(session: AsyncSession, participant_id: int) -> list[Person]:
     """The coordinators who already handle this participant, the closest first: who took one of their open
-    questions, then who booked their next appointment, then who paired them with a volunteer."""
+    questions, else who has their latest open question waiting to be taken, then who booked their next
+    appointment, then who paired them with a volunteer."""
     found: list[Person] = []
+    waiting = select(Ticket.id).where(Ticket.participant_id == participant_id, Ticket.status == "open") \
+        .order_by(Ticket.id.desc()).limit(1).scalar_subquery()
     queries = (
         select(Ticket.claimed_by_id).where(Ticket.participant_id == participant_id, Ticket.status == "claimed",
                                            Ticket.claimed_by_id.is_not(None)).order_by(Ticket.id.desc()),
+        select(TicketNotice.person_id).where(TicketNotice.ticket_id == waiting, TicketNotice.person_id.is_not(None))
+        .order_by(TicketNotice.id),
         select(Appointment.booked_by_id).where(Appointment.participant_id == participant_id,
                                                Appointment.status == "scheduled").order_by(Appointment.starts_at),
         select(Pairing.coordinator_id).where(Pairing.participant_id == participant_id, Pairing.status == "active",
