@@ -374,8 +374,8 @@ async def _follow_up(turn: Turn) -> bool:
             pass
     ticket = await open_ticket_of(turn.session, turn.person.id)
     words = clean_text(incoming.text or "")
-    if ticket is None and incoming.attachment is None and _NUMBER_LIKE.match(words):
-        return False  # "-1", "1.5": a wrong number, which the menu's own hint answers
+    if incoming.attachment is None and _NUMBER_LIKE.match(words):
+        return False  # "-1", "1.5": a wrong number, which the menu's own hint answers (it joined the question)
     try:
         message = _message_value(turn)
     except Invalid as invalid:

@@ -121,14 +121,17 @@ async def test_any_words_are_kept_as_typed_when_sent_as_a_question(
 
 async def test_with_an_open_question_words_at_the_menu_still_join_it(
         app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
-    await staff(app, transport, "tom")
+    tom = await staff(app, transport, "tom")
     amal = await participant(chat, "amal")
     await at_menu(amal)
-    await amal.send("My letter")
+    await amal.send("My letter here")
     await amal.click(SEND)
     await amal.click(app.network.topics["other"].name["en"])
     [added, *_] = await amal.send("It is from the Jobcenter")
     assert added.text == "Added to your question no. 1."
+    seen_by_tom = len(tom.history)
+    [wrong, *_] = await amal.send("-1")  # a wrong number is not sent to the coordinator as a message
+    assert WRONG_NUMBER.match(wrong.text) and len(tom.history) == seen_by_tom
 
 
 # ---------------------------------------------------------------------------------------------------------------
