@@ -298,7 +298,7 @@ async def test_a_milestone_that_skips_stages_names_them_in_the_coordinators_lang
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 6. Dates in Arabic script use the Arabic comma
+# 6. Dates in Arabic script use the Arabic comma (and Tigrinya's the Ethiopic one)
 
 ARABIC_SCRIPT = ("ps", "fa", "fa_AF", "ar", "ckb")
 MOMENTS = [datetime(2026, 12, 7, 9, 30, tzinfo=UTC), datetime(2027, 3, 21, 16, 5, tzinfo=UTC)]
@@ -313,6 +313,14 @@ def test_dates_in_arabic_script_have_no_latin_comma(code: str) -> None:
         for text in shown:
             assert "," not in text and ";" not in text, (code, text)
     assert "،" in t.date(MOMENTS[0], "full") or code == "fa_AF" or code == "fa"  # CLDR: no comma in Persian's
+
+
+def test_tigrinya_dates_use_the_ethiopic_comma() -> None:
+    t = Translator("ti")
+    for moment in MOMENTS:
+        for text in [t.date(moment, width) for width in ("full", "long", "medium", "short")] + [t.when(moment)]:
+            assert "," not in text, text
+    assert t.date(MOMENTS[0], "long") == "ታሕሳስ 7፣ 2026"  # CLDR: "ታሕሳስ 7, 2026"
 
 
 async def test_a_pashto_participant_reads_the_invitations_date_with_the_arabic_comma(

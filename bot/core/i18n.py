@@ -170,10 +170,12 @@ class Translator:
 
     def in_script(self, formatted: str) -> str:
         """A date as CLDR formats it, with the script's own comma: CLDR's Pashto and Sorani patterns have Latin
-        commas ("دوشنبه 7, دسمبر, 2026"), which read as stray marks in Arabic script."""
-        if self.locale.split("_")[0] not in ARABIC_SCRIPT_BASES:
+        commas ("دوشنبه 7, دسمبر, 2026"), which read as stray marks in Arabic script, and so have Tigrinya's
+        ("ታሕሳስ 7, 2026") in Ethiopic script, whose own full date already has "፣"."""
+        base = self.locale.split("_")[0]
+        if base not in ARABIC_SCRIPT_BASES and base != "ti":
             return formatted
-        return _LATIN_COMMA.sub("، ", formatted)
+        return _LATIN_COMMA.sub(self.comma, formatted)
 
     def isolate(self, value: object) -> str:
         """Wraps an interpolated value in Unicode isolates in right-to-left text."""
