@@ -414,6 +414,13 @@ async def appointment_command(turn: Turn, argument: str) -> None:
     if not argument:
         start_flow(turn, "appointment")
         return
+    if not clean_text(argument).lstrip("#").isdigit():
+        # "/appointment Yonas": a name is whom to book for (a newcomer to Lotse tries that first); a number is an
+        # appointment to show.
+        turn.state["data"] = {}
+        destination = await _who_then(turn, argument)
+        start_flow(turn, "appointment", dict(turn.data), at=str(destination), trail=["who"])
+        return
     appointment = await _appointment_for(turn, argument)
     if appointment is not None:
         await show_appointment(turn, appointment)

@@ -361,3 +361,21 @@ async def test_the_exported_csv_shows_the_phone_as_text_and_defuses_a_formula_in
     rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     assert [row["Phone"] for row in rows] == ["+49 1512 3456789"] * 2  # no apostrophe to see
     assert rows[0]["Name"] == "Amal" and rows[1]["Name"] == "'=HYPERLINK(\"http://evil\",\"Yonas\")"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Found playing the demo: "/appointment NAME" books for that person (it said "no appointment with this number")
+
+
+async def test_appointment_with_a_name_books_for_that_participant(app: Lotse, chat: Callable[..., Chat]) -> None:
+    ben = await coordinator(app, chat, "ben")
+    await participant(chat, "yonas", language="ትግርኛ")
+    [kind] = await ben.send("/appointment yonas")
+    assert kind.text.startswith("What kind of appointment?")
+    await ben.send("/cancel")
+    [unknown, who] = await ben.send("/appointment Nobody Here")
+    assert unknown.text.startswith('I found no participant for "Nobody Here"')
+    assert who.text.startswith("Who is the appointment for?")
+    [shown, *_] = await ben.send("/appointment 7")  # a number is still an appointment's number
+    assert shown.text == "There is no appointment with this number for you."
+
