@@ -271,8 +271,27 @@ async def _book(turn: Turn, value: Any) -> Next:
     if starts_at <= turn.now:
         turn.say(N_("This moment is in the past. Please write a day and time from now on."))
         return END
-    appointment = Appointment(participant_id=participant.id, booked_by_id=turn.person.id, kind=turn.data["kind"],
-                              starts_at=starts_at, place=turn.data["place"], note=turn.data.get("note") or None,
+    number, reached = await book_appointment(turn, participant, turn.data["kind"], starts_at, turn.data["place"],
+                                             turn.data.get("note") or None)
+    turn.say(N_("Booked: appointment no. {number}. {participant} was told."), number=number,
+             participant=participant_label(turn.t, participant))
+    if not reached:
+        unreachable(turn, participant)
+    return END
+
+
+def unreachable(turn: Turn, participant: Person) -> None:
+    turn.say(N_("{participant} cannot be reached in the chat at the moment (they blocked the bot). Please "
+                "tell them another way."), participant=participant_label(turn.t, participant))
+
+
+async def book_appointment(turn: Turn, participant: Person, kind: str, starts_at: datetime, place: str,
+                           note: str | None) -> tuple[int, bool]:
+    """Books, plans the participant's reminders and tells them (with "I'll be there" / "I can't come"). Returns
+    the appointment's number and whether they were reached. `/appointment` and a question's ready-made
+    invitation both book this way."""
+    appointment = Appointment(participant_id=participant.id, booked_by_id=turn.person.id, kind=kind,
+                              starts_at=starts_at, place=place, note=note,
                               status="scheduled", created_at=turn.now, updated_at=turn.now)
     turn.session.add(appointment)
     await turn.session.flush()
@@ -282,12 +301,7 @@ async def _book(turn: Turn, value: Any) -> Next:
     reached = await tell_participant(turn, participant, BOOKED, event)
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="appointment.booked",
                                 details={"appointment": appointment.id}))
-    turn.say(N_("Booked: appointment no. {number}. {participant} was told."), number=appointment.id,
-             participant=participant_label(turn.t, participant))
-    if not reached:
-        turn.say(N_("{participant} cannot be reached in the chat at the moment (they blocked the bot). Please "
-                    "tell them another way."), participant=participant_label(turn.t, participant))
-    return END
+    return appointment.id, reached > 0
 
 
 
@@ -399,6 +413,13 @@ async def show_appointment(turn: Turn, appointment: Appointment) -> None:
 async def appointment_command(turn: Turn, argument: str) -> None:
     if not argument:
         start_flow(turn, "appointment")
+        return
+    if not clean_text(argument).lstrip("#").isdigit():
+        # "/appointment Yonas": a name is whom to book for (a newcomer to Lotse tries that first); a number is an
+        # appointment to show.
+        turn.state["data"] = {}
+        destination = await _who_then(turn, argument)
+        start_flow(turn, "appointment", dict(turn.data), at=str(destination), trail=["who"])
         return
     appointment = await _appointment_for(turn, argument)
     if appointment is not None:

@@ -27,7 +27,7 @@ from bot.services.routing import is_responsible, staff_districts
 from bot.services.stages import STAGE_RANK, STAGES, has_contract_for, stage_name
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import STAFF_LABELS, language_name, participant_label, person_label, summary_lines
-from flows.mediation import report_translation
+from flows.mediation import report_mediator_choices, report_translation
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.potential_check import field_names
 from flows.registry import Command, register, start_flow
@@ -284,7 +284,9 @@ async def show_case(turn: Turn, argument: str) -> None:
     participant = await one_participant(turn, argument)
     if participant is None:
         return
-    turn.send(await case_text(turn.session, turn.t, turn.network, participant, turn.now))
+    choices = await report_mediator_choices(turn.session, turn.t, participant.id)  # reports they cannot read
+    turn.send(await case_text(turn.session, turn.t, turn.network, participant, turn.now), choices,
+              "single" if choices else "none")
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=participant.id, action="case.viewed"))
 
 

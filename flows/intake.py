@@ -328,14 +328,29 @@ def _saving(question: str) -> Callable[[Turn, Any], Awaitable[Next]]:
     return save
 
 
+def _asked_order(question: str) -> int:
+    """Where a question comes in the intake; a second half right after its first."""
+    order = question_order()
+    if question in SECOND_HALVES:
+        return order.index(SECOND_HALVES[question]) * 10 + 1
+    return order.index(question) * 10
+
+
 def progress_text(question: str, prompt: str, values: Callable[[Turn], dict[str, object]] | None = None
                   ) -> Callable[[Turn], str]:
     """The question with "Question 3 of 11" above it, so people see how far they are. Only the steps everyone is
     asked are counted (`COUNTED_QUESTIONS`), so the total stays the same from the first question to the last."""
-    number = COUNTED_QUESTIONS.index(NUMBERED_WITH.get(question, question)) + 1
+    root = NUMBERED_WITH.get(question, question)
+    number = COUNTED_QUESTIONS.index(root) + 1
+    # A question that shares another's number is its next part ("Question 2 of 11, part 2"): two different
+    # questions under the same "Question 2 of 11" read as a counter that got stuck.
+    sharing = [q for q in (*question_order(), *SECOND_HALVES) if NUMBERED_WITH.get(q, q) == root]
+    part = sorted(sharing, key=_asked_order).index(question) + 1
 
     def render(turn: Turn) -> str:
-        head = turn.t(N_("Question {number} of {total}"), number=number, total=len(COUNTED_QUESTIONS))
+        head = turn.t(N_("Question {number} of {total}, part {part}"), number=number, total=len(COUNTED_QUESTIONS),
+                      part=part) if part > 1 else \
+            turn.t(N_("Question {number} of {total}"), number=number, total=len(COUNTED_QUESTIONS))
         return f"{head}\n{turn.t(prompt, **(values(turn) if values else {}))}"
 
     return render

@@ -770,6 +770,22 @@ def report_mediator_button(t: Translator, report: CaseReport) -> Choice:
     return Choice(button_key("sm", f"report:{report.id}"), t(N_("Ask a mediator")))
 
 
+async def report_mediator_choices(session: AsyncSession, t: Translator, participant_id: int,
+                                  limit: int = 3) -> list[Choice]:
+    """"Ask a mediator" for the participant's latest reports a staff reader cannot read, of every kind: an urgent
+    report or a milestone has the button on its notice, the others (which nobody is told of) on the case view."""
+    reports = (await session.scalars(select(CaseReport).where(
+        CaseReport.participant_id == participant_id, CaseReport.text.is_not(None))
+        .order_by(CaseReport.created_at.desc(), CaseReport.id.desc()).limit(20))).all()
+    authors = {person.id: person.locale or "de" for person in (await session.scalars(select(Person).where(
+        Person.id.in_({report.volunteer_id for report in reports if report.volunteer_id})))).all()}
+    wanted = [report for report in reports
+              if report_mediator_wanted(t, report, authors.get(report.volunteer_id or 0, "de"))]
+    return [Choice(button_key("sm", f"report:{report.id}"),
+                   t(N_("Ask a mediator: report of {date}"), date=t.date(report.created_at, "medium")))
+            for report in wanted[:limit]]
+
+
 async def _ask_for_report(turn: Turn, number: str) -> None:
     """A coordinator responsible for the participant asks a mediator for a volunteer's report (machine-translated,
     or in a language the engine failed on); pressing again asks nobody twice."""

@@ -1,12 +1,14 @@
 """Questions reach the responsible coordinator, and answers come back in the participant's chat.
 
 A participant asks ("Ask a question": topic, then text, a photo, a document or a voice message; "Talk to a
-person": no topic, the district's general contact). The question becomes a ticket, routed by `bot.services.routing`;
+person": no topic, to the coordinator who already handles them, else by their goals and district, see
+`bot.services.routing.route_to_a_person`). The question becomes a ticket, routed by `bot.services.routing`;
 every responsible coordinator (and a rule's room) gets a notification in their own language with buttons to
 take it, send a ready-made answer, hand it over or close it. When one takes it, every other copy is edited to say
 who did. A coordinator answers by replying to the notification or with `/reply NUMBER text`; the participant gets
 the answer in their chat, marked as coming from the coordinator's organisation. While a question is open, what
-the participant writes at the menu (free text, no new topic) joins its thread. A new question is a new ticket,
+the participant writes at the menu (free text, no new topic) joins its thread; with none open, they are offered
+to send it as a new question. A new question is a new ticket,
 routed by its own topic; only one asked on the topic of a question still open joins that one, and the
 participant is told so. Every view of a ticket by staff is audited.
 """
@@ -14,6 +16,7 @@ participant is told so. Every view of a ticket by staff is audited.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -28,8 +31,17 @@ from bot.core.messages import Choice, Outgoing, attachment_record, button_key
 from bot.core.network import Network
 from bot.core.notify import enqueue, messages_for, translator_for, with_file
 from bot.core.text import clean_text
-from bot.services.routing import add_working_hours, find_lead, matching_rules, route, staff_covers
-from flows.engine import END, MAX_ATTACHMENT_BYTES, STAY, Flow, InputKind, Invalid, Next, Step, Turn, parse_single
+from bot.services.routing import (
+    add_working_hours,
+    find_lead,
+    matching_rules,
+    route,
+    route_to_a_person,
+    staff_covers,
+)
+from flows.appointments import book_appointment, unreachable
+from flows.closed_days import KEEP_DAY, closed_day_note, local_day
+from flows.engine import END, MAX_ATTACHMENT_BYTES, STAY, YES, Flow, InputKind, Invalid, Next, Step, Turn, parse_single
 from flows.intake import PARTICIPANT, STAFF_LABELS, answer_text, language_name, participant_label, person_label
 from flows.mediation import (
     ask_mediators,
@@ -263,7 +275,9 @@ async def _asked(turn: Turn, value: Any) -> Next:
     if existing is not None:
         await add_follow_up(turn, existing, message, joined=True)
         return END
-    result = await route(turn.session, turn.network, topic, turn.person.district)
+    # "Talk to a person" (no topic) goes to whoever already handles them, and only then by the network's rules.
+    result = await route(turn.session, turn.network, topic, turn.person.district) if topic is not None else \
+        await route_to_a_person(turn.session, turn.network, turn.person)
     ticket = Ticket(participant_id=turn.person.id, topic=topic, district=turn.person.district,
                     organisations=result.organisations, status="open", created_at=turn.now,
                     due_at=add_working_hours(turn.now, ANSWER_WORKING_HOURS))
@@ -342,7 +356,9 @@ async def add_follow_up(turn: Turn, ticket: Ticket, message: dict[str, Any], joi
 
 
 async def _follow_up(turn: Turn) -> bool:
-    """At the menu, what a participant with an open question writes (that is not a menu choice) joins it."""
+    """At the menu, what a participant writes that is not a menu choice joins their open question; with none open,
+    words (two or more: a greeting is not a question) or a file are offered to be sent as a new one, kept, not
+    refused as a wrong number."""
     incoming = turn.incoming
     if not may(turn.person, Action.ADD_TO_QUESTION) or turn.state.get("flow") not in (None, "menu"):
         return False
@@ -357,15 +373,60 @@ async def _follow_up(turn: Turn) -> bool:
         except Invalid:
             pass
     ticket = await open_ticket_of(turn.session, turn.person.id)
-    if ticket is None:
-        return False
+    words = clean_text(incoming.text or "")
+    if incoming.attachment is None and _NUMBER_LIKE.match(words):
+        return False  # "-1", "1.5": a wrong number, which the menu's own hint answers (it joined the question)
     try:
         message = _message_value(turn)
-    except Invalid:
+    except Invalid as invalid:
+        if ticket is None and incoming.text and clean_text(incoming.text):
+            # Words that fit no menu entry (too long, or only emoji): said plainly, with the menu again, instead
+            # of "answer with a number".
+            turn.say(invalid.hint, **invalid.values)
+            start_flow(turn, "menu")
+            return True
         return False
+    if ticket is None and incoming.attachment is None and len(words.split()) < 2:
+        return False  # one word ("hello"): a greeting more than a question; the menu answers it as before
+    if ticket is None:
+        # Free words at the menu with no open question are most likely a question: offered to send as one, the
+        # words kept, instead of being refused as a wrong number.
+        start_flow(turn, "kept_question", {"kept": message})
+        return True
     await add_follow_up(turn, ticket, message)
     start_flow(turn, "menu")
     return True
+
+
+_NUMBER_LIKE = re.compile(r"^[-+]?\d[\d.,\s]*$")
+""""-1", "1.5", "3 4": meant as a menu number, not a question: the menu's own hint answers them."""
+SEND_KEPT, MENU_KEPT = "send", "menu"
+
+
+def kept_options(turn: Turn) -> list[Choice]:
+    return [Choice(SEND_KEPT, turn.t(N_("Send it as a question"))), Choice(MENU_KEPT, turn.t(N_("Back to the menu")))]
+
+
+async def _kept_chosen(turn: Turn, value: Any) -> Next:
+    return "topic" if value == SEND_KEPT else END
+
+
+async def _kept_topic(turn: Turn, value: Any) -> Next:
+    kept = turn.data.get("kept")
+    if not isinstance(kept, dict):
+        return END
+    return await _asked(turn, kept)
+
+
+KEPT_QUESTION = Flow(name="kept_question", roles=PARTICIPANT, steps=(
+    Step(name="offer", prompt=N_("You have no open question. Do you want to send what you wrote as a new question? "
+                                 "A person who can help will answer here."),
+         kind=InputKind.CHOICE, options=kept_options, on_answer=_kept_chosen,
+         describe="words at the menu that answer nothing: send them as a question, or back to the menu",
+         branches=(("send", "topic"), ("back", "menu"))),
+    Step(name="topic", prompt=N_("What is your question about?"), kind=InputKind.CHOICE, options=topic_options,
+         on_answer=_kept_topic, next=END, describe="topic; the kept words are routed as a new question"),
+))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -726,14 +787,47 @@ async def _send_template(turn: Turn) -> Next:
         turn.say(N_("They read it in {language}. In your language it says:"),
                  language=language_name(turn.t, participant.locale or "en"))
         turn.send(render(turn.t))
+        if turn.data["template"] == "come" and when is not None:
+            await _book_invitation(turn, participant, when, str(turn.data.get("place", "")))
     return END
 
 
+async def _book_invitation(turn: Turn, participant: Person, when: datetime, place: str) -> None:
+    """An invitation to a place and time is an appointment (Termin): booked as `/appointment` books one, so the
+    participant gets the usual notice with "I'll be there" / "I can't come" and the reminders, and it shows in
+    /appointments and the case."""
+    number, reached = await book_appointment(turn, participant, "other", when, place, None)
+    turn.say(N_("It is also booked as appointment no. {number}, with the usual reminders."), number=number)
+    if not reached:
+        unreachable(turn, participant)
+
+
 async def _value_given(turn: Turn, value: Any) -> Next:
-    needs = TEMPLATES[turn.data["template"]][1]
     current = turn.state.get("step")
+    if current == "date" and _invitation_closed_day(turn):
+        return "closed_day"  # a weekend or public holiday is questioned, as a booking does
+    return await _after(turn, current)
+
+
+async def _after(turn: Turn, current: str | None) -> Next:
+    needs = TEMPLATES[turn.data["template"]][1]
     following = needs[needs.index(current) + 1:] if current in needs else ()
     return following[0] if following else await _send_template(turn)
+
+
+def _invitation_closed_day(turn: Turn) -> str | None:
+    moment = turn.data.get("date")
+    if not moment:
+        return None
+    return closed_day_note(turn.t, local_day(datetime.fromisoformat(str(moment)), turn.person.time_zone))
+
+
+def _invitation_closed_day_text(turn: Turn) -> str:
+    return f"{_invitation_closed_day(turn) or ''}\n\n{turn.t(KEEP_DAY)}".strip()
+
+
+async def _invitation_day_kept(turn: Turn, value: Any) -> Next:
+    return await _after(turn, "date") if value == YES else "date"
 
 
 def _invitation_moment(turn: Turn, value: Any) -> Any:
@@ -756,6 +850,9 @@ TEMPLATE = Flow(name="template", roles=STAFF, steps=(
     Step(name="date", prompt=N_("Which day and time? For example {example}."), prompt_values=_date_example,
          kind=InputKind.TEXT, validate=_invitation_moment, max_length=100,
          on_answer=_value_given, describe="date and time, checked as a booking's"),
+    Step(name="closed_day", prompt=KEEP_DAY, kind=InputKind.YES_NO, text=_invitation_closed_day_text,
+         on_answer=_invitation_day_kept, describe="a weekend or public holiday: keep it? (as a booking asks)",
+         branches=(("no", "date"),)),
     Step(name="organisation", prompt=N_("Which organisation?"), kind=InputKind.CHOICE,
          options=organisation_options, on_answer=_value_given, describe="organisation"),
 ))
@@ -771,6 +868,7 @@ async def _talk_entry(turn: Turn) -> None:
 
 register(ASK, Command("ask", N_("Ask a question"), flow="ask", roles=PARTICIPANT))
 register(TALK)
+register(KEPT_QUESTION)
 register(HANDOVER)
 register(ANSWER)
 register(TEMPLATE)

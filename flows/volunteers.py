@@ -26,7 +26,7 @@ from bot.core.network import Network
 from bot.core.notify import messages_for, translator_for
 from bot.core.text import clean_text
 from bot.services.routing import is_responsible, responsible_staff
-from bot.services.stages import STAGE_RANK, has_contract_for, stage_name
+from bot.services.stages import STAGE_RANK, STAGES, has_contract_for, stage_name
 from flows.cases import MILESTONES, NOT_YOURS, REPORT_KINDS, change_stage, contract_first, one_participant
 from flows.engine import END, STAY, Flow, InputKind, Invalid, Next, Step, Turn, render_prompt
 from flows.intake import (
@@ -503,15 +503,30 @@ async def responsible_coordinators(session: AsyncSession, network: Network, part
     return await responsible_staff(session, network, participant)
 
 
+def skipped_stages(current: str | None, target: str) -> list[str]:
+    """The stages between the participant's current one and a milestone's, in order: what the move jumps over."""
+    low, high = STAGE_RANK.get(current or "registered", 0), STAGE_RANK.get(target, 0)
+    return [key for key, _ in STAGES if low < STAGE_RANK[key] < high]
+
+
+def stage_names(t: Translator, stages: list[str]) -> str:
+    return t.comma.join(stage_name(t, stage) for stage in stages)
+
+
 def report_notice(t: Translator, network: Network, participant: Person, volunteer: Person,
-                  report: CaseReport) -> str:
-    """The report as a coordinator sees it; in a language they do not read, the translation below the original."""
+                  report: CaseReport, current_stage: str | None = None) -> str:
+    """The report as a coordinator sees it; in a language they do not read, the translation below the original.
+    A milestone that would move the participant over stages names them, so the confirmation is not blind."""
     kind = t(REPORT_KINDS[report.kind])
     lines = [t(N_("Report from volunteer {volunteer} about {participant}: {kind}"),
                volunteer=person_label(t, network, volunteer), participant=participant_label(t, participant),
                kind=kind)]
     if report.kind == "milestone" and report.milestone:
         lines.append(t(N_("Proposed new stage: {stage}"), stage=stage_name(t, report.milestone)))
+        skipped = skipped_stages(current_stage, report.milestone)
+        if skipped:
+            lines.append(t(N_("Now at: {current}. Confirming skips these stages: {stages}."),
+                           current=stage_name(t, current_stage or "registered"), stages=stage_names(t, skipped)))
     if report.text:
         lines += ["", *report_for_staff(t, report, volunteer.locale or "de")]
     if report.attachment:
@@ -523,6 +538,8 @@ def report_notice(t: Translator, network: Network, participant: Person, voluntee
 async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport) -> bool:
     coordinators = await responsible_coordinators(turn.session, turn.network, participant)
     to_mediator = await translate_report(turn.session, report, turn.person.locale or "de", coordinators, turn.now)
+    profile = await turn.session.get(Profile, participant.id)
+    current = profile.stage if profile else None
     told = 0
     for coordinator in coordinators:
         def buttons(t: Translator) -> list[Choice]:
@@ -537,7 +554,8 @@ async def tell_coordinators(turn: Turn, participant: Person, report: CaseReport)
             return found
 
         found = await messages_for(turn.session, coordinator,
-                                   lambda t: report_notice(t, turn.network, participant, turn.person, report),
+                                   lambda t: report_notice(t, turn.network, participant, turn.person, report,
+                                                           current),
                                    buttons)
         turn.outgoing.extend(found)
         told += len(found)
@@ -584,8 +602,14 @@ async def _milestone_button(turn: Turn, payload: str) -> None:
                  stage=stage_name(turn.t, current))
         return
     reason = f"#{report.id}: {report.text or ''}".strip()[:MAX_REPORT]
+    skipped = skipped_stages(current, report.milestone)
     await change_stage(turn.session, participant.id, report.milestone, turn.person.id, turn.now, reason=reason,
                        report_id=report.id)
+    if skipped:
+        turn.say(N_("Recorded: {participant} is now at stage {stage}. These stages were skipped: {stages}."),
+                 participant=participant_label(turn.t, participant), stage=stage_name(turn.t, report.milestone),
+                 stages=stage_names(turn.t, skipped))
+        return
     turn.say(N_("Recorded: {participant} is now at stage {stage}."),
              participant=participant_label(turn.t, participant), stage=stage_name(turn.t, report.milestone))
 

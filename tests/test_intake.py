@@ -68,7 +68,7 @@ async def test_intake_in_english_with_progress_summary_and_company_consent(
     for answer in ANSWERS:
         seen += await amal.send(answer)
     assert [m.text.split("\n")[0] for m in seen if m.text.startswith("Question")][:4] == [
-        "Question 1 of 11", "Question 2 of 11", "Question 2 of 11", "Question 2 of 11"]
+        "Question 1 of 11", "Question 2 of 11", "Question 2 of 11, part 2", "Question 2 of 11, part 3"]
     summary = amal.last
     assert summary.text.startswith("Here is your profile:")
     for line in ("Where you live: Oldenburg (city)",

@@ -283,3 +283,32 @@ async def test_migration_0023_moves_a_mediators_report_translation_beside_the_ma
     assert [tuple(row) for row in moved] == [(None, None, REPORT_DE, "done"),
                                              (f"[de] {REPORT_AR}", "libretranslate", None, None)]
     assert [tuple(row) for row in back] == [(REPORT_DE, "volunteer"), (f"[de] {REPORT_AR}", "libretranslate")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A report nobody is told of (not urgent, no milestone) still has "Ask a mediator": on the case view (newcomer
+# finding)
+
+
+@pytest.mark.parametrize("engine_name", ["libretranslate"])
+async def test_an_ordinary_report_in_arabic_has_ask_a_mediator_on_the_case_view(
+        app: Lotse, chat: Callable[..., Chat], standin: Standin) -> None:
+    petra, jana, _amal = await paired(app, chat)
+    seen = len(petra.history)
+    await report(jana, "Something else", REPORT_AR)
+    assert len(petra.history) == seen  # not urgent: nobody is told now
+    [case, *_] = await petra.send("/case Amal")
+    [button] = [c.label for c in case.choices]
+    assert button.startswith(DE("Ask a mediator: report of {date}", date="@").split("@")[0])
+    [nobody] = await petra.click(button)
+    assert nobody.text == DE("No volunteer translates {language} as a language mediator yet.",
+                             language=language_name(DE, "ar"))
+    karl = await mediator(app, chat, "karl", ["ar"])
+    await petra.send("/case Amal")
+    [asked] = await petra.click(button)
+    assert asked.text == DE("A volunteer language mediator was asked to translate the report. They see only the "
+                            "text, nothing else of the case. The translation comes here.")
+    [request] = requests_to(karl)
+    assert REPORT_AR in request and "Amal" not in request
+    [case, *_] = await petra.send("/case Amal")
+    assert case.choices == ()  # asked: no button any more

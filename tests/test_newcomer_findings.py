@@ -370,7 +370,7 @@ async def test_an_english_coordinators_hint_for_an_unreadable_moment_uses_the_pr
     ("de", "07.12.2026"), ("uk", "07.12.2026"), ("ru", "07.12.2026"), ("ku", "07.12.2026"), ("tr", "7.12.2026"),
     ("fr", "07/12/2026"), ("so", "07/12/2026"), ("ar", "7\u200f/12\u200f/2026"), ("fa", "2026/12/7"),
     ("fa_AF", "2026/12/7"), ("ps", "2026/12/7"), ("ckb", "2026-12-07"),
-    ("en", "7 Dec 2026"), ("ti", "ታሕ 7, 2026"),  # an all-number date would be ambiguous: the month by name
+    ("en", "7 Dec 2026"), ("ti", "ታሕ 7፣ 2026"),  # an all-number date would be ambiguous: the month by name
 ])
 def test_short_dates_show_four_digit_years_in_each_languages_own_order(code: str, short: str) -> None:
     t = Translator(code)

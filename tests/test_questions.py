@@ -345,7 +345,8 @@ async def test_ready_made_answers_arrive_in_the_participants_language(
     shown = await ben.send("24.11.2026 10:30")
     t = Translator(code)
     when = t.when(datetime(2026, 11, 24, 9, 30, tzinfo=UTC))  # 10:30 in Oldenburg
-    received = person.history[-1]
+    received, booked = person.history[-2:]  # the invitation, then the appointment it booked (newcomer finding)
+    assert booked.text.startswith(t("New appointment (Termin): {what}", what="@").split("@")[0])
     assert received.locale == code and when in received.text
     assert t("Please come to {place} on {date}. Bring the letter and your ID (Ausweis).", place="@",
              date="@").split("@")[0] in received.text

@@ -245,8 +245,9 @@ async def test_pairings_of_others_cannot_be_ended(
 
 async def test_a_question_on_another_topic_is_a_new_question_routed_by_its_own_topic(
         app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
-    """Yonas asks about Ausbildung (the chamber), then about a letter (the Jobcenter), then talks to a person (the
-    network's non-profit): three questions. The same topic again joins its open question, and he hears so."""
+    """Yonas asks about Ausbildung (the chamber), then about a letter (the Jobcenter), then talks to a person (who
+    has his latest open question: the Jobcenter, not the network's non-profit): three questions. The same topic
+    again joins its open question, and he hears so."""
     chamber = await coordinator(app, chat, "chamber", organisation="ihk", topics=["apprenticeship"])
     county = await coordinator(app, chat, "county", organisation="jobcenter", topics=["letters", "work"],
                                districts=["landkreis_oldenburg"])
@@ -275,8 +276,10 @@ async def test_a_question_on_another_topic_is_a_new_question_routed_by_its_own_t
     assert second == thanks(2, "Jobcenter Oldenburg")
     assert "ደብዳቤ ካብ Jobcenter በጺሑኒ" in county.last.text
     assert len(chamber.history) == seen_by_chamber  # the chamber does not hear about the letter
+    seen_by_general = len(general.history)
     third = await ask(None, "ምስ ሰብ ክዛረብ እደሊ")
-    assert third == thanks(3, "pro:connect e.V.") and "ምስ ሰብ ክዛረብ እደሊ" in general.last.text
+    assert third == thanks(3, "Jobcenter Oldenburg") and "ምስ ሰብ ክዛረብ እደሊ" in county.last.text
+    assert len(general.history) == seen_by_general
     again = await ask("apprenticeship", "ሕቶይ ብዛዕባ Ausbildung ኣብ መካኒክ እዩ")
     assert again == TI("You already have an open question on this topic (no. {number}). Your message was added "
                        "to it, so the same people see everything together. The answer comes here, in this chat.",

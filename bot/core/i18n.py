@@ -70,6 +70,9 @@ MONTH_NAME_LOCALES: Final = frozenset({"en", "ti"})
 """Readers for whom an all-number date is ambiguous (07/12/2026: July or December?): their short dates name the
 month (Babel's medium date, "7 Dec 2026"). English: the UK and US orders differ; Tigrinya: CLDR's short date is
 month first ("12/7/26"), while Eritreans write the day first."""
+ARABIC_SCRIPT_BASES: Final = frozenset({"ar", "fa", "ps", "ckb"})
+"""Languages written in Arabic script (with their regional variants, e.g. Dari `fa_AF`): their comma is "،"."""
+_LATIN_COMMA: Final = re.compile(r",\s*")
 RTL_LANGUAGES: Final = frozenset({"ar", "fa", "fa_AF", "ps", "ckb"})
 """Written right to left; `is_rtl` asks CLDR, a test checks that it agrees with this list."""
 
@@ -163,7 +166,16 @@ class Translator:
         """The list separator a reader of this script expects: the Arabic comma in Arabic-script languages and the
         Ethiopic one in Tigrinya (Babel's list patterns lack the short style for several of these locales)."""
         base = self.locale.split("_")[0]
-        return "، " if base in ("ar", "fa", "ps", "ckb") else "፣ " if base == "ti" else ", "
+        return "، " if base in ARABIC_SCRIPT_BASES else "፣ " if base == "ti" else ", "
+
+    def in_script(self, formatted: str) -> str:
+        """A date as CLDR formats it, with the script's own comma: CLDR's Pashto and Sorani patterns have Latin
+        commas ("دوشنبه 7, دسمبر, 2026"), which read as stray marks in Arabic script, and so have Tigrinya's
+        ("ታሕሳስ 7, 2026") in Ethiopic script, whose own full date already has "፣"."""
+        base = self.locale.split("_")[0]
+        if base not in ARABIC_SCRIPT_BASES and base != "ti":
+            return formatted
+        return _LATIN_COMMA.sub(self.comma, formatted)
 
     def isolate(self, value: object) -> str:
         """Wraps an interpolated value in Unicode isolates in right-to-left text."""
@@ -204,14 +216,15 @@ class Translator:
     def datetime(self, moment: dt.datetime, width: str = "medium") -> str:
         """A date and its hour; the short and medium widths never show seconds ("07.12.2026, 14:00")."""
         if width not in ("short", "medium"):
-            return str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone), locale=self.date_locale))
+            return self.in_script(str(format_datetime(moment, width, tzinfo=ZoneInfo(self.time_zone),
+                                                      locale=self.date_locale)))
         glue: Width = "short" if width == "short" else "medium"
         return self._joined(moment, self._date_width(width), glue)
 
     def date(self, day: dt.date | dt.datetime, width: str = "long") -> str:
         if isinstance(day, dt.datetime):
             day = day.astimezone(ZoneInfo(self.time_zone)).date()
-        return str(format_date(day, self._date_width(width), locale=self.date_locale))
+        return self.in_script(str(format_date(day, self._date_width(width), locale=self.date_locale)))
 
     def _date_width(self, width: str) -> str:
         """Babel's width, or for short dates the language's short pattern with the full year (or, where an
@@ -227,7 +240,7 @@ class Translator:
         day = format_date(moment.astimezone(zone).date(), date_width, locale=self.date_locale)
         clock = format_time(moment, "short", tzinfo=zone, locale=self.date_locale)
         pattern = str(get_datetime_format(glue_width, locale=self.date_locale)).replace("'", "")
-        return pattern.replace("{0}", str(clock)).replace("{1}", str(day))
+        return self.in_script(pattern.replace("{0}", str(clock)).replace("{1}", str(day)))
 
     def when(self, moment: dt.datetime) -> str:
         """Weekday, date and hour without seconds ("Tuesday, November 24, 2026 at 10:30 AM"), glued by CLDR's own

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import phonenumbers
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.i18n import N_, Translator
 from bot.core.network import Network
+from bot.services.duplicates import e164
 from bot.services.stages import STAGES
 from flows.intake import STAFF_LABELS, answer_text, applicable
 from flows.potential_check import field_names
@@ -55,16 +57,33 @@ async def participant_rows(session: AsyncSession, network: Network, t: Translato
         check = checks.get(person.id)
         row.append(field_names(t, network, list(check.suggestions)) if check else "")
         row.append(t(N_("Yes")) if shared else t(N_("No")))
-        row.append((person.display_name or "") if shared else "")
-        row += [_plain(answer_text(t, network, answers, q)) if shared and answers.get(q) else "" for q in SHARED_ONLY]
+        row.append(_plain(person.display_name or "") if shared else "")
+        row += [_shared_cell(t, network, answers, q) if shared and answers.get(q) else "" for q in SHARED_ONLY]
         table.append(row)
     return table
 
 
+def _shared_cell(t: Translator, network: Network, answers: dict[str, object], question: str) -> str:
+    if question == "phone":
+        return phone_cell(str(answers.get("phone") or ""))
+    return _plain(answer_text(t, network, answers, question))
+
+
+def phone_cell(text: str) -> str:
+    """A valid phone number as people write it internationally ("+49 151 23456789"): a spreadsheet shows it as
+    text, not as the number 4.9E+12 or behind a visible apostrophe, and it cannot be a formula (only "+", digits
+    and spaces). Anything else is defused as every other cell is."""
+    number = e164(text)
+    if number is None:
+        return _plain(text)
+    return str(phonenumbers.format_number(phonenumbers.parse(number), phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
 def _plain(text: str) -> str:
-    """Spreadsheets show isolate marks as boxes; strip them, and defuse formulas (=, +, -, @ at the start)."""
+    """Spreadsheets show isolate marks as boxes; strip them, and defuse formulas (=, +, -, @ at the start, also
+    after spaces, tabs or line breaks a spreadsheet skips)."""
     text = text.replace("\u2068", "").replace("\u2069", "")
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    return f"'{text}" if text.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@") else text
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -160,6 +160,59 @@ async def route(session: AsyncSession, network: Network, topic: str | None, dist
     return result
 
 
+async def handling_staff(session: AsyncSession, participant_id: int) -> list[Person]:
+    """The coordinators who already handle this participant, the closest first: who took one of their open
+    questions, else who has their latest open question waiting to be taken, then who booked their next
+    appointment, then who paired them with a volunteer."""
+    found: list[Person] = []
+    waiting = select(Ticket.id).where(Ticket.participant_id == participant_id, Ticket.status == "open") \
+        .order_by(Ticket.id.desc()).limit(1).scalar_subquery()
+    queries = (
+        select(Ticket.claimed_by_id).where(Ticket.participant_id == participant_id, Ticket.status == "claimed",
+                                           Ticket.claimed_by_id.is_not(None)).order_by(Ticket.id.desc()),
+        select(TicketNotice.person_id).where(TicketNotice.ticket_id == waiting, TicketNotice.person_id.is_not(None))
+        .order_by(TicketNotice.id),
+        select(Appointment.booked_by_id).where(Appointment.participant_id == participant_id,
+                                               Appointment.status == "scheduled").order_by(Appointment.starts_at),
+        select(Pairing.coordinator_id).where(Pairing.participant_id == participant_id, Pairing.status == "active",
+                                             Pairing.coordinator_id.is_not(None)).order_by(Pairing.id.desc()),
+    )
+    for query in queries:
+        for person_id in (await session.scalars(query)).all():
+            person = await session.get(Person, person_id) if person_id is not None else None
+            if person is not None and may(person, Action.BE_RESPONSIBLE) and person not in found:
+                found.append(person)
+        if found:
+            return found
+    return found
+
+
+async def route_to_a_person(session: AsyncSession, network: Network, participant: Person) -> Route:
+    """"Talk to a person": whoever already handles this participant (their open question, next appointment,
+    pairing); else the organisations the network file makes responsible for their goals in their district; only
+    then the network's rules for "no topic" and, last, the fallback organisation."""
+    handling = await handling_staff(session, participant.id)
+    if handling:
+        organisations = list(dict.fromkeys(p.organisation for p in handling if p.organisation))
+        return Route(organisations=organisations, people=[p.id for p in handling])
+    profile = await session.get(Profile, participant.id)
+    goals = profile.answers.get("goals") if profile is not None and profile.answers else None
+    by_goals = Route()
+    for topic in goals if isinstance(goals, list) else []:
+        if topic not in network.topics:
+            continue
+        found = await route(session, network, topic, participant.district)
+        if found.fallback or network.fallback_organisation in found.organisations:
+            continue  # the fallback, or a rule for everything: no one who knows this goal better
+        by_goals.organisations += [o for o in found.organisations if o not in by_goals.organisations]
+        by_goals.people += [p for p in found.people if p not in by_goals.people]
+        by_goals.rooms += [r for r in found.rooms if r not in by_goals.rooms]
+        by_goals.rules += found.rules
+    if by_goals.people or by_goals.rooms:
+        return by_goals
+    return await route(session, network, None, participant.district)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Responsibility: which participants a staff member may see
 
