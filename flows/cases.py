@@ -24,7 +24,7 @@ from bot.core.text import clean_text
 from bot.services.participant_search import MAX_LISTED, find_participants
 from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from bot.services.routing import is_responsible, staff_districts
-from bot.services.stages import STAGE_RANK, STAGES, has_contract_for, stage_name
+from bot.services.stages import STAGE_RANK, STAGES, has_contract_for, reason_text, stage_name
 from flows.engine import END, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import STAFF_LABELS, language_name, participant_label, person_label, summary_lines
 from flows.mediation import report_mediator_choices, report_translation
@@ -182,7 +182,7 @@ async def case_text(session: AsyncSession, t: Translator, network: Network, part
         line = t(N_("{when}: {before} → {after}, by {who}"), when=t.datetime(change.at, "short"),
                  before=stage_name(t, change.from_stage), after=stage_name(t, change.to_stage),
                  who=actors.get(change.actor_id or 0, "–"))
-        history.append((change.at, line + (f" – {change.reason}" if change.reason else "")))
+        history.append((change.at, line + (f" – {reason_text(t, change.reason)}" if change.reason else "")))
     lines += [line for _, line in sorted(history, key=lambda item: item[0])]
 
     lines += ["", t(N_("Potential check (Potenzialcheck)"))]

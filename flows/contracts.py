@@ -26,7 +26,7 @@ from bot.core.notify import messages_for
 from bot.core.text import clean_text
 from bot.services.mentorships import drop_unstarted_mentorship, open_mentorship
 from bot.services.routing import is_responsible, responsible_staff
-from bot.services.stages import stage_name
+from bot.services.stages import lotse_reason, stage_name
 from flows.cases import CONTRACT_BUTTON, NOT_YOURS, change_stage, one_participant
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.intake import participant_label
@@ -274,13 +274,18 @@ async def _save(turn: Turn, value: Any) -> Next:
     return END
 
 
+def contract_reason(contract: Contract) -> str:
+    return lotse_reason(N_("contract signed: {label}, first day {day}"),
+                        label=CONTRACT_KINDS.get(contract.kind, CONTRACT_KINDS["svb"]), day=str(contract.starts_on))
+
+
 async def record_stage(session: AsyncSession, contract: Contract, actor_id: int | None, now: datetime) -> None:
     """The stage follows the contract with a dated history entry: Ausbildung and SVB set it (moving between the
     two is allowed), an EQ only moves someone forward to the Praktikum stage."""
     from bot.services.stages import STAGE_RANK
 
     stage = CONTRACT_STAGE[contract.kind]
-    reason = f"contract signed: {contract.kind} from {contract.starts_on}"
+    reason = contract_reason(contract)
     profile = await session.get(Profile, contract.participant_id)
     current = STAGE_RANK.get((profile.stage if profile else None) or "registered", 0)
     if contract.kind in GOAL_KINDS or current < STAGE_RANK[stage]:
@@ -340,14 +345,14 @@ async def withdraw(turn: Turn, contract_id: int) -> None:
                                                           and await _may_record(turn, participant))):
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
-    reason = f"contract signed: {contract.kind} from {contract.starts_on}"
+    reason = contract_reason(contract)
     change = (await turn.session.scalars(select(StageChange).where(
         StageChange.participant_id == participant.id, StageChange.reason == reason,
         StageChange.at == contract.recorded_at).order_by(StageChange.id.desc()).limit(1))).first()
     profile = await turn.session.get(Profile, participant.id)
     if change is not None and profile is not None and profile.stage == change.to_stage:
         await change_stage(turn.session, participant.id, change.from_stage or "registered", turn.person.id, turn.now,
-                           reason=f"contract withdrawn (recorded by mistake): {reason}")
+                           reason=lotse_reason(N_("contract withdrawn (recorded by mistake): {reason}"), reason=reason))
     if contract.kind == "ausbildung":
         await drop_unstarted_mentorship(turn.session, participant.id, contract.recorded_at)
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="contract.withdrawn",

@@ -30,6 +30,7 @@ from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.notify import enqueue, messages_for
 from bot.core.text import clean_text
 from bot.services.reminders import appointment_key, drop, load_event, plan, reminder_buttons
+from bot.services.stages import lotse_reason
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
 from flows.intake import answer_text, participant_label
@@ -264,7 +265,7 @@ async def _invitation_button(turn: Turn, payload: str) -> None:
     from flows.proposals import move_forward
 
     await move_forward(turn.session, turn.person.id, "matching", turn.person.id, turn.now,
-                       f"coming to match-making day no. {day.id}")
+                       lotse_reason(N_("coming to match-making day no. {number}"), number=day.id))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -526,7 +527,7 @@ async def _mutual(turn: Turn, day: MatchingDay, participant_id: int, organisatio
                                             partial(offer_text, network=turn.network, place=place),
                                             partial(offer_buttons, proposal=proposal)))
     await move_forward(turn.session, participant_id, "matching", turn.person.id, turn.now,
-                       f"match-making day no. {day.id}: both want to meet again")
+                       lotse_reason(N_("match-making day no. {number}: both want to meet again"), number=day.id))
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant_id, action="proposal.made",
                                 at=turn.now, details={"place": place.id, "proposal": proposal.id,
                                                       "matching_day": day.id}))

@@ -34,6 +34,7 @@ from bot.core.notify import enqueue, messages_for
 from bot.services.mentorships import EVERY
 from bot.services.reminders import out_of_quiet_hours
 from bot.services.routing import is_responsible, responsible_staff
+from bot.services.stages import lotse_reason
 from flows.cases import CASE_SECTIONS, one_participant
 from flows.contracts import MENTOR_BUTTON, contract_lines, mentor_choice
 from flows.contracts import shown_name as apprentice_label
@@ -426,7 +427,7 @@ async def _ended(turn: Turn, value: Any) -> Next:
     profile = await turn.session.get(Profile, participant.id)
     if reason == "dropped" and profile is not None and profile.stage == "apprenticeship":
         await change_stage(turn.session, participant.id, "matching", turn.person.id, turn.now,
-                           reason="mentoring ended: dropped out of the apprenticeship")
+                           reason=lotse_reason(N_("mentoring ended: dropped out of the apprenticeship")))
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="mentoring.ended",
                                 at=turn.now, details={"mentorship": mentorship.id, "reason": reason}))
     # Still in an Ausbildung at another company: the coordinators get the button for a new mentor right away.

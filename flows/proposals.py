@@ -27,7 +27,7 @@ from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.notify import messages_for
 from bot.services.reminders import appointment_key, load_event, out_of_quiet_hours, plan
-from bot.services.stages import STAGE_RANK
+from bot.services.stages import STAGE_RANK, lotse_reason
 from flows.cases import change_stage
 from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
@@ -157,7 +157,7 @@ async def _propose(turn: Turn, value: Any) -> Next:
                                                 partial(offer_text, network=turn.network, place=place),
                                                 partial(offer_buttons, proposal=proposal)))
         await move_forward(turn.session, participant.id, "matching", turn.person.id, turn.now,
-                           f"proposed for place no. {place.id}")
+                           lotse_reason(N_("proposed for place no. {number}"), number=place.id))
         turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="proposal.made",
                                     at=turn.now, details={"place": place.id, "proposal": proposal.id}))
         offered += 1
@@ -512,7 +512,8 @@ async def _participant_checkin(turn: Turn, payload: str) -> None:
         return
     follow_up, proposal, place = found
     follow_up.status, follow_up.answer = "answered", {"answer": answer, "at": turn.now.isoformat()}
-    await record_start(turn, place, proposal, f"check-in: started at place no. {place.id}")
+    await record_start(turn, place, proposal,
+                       lotse_reason(N_("check-in: started at place no. {number}"), number=place.id))
     label = _label_of(turn.person)
     if answer == "good":
         turn.say(N_("That is good to hear. Good luck!"))
@@ -561,7 +562,9 @@ async def _company_midway(turn: Turn, payload: str) -> None:
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant.id, action="placement.midway",
                                 at=turn.now, details={"place": place.id, "answer": answer}))
     if there:
-        await record_start(turn, place, proposal, f"company check-in during place no. {place.id}: {answer}")
+        await record_start(turn, place, proposal, lotse_reason(
+            N_("company check-in during place no. {number}: {label}"), number=place.id,
+            label=MIDWAY_ANSWERS.get(answer, answer)))
     if answer == "good":
         turn.say(N_("Thank you! This helps us a lot."))
         return
@@ -646,12 +649,14 @@ async def _company_checkin_done(turn: Turn, value: Any) -> Next:
     follow_up.answer = {"attended": attended, "fits": turn.data.get("fits"), "next": value, "at": turn.now.isoformat()}
     participant_id = proposal.participant_id
     if attended:
-        await record_start(turn, place, proposal, f"company check-in: attended place no. {place.id}")
+        await record_start(turn, place, proposal,
+                           lotse_reason(N_("company check-in: attended place no. {number}"), number=place.id))
     if value in NEXT_STAGE and NEXT_STAGE[str(value)] not in PLACED:
         # An offered Praktikum or EQ moves on; an offered Ausbildung or job is a promise, not yet the goal: the
         # stage follows the signed contract (`flows.contracts`), recorded when it is signed.
         await move_forward(turn.session, participant_id, NEXT_STAGE[str(value)], turn.person.id, turn.now,
-                           f"company check-in: {value} offered after place no. {place.id}")
+                           lotse_reason(N_("company check-in: {stage} offered after place no. {number}"),
+                                        stage=NEXT_STAGE[str(value)], number=place.id))
     turn.session.add(AuditEntry(actor_id=turn.person.id, subject_id=participant_id, action="placement.checked_in",
                                 at=turn.now, details={"place": place.id, **follow_up.answer}))
     participant = await turn.session.get_one(Person, participant_id)
@@ -723,7 +728,8 @@ async def _place_came(turn: Turn, value: Any) -> Next:
              coming=len(found))
     for proposal, _person in found:
         if proposal.attended:
-            await record_start(turn, place, proposal, f"coordinator: came to place no. {place.id}")
+            await record_start(turn, place, proposal,
+                               lotse_reason(N_("coordinator: came to place no. {number}"), number=place.id))
     return END
 
 

@@ -15,6 +15,7 @@ from bot.jobs.placements import deliver_due_follow_ups, next_follow_up
 from bot.runtime.app import Lotse
 from bot.services.placement_reports import report_lines
 from bot.services.progress import PLACED, count_funnel, funnel_text
+from bot.services.stages import reason_text
 from storage.models import AuditEntry, Contract, MentoringCheckIn, Mentorship, StageChange
 from tests.chat import Chat, FakeClock, RecordingTransport, texts
 from tests.test_companies import company_contact, post_place, tigrinya_participant
@@ -89,8 +90,9 @@ async def test_a_coordinator_records_a_signed_apprenticeship_from_the_case(
     async with app.sessions() as session:
         change = (await session.scalars(select(StageChange).where(StageChange.participant_id == yonas_id)
                                         .order_by(StageChange.id.desc()).limit(1))).one()
-        assert (change.to_stage, change.at, change.reason) == ("apprenticeship", clock.now,
-                                                               "contract signed: ausbildung from 2027-08-01")
+        assert (change.to_stage, change.at) == ("apprenticeship", clock.now)
+        assert reason_text(Translator("en"), change.reason) == (
+            "contract signed: Apprenticeship (Ausbildung), first day 1 Aug 2027")
         funnel = await count_funnel(session, app.network)
         assert funnel.total[PLACED] == 1 and funnel.contracts == {"ausbildung": 1}
         assert "Signed contracts: Ausbildung 1, job (SVB) 0, EQ 0" in funnel_text(Translator("en"), app.network,
@@ -182,7 +184,9 @@ async def test_a_company_records_the_contract_of_its_own_match_without_seeing_a_
         change = (await session.scalars(select(StageChange).where(StageChange.participant_id == amal_id)
                                         .order_by(StageChange.id.desc()).limit(1))).one()
         assert (change.from_stage, change.to_stage) == ("employment", "matching")
-        assert change.reason == "contract withdrawn (recorded by mistake): contract signed: svb from 2027-03-01"
+        assert reason_text(Translator("en"), change.reason) == (
+            "contract withdrawn (recorded by mistake): contract signed: Job subject to social insurance (SVB), "
+            "first day 1 Mar 2027")
 
 
 async def test_an_offer_in_the_check_in_is_a_separate_line_until_the_contract_is_signed(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.core.i18n import Translator
 from bot.runtime.app import Lotse
+from bot.services.stages import reason_text
 from storage.models import Contract, Profile, StageChange
 from tests.chat import Chat, RecordingTransport
 from tests.test_companies import company_contact, tigrinya_participant
@@ -90,5 +91,6 @@ async def test_the_participant_is_told_in_their_language_when_a_contract_record_
                                          .order_by(StageChange.id))).all()
     assert [(c.from_stage, c.to_stage) for c in changes] == [("profile_complete", "apprenticeship"),
                                                             ("apprenticeship", "profile_complete")]
-    assert changes[-1].reason == "contract withdrawn (recorded by mistake): contract signed: ausbildung from 2027-08-01"
+    assert reason_text(Translator("en"), changes[-1].reason) == (
+        "contract withdrawn (recorded by mistake): contract signed: Apprenticeship (Ausbildung), first day 1 Aug 2027")
     assert changes[-1].at is not None

@@ -28,7 +28,7 @@ from bot.core.notify import enqueue, messages_for, translator_for
 from bot.core.schedule import BERLIN, Schedule
 from bot.services.reminders import APPOINTMENT_KINDS, Event, appointment_key, event_title, session_key
 from bot.services.routing import staff_districts, visible_participants
-from bot.services.stages import stage_name
+from bot.services.stages import reason_text, stage_name
 from flows.cases import MILESTONES, REPORT_KINDS
 from flows.intake import language_name, participant_label, person_label
 from flows.mediation import report_translation
@@ -257,7 +257,7 @@ async def stage_change_lines(session: AsyncSession, t: Translator, network: Netw
                                   .order_by(StageChange.at, StageChange.id))).all()
     return [t(N_("{participant}: {before} → {after}"), participant=participant_label(t, participant),
               before=stage_name(t, change.from_stage), after=stage_name(t, change.to_stage))
-            + (f" – {change.reason[:120]}" if change.reason else "") for change, participant in rows]
+            + (f" – {reason_text(t, change.reason)[:120]}" if change.reason else "") for change, participant in rows]
 
 
 async def mentoring_lines(session: AsyncSession, t: Translator, network: Network,
