@@ -291,7 +291,7 @@ def _go(turn: Turn, flow: Flow, destination: Next) -> None:
         _enter(turn, flow, flow.step(destination), turn.data, trail)
     elif destination == STAY:
         return
-    elif destination == END and open_choices.offers_own_choices(turn):
+    elif destination == END and open_choices.offers_own_choices(turn, new_only=True):
         # The flow ended with a message of its own choices (a new course's actions): a menu drawn after it would
         # take the number typed next, as after a command (a play-tester could not reach the course's actions).
         turn.state.pop("resume", None)

@@ -39,10 +39,12 @@ WHICH = "which"
 EXCERPT = 48
 
 
-def offers_own_choices(turn: Turn) -> bool:
+def offers_own_choices(turn: Turn, new_only: bool = False) -> bool:
     """Whether this turn already sent the person a message with choices (/ticket 1's "Take it", the list of open
-    questions): the menu must not follow it, or the next number would open a menu entry instead."""
-    return any(message.choices and message.chat == turn.incoming.chat for message in turn.outgoing)
+    questions): the menu must not follow it, or the next number would open a menu entry instead. `new_only`: an
+    earlier message edited in place (a notice saying "handed over") does not count, it is not the newest."""
+    return any(message.choices and message.chat == turn.incoming.chat and not (new_only and message.edit_of)
+               for message in turn.outgoing)
 
 
 @dataclass(frozen=True, slots=True)

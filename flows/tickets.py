@@ -398,6 +398,66 @@ async def _follow_up(turn: Turn) -> bool:
     return True
 
 
+KEPT_ANSWER_CHOICES = 5
+"""At most this many of one's taken questions are offered for words typed at the menu (the newest first)."""
+
+
+async def _staff_words(turn: Turn) -> bool:
+    """At the menu, words a coordinator types that are no menu choice are most likely an answer to a question
+    they took (a play-tester answered a follow-up this way and her words were refused as a wrong number, and lost):
+    kept and offered to send to one of their open questions, never sent by guess."""
+    incoming = turn.incoming
+    if (not may(turn.person, Action.WORK_AS_STAFF) or turn.state.get("flow") not in (None, "menu")
+            or incoming.in_group or incoming.choice is not None or incoming.attachment is not None
+            or incoming.undecodable):
+        return False
+    words = clean_text(incoming.text or "")
+    if len(words.split()) < 2 or _NUMBER_LIKE.match(words) or len(words) > MAX_QUESTION:
+        return False
+    try:
+        parse_single(words, menu_options(turn))
+        return False  # a menu entry by its name
+    except Invalid:
+        pass
+    taken = (await turn.session.execute(
+        select(Ticket.id, Person).join(Person, Person.id == Ticket.participant_id)
+        .where(Ticket.claimed_by_id == turn.person.id, Ticket.status == "claimed")
+        .order_by(Ticket.id.desc()).limit(KEPT_ANSWER_CHOICES))).all()
+    if not taken:
+        return False  # nothing to answer: the menu's own hint says how to choose
+    start_flow(turn, "kept_answer", {"kept": words, "tickets": [
+        [ticket_id, participant_label(turn.t, participant)] for ticket_id, participant in taken]})
+    return True
+
+
+def kept_answer_options(turn: Turn) -> list[Choice]:
+    return [*(Choice(str(number), turn.t(N_("Answer to question no. {number} ({participant})"), number=number,
+                                         participant=label))
+              for number, label in turn.data.get("tickets", [])),
+            Choice(MENU_KEPT, turn.t(N_("Back to the menu")))]
+
+
+async def _kept_answer_chosen(turn: Turn, value: Any) -> Next:
+    kept = turn.data.get("kept")
+    if value == MENU_KEPT or not isinstance(kept, str):
+        return END
+    ticket = await turn.session.get(Ticket, int(value))
+    if ticket is None or ticket.status == "closed" or not await may_handle(turn.session, turn.network, turn.person,
+                                                                           ticket):
+        turn.say(N_("There is no question with this number for you."))
+        return END
+    await answer(turn, ticket, kept)
+    return END
+
+
+KEPT_ANSWER = Flow(name="kept_answer", roles=STAFF, steps=(
+    Step(name="which", prompt=N_("Is what you wrote an answer? Choose the question, and it is sent. Nothing is "
+                                 "sent otherwise."),
+         kind=InputKind.CHOICE, options=kept_answer_options, on_answer=_kept_answer_chosen, next=END,
+         describe="words a coordinator typed at the menu: send them as the answer to one of their taken questions"),
+))
+
+
 _NUMBER_LIKE = re.compile(r"^[-+]?\d[\d.,\s]*$")
 """"-1", "1.5", "3 4": meant as a menu number, not a question: the menu's own hint answers them."""
 SEND_KEPT, MENU_KEPT = "send", "menu"
@@ -869,6 +929,7 @@ async def _talk_entry(turn: Turn) -> None:
 register(ASK, Command("ask", N_("Ask a question"), flow="ask", roles=PARTICIPANT))
 register(TALK)
 register(KEPT_QUESTION)
+register(KEPT_ANSWER)
 register(HANDOVER)
 register(ANSWER)
 register(TEMPLATE)
@@ -878,7 +939,7 @@ register(None, Command("inbox", N_("Your open questions"), action=show_inbox, ro
          Command("claim", N_("Take a question: /claim NUMBER"), action=claim_command, roles=STAFF),
          Command("close", N_("Close a question: /close NUMBER"), action=close_command, roles=STAFF))
 register_button("tk", _ticket_button)
-INTERCEPTORS.extend([_reply_to_notice, _follow_up])
+INTERCEPTORS.extend([_reply_to_notice, _follow_up, _staff_words])
 MENU_ENTRIES.extend([
     MenuEntry("ask", N_("Ask a question"), action=_ask_entry, roles=PARTICIPANT, order=5),
     MenuEntry("talk", N_("Talk to a person"), action=_talk_entry, roles=PARTICIPANT, order=6),

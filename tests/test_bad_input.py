@@ -81,7 +81,9 @@ async def test_unreadable_bytes_get_their_own_answer(chat: Callable[..., Chat]) 
     amal = chat("amal")
     await amal.send("hi")
     hint, picker = await amal.send_unreadable()
-    assert hint.text == "I could not read that message. Please write it again."
+    lines = hint.text.splitlines()  # no language chosen yet: in the first-contact languages, German first
+    assert "I could not read that message. Please write it again." in lines and len(lines) <= 7
+    assert lines[0] == Translator("de")("I could not read that message. Please write it again.")
     assert len(picker.choices) == 8
 
 
@@ -89,7 +91,9 @@ async def test_a_file_where_text_is_expected(chat: Callable[..., Chat]) -> None:
     amal = chat("amal")
     await amal.send("hi")
     hint, _picker = await amal.send_file()
-    assert hint.text == "Please answer with text, not a file."
+    lines = hint.text.splitlines()
+    assert "Please answer with text, not a file." in lines
+    assert Translator("ar")("Please answer with text, not a file.") in lines
 
 
 @pytest.fixture

@@ -439,3 +439,41 @@ async def test_a_file_that_cannot_be_fetched_stays_visible_to_the_operator(
         failed = (await session.scalars(select(OutboxEntry).where(OutboxEntry.status == "failed"))).all()
     assert [row.chat for row in failed] == ["tom"] and "no file" in (failed[0].last_error or "")
     assert "[The participant sent a photo.]" in tom.history[-1].text  # the first one arrived, with its file
+
+
+async def test_words_a_coordinator_types_at_the_menu_are_kept_and_offered_as_an_answer_in_german(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester's coordinator answered a follow-up by typing at the menu: "Bitte antworten Sie mit einer Zahl",
+    and her answer was lost. Now it is kept and offered for the questions she took; nothing goes by guess."""
+    de = Translator("de")
+    pia = await coordinator(app, chat, "pia", locale="de")
+    amal = await participant(chat, "amal", language="العربية")
+    ar = Translator("ar")
+    [refused, _menu] = await pia.send("Montag um 10 Uhr.")  # nothing taken yet: the menu's own hint, as before
+    assert refused.text == de("Please answer with a number from 1 to {count}.", count=len(_menu.choices))
+    await amal.send("/menu")
+    await amal.click(ar("Ask a question"))
+    await amal.click(app.network.topics["apprenticeship"].name["ar"])
+    await amal.send("أين أقدم طلب التدريب؟")
+    await pia.click(de("Take it"))
+    [sent, *_] = await pia.send("Bitte bringen Sie den Brief mit.")
+    assert sent.text == de("Sent to the participant (question no. {number}).", number=1)
+    await amal.send("شكرا! متى بالضبط؟")
+    [offer] = await pia.send("Montag um 10 Uhr.")
+    assert offer.text.startswith(de("Is what you wrote an answer? Choose the question, and it is sent. "
+                                    "Nothing is sent otherwise."))
+    assert offer.choices[0].label.startswith(de("Answer to question no. {number} ({participant})", number=1,
+                                                participant="@").split("@")[0])
+    assert offer.choices[-1].label == de("Back to the menu")
+    [sent, *_] = await pia.send("1")
+    assert sent.text == de("Sent to the participant (question no. {number}).", number=1)
+    assert amal.history[-1].text.endswith("Montag um 10 Uhr.")
+    [offer] = await pia.send("Noch etwas anderes")
+    await pia.click(de("Back to the menu"))
+    assert not any("Noch etwas anderes" in message.text for message in amal.history)
+    for bad in ("🙂 🙂", "'; DROP TABLE tickets; --", "نعم أريد"):  # kept as typed, and still only sent when chosen
+        [offer] = await pia.send(bad)
+        assert offer.choices[-1].label == de("Back to the menu")
+        await pia.send("/menu")
+    [refused, _menu] = await pia.send("99")
+    assert refused.text == de("Please answer with a number from 1 to {count}.", count=len(_menu.choices))
