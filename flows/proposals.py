@@ -31,7 +31,7 @@ from bot.services.stages import STAGE_RANK, lotse_reason
 from flows.cases import change_stage
 from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
 from flows.find import ANY, MAX_RESULTS, Criteria, search
-from flows.intake import answer_text, participant_label
+from flows.intake import ASAP, WEEKDAYS, answer_text, participant_label
 from flows.places import (
     DURATION_DAYS,
     DURATIONS,
@@ -118,11 +118,37 @@ async def start_matching(turn: Turn, place: Place) -> None:
             reasons.insert(0, same)
         if match.profile.answers.get("licence") == "yes":
             reasons.append(turn.t(N_("has a driving licence")))
+        clashes = clashes_with_place(turn.t, match.profile.answers, place)
         candidates.append({"id": match.person.id, "label": participant_label(turn.t, match.person),
-                           "why": "; ".join(reasons) or turn.t(N_("fits the filters"))})
-    # the same district first, otherwise the order of /find
-    candidates.sort(key=lambda c: str(c["why"]).startswith(same), reverse=True)
+                           "why": "; ".join([*("⚠️ " + clash for clash in clashes), *reasons])
+                           or turn.t(N_("fits the filters")), "clash": bool(clashes)})
+    # Who can come first (a play-tester saw someone who could start only in March offered a December Praktikum
+    # with no word of it), then the same district, otherwise the order of /find.
+    candidates.sort(key=lambda c: (bool(c["clash"]), same not in str(c["why"])))
     start_flow(turn, "propose", {"place": place.id, "candidates": candidates})
+
+
+def clashes_with_place(t: Translator, answers: dict[str, Any], place: Place) -> list[str]:
+    """What speaks against a candidate for this place, from their own answers: a later earliest start, no free
+    time at the place's hours. Shown first among the reasons; the coordinator decides."""
+    clashes: list[str] = []
+    start = answers.get("start")
+    if isinstance(start, str) and start != ASAP:
+        try:
+            earliest = date.fromisoformat(start)
+        except ValueError:
+            earliest = None
+        if earliest is not None and earliest > date.fromisoformat(place.starts_on):
+            clashes.append(t(N_("can start only from {date}"), date=t.date(earliest, "medium")))
+    free = answers.get("availability")
+    if isinstance(free, list) and free:
+        if place.hours == "full_day":
+            fits = any(f"{day}_morning" in free and f"{day}_afternoon" in free for day in WEEKDAYS)
+        else:
+            fits = any(str(slot).endswith(f"_{place.hours}") for slot in free)
+        if not fits:
+            clashes.append(t(N_("has no free time at these hours")))
+    return clashes
 
 
 def candidate_options(turn: Turn) -> list[Choice]:

@@ -80,6 +80,8 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     assert ranked.text.startswith(f"Participants for place no. {number}, the best first:")
     assert "Yonas (no. " in ranked.text and "interested in Metal work (Metall)" in ranked.text
     assert "German A2" in ranked.text and "free on 3 days at that time" in ranked.text
+    # Yonas wrote he can start on 1 March; the Praktikum begins on 12 January: said first, the coordinator decides
+    assert "⚠️ can start only from 1 Mar 2027; " in ranked.text  # (a play-tester's candidate got it without a word)
     [sent, _menu] = await tom.send("1")
     assert sent.text.startswith("Offers sent: 1.")
 
