@@ -4,14 +4,16 @@ districts, no name to a company without consent, and erasure or withdrawal reach
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from bot.core.i18n import Translator
+from bot.jobs.placements import deliver_due_follow_ups
 from bot.runtime.app import Lotse
 from flows.invites import create_invite
 from storage.models import Appointment, Handle, Invite, Pairing, Person, Proposal, StaffScope, Ticket
-from tests.chat import Chat, RecordingTransport
+from tests.chat import Chat, FakeClock, RecordingTransport
 from tests.test_companies import TI, company_contact, post_place, tigrinya_participant
 from tests.test_intake import staff
 from tests.test_questions import coordinator, participant
@@ -184,7 +186,7 @@ async def test_deleting_ones_data_tells_the_company_and_the_volunteer(
 
 
 async def test_withdrawing_consent_withdraws_the_match_cancels_the_appointment_and_tells_everyone(
-        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport) -> None:
+        app: Lotse, chat: Callable[..., Chat], transport: RecordingTransport, clock: FakeClock) -> None:
     tom, jana, kai, yonas, number, participant_id = await accepted_with_volunteer(app, chat, transport)
     before_kai, before_jana, before_tom = len(kai.history), len(jana.history), len(tom.history)
     await yonas.send("/privacy")
@@ -205,6 +207,12 @@ async def test_withdrawing_consent_withdraws_the_match_cancels_the_appointment_a
         assert (await session.scalars(select(Pairing.status))).all() == ["ended"]
     [place_view] = await kai.send(f"/place {number}")
     assert "withdrawn by the participant" not in place_view.text  # a company sees only its live candidates
+    # the evening before the first day, the company is not reminded of a candidate who withdrew
+    clock.now = datetime(2027, 1, 11, 17, 0, tzinfo=UTC)
+    before_kai = len(kai.history)
+    await deliver_due_follow_ups(app.sessions, app.network, clock())
+    await app.drain()
+    assert kai.history[before_kai:] == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
