@@ -86,8 +86,8 @@ async def test_a_district_coordinator_neither_sees_nor_closes_another_districts_
     assert refused.text == f"I found no place with the number {number} among yours."
     [listed, _menu] = await pia.send("/places")
     assert f"#{number} " not in listed.text
-    [stale] = await pia.press_raw(f"@pl:closed:{number}")
-    assert stale.text == "This button belongs to an earlier question and no longer works."
+    [refused_close] = await pia.press_raw(f"@pl:closed:{number}")
+    assert refused_close.text == "This is not available for you."
     [shown] = await tom.send(f"/place {number}")
     assert "Status: open" in shown.text
     before = len(kai.history)
