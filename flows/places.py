@@ -314,10 +314,10 @@ async def show_place(turn: Turn, place: Place) -> None:
 async def _place_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
     place = await visible_place(turn, number)
-    exists = place is None and number.isdigit() and len(number) < 10 and \
-        await turn.session.get(Place, int(number)) is not None
-    if exists:
-        turn.say(N_("This is not available for you."))  # another district's or company's place: refused
+    exists = place is None and may(turn.person, Action.WORK_WITH_PLACES) and number.isdigit() and \
+        len(number) < 10 and await turn.session.get(Place, int(number)) is not None
+    if exists:  # another district's place, to a coordinator (another company learns nothing of it)
+        turn.say(N_("This is not available for you."))
         return
     if place is None or turn.person.role not in PLACE_ROLES:
         turn.say(N_("This button belongs to an earlier question and no longer works."))
