@@ -625,7 +625,7 @@ async def forget(settings: Settings, person_id: int | None, telegram: str | None
                  phone: str | None, confirmed: bool) -> None:
     """Carries out a deletion request received another way (letter, e-mail, in person), like `/delete`."""
     from bot.core.notify import enqueue
-    from bot.services.privacy import erase, find_subject, tell_staff_of_erasure
+    from bot.services.privacy import erase, find_subject, release_partners, tell_staff_of_erasure
     from storage.database import compact_after_erasure
 
     transport, platform_id = ("telegram", telegram) if telegram else ("matrix", matrix) if matrix else (None, None)
@@ -643,8 +643,10 @@ async def forget(settings: Settings, person_id: int | None, telegram: str | None
                 print(f"would delete person no. {person.id} ({person.role}); run again with --yes to delete")
                 return
             now = app.dispatcher.clock()
+            partners = await release_partners(session, person.id, now, "erased")  # company, volunteer
             erasure = await erase(session, person, now, "request", app.network)
             enqueue(session, await tell_staff_of_erasure(session, erasure.staff_to_tell, person.id, "request"), now)
+            enqueue(session, partners, now)
         await compact_after_erasure(app.sessions)
     finally:
         await app.close()

@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.access import may_grant
 from bot.core.i18n import N_, STAFF_LOCALES
 from bot.core.messages import Choice
 from bot.core.network import Network
 from flows.engine import END, YES, Flow, InputKind, Next, Step, Turn
 from flows.linking import link_with_code, looks_like_link_code
 from flows.registry import START_ARGUMENT, Command, register, start_flow
-from storage.models import AuditEntry, Invite, StaffScope
+from storage.models import AuditEntry, Invite, Person, StaffScope
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10
@@ -116,6 +117,27 @@ def how_to_join(code: str, bot_username: str | None = None) -> list[str]:
     return lines
 
 
+async def own_scope(session: AsyncSession, person_id: int) -> tuple[list[str] | None, list[str] | None]:
+    """A staff member's own topics and districts from their invite (None: no narrower scope)."""
+    scope = await session.get(StaffScope, person_id)
+    if scope is None:
+        return None, None
+    return [str(topic) for topic in scope.topics], [str(district) for district in scope.districts]
+
+
+async def maker_stands_behind(session: AsyncSession, invite: Invite) -> bool:
+    """The invite gives no more than its maker may give now (`lotse invite`, by the operator, has no maker): a code
+    made before a coordinator's scope was narrowed, or by someone who is no coordinator any more, does not work."""
+    if invite.created_by_id is None:
+        return True
+    maker = await session.get(Person, invite.created_by_id)
+    if maker is None:
+        return False
+    topics, districts = await own_scope(session, maker.id)
+    return may_grant(maker, topics, districts, invite.role, invite.organisation, list(invite.topics),
+                     list(invite.districts))
+
+
 async def redeem(turn: Turn, code: str) -> None:
     """`/start CODE`: the invite's role, organisation and scope for this person, once (a link code links chats).
 
@@ -126,8 +148,12 @@ async def redeem(turn: Turn, code: str) -> None:
         return
     invite = (await turn.session.scalars(select(Invite).where(Invite.code_hash == code_hash(code)))).first()
     valid = invite is not None and invite.used_at is None and invite.expires_at > turn.now
-    turn.session.add(AuditEntry(actor_id=turn.person.id, action="invite.redeemed" if valid else "invite.refused",
-                                details={"invite": invite.id if invite else None}))
+    within = invite is None or await maker_stands_behind(turn.session, invite)
+    turn.session.add(AuditEntry(actor_id=turn.person.id, action="invite.redeemed" if valid and within
+                                else "invite.refused",
+                                details={"invite": invite.id if invite else None,
+                                         **({} if within else {"reason": "beyond_maker_scope"})}))
+    valid = valid and within
     if invite is None or not valid:
         turn.say(N_("This invitation code does not work. It may be expired or already used. "
                     "Please ask the person who invited you for a new one."))
@@ -172,7 +198,24 @@ def company_options(turn: Turn) -> list[Choice]:
     return [Choice(key, found.name) for key, found in turn.network.organisations.items() if found.kind == "company"]
 
 
+SCOPE_KEY = "_own_scope"
+"""The inviter's own topics and districts, read once (options are built without a database)."""
+
+
+def _own(turn: Turn, which: str) -> list[str] | None:
+    own: dict[str, list[str] | None] = turn.data.get(SCOPE_KEY) or {}
+    return own.get(which)
+
+
+def _narrow(turn: Turn, which: str) -> list[str] | None:
+    """The inviter's own keys when narrower than "all" (what an invite may give at most); None: anything."""
+    own = _own(turn, which)
+    return None if own is None or "all" in own else own
+
+
 async def _role_chosen(turn: Turn, value: Any) -> Next:
+    topics, districts = await own_scope(turn.session, turn.person.id)
+    turn.data[SCOPE_KEY] = {"topics": topics, "districts": districts}
     if value != "company":
         return "districts"
     if not company_options(turn):
@@ -192,11 +235,18 @@ async def _company_invite(turn: Turn, value: Any) -> Next:
 
 
 def district_options(turn: Turn) -> list[Choice]:
+    """All districts, or (for a coordinator invited for some) only their own: an invite gives at most one's own."""
+    own = _narrow(turn, "districts")
+    if own is not None:
+        return [Choice(k, d.name[turn.t.locale]) for k, d in turn.network.districts.items() if k in own]
     everywhere = Choice("all", turn.t(N_("All districts")))
     return [everywhere, *(Choice(k, d.name[turn.t.locale]) for k, d in turn.network.districts.items())]
 
 
 def topic_options(turn: Turn) -> list[Choice]:
+    own = _narrow(turn, "topics")
+    if own is not None:
+        return [Choice(k, topic.name[turn.t.locale]) for k, topic in turn.network.topics.items() if k in own]
     every = Choice("all", turn.t(N_("All topics")))
     return [every, *(Choice(k, topic.name[turn.t.locale]) for k, topic in turn.network.topics.items())]
 
@@ -229,6 +279,10 @@ async def _invite_made(turn: Turn, value: Any) -> Next:
     topics = ["all"] if "all" in value else list(value)
     districts = turn.data["districts"]
     districts = ["all"] if "all" in districts else list(districts)
+    if not may_grant(turn.person, _own(turn, "topics"), _own(turn, "districts"), turn.data["role"], organisation,
+                     topics, districts):  # the options offer only one's own; a stale button must not give more
+        turn.say(N_("This is not available for you."))
+        return END
     code, invite = await create_invite(turn.session, turn.network, turn.now, turn.data["role"], organisation,
                                        topics, districts, locale=turn.t.locale if turn.t.locale in STAFF_LOCALES
                                        else "de", created_by=turn.person.id, force=True)  # asked at "outside"

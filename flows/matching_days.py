@@ -499,7 +499,7 @@ async def _wish_button(turn: Turn, payload: str) -> None:
 
 async def _mutual(turn: Turn, day: MatchingDay, participant_id: int, organisation: str) -> None:
     """Both sides want to meet again: the company's open place goes to the participant as an offer."""
-    from flows.proposals import move_forward, offer_buttons, offer_text
+    from flows.proposals import move_forward, offer_buttons, offer_text, shares_with_companies
 
     participant = await turn.session.get_one(Person, participant_id)
     places = (await turn.session.scalars(select(Place).where(
@@ -524,7 +524,9 @@ async def _mutual(turn: Turn, day: MatchingDay, participant_id: int, organisatio
     turn.session.add(proposal)
     await turn.session.flush()
     turn.outgoing.extend(await messages_for(turn.session, participant,
-                                            partial(offer_text, network=turn.network, place=place),
+                                            partial(offer_text, network=turn.network, place=place,
+                                                    shares=await shares_with_companies(turn.session,
+                                                                                       participant_id)),
                                             partial(offer_buttons, proposal=proposal)))
     await move_forward(turn.session, participant_id, "matching", turn.person.id, turn.now,
                        lotse_reason(N_("match-making day no. {number}: both want to meet again"), number=day.id))

@@ -15,15 +15,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.core.access import COMPANY, PLACE_STAFF, Action, covered_districts, may, may_see_place
+from bot.core.access import COMPANY, PLACE_STAFF, Action, may, may_see_place
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.text import clean_text
+from bot.services.routing import staff_districts
 from flows.engine import END, YES, Flow, InputKind, Invalid, Next, Step, Turn
 from flows.menu import MENU_ENTRIES, MenuEntry
 from flows.registry import Command, register, register_button, start_flow
-from storage.models import AuditEntry, Place, Proposal
+from storage.models import AuditEntry, Place, Proposal, StaffScope
 
 PLACE_ROLES = frozenset({COMPANY, *PLACE_STAFF})
 KINDS: dict[str, str] = {
@@ -91,7 +92,11 @@ async def visible_place(turn: Turn, number: str) -> Place | None:
     if not text.isdigit() or len(text) > 9:
         return None
     place = await turn.session.get(Place, int(text))
-    if place is None or not may_see_place(turn.network, turn.person, place.organisation, place.district):
+    if place is None:
+        return None
+    scope = await turn.session.get(StaffScope, turn.person.id)  # a coordinator invited for some districts
+    if not may_see_place(turn.network, turn.person, place.organisation, place.district,
+                         None if scope is None else [str(district) for district in scope.districts]):
         return None
     return place
 
@@ -249,7 +254,7 @@ async def places_command(turn: Turn, argument: str = "") -> None:
     if may(turn.person, Action.ACT_FOR_COMPANY):
         statement = statement.where(Place.organisation == (turn.person.organisation or ""))
     else:
-        covered = covered_districts(turn.network, turn.person)
+        covered = await staff_districts(turn.session, turn.network, turn.person)  # the invite scope too
         if covered is not None:
             statement = statement.where(Place.district.in_(covered))
     places = (await turn.session.scalars(statement.order_by(Place.starts_on, Place.id).limit(50))).all()
@@ -271,7 +276,6 @@ async def places_command(turn: Turn, argument: str = "") -> None:
     lines += ["", turn.t(N_("Write /place NUMBER to see one, pause it, mark it filled or close it."))]
     if may(turn.person, Action.WORK_WITH_PLACES):
         from bot.services.placement_reports import company_lines, placement_counts
-        from bot.services.routing import staff_districts
 
         scope = await staff_districts(turn.session, turn.network, turn.person)  # as /stats and the digest count
         summary = company_lines(turn.t, turn.network, await placement_counts(turn.session, "company", scope))
@@ -311,6 +315,11 @@ async def show_place(turn: Turn, place: Place) -> None:
 async def _place_button(turn: Turn, payload: str) -> None:
     action, _, number = payload.partition(":")
     place = await visible_place(turn, number)
+    exists = place is None and may(turn.person, Action.WORK_WITH_PLACES) and number.isdigit() and \
+        len(number) < 10 and await turn.session.get(Place, int(number)) is not None
+    if exists:  # another district's place, to a coordinator (another company learns nothing of it)
+        turn.say(N_("This is not available for you."))
+        return
     if place is None or turn.person.role not in PLACE_ROLES:
         turn.say(N_("This button belongs to an earlier question and no longer works."))
         return
@@ -336,6 +345,19 @@ async def _place_button(turn: Turn, payload: str) -> None:
     turn.session.add(AuditEntry(actor_id=turn.person.id, action="place.status", at=turn.now,
                                 details={"place": place.id, "from": before, "to": action}))
     turn.say(N_("Place no. {number} is now {status}."), number=place.id, status=turn.t(STATUSES[action]))
+    if action == "closed" and not may(turn.person, Action.ACT_FOR_COMPANY):
+        await tell_company_closed(turn, place)
+
+
+async def tell_company_closed(turn: Turn, place: Place) -> None:
+    """A place closed by a coordinator: its company's contacts hear it in their language, not by surprise later."""
+    from flows.proposals import company_contacts
+
+    organisation = turn.network.organisations.get(turn.person.organisation or "")
+    for contact in await company_contacts(turn.session, place.organisation):
+        await turn.tell(contact, N_("A coordinator of {organisation} has closed your place no. {number} "
+                                    "({kind})."), organisation=organisation.name if organisation else "–",
+                        number=place.id, kind=lambda t: kind_name(t, place.kind))
 
 
 async def _new_place_entry(turn: Turn) -> None:

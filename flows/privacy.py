@@ -21,7 +21,14 @@ from bot.core.access import CONSENT_ROLES
 from bot.core.i18n import LANGUAGES, N_, Translator
 from bot.core.messages import Choice, Outgoing
 from bot.core.network import Network
-from bot.services.privacy import TABLE_RULES, erase, gather, tell_staff_of_erasure
+from bot.services.privacy import (
+    TABLE_RULES,
+    erase,
+    gather,
+    release_partners,
+    tell_staff_of_erasure,
+    tell_staff_of_withdrawal,
+)
 from flows.engine import END, YES, Flow, Goto, InputKind, Next, Step, Turn
 from flows.intake import LABELS, summary_lines
 from flows.linking import chat_name, open_link
@@ -43,6 +50,7 @@ WITHDRAWN_GRACE_DAYS = 30
 async def erase_now(turn: Turn) -> None:
     """Erases the person who is writing; the goodbye is the last message, and its row is blanked once sent."""
     number = turn.person.id
+    partners = await release_partners(turn.session, number, turn.now, "erased")  # before the rows go
     erasure = await erase(turn.session, turn.person, turn.now, "request", turn.network)
     turn.say(N_("Everything Lotse stored about you is deleted. The coordinators who had your case were told. "
                 "Thank you, and all the best! If you write again, Lotse starts from the beginning."))
@@ -50,6 +58,7 @@ async def erase_now(turn: Turn) -> None:
     turn.outgoing[:] = [replace(m, erase_after_delivery=True) if (m.transport, m.chat) == mine else m
                         for m in turn.outgoing]
     turn.outgoing.extend(await tell_staff_of_erasure(turn.session, erasure.staff_to_tell, number, "request"))
+    turn.outgoing.extend(partners)
     turn.deleted = True
 
 
@@ -384,6 +393,9 @@ async def withdraw(turn: Turn) -> None:
     await turn.session.execute(update(Ticket).where(Ticket.participant_id == person.id,
                                                     Ticket.status.in_(("open", "claimed")))
                                .values(status="closed", closed_at=turn.now))
+    turn.outgoing.extend(await release_partners(turn.session, person.id, turn.now, "withdrawn"))
+    turn.outgoing.extend(await tell_staff_of_withdrawal(turn.session, turn.network, person.id,
+                                                        WITHDRAWN_GRACE_DAYS))
 
 
 async def _withdraw_answered(turn: Turn, value: Any) -> Next:

@@ -27,6 +27,7 @@ from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.notify import messages_for
 from bot.services.reminders import appointment_key, load_event, out_of_quiet_hours, plan
+from bot.services.routing import is_responsible
 from bot.services.stages import STAGE_RANK, lotse_reason
 from flows.cases import change_stage
 from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
@@ -54,6 +55,7 @@ STATUS_NAMES: dict[str, str] = {
     "declined": N_("declined by the participant"),
     "accepted": N_("accepted by the company"),
     "rejected": N_("declined by the company"),
+    "withdrawn": N_("withdrawn by the participant"),
 }
 CAME, NOT_CAME = N_("came"), N_("did not come")
 KIND_STAGE = {"hospitation": "internship", "praktikum": "internship", "eq": "internship",
@@ -180,7 +182,9 @@ async def _propose(turn: Turn, value: Any) -> Next:
         turn.session.add(proposal)
         await turn.session.flush()
         turn.outgoing.extend(await messages_for(turn.session, participant,
-                                                partial(offer_text, network=turn.network, place=place),
+                                                partial(offer_text, network=turn.network, place=place,
+                                                        shares=await shares_with_companies(turn.session,
+                                                                                           participant.id)),
                                                 partial(offer_buttons, proposal=proposal)))
         await move_forward(turn.session, participant.id, "matching", turn.person.id, turn.now,
                            lotse_reason(N_("proposed for place no. {number}"), number=place.id))
@@ -201,8 +205,19 @@ PROPOSE = Flow(name="propose", roles=PLACE_STAFF, steps=(
 # 2. The offer to the participant
 
 
-def offer_text(t: Translator, network: Network, place: Place) -> str:
-    """Plain words, in the participant's language: what, where (the district only), from when, how long."""
+async def shares_with_companies(session: Any, participant_id: int) -> bool:
+    """The partner-companies consent: without it a company never learns the participant's name (issue 18)."""
+    profile = await session.get(Profile, participant_id)
+    return bool(profile and profile.share_with_companies)
+
+
+def offer_text(t: Translator, network: Network, place: Place, shares: bool) -> str:
+    """Plain words, in the participant's language: what, where (the district only), from when, how long; and what
+    the company learns, which depends on the partner-companies consent (`shares`)."""
+    learns = (N_("If you say yes and the company accepts you, it learns your name, so that it knows who is coming. "
+                 "It never gets your phone number.") if shares else
+              N_("If you say yes, the company reads your goals, German level, field and free times. It does not get "
+                 "your name or your phone number."))
     lines = [t(N_("A company offers you a place: {kind}."), kind=kind_name(t, place.kind)),
              t(N_("Field: {field}"), field=field_name(t, network, place.occupation)),
              t(N_("Where: {district}"), district=district_name(t, network, place.district)),
@@ -210,8 +225,7 @@ def offer_text(t: Translator, network: Network, place: Place) -> str:
              t(N_("How long: {duration}"), duration=t(DURATIONS.get(place.duration, DURATIONS["open"]))),
              t(N_("Time: {hours}"), hours=t(HOURS.get(place.hours, HOURS["full_day"]))),
              t(N_("German needed: {level}"), level=german_name(t, place.german_level)),
-             "", t(N_("If you say yes and the company accepts you, it learns your name, so that it knows who is "
-                      "coming. It never gets your phone number.")),
+             "", t(learns),
              "", t(N_("Would you like to go?"))]
     return "\n".join(lines)
 
@@ -284,7 +298,8 @@ async def _offer_question(turn: Turn, value: Any) -> Next:
     if proposal is not None and proposal.participant_id == turn.person.id and proposal.status == "offered":
         # The offer again with its buttons: asking about it must not end the chance to say yes (found by a newcomer).
         place = await turn.session.get_one(Place, proposal.place_id)
-        turn.send(offer_text(turn.t, turn.network, place), offer_buttons(turn.t, proposal), "single",
+        shares = await shares_with_companies(turn.session, turn.person.id)
+        turn.send(offer_text(turn.t, turn.network, place, shares), offer_buttons(turn.t, proposal), "single",
                   hint=turn.t(N_("Write the number of your answer.")))
         rest_in_menu(turn)
         return STAY
@@ -377,6 +392,18 @@ async def send_to_company(turn: Turn, place: Place, proposal: Proposal) -> int:
     return reached
 
 
+async def company_label(turn: Turn, participant: Person) -> str:
+    """The participant as the reader may name them: a company contact without the partner-companies consent, and a
+    coordinator not responsible for them (another district), read "candidate no. N", as on the company's side."""
+    if may(turn.person, Action.ACT_FOR_COMPANY):
+        if company_sees_name(turn.person, await shares_with_companies(turn.session, participant.id)):
+            return participant_label(turn.t, participant)
+    elif may(turn.person, Action.SEE_ALL) or await is_responsible(turn.session, turn.network, turn.person,
+                                                                      participant):
+        return participant_label(turn.t, participant)
+    return turn.t(N_("candidate no. {candidate}"), candidate=participant.id)
+
+
 async def proposal_lines(turn: Turn, place: Place) -> list[str]:
     """The proposals under a place: a company sees names only where the participant consented."""
     rows = (await turn.session.execute(select(Proposal, Person, Profile).join(
@@ -389,10 +416,7 @@ async def proposal_lines(turn: Turn, place: Place) -> list[str]:
     lines = ["", turn.t(N_("Proposed:"))]
     for proposal, person, profile in rows:
         shares = bool(profile and profile.share_with_companies)
-        if company_sees_name(turn.person, shares):
-            who = participant_label(turn.t, person)
-        else:
-            who = turn.t(N_("candidate no. {candidate}"), candidate=person.id)
+        who = await company_label(turn, person)
         audit_company_view(turn, "company.candidate.listed", {"place": place.id, "name_shared": shares},
                            subject=person.id)
         status = turn.t(STATUS_NAMES.get(proposal.status, STATUS_NAMES["offered"]))
@@ -499,7 +523,7 @@ async def arrange(turn: Turn, place: Place, proposal: Proposal, participant: Per
                                            status="planned"))
     turn.say(N_("Accepted. {participant} starts on {when}. They got the address and the contact for the day. "
                 "I will remind you the evening before and ask you how it went."),
-             participant=participant_label(turn.t, participant), when=turn.t.when(starts_at))
+             participant=await company_label(turn, participant), when=turn.t.when(starts_at))
     await _tell(turn, proposal.proposed_by_id, N_("The company accepted {participant} for place no. {number}. "
                                                   "First day: {when}."),
                 participant=_label_of(participant), number=place.id, when=lambda t: t.when(starts_at))

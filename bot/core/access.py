@@ -187,6 +187,42 @@ def covered_districts(network: Network, person: Person,
     return covered if own is None else covered & own
 
 
+def scope_covers(topics: Collection[str], districts: Collection[str], topic: str | None,
+                 district: str | None) -> bool:
+    """A staff member's own scope (from their invite, "all" for every one) covers this topic in this district.
+
+    A question or participant without a topic (general, "Talk to a person", no goals yet) is for whoever covers all
+    topics: a coordinator invited for the language course only is not shown everyone's general questions."""
+    topic_ok = "all" in topics or (topic is not None and topic in topics)
+    district_ok = "all" in districts or district is None or district in districts
+    return topic_ok and district_ok
+
+
+def within_own(own: Collection[str] | None, granted: Collection[str]) -> bool:
+    """Granted topics or districts lie within one's own (None or "all": anything, "all" included)."""
+    if own is None or "all" in own:
+        return True
+    return bool(granted) and "all" not in granted and set(granted) <= set(own)
+
+
+def may_grant(person: Person, own_topics: Collection[str] | None, own_districts: Collection[str] | None,
+              role: str, organisation: str | None, topics: Collection[str], districts: Collection[str]) -> bool:
+    """May this person make (or still stand behind) an invite giving this role, organisation and scope?
+
+    Admins give anything; a coordinator gives at most their own: their organisation (a company contact belongs to
+    the company) and the topics and districts of their own scope (`own_*`, from their `StaffScope`; None or "all":
+    network- or organisation-wide, so "all" too). Asked when the code is made and again when it is redeemed."""
+    if may(person, Action.SEE_ALL):
+        return True
+    if not may(person, Action.BE_RESPONSIBLE) or not person.organisation:
+        return False
+    if role == Role.COMPANY:  # a company contact sees their own company's places, whatever the districts
+        return True
+    if organisation != person.organisation:
+        return False
+    return within_own(own_topics, topics) and within_own(own_districts, districts)
+
+
 def responsible_organisations(network: Network, district: str | None, topics: Iterable[str]) -> set[str]:
     """Organisations with a rule for this district (or all) and one of these topics (or all)."""
     wanted = set(topics)
@@ -204,13 +240,15 @@ COMPANY = Role.COMPANY
 PLACE_STAFF = GRANTS[Action.WORK_WITH_PLACES]
 
 
-def may_see_place(network: Network, person: Person, organisation: str, district: str | None) -> bool:
-    """A company contact: their own company's places only; staff: places in the districts they cover."""
+def may_see_place(network: Network, person: Person, organisation: str, district: str | None,
+                  scope_districts: Collection[str] | None = None) -> bool:
+    """A company contact: their own company's places only; staff: places in the districts they cover, their own
+    invite scope (`scope_districts`, the `StaffScope` row's districts) included. Seeing a place is changing it."""
     if may(person, Action.ACT_FOR_COMPANY):
         return person.organisation is not None and person.organisation == organisation
     if not may(person, Action.WORK_WITH_PLACES):
         return False
-    covered = covered_districts(network, person)
+    covered = covered_districts(network, person, scope_districts)
     return covered is None or (district is not None and district in covered)
 
 

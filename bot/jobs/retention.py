@@ -90,7 +90,7 @@ async def _last_activity(session: AsyncSession) -> list[tuple[Person, datetime]]
 async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: Network, policy: RetentionPolicy,
                           now: datetime) -> RetentionReport:
     """One run of the daily job; each part in its own transaction, every erasure in one of its own."""
-    from bot.services.privacy import tell_staff_of_erasure
+    from bot.services.privacy import release_partners, tell_staff_of_erasure
 
     report = RetentionReport()
     async with sessions() as session, session.begin():
@@ -127,7 +127,9 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession], network: N
                 fresh = await session.get(Person, person.id)
                 if fresh is None:
                     continue
+                partners = await release_partners(session, fresh.id, now, "erased")  # company, volunteer
                 erasure = await erase(session, fresh, now, due, network)
+                enqueue(session, partners, now)
                 enqueue(session, await tell_staff_of_erasure(session, erasure.staff_to_tell, person.id,
                                                              "retention"), now)
             report.erased += 1

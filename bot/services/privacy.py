@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, tuple_, update
@@ -32,19 +33,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import JSON, String, Text
 
 from bot.core.access import Action, holders, responsible_organisations
-from bot.core.i18n import N_
+from bot.core.i18n import N_, Translator
 from bot.core.messages import Outgoing
 from bot.core.network import Network
 from bot.core.notify import messages_for
 from storage.models import (
     AnonymousCount,
+    Appointment,
     AuditEntry,
     Base,
     Handle,
     InboxEntry,
     OutboxEntry,
+    Pairing,
     Person,
+    Place,
     Profile,
+    Proposal,
     Ticket,
     TicketMessage,
     TicketNotice,
@@ -475,4 +480,96 @@ async def tell_staff_of_erasure(session: AsyncSession, staff_ids: list[int], num
         staff = await session.get(Person, staff_id)
         if staff is not None:
             found.extend(await messages_for(session, staff, lambda t: t(message, number=number)))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Erasure and withdrawal reach the company and the volunteer too
+
+
+WITHDRAWN_FROM_PLACE = N_("{participant} has withdrawn from place no. {number}.")
+WITHDRAWN_WITH_APPOINTMENT = N_("{participant} has withdrawn from place no. {number}. The appointment on {date} is "
+                                "cancelled.")
+VOLUNTEER_NOTICE = {
+    "erased": N_("Participant no. {number}, whom you accompany, has had their data deleted. The accompaniment ends "
+                 "here. Please also delete your own notes about them."),
+    "withdrawn": N_("Participant no. {number}, whom you accompany, has withdrawn their consent. The accompaniment "
+                    "ends here."),
+}
+APPOINTMENTS_CANCELLED = N_("Their appointments (Termine) are cancelled: {dates}.")
+WITHDRAWN_STAFF_NOTICE = N_("Participant no. {number} has withdrawn their consent. Their open questions, proposals "
+                            "and appointments (Termine) are cancelled. Their data is deleted in {days} days unless "
+                            "they agree again.")
+OPEN_PROPOSALS = ("offered", "wants", "accepted")
+COMPANY_HAS_SEEN = ("wants", "accepted")
+"""A company is shown a candidate once they want to go; only then is there anything to tell it."""
+
+
+def _candidate(number: int) -> Callable[[Translator], str]:
+    """The company reads a number, never the name: the person asked to be forgotten or to stop sharing."""
+    return lambda t: t(N_("candidate no. {candidate}"), candidate=number)
+
+
+def _withdrawn_text(person_id: int, place_id: int, starts: datetime | None, t: Translator) -> str:
+    if starts is None:
+        return t(WITHDRAWN_FROM_PLACE, participant=_candidate(person_id)(t), number=place_id)
+    return t(WITHDRAWN_WITH_APPOINTMENT, participant=_candidate(person_id)(t), number=place_id, date=t.when(starts))
+
+
+async def release_partners(session: AsyncSession, person_id: int, now: datetime, why: str) -> list[Outgoing]:
+    """Ends what a participant has with companies and volunteers, and tells them in their language (`why`: "erased"
+    or "withdrawn"). Open proposals are withdrawn (a company that was shown the candidate hears it, with the
+    appointment that is cancelled), scheduled appointments are cancelled with their reminders, the volunteer's
+    accompaniment ends. Called before an erasure (which then deletes the rows) and on withdrawing consent."""
+    from bot.services.reminders import appointment_key, drop  # reminders build on the person's data, not on privacy
+
+    found: list[Outgoing] = []
+    upcoming = (await session.scalars(select(Appointment).where(
+        Appointment.participant_id == person_id, Appointment.status == "scheduled")
+        .order_by(Appointment.starts_at))).all()
+    rows = (await session.execute(select(Proposal, Place).join(Place, Place.id == Proposal.place_id).where(
+        Proposal.participant_id == person_id, Proposal.status.in_(OPEN_PROPOSALS)))).all()
+    for proposal, place in rows:
+        seen = proposal.status in COMPANY_HAS_SEEN
+        proposal.status, proposal.decided_at = "withdrawn", now
+        if not seen or place.status == "closed":
+            continue
+        booked = next((a for a in upcoming if a.id == proposal.appointment_id and a.starts_at > now), None)
+        contacts = (await session.scalars(select(Person).where(Person.role.in_(holders(Action.ACT_FOR_COMPANY)),
+                                                               Person.organisation == place.organisation))).all()
+        starts = booked.starts_at if booked is not None else None
+        for contact in contacts:
+            found += await messages_for(session, contact, partial(_withdrawn_text, person_id, place.id, starts))
+    future = [appointment for appointment in upcoming if appointment.starts_at > now]
+    for appointment in upcoming:
+        appointment.status, appointment.updated_at = "cancelled", now
+        await drop(session, appointment_key(appointment.id), f"participant {why}", person_id)
+    pairings = (await session.scalars(select(Pairing).where(Pairing.participant_id == person_id,
+                                                            Pairing.status.in_(("asked", "active"))))).all()
+    for pairing in pairings:
+        pairing.status, pairing.decided_at = "ended", now
+        volunteer = await session.get(Person, pairing.volunteer_id)
+        if volunteer is None:
+            continue
+
+        def volunteer_text(t: Translator) -> str:
+            lines = [t(VOLUNTEER_NOTICE[why], number=person_id)]
+            if future:
+                lines.append(t(APPOINTMENTS_CANCELLED, dates=", ".join(t.when(a.starts_at) for a in future)))
+            return "\n".join(lines)
+
+        found += await messages_for(session, volunteer, volunteer_text)
+    await session.flush()
+    return found
+
+
+async def tell_staff_of_withdrawal(session: AsyncSession, network: Network, person_id: int,
+                                   days: int) -> list[Outgoing]:
+    """Staff who had the case hear that consent was withdrawn (by number), so that nobody books on in vain."""
+    found: list[Outgoing] = []
+    for staff_id in await staff_who_had(session, person_id, network):
+        staff = await session.get(Person, staff_id)
+        if staff is not None:
+            found += await messages_for(session, staff, lambda t: t(WITHDRAWN_STAFF_NOTICE, number=person_id,
+                                                                    days=days))
     return found

@@ -33,7 +33,7 @@ import holidays
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.access import Action, Role, covered_districts, holders, may
+from bot.core.access import Action, Role, covered_districts, holders, may, scope_covers
 from bot.core.network import Network, Responsibility
 from storage.models import (
     Appointment,
@@ -106,9 +106,7 @@ def staff_covers(scope: StaffScope | None, topic: str | None, district: str | No
     """The coordinator's own scope (from their invite) within their organisation's; no scope: all of it."""
     if scope is None:
         return True
-    topic_ok = "all" in scope.topics or topic is None or topic in scope.topics
-    district_ok = "all" in scope.districts or district is None or district in scope.districts
-    return topic_ok and district_ok
+    return scope_covers([str(t) for t in scope.topics], [str(d) for d in scope.districts], topic, district)
 
 
 async def find_lead(session: AsyncSession, lead: str) -> Person | None:
