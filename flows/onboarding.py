@@ -133,7 +133,9 @@ def _language_names() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     words: dict[str, set[str]] = {}
     for code, label in LANGUAGES.items():
         locale = Locale.parse(code)
-        names = {label, *(locale.get_display_name(reader) or "" for reader in ("en", "de", code))}
+        # English and German names from CLDR (their data is loaded anyway); the own name is our label: loading
+        # CLDR for every language only for its own name cost 13 MB of memory at the first typed answer.
+        names = {label, *(locale.get_display_name(reader) or "" for reader in ("en", "de"))}
         names |= {alias for alias, target in LANGUAGE_ALIASES.items() if target == code}
         for name in filter(None, (fold(name) for name in names)):
             whole.setdefault(name, set()).add(code)
