@@ -200,6 +200,11 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
         turn.send(turn.t(N_("Please answer with a number from 1 to {count}."), count=len(newest.choices)))
         _ask(turn, str(track.get("which") or text), list(newest.choices))
         return Resolution(asked=True)
+    if step is not None and not resting and prompt_row > newest.row and looks_like_number(text):
+        # A number under the newest question is for that question; out of its range, the question says so and
+        # asks again. It never falls through to an older message's buttons (a play-tester's "3" at "Is what you
+        # wrote an answer? 1-2" pressed "Close" on an older notice and closed the participant's question).
+        return None
     entries: list[tuple[int, Notice | None]] = [(notice.row, notice) for notice in notices]
     if step is not None:
         entries.append((prompt_row, None))

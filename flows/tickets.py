@@ -398,6 +398,8 @@ async def _follow_up(turn: Turn) -> bool:
     return True
 
 
+VIEWED = "viewed_ticket"
+"""Conversation state: the question a coordinator just opened with /ticket, and the prompt count at that moment."""
 KEPT_ANSWER_CHOICES = 5
 """At most this many of one's taken questions are offered for words typed at the menu (the newest first)."""
 
@@ -419,10 +421,20 @@ async def _staff_words(turn: Turn) -> bool:
         return False  # a menu entry by its name
     except Invalid:
         pass
-    taken = (await turn.session.execute(
+    taken: list[tuple[int, Person]] = [(number, person) for number, person in (await turn.session.execute(
         select(Ticket.id, Person).join(Person, Person.id == Ticket.participant_id)
         .where(Ticket.claimed_by_id == turn.person.id, Ticket.status == "claimed")
-        .order_by(Ticket.id.desc()).limit(KEPT_ANSWER_CHOICES))).all()
+        .order_by(Ticket.id.desc()).limit(KEPT_ANSWER_CHOICES))).all()]
+    viewed = turn.state.pop(VIEWED, None)
+    if isinstance(viewed, list) and len(viewed) == 2 and viewed[1] == int(turn.state.get("seq", 0)):
+        # The question just opened with /ticket comes first, taken or not (a play-tester opened question 2,
+        # typed its answer, pressed 1 and sent it to question 1's participant, the only one offered).
+        ticket = await turn.session.get(Ticket, int(viewed[0]))
+        if ticket is not None and ticket.status != "closed" and await may_handle(turn.session, turn.network,
+                                                                                 turn.person, ticket):
+            participant = await turn.session.get_one(Person, ticket.participant_id)
+            taken = [(ticket.id, participant), *((number, person) for number, person in taken
+                                                  if number != ticket.id)][:KEPT_ANSWER_CHOICES]
     if not taken:
         return False  # nothing to answer: the menu's own hint says how to choose
     start_flow(turn, "kept_answer", {"kept": words, "tickets": [
@@ -493,7 +505,8 @@ KEPT_QUESTION = Flow(name="kept_question", roles=PARTICIPANT, steps=(
 # The coordinator's side
 
 
-async def claim(turn: Turn, ticket: Ticket) -> None:
+async def claim(turn: Turn, ticket: Ticket, then_answer: bool = True) -> None:
+    """Takes the question; `then_answer`: the taker writes the answer next (not when the answer is already here)."""
     if ticket.status == "closed":
         turn.say(N_("This question is already closed."))
         return
@@ -506,6 +519,8 @@ async def claim(turn: Turn, ticket: Ticket) -> None:
     turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="event",
                                    text="claimed", created_at=turn.now))
     await refresh_notices(turn, ticket)
+    if not then_answer:
+        return  # taken by answering it: "Sent to the participant" says enough
     if not turn.incoming.in_group:
         # In their own chat, what they write next is the answer: a newcomer to Lotse types it right away. Taking a
         # question is a choice like a command, so a search or form left open before gives way to it (it swallowed
@@ -571,7 +586,7 @@ async def answer(turn: Turn, ticket: Ticket, text: str, rendered: bool = False,
         turn.say(N_("That is too long. Please write at most {limit} characters."), limit=MAX_QUESTION)
         return False
     if ticket.claimed_by_id is None:
-        await claim(turn, ticket)
+        await claim(turn, ticket, then_answer=False)
     participant = await turn.session.get_one(Person, ticket.participant_id)
     organisation = turn.network.organisations.get(turn.person.organisation or "")
     sender = organisation.name if organisation else turn.network.name
@@ -716,6 +731,8 @@ async def show_ticket(turn: Turn, argument: str) -> None:
     else:
         turn.send("\n".join(lines), notice_buttons(turn.t, ticket, ticket.claimed_by_id == turn.person.id,
                                                    foreign), "single")
+        # Words typed right after this view are offered for this question first (`_staff_words`).
+        turn.state[VIEWED] = [ticket.id, int(turn.state.get("seq", 0))]
     turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, subject_id=ticket.participant_id,
                                 action="ticket.viewed",
                                 details={"ticket": ticket.id}))

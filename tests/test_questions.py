@@ -465,6 +465,10 @@ async def test_words_a_coordinator_types_at_the_menu_are_kept_and_offered_as_an_
     assert offer.choices[0].label.startswith(de("Answer to question no. {number} ({participant})", number=1,
                                                 participant="@").split("@")[0])
     assert offer.choices[-1].label == de("Back to the menu")
+    for wrong in ("3", "0"):  # a play-tester's "3" pressed "Close" on the older notice and closed the question
+        hint, again = await pia.send(wrong)
+        assert hint.text == de("Please answer with a number from 1 to {count}.", count=2)
+        assert again.text == offer.text and again.choices == offer.choices
     [sent, *_] = await pia.send("1")
     assert sent.text == de("Sent to the participant (question no. {number}).", number=1)
     assert amal.history[-1].text.endswith("Montag um 10 Uhr.")
@@ -477,3 +481,27 @@ async def test_words_a_coordinator_types_at_the_menu_are_kept_and_offered_as_an_
         await pia.send("/menu")
     [refused, _menu] = await pia.send("99")
     assert refused.text == de("Please answer with a number from 1 to {count}.", count=len(_menu.choices))
+
+
+async def test_words_typed_after_opening_a_question_are_offered_for_that_question_first(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester opened question 2 with /ticket, typed its answer, pressed 1, and it went to question 1's
+    participant, the only one offered."""
+    ben = await coordinator(app, chat, "ben")
+    amal = await participant(chat, "amal")
+    bilal = await participant(chat, "bilal")
+    for person, text in ((amal, "Where is a language course?"), (bilal, "Is there an evening course?")):
+        await person.send("/menu")
+        await person.click("Ask a question")
+        await person.click("Apprenticeship (Ausbildung)")
+        await person.send(text)
+    await ben.send("/claim 1")
+    await ben.send("/menu")
+    await ben.send("/ticket 2")
+    [offer] = await ben.send("Yes, Monday and Wednesday at 18:00 at the VHS.")
+    assert offer.choices[0].label.startswith("Answer to question no. 2 (Bilal")
+    assert offer.choices[1].label.startswith("Answer to question no. 1 (Amal")
+    [sent, *_] = await ben.send("1")
+    assert sent.text == "Sent to the participant (question no. 2)."
+    assert bilal.history[-1].text.endswith("Yes, Monday and Wednesday at 18:00 at the VHS.")
+    assert not any("18:00 at the VHS" in message.text for message in amal.history)
