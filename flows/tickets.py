@@ -232,6 +232,16 @@ def topic_options(turn: Turn) -> list[Choice]:
 
 
 async def open_ticket_of(session: AsyncSession, person_id: int) -> Ticket | None:
+    """The open question a participant's further words belong to: the one with the latest word in it, theirs or
+    an answer. With two open, a reply to the answer just received joins that question (a play-tester's reply to
+    the IHK's answer went to her newer pro:connect question, and the IHK never saw it)."""
+    latest = (await session.execute(
+        select(TicketMessage.ticket_id).join(Ticket, Ticket.id == TicketMessage.ticket_id)
+        .where(Ticket.participant_id == person_id, Ticket.status.in_(OPEN),
+               TicketMessage.direction.in_(("in", "out")))
+        .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1))).scalar()
+    if latest is not None:
+        return await session.get(Ticket, latest)
     return (await session.scalars(select(Ticket).where(Ticket.participant_id == person_id,
                                                        Ticket.status.in_(OPEN))
                                   .order_by(Ticket.id.desc()).limit(1))).first()

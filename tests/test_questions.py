@@ -505,3 +505,25 @@ async def test_words_typed_after_opening_a_question_are_offered_for_that_questio
     assert sent.text == "Sent to the participant (question no. 2)."
     assert bilal.history[-1].text.endswith("Yes, Monday and Wednesday at 18:00 at the VHS.")
     assert not any("18:00 at the VHS" in message.text for message in amal.history)
+
+
+async def test_a_reply_to_an_answer_joins_that_question_not_the_newer_one(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester's reply to the IHK's answer went to her newer question at another organisation."""
+    ben = await coordinator(app, chat, "ben")
+    tom = await coordinator(app, chat, "tom", organisation="agentur")
+    amal = await participant(chat, "amal")
+    for topic, text in (("Apprenticeship (Ausbildung)", "How do I start an Ausbildung?"),
+                        ("Letters from the employment agency (Agentur für Arbeit)", "What does this letter mean?")):
+        await amal.send("/menu")
+        await amal.click("Ask a question")
+        await amal.click(topic)
+        await amal.send(text)
+    await ben.send("/reply 1 Please send photos of your school certificates.")
+    before_tom = len(tom.history)
+    [added, _menu] = await amal.send("Yes, I will send them now.")
+    assert added.text == "Added to your question no. 1."
+    assert ben.history[-1].text.startswith("Question no. 1: more from Amal")
+    assert len(tom.history) == before_tom
+    [added, _menu] = await amal.send("And one more thing about it.")  # still the question just answered
+    assert added.text == "Added to your question no. 1."
