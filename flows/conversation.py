@@ -190,7 +190,8 @@ async def _answers_a_notice(turn: Turn, before: int | None, idle: timedelta, las
         if not incoming.choice.startswith("@"):
             return False
         key = incoming.choice
-    elif incoming.text and incoming.attachment is None and not incoming.undecodable and not incoming.unsupported:
+    elif incoming.text is not None and incoming.attachment is None and not incoming.undecodable \
+            and not incoming.unsupported:  # an empty line too: at "which message?" it keeps that question
         step = _current_question(turn)
         stale = _idle(turn, idle, last_activity) and not _resumable(turn)
         resolution = await open_choices.resolve(turn, step, stale or turn.state.get("flow") == "menu", before)

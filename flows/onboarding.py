@@ -120,8 +120,10 @@ def language_options(turn: Turn) -> list[Choice]:
 LANGUAGE_ALIASES: dict[str, str] = {
     "farsi": "fa", "dari": "fa_AF", "sorani": "ckb", "kurmanji": "ku", "pashtu": "ps", "pushto": "ps",
     "tigrigna": "ti", "tigrinja": "ti", "somali": "so", "afsomali": "so",
+    "پشتو": "ps", "پختو": "ps", "ትግሪኛ": "ti", "ትግርኛ ቋንቋ": "ti", "فارسی دری": "fa_AF", "سورانی": "ckb",
 }
-"""Names people type for their language that neither its own name nor CLDR's English and German names give."""
+"""Names people type for their language that neither its own name nor CLDR's English and German names give,
+including other spellings (Pashto as a Persian keyboard writes it, "پشتو"; a play-tester found them refused)."""
 UNCLEAR_LANGUAGE_NAMES = frozenset({"kurdish", "kurdisch"})
 """CLDR gives these to Kurmanji, but Sorani speakers say them too: the list, with both, is the answer."""
 

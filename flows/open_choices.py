@@ -180,6 +180,14 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
     `step` is the current question (None when there is none), `resting` says it does not compete with a notice
     (the main menu, or a question left unanswered before a break), `before` is what `refresh` returned."""
     text = clean_text(turn.incoming.text or "")
+    if not text and turn.incoming.attachment is None and turn.incoming.choice is None:
+        notices = await _open_here(turn)  # an empty line at "which message?" keeps that question (and its answer)
+        prompt_row = int(turn.state.get("prompt_outbox") or 0)
+        if notices and notices[0].row > prompt_row and _is_which({"keys": [c.key for c in notices[0].choices]}):
+            track = turn.state.get(STATE) or {}
+            turn.send(turn.t(N_("Your message was empty. Please write your answer.")))
+            _ask(turn, str(track.get("which") or ""), list(notices[0].choices))
+            return Resolution(asked=True)
     if not text or len(text) > MAX_TYPED:
         return None
     if turn.incoming.reply_to is not None:
@@ -226,9 +234,11 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
                       and names_option(turn, step))
     if not rivals and not current_rivals:
         return Resolution(key=choice.key)
-    options = [Choice(f"@{WHICH}:n{notice.row}", _label(notice.text, choice.label, first=True))]
-    options += [Choice(f"@{WHICH}:n{other.row}", _label(other.text, picked.label, first=True))
-                for other, picked in rivals]
+    named = [(notice, choice), *rivals]
+    heads = [_label(message.text, picked.label, first=True) for message, picked in named]
+    if len(set(heads)) < len(heads):  # two bookings of one kind read alike: their second lines (the day) tell
+        heads = [_label(message.text, picked.label, first=True, lines=2) for message, picked in named]
+    options = [Choice(f"@{WHICH}:n{message.row}", head) for (message, _), head in zip(named, heads, strict=True)]
     if current_rivals and step is not None:
         options.append(Choice(f"@{WHICH}:q{turn.state.get('seq', 0)}",
                               _label(prompt_text(turn, step), _current_label(turn, step, text), first=False)))
@@ -243,12 +253,13 @@ def _current_label(turn: Turn, step: Step, text: str) -> str:
     return picked.label if picked is not None else text
 
 
-def _label(text: str, option: str, first: bool) -> str:
-    """What the person recognises a message by: its first line (a notice's headline) or its last (a question)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    line = (lines[0] if first else lines[-1]) if lines else ""
-    if len(line) > EXCERPT:
-        line = line[:EXCERPT - 1].rstrip() + "…"
+def _label(text: str, option: str, first: bool, lines: int = 1) -> str:
+    """What the person recognises a message by: its first line (a notice's headline) or its last (a question);
+    `lines`: that many first lines, when one does not tell two messages apart."""
+    shown = [line.strip() for line in text.splitlines() if line.strip()]
+    line = (" · ".join(shown[:lines]) if first else shown[-1]) if shown else ""
+    if len(line) > EXCERPT * lines:
+        line = line[:EXCERPT * lines - 1].rstrip() + "…"
     return f"{line} – {option}" if line else option
 
 

@@ -420,3 +420,21 @@ async def test_a_number_outside_which_message_is_asked_again_not_passed_to_the_m
     [thanks] = await amal.send("2")  # the older one: the Jobcenter appointment
     assert thanks.text.startswith(head(AR, "Thank you! See you on {when}."))
     assert await attendance(app) == {"a:1": ("yes", None)}
+
+
+async def test_two_bookings_of_one_kind_are_told_apart_and_an_empty_line_keeps_the_question_in_arabic(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester saw "which message?" with two identical lines, and an empty line dropped the question."""
+    anna = await coordinator(app, chat, "anna")
+    amal = await participant(chat, "amal", "العربية")
+    await book(anna, "amal", "24.11. 10:30")
+    await book(anna, "amal", "25.11. 09:00")
+    [which] = await amal.send("1")
+    labels = [choice.label for choice in which.choices]
+    assert len(labels) == 2 and len(set(labels)) == 2  # the second line (the day) tells them apart
+    empty, again = await amal.send("")
+    assert empty.text == AR("Your message was empty. Please write your answer.")
+    assert again.text == which.text and [choice.label for choice in again.choices] == labels
+    [thanks] = await amal.send("2")
+    assert thanks.text.startswith(head(AR, "Thank you! See you on {when}."))
+    assert await attendance(app) == {"a:1": ("yes", None)}

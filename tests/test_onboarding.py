@@ -301,8 +301,8 @@ async def test_a_language_typed_by_a_name_is_understood_and_a_wrong_answer_is_re
     assert notice.locale == "ckb" and notice.rtl
     assert notice.choices[0].label == Translator("ckb")("Yes")
     for typed, locale in (("Kurdî", "ku"), ("Farsi", "fa"), ("Arabisch", "ar"), ("dari", "fa_AF"),
-                          ("SOMALI", "so"), ("Tigrinya", "ti")):
-        person = chat(f"p-{locale}")
+                          ("SOMALI", "so"), ("Tigrinya", "ti"), ("پشتو", "ps"), ("پختو", "ps"), ("ትግሪኛ", "ti")):
+        person = chat(f"p-{typed}")
         await person.send("hello")
         [notice] = await person.send(typed)
         assert notice.locale == locale, typed
