@@ -15,14 +15,14 @@ from sqlalchemy import func, or_, select
 
 from bot.core.access import STAFF, covered_districts
 from bot.core.i18n import N_, NP_, Translator
-from bot.core.messages import Choice
+from bot.core.messages import Choice, button_key
 from bot.core.network import Network
 from bot.services.routing import visible_participants
 from bot.services.stages import STAGES
 from flows.engine import END, Flow, InputKind, Next, Step, Turn
 from flows.intake import GERMAN_ORDER, WEEKDAYS, participant_label
 from flows.menu import MENU_ENTRIES, MenuEntry
-from flows.registry import Command, register
+from flows.registry import Command, register, register_button
 from storage.models import AuditEntry, Person, PotentialCheck, Profile, StaffScope
 
 ANY = "any"
@@ -199,8 +199,22 @@ async def _show_results(turn: Turn, value: Any) -> Next:
         where = district.name[turn.t.locale] if district else "–"
         why = "; ".join(match.reasons) or turn.t(N_("fits the filters"))
         lines.append(f"{number}. {participant_label(turn.t, match.person)} – {turn.t.isolate(where)} – {why}")
-    turn.send("\n".join(lines))
+    # Each result opens its case, so the numbers in the list are answers (a play-tester typed "1" for the first
+    # result and opened the menu's first entry instead).
+    cases = [Choice(button_key(CASE_BUTTON, str(match.person.id)), participant_label(turn.t, match.person))
+             for match in matches[:MAX_RESULTS]]
+    turn.send("\n".join(lines), cases, "single")
     return END
+
+
+CASE_BUTTON = "fc"
+
+
+async def _open_case(turn: Turn, payload: str) -> None:
+    from flows.cases import show_case  # cases build on find's ranking, not the reverse
+
+    if payload.isdigit():
+        await show_case(turn, payload)  # who may see which case is checked there, as for /case
 
 
 FIND = Flow(
@@ -222,3 +236,4 @@ FIND = Flow(
 
 register(FIND, Command("find", N_("Find participants for an offer"), flow="find", roles=STAFF))
 MENU_ENTRIES.append(MenuEntry("find", N_("Find participants"), flow="find", roles=STAFF, order=10))
+register_button(CASE_BUTTON, _open_case)

@@ -135,10 +135,14 @@ async def test_find_in_the_chat_shows_only_covered_districts_and_is_audited(
     await petra.click("Stadt Oldenburg")
     await petra.click("A2")
     await petra.click("Vormittags")
-    [result, _menu] = await petra.click("Beliebig")
+    [result] = await petra.click("Beliebig")  # no menu after it: "1" opens the first result's case
     assert result.text.splitlines()[0] == Translator("de").plural(
         ("{count} participant fits. The best first:", "{count} participants fit. The best first:"), 1)
     assert "Amal" in result.text and "Metall" in result.text
+    assert [choice.label for choice in result.choices] == [label for label in petra.buttons()]
+    [case] = await petra.send("1")
+    assert case.text.startswith(Translator("de")("Case: {participant}", participant="@").split("@")[0])
+    assert "Amal" in case.text
     async with app.sessions() as session:
         audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "participants.searched"))).one()
     assert audit.details["criteria"]["occupation"] == "metal" and len(audit.details["shown"]) == 1

@@ -290,8 +290,9 @@ async def test_a_question_on_another_topic_is_a_new_question_routed_by_its_own_t
                                          .order_by(Ticket.id))).all()
     assert [(number, topic) for number, topic, _ in tickets] == [(1, "apprenticeship"), (2, "letters"), (3, None)]
     assert tickets[1][2] == ["jobcenter"]
-    [added, _menu] = await yonas.send("የቐንየለይ")  # free text at the menu: a follow-up of the latest question
-    assert added.text == TI("Added to your question no. {number}.", number=3)
+    # Free text at the menu joins the open question with the latest word in it: he last wrote on no. 1
+    [added, _menu] = await yonas.send("የቐንየለይ")
+    assert added.text == TI("Added to your question no. {number}.", number=1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
