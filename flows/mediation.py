@@ -422,14 +422,11 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: M
 
 
 async def _others_open(session: AsyncSession, request: MediationRequest, ticket: Ticket) -> bool:
-    """Whether another request for a participant's message on the same question still waits for a mediator (or was
-    made together with this one and already ended without one: then the coordinator was told)."""
+    """Whether another request for a participant's message on the same question still waits for a mediator."""
     return await session.scalar(select(MediationRequest.id).join(
         TicketMessage, TicketMessage.id == MediationRequest.message_id).where(
         TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in", MediationRequest.id != request.id,
-        (MediationRequest.status.in_(("asking", "taken"))) |  # or one asked at the same moment ended like this one
-        ((MediationRequest.status == "nobody") & (MediationRequest.created_at == request.created_at)))
-        .limit(1)) is not None
+        MediationRequest.status.in_(("asking", "taken"))).limit(1)) is not None
 
 
 async def ask_mediators(session: AsyncSession, message: Mediated, source: str, target: str,
@@ -641,6 +638,8 @@ async def _ask_for_question(turn: Turn, number: str) -> None:
         request, outgoing = await ask_mediators(turn.session, message, language, "de", turn.person.id, turn.now)
         if request is not None:
             requested.append(message.id)
+            if request.status == "nobody" and len(requested) > asked + 1:
+                continue  # the coordinator was told for an earlier message of this question just now: once is enough
             asked += request.status != "nobody"  # else the coordinator was just told that no mediator could
             turn.outgoing.extend(outgoing)
     if requested:
