@@ -240,7 +240,11 @@ def _chats(t: Translator, network: Network, rows: list[dict[str, Any]], _all: di
 
 
 def _inbox(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
-    return ["", t(N_("Messages from you that are stored: {count}"), count=len(rows))]
+    """Copies of what the person sent since they (last) agreed: after "No" to the consent nothing was kept, so the
+    count starts anew; said with why they are kept, so it does not contradict "nothing kept" (a play-test finding)."""
+    first = min((str(row["received_at"]) for row in rows if row.get("received_at")), default=None)
+    return ["", t(N_("Copies of your messages to Lotse since {date}, kept for a few weeks so that none gets lost: "
+                     "{count}"), date=_when(t, first), count=len(rows))]
 
 
 SECTIONS: list[Section] = [
