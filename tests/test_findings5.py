@@ -17,7 +17,7 @@ from flows.intake import language_name
 from storage.models import Appointment, Handle, MediationRequest, Pairing, VolunteerProfile
 from tests.chat import Chat, RecordingTransport
 from tests.test_companies import TI, company_contact, post_place, tigrinya_participant
-from tests.test_intake import consent, staff
+from tests.test_intake import staff
 from tests.test_mediators import engine_name, mediator, requests_to  # noqa: F401  (fixture: no engine)
 from tests.test_questions import coordinator, participant
 from tests.test_translation import QUESTION_UK, app, ask, standin  # noqa: F401  (fixtures: app with the stand-in)
