@@ -20,7 +20,7 @@ from bot.core.access import STAFF
 from bot.core.i18n import N_, Translator
 from bot.core.messages import Choice, button_key
 from bot.core.network import Network
-from bot.core.text import clean_text
+from bot.core.text import clean_text, fold
 from bot.services.participant_search import MAX_LISTED, find_participants
 from bot.services.reminders import APPOINTMENT_KINDS, appointment_key, session_key
 from bot.services.routing import is_responsible, staff_districts
@@ -83,6 +83,10 @@ async def change_stage(session: AsyncSession, participant_id: int, to_stage: str
 
 async def one_participant(turn: Turn, text: str) -> Person | None:
     """The one participant meant, or a short answer (none found, or which of several) revealing nothing else."""
+    query = clean_text(text).lstrip("#")
+    if not query.isdigit() and len(fold(query)) < 2:  # one letter fits almost everyone: ask for more, not "nobody"
+        turn.say(N_("Please write at least two letters of the name, or the number."))
+        return None
     found = await find_participants(turn.session, turn.network, turn.person, text)
     if not found:
         turn.say(NOT_YOURS)

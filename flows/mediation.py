@@ -173,10 +173,15 @@ def for_staff(t: Translator, message: TicketMessage, chosen: str) -> str:
     return "\n\n".join(parts)
 
 
+def has_words(text: str | None) -> bool:
+    """Whether a text has something to translate: a thumbs-up, "2" or "?!" alone is the same in every language."""
+    return any(ch.isalpha() for ch in text or "")
+
+
 def mediator_wanted(t: Translator, message: TicketMessage, chosen: str) -> bool:
     """Whether a staff member reading in `t` might ask a volunteer mediator for `message`: its language is not
     theirs and no mediator is translating it or has translated it (a machine translation may stand)."""
-    if not message.text or staff_reads(t.locale, written_in(message.text, chosen)):
+    if not has_words(message.text) or staff_reads(t.locale, written_in(message.text, chosen)):
         return False
     volunteer = _by_volunteer(message)
     return volunteer is None or volunteer.status == "failed"
@@ -207,12 +212,12 @@ async def mediator_for_answer(session: AsyncSession, text: str, written: str, pa
     it into the participant's language, and a volunteer mediates that language (issue 16, point 4)."""
     target = participant.locale or "en"
     source = written_in(text, written)
-    if not text or source == target:
+    if not has_words(text) or source == target:
         return False
     service = active()
     if service is not None and service.can(source, target):
         return False
-    return bool(await mediators_for(session, target))
+    return bool(await mediators_for(session, target, skip=await companions_of(session, participant.id)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -326,6 +331,12 @@ def _language_of(request: MediationRequest, message: Mediated) -> str:
     return request.target if _direction(message) == "out" else request.source
 
 
+async def companions_of(session: AsyncSession, participant_id: int) -> list[int]:
+    """The volunteers who accompany the participant: they would know whose text it is, so never their mediator."""
+    return list((await session.scalars(select(Pairing.volunteer_id).where(
+        Pairing.participant_id == participant_id))).all())
+
+
 async def mediators_for(session: AsyncSession, language: str, skip: Collection[int] = ()) -> list[Person]:
     """Volunteers who mediate `language`, in turn: those never asked first, then the one asked longest ago; on a
     tie the one who joined first. Those in `skip` (asked for this text already) are left out."""
@@ -372,8 +383,7 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: M
     participant_id = await _participant_of(session, message)
     language = _language_of(request, message)
     # A volunteer who accompanies this participant would know whose text it is: never their mediator.
-    companions = (await session.scalars(select(Pairing.volunteer_id).where(
-        Pairing.participant_id == participant_id))).all()
+    companions = await companions_of(session, participant_id)
     for mediator in await mediators_for(session, language, skip=[*(request.asked or []), *companions]):
         request.asked = [*(request.asked or []), mediator.id]
         found = await messages_for(session, mediator, lambda t: _request_text(t, request, message),
@@ -400,6 +410,8 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: M
         told = [requester] if requester is not None else []
     else:
         told = await staff_of(session, ticket)
+        if await _others_open(session, request, ticket):
+            told = []  # another message of the question is still with a mediator: told once, when the last ends
     outgoing: list[Outgoing] = []
     for person in told:
         outgoing += await messages_for(session, person, lambda t: t(N_(
@@ -409,12 +421,21 @@ async def _ask_next(session: AsyncSession, request: MediationRequest, message: M
     return outgoing
 
 
+async def _others_open(session: AsyncSession, request: MediationRequest, ticket: Ticket) -> bool:
+    """Whether another request for a participant's message on the same question still waits for a mediator."""
+    return await session.scalar(select(MediationRequest.id).join(
+        TicketMessage, TicketMessage.id == MediationRequest.message_id).where(
+        TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in", MediationRequest.id != request.id,
+        MediationRequest.status.in_(("asking", "taken"))).limit(1)) is not None
+
+
 async def ask_mediators(session: AsyncSession, message: Mediated, source: str, target: str,
                         requested_by: int | None, now: datetime) -> tuple[MediationRequest | None, list[Outgoing]]:
     """Hands `message` (or a volunteer's report) to the first mediator for its language; None when no volunteer
     mediates that language or one was asked already (then nothing is shown to anyone)."""
     language = target if _direction(message) == "out" else source
-    if not message.text or not await mediators_for(session, language):
+    if not has_words(message.text) or not await mediators_for(
+            session, language, skip=await companions_of(session, await _participant_of(session, message))):
         return None, []
     report = isinstance(message, CaseReport)
     busy = await session.scalar(select(MediationRequest.id).where(
@@ -501,11 +522,15 @@ async def _mediator_button(turn: Turn, payload: str) -> None:
         return
     message = await _subject_of(turn.session, request)
     if action == "skip":
-        turn.say(N_("That is fine. We will ask someone else."))
         if request.mediator_id == turn.person.id:
             turn.session.add(AuditEntry(at=turn.now, actor_id=turn.person.id, action="mediation.declined",
                                         details={"request": request.id}))
             turn.outgoing.extend(await _ask_next(turn.session, request, message, turn.now))
+        if request.status == "nobody":  # nobody else is left to ask: the coordinator was told instead
+            turn.say(N_("That is fine. Thank you! Nobody else can translate this now, so the coordinator will find "
+                        "another way."))
+        else:
+            turn.say(N_("That is fine. We will ask someone else."))
         return
     if request.status == "taken" and request.mediator_id != turn.person.id:
         turn.say(N_("Another volunteer is already translating this. Thank you!"))
@@ -604,13 +629,17 @@ async def _ask_for_question(turn: Turn, number: str) -> None:
     requested: list[int] = []
     asked = 0
     language = participant.locale or "en"
+    worded = 0
     for message in messages:
         language = written_in(message.text, participant.locale or "en")
-        if staff_reads(turn.t.locale, language):
+        if staff_reads(turn.t.locale, language) or not has_words(message.text):
             continue
+        worded += 1
         request, outgoing = await ask_mediators(turn.session, message, language, "de", turn.person.id, turn.now)
         if request is not None:
             requested.append(message.id)
+            if request.status == "nobody" and len(requested) > asked + 1:
+                continue  # the coordinator was told for an earlier message of this question just now: once is enough
             asked += request.status != "nobody"  # else the coordinator was just told that no mediator could
             turn.outgoing.extend(outgoing)
     if requested:
@@ -621,11 +650,25 @@ async def _ask_for_question(turn: Turn, number: str) -> None:
     if asked:
         turn.say(N_("A volunteer language mediator was asked to translate question no. {number}. They see only the "
                     "text, nothing else of the case. The translation comes here."), number=ticket.id)
-    elif not await mediators_for(turn.session, language):
+    elif not worded:
+        turn.say(N_("There is nothing to translate in question no. {number}: its messages have no words."),
+                 number=ticket.id)
+    elif not await say_why_nobody(turn, participant, language):
+        turn.say(N_("A volunteer language mediator has already been asked for this question."))
+
+
+async def say_why_nobody(turn: Turn, participant: Person, language: str) -> bool:
+    """Tells the coordinator why no mediator can be asked, if so: none for the language, or only the participant's
+    own volunteer (who must not see their texts). False when a mediator could be asked."""
+    if not await mediators_for(turn.session, language):
         turn.say(N_("No volunteer translates {language} as a language mediator yet."),
                  language=language_name(turn.t, language))
-    else:
-        turn.say(N_("A volunteer language mediator has already been asked for this question."))
+        return True
+    if not await mediators_for(turn.session, language, skip=await companions_of(turn.session, participant.id)):
+        turn.say(N_("There is no other volunteer language mediator for {language}: the only one accompanies this "
+                    "participant and may not see their messages."), language=language_name(turn.t, language))
+        return True
+    return False
 
 
 async def mediator_command(turn: Turn, argument: str) -> None:
@@ -643,10 +686,7 @@ async def mediator_command(turn: Turn, argument: str) -> None:
     if ticket is None:
         return
     participant = await turn.session.get_one(Person, ticket.participant_id)
-    language = participant.locale or "en"
-    if not await mediators_for(turn.session, language):
-        turn.say(N_("No volunteer translates {language} as a language mediator yet."),
-                 language=language_name(turn.t, language))
+    if await say_why_nobody(turn, participant, participant.locale or "en"):
         return
     await answer(turn, ticket, text, mediate=True)
 

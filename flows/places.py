@@ -194,9 +194,13 @@ async def _save(turn: Turn, value: Any) -> Next:
 async def place_command(turn: Turn, argument: str) -> None:
     """`/place`: describe a new place; `/place NUMBER`: show one with what can be done with it."""
     if argument:
+        number = clean_text(argument).lstrip("#")
+        if not number.isdigit() or len(number) > 9:  # quoted only when it is a plausible number, never cut short
+            turn.say(N_("Please write the number of a place, for example /place 12. See your places with /places."))
+            return
         place = await visible_place(turn, argument)
         if place is None:
-            turn.say(N_("I found no place with the number {number} among yours."), number=clean_text(argument)[:12])
+            turn.say(N_("I found no place with the number {number} among yours."), number=number)
             return
         await show_place(turn, place)
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -90,15 +91,27 @@ ACCESS = {
     "course.enrolled": N_("{who} enrolled you in a language course (Sprachkurs) on {date}."),
     "person.merged": N_("{who} joined two records about you into one on {date}."),
     "person.unmerged": N_("{who} separated two records about you again on {date}."),
+    "mediation.shown": N_("{who} was asked on {date} to translate a message of yours. They saw only the text, not "
+                          "your name."),
 }
 """Every access by someone else, in plain words; an action not named here reads as `SOME_ACCESS`."""
 SOME_ACCESS = N_("{who} worked with your data on {date}.")
+COMPANY_SAW = {
+    True: N_("{who} learned your name and saw your profile on {date}, for a place you were proposed for."),
+    False: N_("{who} saw your profile without your name on {date}, for a place you were proposed for."),
+}
+"""What a company was shown (`company.candidate.*`), by whether the participant shares their name with companies."""
+MEDIATOR = N_("A volunteer language mediator (Sprachmittler)")
+"""A mediator is a volunteer, but not "your volunteer": they saw one text, not the case (a play-test finding)."""
+OFFER_CONTEXT = N_("About the offer of place no. {number}:")
+"""The line put before a question about an offer, in German for the staff; read back in the reader's language."""
 RECEIVED = ("ticket.routed", "ticket.escalated")
 """Actions whose "who" are the staff the question went to (in `details`), not the one who acted."""
 WHO = {
     "coordinator": N_("{organisation} (coordinator)"),
     "admin": N_("The network's administrator"),
     "volunteer": N_("Your volunteer"),
+    "company": N_("{organisation} (company)"),
 }
 SOMEONE = N_("A staff member")
 """Someone whose own data is gone, or who acted without a role shown here."""
@@ -143,11 +156,21 @@ def _questions(t: Translator, network: Network, rows: list[dict[str, Any]], ever
     for ticket in rows:
         thread = [m for m in messages if m["ticket_id"] == ticket["id"] and m["direction"] in ("in", "out")]
         first = next((m for m in thread if m["direction"] == "in"), None)
-        text = (first or {}).get("text") or "…"
+        text = _in_reader_language(t, (first or {}).get("text") or "…")
         answers = sum(1 for m in thread if m["direction"] == "out")
         lines.append(t(N_("{date}: {text} (answers: {count})"), date=_when(t, ticket["created_at"]),
                        text=text[:200], count=answers))
     return lines
+
+
+def _in_reader_language(t: Translator, text: str) -> str:
+    """A question's text with the German line Lotse put before it for the staff (which offer it is about) in the
+    reader's language: everything in the copy reads in their language (a play-test finding)."""
+    german = re.escape(Translator("de")(OFFER_CONTEXT, number="\x00")).replace("\x00", r"(\d{1,9})")
+    found = re.match(german + "\n", text)
+    if found is None:
+        return text
+    return t(OFFER_CONTEXT, number=int(found[1])) + "\n" + text[found.end():]
 
 
 def _checks(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
@@ -155,16 +178,18 @@ def _checks(t: Translator, network: Network, rows: list[dict[str, Any]], _all: d
                     fields=field_names(t, network, list(row.get("suggestions") or []))) for row in rows)]
 
 
-def _who(t: Translator, network: Network, actors: list[dict[str, Any]]) -> str:
-    """Staff by organisation and role, never by name (their names are staff data)."""
+def _who(t: Translator, network: Network, actors: list[dict[str, Any]], action: str = "") -> str:
+    """Staff by organisation and role, never by name (their names are staff data); a company by its name."""
     names: list[str] = []
     for actor in actors:
         organisation = network.organisations.get(actor.get("organisation") or "")
         role = actor.get("role") or ""
-        if role == "coordinator" and organisation is not None:
-            name = t(WHO["coordinator"], organisation=organisation.name)
+        if role == "volunteer" and action.startswith("mediation."):
+            name = t(MEDIATOR)
+        elif role in ("coordinator", "company") and organisation is not None:
+            name = t(WHO[role], organisation=organisation.name)
         else:
-            name = t(WHO[role]) if role in WHO and role != "coordinator" else t(SOMEONE)
+            name = t(WHO[role]) if role in WHO and role not in ("coordinator", "company") else t(SOMEONE)
         if name not in names:
             names.append(name)
     return ", ".join(names) or t(SOMEONE)
@@ -179,8 +204,10 @@ def _audit(t: Translator, network: Network, rows: list[dict[str, Any]], every: d
         if row.get("subject_id") != me or (row.get("actor_id") == me and row["action"] not in RECEIVED):
             continue
         actors = row.get("recipients") if row["action"] in RECEIVED else [row.get("actor") or {}]
-        line = t(ACCESS.get(row["action"], SOME_ACCESS), who=_who(t, network, actors or []),
-                 date=_when(t, row["at"]))
+        message = ACCESS.get(row["action"], SOME_ACCESS)
+        if row["action"].startswith("company.candidate."):
+            message = COMPANY_SAW[bool((row.get("details") or {}).get("name_shared"))]
+        line = t(message, who=_who(t, network, actors or [], row["action"]), date=_when(t, row["at"]))
         if line not in lines:
             lines.append(line)
     if not lines:
@@ -194,7 +221,7 @@ def _appointments(t: Translator, network: Network, rows: list[dict[str, Any]], _
     lines = ["", t(N_("Your appointments (Termine):"))]
     for row in sorted(rows, key=lambda r: str(r["starts_at"]))[-30:]:
         kind = t(APPOINTMENT_KINDS.get(row["kind"], APPOINTMENT_KINDS["other"]))
-        when = t.isolate(t.datetime(datetime.fromisoformat(row["starts_at"]), "short"))  # one piece in RTL text
+        when = t.isolate(t.when(datetime.fromisoformat(row["starts_at"])))  # as in the appointment notices
         lines.append(f"{when}: {kind} – {t.isolate(row['place'])}")
     return lines
 
@@ -213,7 +240,11 @@ def _chats(t: Translator, network: Network, rows: list[dict[str, Any]], _all: di
 
 
 def _inbox(t: Translator, network: Network, rows: list[dict[str, Any]], _all: dict[str, Any]) -> list[str]:
-    return ["", t(N_("Messages from you that are stored: {count}"), count=len(rows))]
+    """Copies of what the person sent since they (last) agreed: after "No" to the consent nothing was kept, so the
+    count starts anew; said with why they are kept, so it does not contradict "nothing kept" (a play-test finding)."""
+    first = min((str(row["received_at"]) for row in rows if row.get("received_at")), default=None)
+    return ["", t(N_("Copies of your messages to Lotse since {date}, kept for a few weeks so that none gets lost: "
+                     "{count}"), date=_when(t, first), count=len(rows))]
 
 
 SECTIONS: list[Section] = [

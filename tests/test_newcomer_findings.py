@@ -617,7 +617,7 @@ async def test_mydata_names_the_consent_to_a_volunteer_and_isolates_dates(
     await book(petra, "Gul", "25.11. 10:30")
     listing, *_ = await gul.send("/mydata")
     ps = Translator("ps")
-    when = ps.datetime(datetime(2026, 11, 25, 9, 30, tzinfo=UTC), "short")
+    when = ps.when(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))  # as in the appointment notices (play-test findings)
     assert f"{FSI}{when}{PDI}: " in listing.text
 
 
