@@ -12,7 +12,7 @@ from bot.core.access import ALL_ROLES, Action, may
 from bot.core.i18n import N_
 from bot.core.messages import Choice
 from flows.engine import STAY, Flow, Goto, InputKind, Next, Step, Turn
-from flows.onboarding import privacy_notice
+from flows.onboarding import privacy_notice, staff_notice
 from flows.open_choices import offers_own_choices
 from flows.registry import help_text, register, start_flow
 from storage.models import Consent
@@ -46,6 +46,9 @@ async def show_help(turn: Turn) -> None:
 async def show_privacy(turn: Turn) -> None:
     if may(turn.person, Action.GIVE_CONSENT):  # their rights: a copy, deletion, withdrawing consent
         await open_privacy(turn)
+        return
+    if turn.person.role not in ("participant", "volunteer"):  # staff and company contacts consent to nothing here
+        turn.send(staff_notice(turn))
         return
     notice = privacy_notice(turn).rsplit("\n\n", 1)[0]
     turn.send(notice)

@@ -282,6 +282,20 @@ def volunteer_notice(turn: Turn) -> str:
     return "\n\n".join(paragraphs)
 
 
+def staff_notice(turn: Turn) -> str:
+    """What Lotse keeps about coordinators and partner companies' contacts, who consent to nothing here: they use
+    Lotse for their work (a play-tester's company contact was shown the participants' notice and its promises)."""
+    return "\n\n".join([
+        turn.t(N_("How Lotse handles your data as a member of staff or a partner company's contact (Datenschutz).")),
+        turn.t(N_("Lotse is run by {controller} for the integration network. It keeps your name, your "
+                  "organisation, the chats you use and what you do here. Every time you see a participant's data "
+                  "is recorded, so that the participant can be told who saw it."),
+               controller=turn.network.controller),
+        turn.t(N_("For a copy of your data, a correction or deletion, write to {contact}."),
+               contact=turn.t.isolate(turn.network.privacy_contact)),
+    ])
+
+
 def privacy_notice(turn: Turn) -> str:
     """The full notice for the person's role, ending with the consent question (its version is recorded)."""
     return volunteer_notice(turn) if turn.person.role == "volunteer" else participant_notice(turn)

@@ -430,3 +430,21 @@ def test_a_stage_reason_written_by_a_person_stays_as_written_and_lotses_own_is_t
                                   label=CONTRACT_KINDS["svb"])  # looked up again when the record is withdrawn
     assert reason_text(Translator("de"), "#12: Er hat einen Vertrag") == "#12: Er hat einen Vertrag"
     assert reason_text(Translator("de"), "§{broken") == "§{broken" and reason_text(Translator("de"), None) == ""
+
+
+async def test_a_company_contact_reads_what_lotse_keeps_about_them_not_the_participants_notice(
+        app: Lotse, chat: Callable[..., Chat]) -> None:
+    """A play-tester's company contact got the participants' notice ("we never ask for your residence status"),
+    whose promise of a copy then answered "This is not available for you"."""
+    kai = await company_contact(app, chat, "kai")
+    await kai.send("/menu")
+    [notice, _menu] = await kai.click("About your data")
+    assert notice.text.startswith("How Lotse handles your data as a member of staff or a partner company's contact")
+    assert "residence status" not in notice.text and app.network.privacy_contact in notice.text
+    tom = chat("tom-de")
+    async with app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, app.network, app.dispatcher.clock(), "coordinator", "ihk",
+                                      ["all"], ["all"], locale="de")
+    await tom.send(f"/start {code}")
+    [notice, _menu] = await tom.click("Über Ihre Daten")
+    assert notice.text.startswith("Wie Lotse mit Ihren Daten als Mitarbeiterin oder Mitarbeiter")
