@@ -225,7 +225,7 @@ async def shares_with_companies(session: Any, participant_id: int) -> bool:
 def offer_text(t: Translator, network: Network, place: Place, shares: bool) -> str:
     """Plain words, in the participant's language: what, where (the district only), from when, how long; and what
     the company learns, which depends on the partner-companies consent (`shares`)."""
-    learns = (N_("If you say yes and the company accepts you, it learns your name, so that it knows who is coming. "
+    learns = (N_("If you say yes, the company sees your name and your profile, so that it knows who is interested. "
                  "It never gets your phone number.") if shares else
               N_("If you say yes, the company reads your goals, German level, field and free times. It does not get "
                  "your name or your phone number."))
@@ -392,7 +392,8 @@ def candidate_text(t: Translator, network: Network, profile: Profile | None, par
         head = t(N_("Candidate for place no. {number}: {participant}"), number=place.id,
                  participant=participant_label(t, participant))
     else:
-        head = t(N_("Candidate no. {candidate} for place no. {number} (the name is shared after a match)"),
+        head = t(N_("Candidate no. {candidate} for place no. {number} (no name: this person did not agree to share it "
+                   "with companies)"),
                  candidate=participant.id, number=place.id)
     answers = dict(profile.answers) if profile else {}
     lines = [f"{t(label)}: {answer_text(t, network, answers, key)}" for key, label in COMPANY_LABELS.items()

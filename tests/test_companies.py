@@ -89,7 +89,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     offer = yonas.last
     assert offer.locale == "ti" and "(Praktikum)" in offer.text and "Westerstede" not in offer.text
     assert TI("Would you like to go?") in offer.text
-    assert TI("If you say yes and the company accepts you, it learns your name, so that it knows who is coming. "
+    assert TI("If you say yes, the company sees your name and your profile, so that it knows who is interested. "
               "It never gets your phone number.") in offer.text  # before: the name went without a word
     assert [c.label for c in offer.choices] == [TI("Yes"), TI("No"), TI("I have a question")]
     before_kai = len(kai.history)
@@ -213,7 +213,8 @@ async def test_a_company_never_sees_another_companys_places_nor_a_name_without_c
     await tom.send("1")
     await amal.click(TI("Yes"))
     card = kai.last
-    assert card.text.startswith("Candidate no. ") and "(the name is shared after a match)" in card.text
+    assert card.text.startswith("Candidate no. ")
+    assert "(no name: this person did not agree to share it with companies)" in card.text
     assert "Amal" not in card.text and "Phone" not in card.text and "0151" not in card.text
     assert "Goals: Apprenticeship (Ausbildung)" in card.text and "German level: A2" in card.text
     assert "Free times: Monday morning" in card.text

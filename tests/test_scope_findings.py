@@ -131,7 +131,7 @@ async def test_without_consent_the_offer_says_so_and_the_company_never_reads_the
     offer = yonas.last
     assert TI("If you say yes, the company reads your goals, German level, field and free times. It does not get "
               "your name or your phone number.") in offer.text
-    assert TI("If you say yes and the company accepts you, it learns your name, so that it knows who is coming. "
+    assert TI("If you say yes, the company sees your name and your profile, so that it knows who is interested. "
               "It never gets your phone number.") not in offer.text
     await yonas.click(TI("Yes"))
     [accepted, *_] = await kai.click("Accept")
