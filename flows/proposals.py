@@ -398,7 +398,10 @@ def candidate_text(t: Translator, network: Network, profile: Profile | None, par
     answers = dict(profile.answers) if profile else {}
     lines = [f"{t(label)}: {answer_text(t, network, answers, key)}" for key, label in COMPANY_LABELS.items()
              if answers.get(key)]
-    return "\n".join([head, *lines, "", t(N_("Do you accept this candidate?"))])
+    # What speaks against the place, said before the company accepts (a play-tester's company accepted someone
+    # for 14 December who had written she could start only on 15 January, with no word of it).
+    clashes = ["⚠️ " + clash for clash in clashes_with_place(t, answers, place)]
+    return "\n".join([head, *lines, *clashes, "", t(N_("Do you accept this candidate?"))])
 
 
 def _candidate_text(values: tuple[Network, Profile | None, Person, Place, bool], t: Translator) -> str:

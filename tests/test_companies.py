@@ -100,6 +100,7 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
     [card] = kai.history[before_kai:]
     assert card.text.startswith(f"Candidate for place no. {number}: Yonas (no. ")
     assert "+4915123456789" not in card.text  # the consent names no phone: the company never gets it
+    assert "⚠️ can start only from 1 Mar 2027" in card.text  # said before it accepts, not only to the coordinator
     before_yonas = len(yonas.history)
     [accepted, *_] = await kai.click("Accept")
     assert accepted.text.startswith("Accepted. Yonas (no. ")
