@@ -253,6 +253,10 @@ PLACE = Flow(
 # Listing and managing places
 
 
+MAX_LISTED = 10
+"""Places offered as choices under /places (a phone screen's worth); the list itself shows up to 50."""
+
+
 async def places_command(turn: Turn, argument: str = "") -> None:
     statement = select(Place).where(Place.status != "closed")
     if may(turn.person, Action.ACT_FOR_COMPANY):
@@ -284,7 +288,11 @@ async def places_command(turn: Turn, argument: str = "") -> None:
         scope = await staff_districts(turn.session, turn.network, turn.person)  # as /stats and the digest count
         summary = company_lines(turn.t, turn.network, await placement_counts(turn.session, "company", scope))
         lines += ["", *summary] if summary else []
-    turn.send("\n".join(lines))
+    # Each place is a choice that opens it, so the numbers in the list answer it (a play-tester typed "1" after
+    # /places and opened the menu's first entry instead).
+    shown = [Choice(button_key("pl", f"show:{place.id}"), f"#{place.id} · {kind_name(turn.t, place.kind)} · "
+                    f"{turn.t.date(date.fromisoformat(place.starts_on), 'short')}") for place in places[:MAX_LISTED]]
+    turn.send("\n".join(lines), shown, "single")
 
 
 def place_buttons(turn: Turn, place: Place) -> list[Choice]:
@@ -326,6 +334,9 @@ async def _place_button(turn: Turn, payload: str) -> None:
         return
     if place is None or turn.person.role not in PLACE_ROLES:
         turn.say(N_("This button belongs to an earlier question and no longer works."))
+        return
+    if action == "show":
+        await show_place(turn, place)
         return
     if action == "match":
         from flows.proposals import start_matching

@@ -185,9 +185,12 @@ async def test_the_whole_path_from_a_place_to_an_apprenticeship(
         shown_to_company = (await session.scalars(select(AuditEntry).where(
             AuditEntry.action.like("company.%"), AuditEntry.subject_id == yonas_id))).all()
         assert {entry.action for entry in shown_to_company} >= {"company.candidate.shown", "company.follow_up.sent"}
-    places, _menu = await tom.send("/places")
+    places, *_ = await tom.send("/places")
     assert ("Metallbau Janssen GmbH, Westerstede – places: 1 (open: 0), proposed: 1, accepted: 1, started: 1, "
             "Ausbildung or job offered: 1, contracts signed: 1, drop-out warnings: 0, drop-outs: 0") in places.text
+    assert places.choices[0].label.startswith(f"#{number} · Internship (Praktikum)") and places is tom.last
+    [opened, *_] = await tom.send("1")  # the list's own choice, not the menu's first entry (a play-tester's)
+    assert "Company: Metallbau Janssen GmbH, Westerstede" in opened.text
 
     # The apprenticeship opens the mentoring: the coordinator is told, with a button to assign a mentor.
     told = next(m for m in reversed(tom.history) if "recorded a signed contract for Yonas" in m.text)
@@ -201,11 +204,11 @@ async def test_a_company_never_sees_another_companys_places_nor_a_name_without_c
     eva = await company_contact(app, chat, "eva", "elektro_oldenburg")
     number = await post_place(kai)
 
-    none, _menu = await eva.send("/places")
+    none, *_ = await eva.send("/places")
     assert none.text.startswith("No places yet.")
     [refused, _] = await eva.send(f"/place {number}")
     assert refused.text == f"I found no place with the number {number} among yours."
-    listed, _menu = await kai.send("/places")
+    listed, *_ = await kai.send("/places")
     assert f"#{number} · Internship (Praktikum) · Metal work (Metall)" in listed.text
 
     amal = await tigrinya_participant(chat, "amal", share=False)
@@ -286,7 +289,7 @@ async def test_places_are_paused_filled_and_closed_and_bad_answers_get_a_hint(
     assert paused.text == f"Place no. {number} is now paused."
     await kai.send(f"/place {number}")
     await kai.click("Close")
-    listed, _menu = await kai.send("/places")
+    listed, *_ = await kai.send("/places")
     assert listed.text.startswith("No places yet.")
 
 
@@ -416,7 +419,7 @@ async def test_the_coordinator_records_who_came_to_a_praktikum(
     assert f"– für Platz Nr. {number} vorgeschlagen" in case.text and "proposed for" not in case.text
     await tom.send("/language")
     await tom.click("English")
-    places, _menu = await tom.send("/places")
+    places, *_ = await tom.send("/places")
     assert "accepted: 1, started: 1," in places.text
 
 

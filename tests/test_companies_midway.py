@@ -97,7 +97,7 @@ async def test_a_problem_halfway_reaches_the_coordinator_at_once_without_the_nam
     assert (change.to_stage, change.at) == ("internship", MIDWAY_NOON)
     assert follow_up.status == "answered" and follow_up.answer is not None
     assert follow_up.answer["answer"] == "problem" and follow_up.answer["text"].startswith("Kommt jeden Tag")
-    places, _menu = await tom.send("/places")
+    places, *_ = await tom.send("/places")
     assert "accepted: 1, started: 1," in places.text
     case, _menu = await tom.send(f"/case {amal_id}")
     assert f"Place no. {number}, halfway, the company said: A problem – Kommt jeden Tag" in case.text
@@ -121,7 +121,7 @@ async def test_a_no_show_halfway_is_told_to_the_coordinator_and_a_one_day_place_
     async with app.sessions() as session:
         assert not (await session.scalars(select(StageChange).where(
             StageChange.participant_id == amal_id, StageChange.to_stage == "internship"))).all()
-    places, _menu = await tom.send("/places")
+    places, *_ = await tom.send("/places")
     assert "accepted: 1, started: 0," in places.text  # a no-show is no start
     case, _menu = await tom.send(f"/case {amal_id}")
     assert f"Place no. {number}, halfway, the company said: Did not come" in case.text

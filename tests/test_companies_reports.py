@@ -82,7 +82,7 @@ async def test_the_digest_counts_places_per_company_district_and_cohort_only_in_
     # /stats and /places count the same way: hanna sees Stadt Oldenburg's rows only
     stats, _menu = await oldenburg.send("/stats")
     assert f"{ELEKTRO} – places: 1" in stats.text and f"{METALLBAU} – places:" not in stats.text
-    places, _menu = await oldenburg.send("/places")
+    places, *_ = await oldenburg.send("/places")
     assert f"{ELEKTRO} – places: 1" in places.text and f"{METALLBAU} – places:" not in places.text
 
 

@@ -84,7 +84,7 @@ async def test_a_district_coordinator_neither_sees_nor_closes_another_districts_
     pia = await coordinator(app, chat, "pia", organisation="proconnect", districts=["friesland"])
     refused, *_ = await pia.send(f"/place {number}")
     assert refused.text == f"I found no place with the number {number} among yours."
-    [listed, _menu] = await pia.send("/places")
+    [listed, *_] = await pia.send("/places")
     assert f"#{number} " not in listed.text
     [refused_close] = await pia.press_raw(f"@pl:closed:{number}")
     assert refused_close.text == "This is not available for you."
