@@ -27,7 +27,7 @@ from bot.core.messages import Choice, button_key
 from bot.core.network import Network, company_name, district_name, field_name
 from bot.core.notify import messages_for
 from bot.services.reminders import appointment_key, load_event, out_of_quiet_hours, plan
-from bot.services.routing import add_working_hours, is_responsible
+from bot.services.routing import is_responsible
 from bot.services.stages import STAGE_RANK, lotse_reason
 from flows.cases import change_stage
 from flows.engine import END, STAY, YES, Flow, InputKind, Next, Step, Turn
@@ -53,8 +53,6 @@ from storage.models import (
     PlacementFollowUp,
     Profile,
     Proposal,
-    Ticket,
-    TicketMessage,
     TicketNotice,
 )
 
@@ -325,22 +323,14 @@ async def _ask_the_proposer(turn: Turn, proposal: Proposal, message: dict[str, A
     """A new question about an offer goes to the coordinator who proposed it, and the participant is told their
     organisation: they know the place and answer it (found in a play-test: she was told one organisation and
     answered by another). False when that coordinator cannot take questions, or one on the topic is open."""
-    from flows.tickets import ANSWER_WORKING_HOURS, open_ticket_about, send_notices
+    from flows.tickets import open_question, open_ticket_about
 
     proposer = await turn.session.get(Person, proposal.proposed_by_id) if proposal.proposed_by_id else None
     organisation = turn.network.organisations.get(proposer.organisation or "") if proposer is not None else None
     if proposer is None or organisation is None or not may(proposer, Action.BE_RESPONSIBLE) or \
             await open_ticket_about(turn.session, turn.person.id, topic) is not None:
         return False
-    ticket = Ticket(participant_id=turn.person.id, topic=topic, district=turn.person.district,
-                    organisations=[str(proposer.organisation)], status="open", created_at=turn.now,
-                    due_at=add_working_hours(turn.now, ANSWER_WORKING_HOURS))
-    turn.session.add(ticket)
-    await turn.session.flush()
-    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in",
-                                   text=message["text"], attachment=message["attachment"], created_at=turn.now))
-    await turn.session.flush()
-    await send_notices(turn, ticket, [proposer.id], [])
+    ticket = await open_question(turn, topic, [str(proposer.organisation)], message, [proposer.id], [])
     turn.say(N_("Thank you. Your question has the number {number}. It went to {organisation}. They usually answer "
                 "within one working day (Monday to Friday). The answer comes here, in this chat."),
              number=ticket.id, organisation=organisation.name)

@@ -277,6 +277,21 @@ async def open_ticket_about(session: AsyncSession, person_id: int, topic: str | 
                                   .order_by(Ticket.id.desc()).limit(1))).first()
 
 
+async def open_question(turn: Turn, topic: str | None, organisations: list[str], message: dict[str, Any],
+                        people: Sequence[int], rooms: Sequence[tuple[str, str]]) -> Ticket:
+    """A participant's new question with its first message, and the notices to who should answer it."""
+    ticket = Ticket(participant_id=turn.person.id, topic=topic, district=turn.person.district,
+                    organisations=list(organisations), status="open", created_at=turn.now,
+                    due_at=add_working_hours(turn.now, ANSWER_WORKING_HOURS))
+    turn.session.add(ticket)
+    await turn.session.flush()
+    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in",
+                                   text=message["text"], attachment=message["attachment"], created_at=turn.now))
+    await turn.session.flush()
+    await send_notices(turn, ticket, people, rooms)
+    return ticket
+
+
 async def _asked(turn: Turn, value: Any) -> Next:
     """A new question is routed by its own topic; only one on the topic of a question still open joins it."""
     message = dict(value)
@@ -288,15 +303,7 @@ async def _asked(turn: Turn, value: Any) -> Next:
     # "Talk to a person" (no topic) goes to whoever already handles them, and only then by the network's rules.
     result = await route(turn.session, turn.network, topic, turn.person.district) if topic is not None else \
         await route_to_a_person(turn.session, turn.network, turn.person)
-    ticket = Ticket(participant_id=turn.person.id, topic=topic, district=turn.person.district,
-                    organisations=result.organisations, status="open", created_at=turn.now,
-                    due_at=add_working_hours(turn.now, ANSWER_WORKING_HOURS))
-    turn.session.add(ticket)
-    await turn.session.flush()
-    turn.session.add(TicketMessage(ticket_id=ticket.id, author_id=turn.person.id, direction="in",
-                                   text=message["text"], attachment=message["attachment"], created_at=turn.now))
-    await turn.session.flush()
-    await send_notices(turn, ticket, result.people, result.rooms)
+    ticket = await open_question(turn, topic, result.organisations, message, result.people, result.rooms)
     names = ", ".join(turn.network.organisations[o].name for o in result.organisations) or turn.network.name
     turn.say(N_("Thank you. Your question has the number {number}. It went to {organisation}. They usually answer "
                 "within one working day (Monday to Friday). The answer comes here, in this chat."),
