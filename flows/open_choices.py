@@ -180,17 +180,11 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
     `step` is the current question (None when there is none), `resting` says it does not compete with a notice
     (the main menu, or a question left unanswered before a break), `before` is what `refresh` returned."""
     text = clean_text(turn.incoming.text or "")
-    if not text and turn.incoming.attachment is None and turn.incoming.choice is None:
-        notices = await _open_here(turn)  # an empty line at "which message?" keeps that question (and its answer)
-        prompt_row = int(turn.state.get("prompt_outbox") or 0)
-        if notices and notices[0].row > prompt_row and _is_which({"keys": [c.key for c in notices[0].choices]}):
-            track = turn.state.get(STATE) or {}
-            turn.send(turn.t(N_("Your message was empty. Please write your answer.")))
-            _ask(turn, str(track.get("which") or ""), list(notices[0].choices))
-            return Resolution(asked=True)
-    if not text or len(text) > MAX_TYPED:
+    if not text and (turn.incoming.attachment is not None or turn.incoming.choice is not None):
         return None
-    if turn.incoming.reply_to is not None:
+    if len(text) > MAX_TYPED:
+        return None
+    if text and turn.incoming.reply_to is not None:
         target = await _replied(turn, turn.incoming.reply_to)
         if target is not None:  # a reply answers the message replied to, or is a message of its own
             choice = pick_option(text, target.choices)
@@ -200,14 +194,17 @@ async def resolve(turn: Turn, step: Step | None, resting: bool, before: int) -> 
         return None
     prompt_row = int(turn.state.get("prompt_outbox") or 0)
     newest = notices[0]
-    if (newest.row > prompt_row and _is_which({"keys": [choice.key for choice in newest.choices]})
-            and looks_like_number(text) and pick_option(text, newest.choices) is None):
-        # A number that is none of the options of "which message?", just asked: asked again, never passed on
-        # to an older message or the menu (a "3" there opened the profile and dropped the answer it was about).
-        track = turn.state.get(STATE) or {}
-        turn.send(turn.t(N_("Please answer with a number from 1 to {count}."), count=len(newest.choices)))
-        _ask(turn, str(track.get("which") or text), list(newest.choices))
-        return Resolution(asked=True)
+    if newest.row > prompt_row and _is_which({"keys": [choice.key for choice in newest.choices]}):
+        # "Which message?" was just asked: an empty line or a number that is none of its options asks it again,
+        # never passed on to an older message or the menu (a "3" there opened the profile and dropped the answer
+        # it was about; an empty line dropped the question).
+        if not text:
+            return _ask_again(turn, newest, turn.t(N_("Your message was empty. Please write your answer.")))
+        if looks_like_number(text) and pick_option(text, newest.choices) is None:
+            return _ask_again(turn, newest, turn.t(N_("Please answer with a number from 1 to {count}."),
+                                                   count=len(newest.choices)))
+    if not text:
+        return None
     if step is not None and not resting and prompt_row > newest.row and looks_like_number(text):
         # A number under the newest question is for that question; out of its range, the question says so and
         # asks again. It never falls through to an older message's buttons (a play-tester's "3" at "Is what you
@@ -261,6 +258,13 @@ def _label(text: str, option: str, first: bool, lines: int = 1) -> str:
     if len(line) > EXCERPT * lines:
         line = line[:EXCERPT * lines - 1].rstrip() + "…"
     return f"{line} – {option}" if line else option
+
+
+def _ask_again(turn: Turn, which: Notice, hint: str) -> Resolution:
+    track = turn.state.get(STATE) or {}
+    turn.send(hint)
+    _ask(turn, str(track.get("which") or ""), list(which.choices))
+    return Resolution(asked=True)
 
 
 def _ask(turn: Turn, text: str, options: list[Choice]) -> None:
